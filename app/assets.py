@@ -1,0 +1,59 @@
+"""Static assets: content-hashed URLs, the pinned htmx file, and the service worker script."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from functools import cache
+from pathlib import Path
+
+APP_DIR = Path(__file__).resolve().parent
+STATIC_DIR = APP_DIR / "static"
+SW_SOURCE = APP_DIR / "sw" / "sw.js"
+HTMX_PATH = STATIC_DIR / "vendor" / "htmx.min.js"
+
+log = logging.getLogger(__name__)
+
+# The app shell the service worker keeps for offline use. Never a page with health data.
+SHELL_ASSETS = (
+    "css/portal.css",
+    "js/portal.js",
+    "vendor/htmx.min.js",
+    "img/icons.svg",
+    "icons/icon-192.png",
+)
+
+
+@cache
+def asset_version(relative_path: str) -> str:
+    path = STATIC_DIR / relative_path
+    if not path.is_file():
+        return "missing"
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def asset_url(relative_path: str) -> str:
+    return f"/static/{relative_path}?v={asset_version(relative_path)}"
+
+
+def htmx_available() -> bool:
+    present = HTMX_PATH.is_file()
+    if not present:
+        log.warning("htmx is missing from app/static/vendor: run `make vendor` (pages still work)")
+    return present
+
+
+@cache
+def service_worker_script() -> str:
+    """sw.js with its cache version and precache list filled in.
+
+    The version changes whenever any shell asset or the worker itself changes, so an update
+    replaces the old cache."""
+    urls = [asset_url(path) for path in SHELL_ASSETS if (STATIC_DIR / path).is_file()]
+    urls.append("/offline")
+    source = SW_SOURCE.read_text()
+    digest = hashlib.sha256((source + "".join(urls)).encode()).hexdigest()[:12]
+    return source.replace("__CACHE_VERSION__", digest).replace(
+        "__PRECACHE_URLS__", json.dumps(urls)
+    )

@@ -1,0 +1,127 @@
+"""The `portal` command: demo, serve, migrate, seed-demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+import app  # noqa: F401  (sets PICCOLO_CONF before Piccolo looks for it)
+from app.settings import Settings, get_settings
+
+log = logging.getLogger("portal")
+
+
+async def _migrate() -> None:
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    from app.db import prepare_sqlite_file
+
+    prepare_sqlite_file(get_settings())
+    result = await run_forwards(app_name="portal")
+    if not result.success:
+        raise SystemExit(f"Migration failed: {result.message}")
+
+
+async def _seed(reset: bool) -> bool:
+    from app.services.demo_clinic import demo_clinic_seed
+
+    return await demo_clinic_seed(reset=reset)
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    asyncio.run(_migrate())
+    print("Database is up to date.")
+    return 0
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    asyncio.run(_migrate())
+    if asyncio.run(_seed(args.reset)):
+        print("Seeded the demo clinic (Riverside Family Health).")
+    else:
+        print("The database already has data; nothing seeded. Use --reset to start over.")
+    return 0
+
+
+def _print_demo_links(settings: Settings, base_url: str) -> None:
+    from app.services.demo_clinic import PERSONAS
+
+    print("\nDemo sign-in links (demo mode only):")
+    for persona in PERSONAS:
+        print(f"  {persona.summary:<60} {base_url}/demo/sign-in/{persona.slug}")
+    print(f"\nOpen {base_url} on your phone-sized browser. Ctrl+C stops the server.\n")
+
+
+def _serve(host: str, port: int, workers: int, settings: Settings) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+        server_header=False,
+    )
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    asyncio.run(_migrate())
+    return _serve(args.host, args.port, args.workers, settings)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ["PORTAL_DEMO"] = "1"
+    get_settings.cache_clear()
+    settings = get_settings()
+    asyncio.run(_migrate())
+    if asyncio.run(_seed(False)):
+        print("Seeded the demo clinic (Riverside Family Health).")
+    shown_host = "localhost" if args.host in {"127.0.0.1", "0.0.0.0"} else args.host  # noqa: S104
+    _print_demo_links(settings, f"http://{shown_host}:{args.port}")
+    return _serve(args.host, args.port, 1, settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="portal", description="The patient portal.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo", help="migrate, seed the demo clinic if empty, serve, print sign-in links"
+    )
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.set_defaults(func=cmd_demo)
+
+    serve = commands.add_parser("serve", help="migrate and serve the portal")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="app processes (PostgreSQL)")
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.set_defaults(func=cmd_migrate)
+
+    seed = commands.add_parser("seed-demo", help="seed the demo clinic into an empty database")
+    seed.add_argument("--reset", action="store_true", help="delete all data first")
+    seed.set_defaults(func=cmd_seed_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=get_settings().log_level, format="%(levelname)s %(name)s %(message)s")
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Database engine selection and transactions.
+
+`PORTAL_DATABASE_URL` picks the engine: a SQLite file (the embedded default) or PostgreSQL.
+Piccolo finds the engine through `app.piccolo_conf`, which builds it from the settings.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from piccolo.engine import engine_finder
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+
+from app.settings import Settings
+
+# Seconds a SQLite writer waits for the lock before giving up with "database is locked".
+SQLITE_BUSY_TIMEOUT_SECONDS = 15
+
+
+def engine_for(settings: Settings) -> SQLiteEngine | PostgresEngine:
+    if settings.is_sqlite:
+        path = settings.sqlite_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SQLiteEngine(path=str(path), timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
+    return PostgresEngine(config={"dsn": settings.database_url}, extensions=())
+
+
+def engine() -> Any:
+    found = engine_finder()
+    if found is None:  # pragma: no cover - piccolo_conf always defines DB
+        raise RuntimeError("No database engine configured")
+    return found
+
+
+def prepare_sqlite_file(settings: Settings) -> None:
+    """WAL lets readers and one writer work at once; the setting is stored in the file."""
+    if not settings.is_sqlite:
+        return
+    settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(settings.sqlite_path)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+    finally:
+        connection.close()
+
+
+@asynccontextmanager
+async def write_transaction() -> AsyncIterator[None]:
+    """A transaction that will write: IMMEDIATE on SQLite so two writers queue on the busy
+    timeout instead of failing halfway with a lock upgrade error."""
+    db = engine()
+    if isinstance(db, SQLiteEngine):
+        async with db.transaction(transaction_type=TransactionType.immediate):
+            yield
+    else:
+        async with db.transaction():
+            yield
+
+
+async def open_pool() -> bool:
+    """Open the PostgreSQL pool; False when there is nothing to open (SQLite, or already open)."""
+    db = engine()
+    if not isinstance(db, PostgresEngine) or db.pool is not None:
+        return False
+    await db.start_connection_pool(min_size=2, max_size=20)
+    return True
+
+
+async def close_pool() -> None:
+    db = engine()
+    if isinstance(db, PostgresEngine):
+        await db.close_connection_pool()

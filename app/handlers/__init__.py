@@ -1,0 +1,1 @@
+"""HTTP handlers: thin. Parse input, call one service, render or redirect."""

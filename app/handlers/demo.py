@@ -1,0 +1,48 @@
+"""Demo sign-in links (`portal demo` prints them). Mounted only when PORTAL_DEMO is on."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.response import Redirect, Template
+
+from app.handlers.support import SESSION_COOKIE, client_ip, page
+from app.services.demo_clinic import PERSONAS
+from app.services.demo_sign_in import demo_sign_in, persona_find
+from app.settings import get_settings
+
+
+class DemoSignIn(Controller):
+    path = "/demo"
+
+    @get("/", name="demo_personas")
+    async def personas(self) -> Template:
+        return page("public/demo.html", personas=PERSONAS)
+
+    @get("/sign-in/{slug:str}", name="demo_confirm")
+    async def confirm(self, slug: str) -> Template:
+        """A link only shows a button: link scanners and previews must not sign anyone in."""
+        return page("public/demo_confirm.html", persona=persona_find(slug))
+
+    @post("/sign-in/{slug:str}", name="demo_sign_in")
+    async def sign_in(self, request: Request[Any, Any, Any], slug: str) -> Redirect:
+        settings = get_settings()
+        lifetime = timedelta(hours=settings.session_max_hours)
+        token = await demo_sign_in(
+            slug=slug,
+            lifetime=lifetime,
+            ip=client_ip(request),
+            user_agent=request.headers.get("user-agent", ""),
+        )
+        response = Redirect("/home", status_code=303)
+        response.set_cookie(
+            SESSION_COOKIE,
+            token,
+            max_age=int(lifetime.total_seconds()),
+            httponly=True,
+            secure=settings.secure_cookies,
+            samesite="lax",
+        )
+        return response

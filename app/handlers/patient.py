@@ -1,0 +1,57 @@
+"""The patient's tabs: home, messages, visits, results, more. Each reads through the context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get
+from litestar.response import Template
+
+from app.handlers.support import htmx_target, page
+from app.services.access import PatientContext
+from app.services.home import home_summary
+from app.services.messaging import conversations_list
+from app.services.results import results_list
+from app.services.scheduling import visits_list
+
+
+class PatientPages(Controller):
+    @get("/home", name="home")
+    async def home(self, context: PatientContext) -> Template:
+        return page(
+            "patient/home.html", context=context, tab="home", summary=await home_summary(context)
+        )
+
+    @get("/messages", name="messages")
+    async def messages(self, context: PatientContext) -> Template:
+        conversations = await conversations_list(context)
+        return page(
+            "patient/messages.html", context=context, tab="messages", conversations=conversations
+        )
+
+    @get("/visits", name="visits")
+    async def visits(
+        self, request: Request[Any, Any, Any], context: PatientContext, show: str = "upcoming"
+    ) -> Template:
+        past = show == "past"
+        visits = await visits_list(context, past=past)
+        # One template, two uses: the whole page, or just the list when htmx swaps it.
+        name = (
+            "patient/_visit_list.html"
+            if htmx_target(request) == "visit-list"
+            else "patient/visits.html"
+        )
+        return page(name, context=context, tab="visits", visits=visits, past=past)
+
+    @get("/results", name="results")
+    async def results(self, context: PatientContext) -> Template:
+        return page(
+            "patient/results.html",
+            context=context,
+            tab="results",
+            reports=await results_list(context),
+        )
+
+    @get("/more", name="more")
+    async def more(self, context: PatientContext) -> Template:
+        return page("patient/more.html", context=context, tab="more")

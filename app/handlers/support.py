@@ -1,0 +1,103 @@
+"""What every handler shares: the signed-in actor, the patient context, page rendering."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from litestar import Request
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Template
+
+from app.i18n import negotiate_locale, set_locale
+from app.services.access import Actor, PatientContext, patient_context_resolve
+from app.services.sessions import session_actor
+from app.settings import get_settings
+
+SESSION_COOKIE = "portal_session"
+LANGUAGE_COOKIE = "portal_lang"
+# Requests that never need to know who is signed in (and so cost no query).
+_ANONYMOUS_PREFIXES = ("/static/", "/sw.js", "/healthz", "/manifest.webmanifest", "/favicon")
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def client_ip(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else ""
+
+
+async def identify_request(request: Request[Any, Any, Any]) -> None:
+    """before_request: find the signed-in account (one query) and choose the language."""
+    if request.url.path.startswith(_ANONYMOUS_PREFIXES):
+        return
+    actor: Actor | None = None
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        settings = get_settings()
+        actor = await session_actor(
+            token=token,
+            idle_timeout=timedelta(minutes=settings.session_idle_minutes),
+            ip=client_ip(request),
+            user_agent=request.headers.get("user-agent", ""),
+        )
+    request.state.actor = actor
+    set_locale(
+        negotiate_locale(
+            account_choice=actor.locale if actor else None,
+            cookie_choice=request.cookies.get(LANGUAGE_COOKIE),
+            accept_language=request.headers.get("accept-language"),
+        )
+    )
+
+
+def signed_in_actor(request: Request[Any, Any, Any]) -> Actor | None:
+    actor: Actor | None = getattr(request.state, "actor", None)
+    return actor
+
+
+async def provide_actor(request: Request[Any, Any, Any]) -> Actor:
+    actor = signed_in_actor(request)
+    if actor is None:
+        raise NotAuthorizedException()
+    return actor
+
+
+async def provide_patient_context(request: Request[Any, Any, Any]) -> PatientContext:
+    actor = await provide_actor(request)
+    context = await patient_context_resolve(actor)
+    if context is None:
+        raise PermissionDeniedException("No record is linked to this account")
+    request.state.patient_context = context
+    return context
+
+
+def htmx_target(request: Request[Any, Any, Any]) -> str | None:
+    """The element an htmx request will swap, or None for a normal or boosted navigation."""
+    if not isinstance(request, HTMXRequest) or not request.htmx or request.htmx.boosted:
+        return None
+    return request.htmx.target
+
+
+def page(
+    template_name: str,
+    *,
+    context: PatientContext | None = None,
+    tab: str = "",
+    status_code: int = 200,
+    **data: Any,
+) -> Template:
+    """A page. Pages that show health data are never stored by the browser or a cache."""
+    return Template(
+        template_name=template_name,
+        context={"ctx": context, "tab": tab, **data},
+        headers=NO_STORE if context is not None else None,
+        status_code=status_code,
+    )
+
+
+def safe_next(path: str | None, default: str = "/") -> str:
+    """Only a path on this site: never another origin (open redirects)."""
+    if not path or not path.startswith("/") or path.startswith(("//", "/\\")):
+        return default
+    return path

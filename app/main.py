@@ -1,0 +1,95 @@
+"""create_app(settings) -> Litestar: plugins, middleware, routes and lifespan in one place."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.compression import CompressionConfig
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import CacheControlHeader
+from litestar.di import Provide
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+import app  # noqa: F401  (sets PICCOLO_CONF before Piccolo looks for it)
+from app.assets import STATIC_DIR
+from app.db import close_pool, open_pool
+from app.handlers import account, demo, public
+from app.handlers.errors import EXCEPTION_HANDLERS
+from app.handlers.patient import PatientPages
+from app.handlers.support import identify_request, provide_actor, provide_patient_context
+from app.security import security_headers_middleware
+from app.services.clinic import clinic_profile_load
+from app.settings import Settings, get_settings
+from app.templating import build_environment, set_clinic_profile
+
+log = logging.getLogger("portal")
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    environment = build_environment()
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        opened = await open_pool()
+        try:
+            set_clinic_profile(environment, await clinic_profile_load())
+            yield
+        finally:
+            if opened:
+                await close_pool()
+
+    route_handlers: list[Any] = [
+        public.landing,
+        public.offline,
+        public.healthz,
+        public.manifest,
+        public.service_worker,
+        public.favicon,
+        public.language,
+        account.sign_out,
+        PatientPages,
+        create_static_files_router(
+            path="/static",
+            directories=[STATIC_DIR],
+            name="static",
+            # URLs carry a content hash (?v=), so a year is safe.
+            cache_control=CacheControlHeader(max_age=31_536_000, public=True),
+            include_in_schema=False,
+        ),
+    ]
+    if settings.demo:
+        route_handlers.append(demo.DemoSignIn)
+
+    return Litestar(
+        route_handlers=route_handlers,
+        lifespan=[lifespan],
+        debug=settings.debug,
+        before_request=identify_request,
+        dependencies={
+            "actor": Provide(provide_actor),
+            "context": Provide(provide_patient_context),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        plugins=[HTMXPlugin()],
+        template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(environment)),
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_name="portal_csrf",
+            cookie_secure=settings.secure_cookies,
+            cookie_httponly=True,
+            cookie_samesite="lax",
+        ),
+        compression_config=CompressionConfig(
+            backend="gzip", minimum_size=500, gzip_compress_level=6
+        ),
+        middleware=[security_headers_middleware(https=settings.secure_cookies)],
+        openapi_config=None,
+    )

@@ -1,0 +1,1 @@
+"""Business rules. No HTTP here: handlers call these with typed keyword arguments."""

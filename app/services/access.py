@@ -1,0 +1,137 @@
+"""Who is signed in (Actor) and for whom they act (PatientContext).
+
+A PatientContext is the only way services reach health data: every query is scoped by its
+patient id, and what a proxy may see is decided here, once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from app.services.clock import utcnow
+from app.services.errors import NotPermittedError
+from app.tables import AccessGrant
+
+# Areas of a record, and which grant scopes open them.
+AREAS = ("results", "appointments", "messages", "billing", "record")
+SCOPE_AREAS: dict[str, frozenset[str]] = {
+    "full": frozenset(AREAS),
+    "appointments_billing": frozenset({"appointments", "billing"}),
+    "billing": frozenset({"billing"}),
+    "messages": frozenset({"messages"}),
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A signed-in account on this request, with where the request came from (for audit)."""
+
+    account_id: int
+    account_public_id: str
+    display_name: str
+    locale: str | None
+    session_id: int
+    acting_patient_id: int | None
+    ip: str
+    user_agent: str
+
+
+@dataclass(frozen=True)
+class PatientRef:
+    id: int
+    public_id: str
+    given_name: str
+    family_name: str
+    preferred_name: str | None
+    birth_date: date
+
+    @property
+    def first_name(self) -> str:
+        return self.preferred_name or self.given_name
+
+    def age_on(self, day: date) -> int:
+        had_birthday = (day.month, day.day) >= (self.birth_date.month, self.birth_date.day)
+        return day.year - self.birth_date.year - (0 if had_birthday else 1)
+
+
+@dataclass(frozen=True)
+class PatientContext:
+    actor: Actor
+    patient: PatientRef
+    grant_kind: str
+    grant_scope: str
+    relationship: str | None
+
+    @property
+    def is_self(self) -> bool:
+        return self.grant_kind == "self"
+
+    @property
+    def areas(self) -> frozenset[str]:
+        return SCOPE_AREAS.get(self.grant_scope, frozenset())
+
+    def may(self, area: str) -> bool:
+        return area in self.areas
+
+    def require(self, area: str) -> None:
+        if not self.may(area):
+            raise NotPermittedError(area)
+
+    @property
+    def sees_confidential(self) -> bool:
+        """Items marked confidential are for the patient themself only."""
+        return self.is_self
+
+
+def _live_grant_filters(now: datetime) -> list[Any]:
+    return [
+        AccessGrant.revoked_at.is_null(),
+        AccessGrant.starts_at <= now,
+        (AccessGrant.expires_at.is_null()) | (AccessGrant.expires_at > now),
+    ]
+
+
+async def patient_context_resolve(actor: Actor) -> PatientContext | None:
+    """The context for the profile this device chose, else the account's own record.
+
+    One query: a live grant joined to its patient. None when the account has no live grant.
+    """
+    now = utcnow()
+    query = AccessGrant.select(
+        AccessGrant.kind,
+        AccessGrant.scope,
+        AccessGrant.relationship,
+        AccessGrant.patient.id,
+        AccessGrant.patient.public_id,
+        AccessGrant.patient.given_name,
+        AccessGrant.patient.family_name,
+        AccessGrant.patient.preferred_name,
+        AccessGrant.patient.birth_date,
+    ).where(AccessGrant.account == actor.account_id, *_live_grant_filters(now))
+    if actor.acting_patient_id is not None:
+        query = query.where(
+            (AccessGrant.patient == actor.acting_patient_id) | (AccessGrant.kind == "self")
+        )
+    rows = await query
+    if not rows:
+        return None
+    chosen = next(
+        (row for row in rows if row["patient.id"] == actor.acting_patient_id),
+        next((row for row in rows if row["kind"] == "self"), rows[0]),
+    )
+    return PatientContext(
+        actor=actor,
+        patient=PatientRef(
+            id=chosen["patient.id"],
+            public_id=chosen["patient.public_id"],
+            given_name=chosen["patient.given_name"],
+            family_name=chosen["patient.family_name"],
+            preferred_name=chosen["patient.preferred_name"],
+            birth_date=chosen["patient.birth_date"],
+        ),
+        grant_kind=chosen["kind"],
+        grant_scope=chosen["scope"],
+        relationship=chosen["relationship"],
+    )

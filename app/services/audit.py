@@ -1,0 +1,29 @@
+"""Audit rows: written inside the caller's transaction, so no access goes unrecorded."""
+
+from __future__ import annotations
+
+from app.services.access import Actor, PatientContext
+from app.services.clock import utcnow
+from app.tables import AuditEvent
+
+
+async def audit_record(
+    *,
+    actor: Actor,
+    action: str,
+    context: PatientContext | None = None,
+    resource_type: str = "",
+    resource_id: str = "",
+) -> None:
+    await AuditEvent.insert(
+        AuditEvent(
+            occurred_at=utcnow(),
+            actor_account=actor.account_id,
+            patient=context.patient.id if context else None,
+            action=action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            ip=actor.ip[:64],
+            user_agent=actor.user_agent[:300],
+        )
+    )

@@ -1,0 +1,83 @@
+"""Conversations with the care team, scoped by the PatientContext."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from piccolo.query.functions.aggregate import Count
+
+from app.db import write_transaction
+from app.services.access import PatientContext
+from app.services.audit import audit_record
+from app.tables import Conversation, Message
+
+
+@dataclass(frozen=True)
+class ConversationLine:
+    public_id: str
+    subject: str
+    topic: str
+    status: str
+    last_message_at: datetime
+    unread: int
+
+
+async def unread_count(context: PatientContext) -> int:
+    """Care-team messages the patient has not opened yet (for the home page and the badge)."""
+    if not context.may("messages"):
+        return 0
+    return int(
+        await Message.count().where(
+            Message.conversation.patient == context.patient.id,
+            Message.sender == "clinic",
+            Message.read_by_patient_at.is_null(),
+        )
+    )
+
+
+async def conversations_list(context: PatientContext, *, limit: int = 50) -> list[ConversationLine]:
+    context.require("messages")
+    async with write_transaction():
+        await audit_record(
+            actor=context.actor,
+            context=context,
+            action="messages.list",
+            resource_type="Communication",
+        )
+        rows = await (
+            Conversation.select(
+                Conversation.id,
+                Conversation.public_id,
+                Conversation.subject,
+                Conversation.topic,
+                Conversation.status,
+                Conversation.last_message_at,
+            )
+            .where(Conversation.patient == context.patient.id)
+            .order_by(Conversation.last_message_at, ascending=False)
+            .limit(limit)
+        )
+        if not rows:
+            return []
+        unread_rows = await (
+            Message.select(Message.conversation, Count(Message.id, alias="unread"))
+            .where(
+                Message.conversation.is_in([row["id"] for row in rows]),
+                Message.sender == "clinic",
+                Message.read_by_patient_at.is_null(),
+            )
+            .group_by(Message.conversation)
+        )
+    unread = {row["conversation"]: row["unread"] for row in unread_rows}
+    return [
+        ConversationLine(
+            public_id=row["public_id"],
+            subject=row["subject"],
+            topic=row["topic"],
+            status=row["status"],
+            last_message_at=row["last_message_at"],
+            unread=int(unread.get(row["id"], 0)),
+        )
+        for row in rows
+    ]

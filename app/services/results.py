@@ -1,0 +1,121 @@
+"""Released lab results for one patient, newest first, scoped by the PatientContext."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.db import write_transaction
+from app.services.access import PatientContext
+from app.services.audit import audit_record
+from app.services.clock import utcnow
+from app.tables import LabObservation, LabReport
+
+ABNORMAL = frozenset({"L", "H", "LL", "HH"})
+
+
+@dataclass(frozen=True)
+class ObservationLine:
+    public_id: str
+    name: str
+    value_number: float | None
+    value_text: str | None
+    unit: str
+    reference_low: float | None
+    reference_high: float | None
+    interpretation: str | None
+
+    @property
+    def is_abnormal(self) -> bool:
+        return self.interpretation in ABNORMAL
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    public_id: str
+    name: str
+    effective_at: datetime
+    released_at: datetime
+    is_new: bool
+    clinician_comment: str | None
+    observations: tuple[ObservationLine, ...]
+
+    @property
+    def abnormal_count(self) -> int:
+        return sum(1 for line in self.observations if line.is_abnormal)
+
+
+async def _released_reports(context: PatientContext, *, limit: int) -> list[ReportSummary]:
+    query = (
+        LabReport.select(
+            LabReport.id,
+            LabReport.public_id,
+            LabReport.name,
+            LabReport.effective_at,
+            LabReport.released_at,
+            LabReport.first_viewed_at,
+            LabReport.clinician_comment,
+        )
+        .where(
+            LabReport.patient == context.patient.id,
+            LabReport.released_at.is_not_null(),
+            LabReport.released_at <= utcnow(),
+        )
+        .order_by(LabReport.effective_at, ascending=False)
+        .limit(limit)
+    )
+    if not context.sees_confidential:
+        query = query.where(LabReport.confidential.eq(False))
+    reports = await query
+    if not reports:
+        return []
+    observations = (
+        await LabObservation.select(
+            LabObservation.report,
+            LabObservation.public_id,
+            LabObservation.name,
+            LabObservation.value_number,
+            LabObservation.value_text,
+            LabObservation.unit,
+            LabObservation.reference_low,
+            LabObservation.reference_high,
+            LabObservation.interpretation,
+        )
+        .where(
+            LabObservation.patient == context.patient.id,
+            LabObservation.report.is_in([row["id"] for row in reports]),
+        )
+        .order_by(LabObservation.id)
+    )
+    by_report: dict[int, list[ObservationLine]] = {}
+    for row in observations:
+        report_id = row.pop("report")
+        by_report.setdefault(report_id, []).append(ObservationLine(**row))
+    return [
+        ReportSummary(
+            public_id=row["public_id"],
+            name=row["name"],
+            effective_at=row["effective_at"],
+            released_at=row["released_at"],
+            is_new=row["first_viewed_at"] is None,
+            clinician_comment=row["clinician_comment"],
+            observations=tuple(by_report.get(row["id"], [])),
+        )
+        for row in reports
+    ]
+
+
+async def results_list(context: PatientContext, *, limit: int = 40) -> list[ReportSummary]:
+    context.require("results")
+    async with write_transaction():
+        await audit_record(
+            actor=context.actor, context=context, action="results.list", resource_type="LabReport"
+        )
+        return await _released_reports(context, limit=limit)
+
+
+async def results_latest(context: PatientContext, *, limit: int) -> list[ReportSummary]:
+    """For the home page; the caller's transaction carries the audit row."""
+    if not context.may("results"):
+        return []
+    return await _released_reports(context, limit=limit)

@@ -1,0 +1,97 @@
+"""A patient's visits: upcoming and past appointments, scoped by the PatientContext."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from app.db import write_transaction
+from app.services.access import PatientContext
+from app.services.audit import audit_record
+from app.services.clock import utcnow
+from app.tables import Appointment
+
+
+@dataclass(frozen=True)
+class VisitLine:
+    public_id: str
+    starts_at: datetime
+    ends_at: datetime
+    visit_type: str
+    status: str
+    clinician_name: str
+    location_name: str
+    location_address: str
+
+
+def _select_visits(context: PatientContext) -> Any:
+    return Appointment.select(
+        Appointment.public_id,
+        Appointment.starts_at,
+        Appointment.ends_at,
+        Appointment.visit_type,
+        Appointment.status,
+        Appointment.clinician.prefix,
+        Appointment.clinician.given_name,
+        Appointment.clinician.family_name,
+        Appointment.location.name,
+        Appointment.location.address_line,
+        Appointment.location.city,
+    ).where(Appointment.patient == context.patient.id)
+
+
+def _visit_line(row: dict[str, Any]) -> VisitLine:
+    name = " ".join(
+        part
+        for part in (
+            row["clinician.prefix"],
+            row["clinician.given_name"],
+            row["clinician.family_name"],
+        )
+        if part
+    )
+    return VisitLine(
+        public_id=row["public_id"],
+        starts_at=row["starts_at"],
+        ends_at=row["ends_at"],
+        visit_type=row["visit_type"],
+        status=row["status"],
+        clinician_name=name,
+        location_name=row["location.name"],
+        location_address=f"{row['location.address_line']}, {row['location.city']}",
+    )
+
+
+async def visits_upcoming(context: PatientContext, *, limit: int) -> list[VisitLine]:
+    """For the home page; the caller's transaction carries the audit row."""
+    if not context.may("appointments"):
+        return []
+    rows = await (
+        _select_visits(context)
+        .where(Appointment.status == "booked", Appointment.starts_at >= utcnow())
+        .order_by(Appointment.starts_at)
+        .limit(limit)
+    )
+    return [_visit_line(row) for row in rows]
+
+
+async def visits_list(context: PatientContext, *, past: bool, limit: int = 30) -> list[VisitLine]:
+    """Upcoming visits soonest first, or past visits latest first."""
+    context.require("appointments")
+    async with write_transaction():
+        await audit_record(
+            actor=context.actor,
+            context=context,
+            action="visits.list_past" if past else "visits.list_upcoming",
+            resource_type="Appointment",
+        )
+        if not past:
+            return await visits_upcoming(context, limit=limit)
+        rows = await (
+            _select_visits(context)
+            .where(Appointment.starts_at < utcnow())
+            .order_by(Appointment.starts_at, ascending=False)
+            .limit(limit)
+        )
+        return [_visit_line(row) for row in rows]

@@ -1,0 +1,104 @@
+"""Server-side sessions (SECURITY.md): random token in the cookie, its hash in the database,
+idle timeout and absolute lifetime checked on every request."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from app.db import write_transaction
+from app.services.access import Actor
+from app.services.audit import audit_record
+from app.services.clock import utcnow
+from app.tables import WebSession
+
+# last_seen_at is written at most this often, so most requests stay read-only.
+LAST_SEEN_RESOLUTION = timedelta(seconds=60)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def session_start(
+    *,
+    account_id: int,
+    acting_patient_id: int | None,
+    lifetime: timedelta,
+    ip: str,
+    user_agent: str,
+    reason: str,
+) -> str:
+    """Create a session and return its token (the only copy: we keep just the hash)."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    async with write_transaction():
+        session = WebSession(
+            token_hash=token_hash(token),
+            account=account_id,
+            acting_patient=acting_patient_id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + lifetime,
+            ip=ip[:64],
+            user_agent=user_agent[:300],
+        )
+        await WebSession.insert(session)
+        actor = Actor(
+            account_id=account_id,
+            account_public_id="",
+            display_name="",
+            locale=None,
+            session_id=session.id,
+            acting_patient_id=acting_patient_id,
+            ip=ip,
+            user_agent=user_agent,
+        )
+        await audit_record(actor=actor, action=f"auth.sign_in.{reason}")
+    return token
+
+
+async def session_actor(
+    *, token: str, idle_timeout: timedelta, ip: str, user_agent: str
+) -> Actor | None:
+    """The signed-in account for this token, or None when unknown, ended, idle or expired."""
+    now = utcnow()
+    rows = await WebSession.select(
+        WebSession.id,
+        WebSession.last_seen_at,
+        WebSession.acting_patient,
+        WebSession.account.id,
+        WebSession.account.public_id,
+        WebSession.account.display_name,
+        WebSession.account.locale,
+    ).where(
+        WebSession.token_hash == token_hash(token),
+        WebSession.revoked_at.is_null(),
+        WebSession.expires_at > now,
+        WebSession.last_seen_at > now - idle_timeout,
+        WebSession.account.disabled_at.is_null(),
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    if now - row["last_seen_at"] > LAST_SEEN_RESOLUTION:
+        await WebSession.update({WebSession.last_seen_at: now}).where(WebSession.id == row["id"])
+    return Actor(
+        account_id=row["account.id"],
+        account_public_id=row["account.public_id"],
+        display_name=row["account.display_name"],
+        locale=row["account.locale"],
+        session_id=row["id"],
+        acting_patient_id=row["acting_patient"],
+        ip=ip,
+        user_agent=user_agent,
+    )
+
+
+async def session_end(*, actor: Actor) -> None:
+    async with write_transaction():
+        await WebSession.update({WebSession.revoked_at: utcnow()}).where(
+            WebSession.id == actor.session_id
+        )
+        await audit_record(actor=actor, action="auth.sign_out")

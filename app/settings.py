@@ -1,0 +1,97 @@
+"""Settings: one frozen dataclass read once from PORTAL_* environment variables.
+
+Every variable has a safe default for the embedded mode (SQLite under ./var, one process).
+Secrets that are not given are generated once into the data directory, never committed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+SQLITE_PREFIX = "sqlite:///"
+
+
+def _flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    base_url: str
+    secret_key: str
+    demo: bool
+    debug: bool
+    log_level: str
+    default_locale: str
+    session_idle_minutes: int
+    session_max_hours: int
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith(SQLITE_PREFIX)
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The SQLite file; a relative path is read against the working directory."""
+        return Path(self.database_url.removeprefix(SQLITE_PREFIX))
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+
+def _load_or_create_secrets(data_dir: Path) -> dict[str, str]:
+    """Read ./var/secrets.json, creating it (mode 0600) with fresh random values if missing."""
+    path = data_dir / "secrets.json"
+    stored: dict[str, str] = {}
+    if path.exists():
+        stored = json.loads(path.read_text())
+    if "secret_key" not in stored:
+        stored["secret_key"] = secrets.token_urlsafe(32)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(stored, handle, indent=2)
+    return stored
+
+
+def load_settings() -> Settings:
+    data_dir = Path(os.environ.get("PORTAL_DATA_DIR", "var"))
+    database_url = os.environ.get("PORTAL_DATABASE_URL") or f"{SQLITE_PREFIX}{data_dir}/portal.db"
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql://" + database_url.removeprefix("postgres://")
+    secret_key = (
+        os.environ.get("PORTAL_SECRET_KEY") or _load_or_create_secrets(data_dir)["secret_key"]
+    )
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        base_url=os.environ.get("PORTAL_BASE_URL", "http://localhost:8000").rstrip("/"),
+        secret_key=secret_key,
+        demo=_flag("PORTAL_DEMO", False),
+        debug=_flag("PORTAL_DEBUG", False),
+        log_level=os.environ.get("PORTAL_LOG_LEVEL", "INFO").upper(),
+        default_locale=os.environ.get("PORTAL_DEFAULT_LOCALE", "en"),
+        session_idle_minutes=_int("PORTAL_SESSION_IDLE_MINUTES", 15),
+        session_max_hours=_int("PORTAL_SESSION_MAX_HOURS", 12),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,68 @@
+// Portal enhancements. Every page works without this file; it adds the service worker,
+// the install hint, and a full navigation when an htmx request cannot reach the server.
+(function () {
+  "use strict";
+
+  if ("serviceWorker" in navigator) {
+    window.addEventListener("load", function () {
+      navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(function () {});
+    });
+  }
+
+  // Offline during an htmx navigation: let the browser navigate, so the service worker can
+  // answer with the offline page instead of leaving the old page on screen.
+  document.addEventListener("htmx:sendError", function (event) {
+    var path = event.detail && event.detail.pathInfo && event.detail.pathInfo.requestPath;
+    if (path && event.detail.requestConfig && event.detail.requestConfig.verb === "get") {
+      window.location.assign(path);
+    }
+  });
+
+  // After htmx swaps the page, move focus to the main content for screen reader users.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var boosted = event.detail && event.detail.boosted;
+    var main = document.getElementById("main");
+    if (boosted && main) main.focus({ preventScroll: true });
+  });
+
+  var deferredPrompt = null;
+  var standalone =
+    window.matchMedia("(display-mode: standalone)").matches || navigator.standalone === true;
+
+  function showInstallHint() {
+    var card = document.getElementById("install");
+    if (!card || standalone) return;
+    var button = document.getElementById("install-button");
+    var ios = document.getElementById("install-ios");
+    if (deferredPrompt && button) {
+      button.hidden = false;
+      card.hidden = false;
+    } else if (/iPhone|iPad|iPod/.test(navigator.userAgent) && ios) {
+      ios.hidden = false;
+      card.hidden = false;
+    }
+  }
+
+  window.addEventListener("beforeinstallprompt", function (event) {
+    event.preventDefault();
+    deferredPrompt = event;
+    showInstallHint();
+  });
+  window.addEventListener("appinstalled", function () {
+    deferredPrompt = null;
+    var card = document.getElementById("install");
+    if (card) card.hidden = true;
+  });
+  document.addEventListener("click", function (event) {
+    var target = event.target;
+    if (!(target instanceof Element) || !target.closest("#install-button") || !deferredPrompt) return;
+    deferredPrompt.prompt();
+    deferredPrompt.userChoice.finally(function () {
+      deferredPrompt = null;
+      var card = document.getElementById("install");
+      if (card) card.hidden = true;
+    });
+  });
+  document.addEventListener("DOMContentLoaded", showInstallHint);
+  document.addEventListener("htmx:load", showInstallHint);
+})();

@@ -1,0 +1,81 @@
+// The portal's service worker. It keeps only the app shell (styles, scripts, icons and the
+// offline page) and never stores a page with health data: navigations go to the network,
+// and only when the network fails does the offline page answer.
+"use strict";
+
+const CACHE = "portal-shell-__CACHE_VERSION__";
+const PRECACHE_URLS = __PRECACHE_URLS__;
+const OFFLINE_URL = "/offline";
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(
+    caches.open(CACHE).then((cache) => cache.addAll(PRECACHE_URLS)).then(() => self.skipWaiting())
+  );
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    caches
+      .keys()
+      .then((keys) =>
+        Promise.all(keys.filter((key) => key.startsWith("portal-shell-") && key !== CACHE).map((key) => caches.delete(key)))
+      )
+      .then(() => self.clients.claim())
+  );
+});
+
+self.addEventListener("fetch", (event) => {
+  const request = event.request;
+  if (request.method !== "GET") return;
+  const url = new URL(request.url);
+  if (url.origin !== self.location.origin) return;
+
+  if (request.mode === "navigate") {
+    // Network first; the offline page only when the network cannot answer at all.
+    event.respondWith(
+      fetch(request).catch(() => caches.match(OFFLINE_URL, { cacheName: CACHE }))
+    );
+    return;
+  }
+
+  if (url.pathname.startsWith("/static/")) {
+    // Versioned assets: the cache first, then the network (and nothing new is stored).
+    event.respondWith(caches.match(request, { cacheName: CACHE }).then((hit) => hit || fetch(request)));
+  }
+});
+
+// Push: the payload carries no health data, only a title, a short text, a link and a tag.
+self.addEventListener("push", (event) => {
+  let data = {};
+  try {
+    data = event.data ? event.data.json() : {};
+  } catch (error) {
+    data = {};
+  }
+  const title = data.title || "Patient portal";
+  const url = typeof data.url === "string" && data.url.startsWith("/") ? data.url : "/home";
+  event.waitUntil(
+    self.registration.showNotification(title, {
+      body: data.body || "Open the portal to see what is new.",
+      icon: "/static/icons/icon-192.png",
+      badge: "/static/icons/icon-192.png",
+      tag: data.tag || undefined,
+      data: { url },
+    })
+  );
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const target = new URL((event.notification.data && event.notification.data.url) || "/home", self.location.origin);
+  event.waitUntil(
+    self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((windows) => {
+      for (const client of windows) {
+        if (new URL(client.url).origin === target.origin && "focus" in client) {
+          return client.focus().then((focused) => (focused && "navigate" in focused ? focused.navigate(target.href) : focused));
+        }
+      }
+      return self.clients.openWindow(target.href);
+    })
+  );
+});

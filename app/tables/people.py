@@ -1,0 +1,87 @@
+"""Who is who (SECURITY.md): patients are records, accounts sign in, grants join them."""
+
+from piccolo.columns import Date, ForeignKey, OnDelete, Serial, Timestamptz, Varchar
+from piccolo.table import Table
+
+from app.tables.clinic import Clinician, Location
+from app.tables.columns import created_at_column, public_id_column
+
+
+class Patient(Table):
+    """FHIR Patient: a health record, not a login."""
+
+    id: Serial
+    public_id = public_id_column()
+    mrn = Varchar(length=20, unique=True)
+    given_name = Varchar(length=100)
+    family_name = Varchar(length=100)
+    preferred_name = Varchar(length=100, null=True, default=None)
+    birth_date = Date()
+    # FHIR administrative gender: female | male | other | unknown
+    sex = Varchar(length=10)
+    phone = Varchar(length=40, null=True, default=None)
+    email = Varchar(length=200, null=True, default=None)
+    preferred_language = Varchar(length=10, default="en")
+    address_line = Varchar(length=200, default="")
+    city = Varchar(length=100, default="")
+    state = Varchar(length=40, default="")
+    postal_code = Varchar(length=20, default="")
+    primary_clinician = ForeignKey(references=Clinician, null=True, on_delete=OnDelete.set_null)
+    deceased_at = Timestamptz(null=True, default=None)
+    # Identifier in the record system this patient came from (a FHIR Patient.id).
+    source_id = Varchar(length=80, null=True, default=None)
+    created_at = created_at_column()
+
+
+class Account(Table):
+    """A person who signs in: a patient, a caregiver or both."""
+
+    id: Serial
+    public_id = public_id_column()
+    display_name = Varchar(length=200)
+    # The account's chosen language; None means "follow the browser".
+    locale = Varchar(length=10, null=True, default=None)
+    created_at = created_at_column()
+    disabled_at = Timestamptz(null=True, default=None)
+
+
+class StaffUser(Table):
+    """Clinic staff. Access to records is by role and always audited."""
+
+    id: Serial
+    public_id = public_id_column()
+    given_name = Varchar(length=100)
+    family_name = Varchar(length=100)
+    email = Varchar(length=200, unique=True)
+    # front_desk | nurse | clinician | billing | admin
+    role = Varchar(length=20)
+    clinician = ForeignKey(
+        references=Clinician, null=True, default=None, on_delete=OnDelete.set_null
+    )
+    location = ForeignKey(references=Location, null=True, default=None, on_delete=OnDelete.set_null)
+    created_at = created_at_column()
+    disabled_at = Timestamptz(null=True, default=None)
+
+
+class AccessGrant(Table):
+    """An account acting for a patient: `self`, or `proxy` (a FHIR RelatedPerson)."""
+
+    id: Serial
+    public_id = public_id_column()
+    account = ForeignKey(references=Account, on_delete=OnDelete.restrict, index=True)
+    patient = ForeignKey(references=Patient, on_delete=OnDelete.restrict, index=True)
+    kind = Varchar(length=10)  # self | proxy
+    # parent | guardian | child | spouse | other (None for self)
+    relationship = Varchar(length=20, null=True, default=None)
+    # full | appointments_billing | billing | messages
+    scope = Varchar(length=30, default="full")
+    granted_by_staff = ForeignKey(
+        references=StaffUser, null=True, default=None, on_delete=OnDelete.set_null
+    )
+    granted_by_account = ForeignKey(
+        references=Account, null=True, default=None, on_delete=OnDelete.set_null
+    )
+    starts_at = created_at_column()
+    expires_at = Timestamptz(null=True, default=None)
+    revoked_at = Timestamptz(null=True, default=None)
+    created_at = created_at_column()

@@ -1,0 +1,67 @@
+"""The Jinja environment: autoescaping, gettext, and formatters in the clinic's time zone."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from app import i18n
+from app.assets import asset_url, htmx_available
+from app.services.clinic import DEFAULT_PROFILE, ClinicProfile
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+
+# The clinic shown in every page and whose time zone dates are shown in; set at start-up.
+_clinic: ClinicProfile = DEFAULT_PROFILE
+
+
+def build_environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        extensions=["jinja2.ext.i18n"],
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=i18n.gettext, ngettext=i18n.ngettext, pgettext=i18n.pgettext, newstyle=True
+    )
+    env.globals.update(
+        asset_url=asset_url,
+        current_locale=i18n.current_locale,
+        language_names=i18n.LANGUAGE_NAMES,
+        clinic=_clinic,
+        htmx_available=htmx_available(),
+    )
+    env.filters.update(day=_day, moment=_moment, clock=_clock, number=_number)
+    return env
+
+
+def set_clinic_profile(env: Environment, profile: ClinicProfile) -> None:
+    global _clinic
+    _clinic = profile
+    env.globals["clinic"] = profile
+
+
+def current_clinic() -> ClinicProfile:
+    return _clinic
+
+
+def _day(value: date | datetime, style: str = "medium") -> str:
+    return i18n.format_day(value, _clinic.timezone, style)
+
+
+def _moment(value: datetime, style: str = "short") -> str:
+    return i18n.format_moment(value, _clinic.timezone, style)
+
+
+def _clock(value: datetime) -> str:
+    return i18n.format_clock(value, _clinic.timezone)
+
+
+def _number(value: float | None) -> str:
+    """A lab value as people write it: no trailing .0 on whole numbers."""
+    return "" if value is None else f"{value:g}"

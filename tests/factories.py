@@ -1,0 +1,162 @@
+"""Test data: small, explicit rows, each with unique values so tests never collide."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from app.services.access import Actor, PatientContext, patient_context_resolve
+from app.tables import (
+    AccessGrant,
+    Account,
+    Clinician,
+    LabObservation,
+    LabReport,
+    Location,
+    Organization,
+    Patient,
+)
+
+_counter = itertools.count(1)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{next(_counter):06d}"
+
+
+async def make_clinician() -> int:
+    org = Organization(name=unique("Clinic "), phone="(555) 000-0000")
+    await Organization.insert(org)
+    location = Location(
+        organization=org.id,
+        code=unique("L"),
+        name="Test Location",
+        address_line="1 Test Street",
+        city="Springfield",
+        state="MA",
+        postal_code="01103",
+        phone="(555) 000-0001",
+    )
+    await Location.insert(location)
+    clinician = Clinician(
+        prefix="Dr.",
+        given_name="Test",
+        family_name=unique("Doc"),
+        specialty="Family medicine",
+        location=location.id,
+    )
+    await Clinician.insert(clinician)
+    return clinician.id
+
+
+async def make_patient(*, given: str = "Pat", birth: date | None = None, sex: str = "female") -> Patient:
+    patient = Patient(
+        mrn=unique("T-"),
+        given_name=given,
+        family_name=unique("Family"),
+        birth_date=birth or date(1980, 5, 17),
+        sex=sex,
+    )
+    await Patient.insert(patient)
+    return patient
+
+
+async def make_account(name: str = "Test Person") -> Account:
+    account = Account(display_name=name)
+    await Account.insert(account)
+    return account
+
+
+async def grant(
+    account: Account,
+    patient: Patient,
+    *,
+    kind: str = "self",
+    scope: str = "full",
+    relationship: str | None = None,
+    expires_at: datetime | None = None,
+    revoked_at: datetime | None = None,
+) -> AccessGrant:
+    row = AccessGrant(
+        account=account.id,
+        patient=patient.id,
+        kind=kind,
+        scope=scope,
+        relationship=relationship,
+        starts_at=datetime.now(UTC) - timedelta(days=1),
+        expires_at=expires_at,
+        revoked_at=revoked_at,
+    )
+    await AccessGrant.insert(row)
+    return row
+
+
+def actor_for(account: Account, *, acting_patient_id: int | None = None, session_id: int = 0) -> Actor:
+    return Actor(
+        account_id=account.id,
+        account_public_id=account.public_id,
+        display_name=account.display_name,
+        locale=account.locale,
+        session_id=session_id,
+        acting_patient_id=acting_patient_id,
+        ip="127.0.0.1",
+        user_agent="pytest",
+    )
+
+
+@dataclass
+class Person:
+    """An account with its own record: the usual signed-in patient."""
+
+    account: Account
+    patient: Patient
+
+    async def context(self, acting_patient_id: int | None = None) -> PatientContext:
+        context = await patient_context_resolve(actor_for(self.account, acting_patient_id=acting_patient_id))
+        assert context is not None
+        return context
+
+
+async def make_person(given: str = "Pat", birth: date | None = None) -> Person:
+    patient = await make_patient(given=given, birth=birth)
+    account = await make_account(f"{given} {patient.family_name}")
+    await grant(account, patient)
+    return Person(account=account, patient=patient)
+
+
+async def make_report(
+    patient: Patient,
+    *,
+    name: str = "Basic metabolic panel",
+    days_ago: int = 3,
+    released: bool = True,
+    confidential: bool = False,
+    value: float = 105.0,
+) -> LabReport:
+    when = datetime.now(UTC) - timedelta(days=days_ago)
+    report = LabReport(
+        patient=patient.id,
+        loinc="51990-0",
+        name=name,
+        effective_at=when,
+        issued_at=when + timedelta(hours=4),
+        released_at=when + timedelta(hours=4) if released else None,
+        confidential=confidential,
+    )
+    await LabReport.insert(report)
+    await LabObservation.insert(
+        LabObservation(
+            report=report.id,
+            patient=patient.id,
+            loinc="2345-7",
+            name="Glucose",
+            unit="mg/dL",
+            value_number=value,
+            reference_low=70.0,
+            reference_high=99.0,
+            interpretation="H" if value > 99 else "N",
+            effective_at=when,
+        )
+    )
+    return report

@@ -1,0 +1,63 @@
+"""The PatientContext decides whose record a request reads, and what a proxy may see."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from app.services.access import patient_context_resolve
+from tests.factories import actor_for, grant, make_patient, make_person
+
+
+async def test_an_account_reads_its_own_record_by_default() -> None:
+    person = await make_person()
+    context = await person.context()
+    assert context.patient.id == person.patient.id
+    assert context.is_self and context.sees_confidential
+    assert context.may("results") and context.may("billing")
+
+
+async def test_a_live_proxy_grant_switches_to_the_other_record() -> None:
+    parent = await make_person("Maria")
+    child = await make_patient(given="Emma")
+    await grant(parent.account, child, kind="proxy", relationship="parent")
+    context = await parent.context(acting_patient_id=child.id)
+    assert context.patient.id == child.id
+    assert not context.is_self and not context.sees_confidential
+
+
+async def test_a_chosen_record_without_a_grant_falls_back_to_the_own_record() -> None:
+    person = await make_person()
+    stranger = await make_patient(given="Stranger")
+    context = await person.context(acting_patient_id=stranger.id)
+    assert context.patient.id == person.patient.id
+
+
+async def test_revoked_and_expired_grants_open_nothing() -> None:
+    person = await make_person()
+    revoked = await make_patient(given="Revoked")
+    expired = await make_patient(given="Expired")
+    past = datetime.now(UTC) - timedelta(minutes=1)
+    await grant(person.account, revoked, kind="proxy", relationship="child", revoked_at=past)
+    await grant(person.account, expired, kind="proxy", relationship="child", expires_at=past)
+    for other in (revoked, expired):
+        context = await person.context(acting_patient_id=other.id)
+        assert context.patient.id == person.patient.id
+
+
+async def test_a_billing_only_proxy_may_not_read_results() -> None:
+    caregiver = await make_person("Care")
+    elder = await make_patient(given="Elder")
+    await grant(caregiver.account, elder, kind="proxy", relationship="child", scope="billing")
+    context = await caregiver.context(acting_patient_id=elder.id)
+    assert context.may("billing")
+    assert not context.may("results") and not context.may("messages")
+
+
+async def test_an_account_without_any_live_grant_has_no_context() -> None:
+    person = await make_person()
+    from app.tables import AccessGrant
+
+    await AccessGrant.update({AccessGrant.revoked_at: datetime.now(UTC)}).where(
+        AccessGrant.account == person.account.id
+    )
+    assert await patient_context_resolve(actor_for(person.account)) is None
