@@ -50,7 +50,9 @@ async def make_clinician() -> int:
     return clinician.id
 
 
-async def make_patient(*, given: str = "Pat", birth: date | None = None, sex: str = "female") -> Patient:
+async def make_patient(
+    *, given: str = "Pat", birth: date | None = None, sex: str = "female"
+) -> Patient:
     patient = Patient(
         mrn=unique("T-"),
         given_name=given,
@@ -92,7 +94,9 @@ async def grant(
     return row
 
 
-def actor_for(account: Account, *, acting_patient_id: int | None = None, session_id: int = 0) -> Actor:
+def actor_for(
+    account: Account, *, acting_patient_id: int | None = None, session_id: int = 0
+) -> Actor:
     return Actor(
         account_id=account.id,
         account_public_id=account.public_id,
@@ -113,7 +117,9 @@ class Person:
     patient: Patient
 
     async def context(self, acting_patient_id: int | None = None) -> PatientContext:
-        context = await patient_context_resolve(actor_for(self.account, acting_patient_id=acting_patient_id))
+        context = await patient_context_resolve(
+            actor_for(self.account, acting_patient_id=acting_patient_id)
+        )
         assert context is not None
         return context
 

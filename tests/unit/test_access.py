@@ -12,8 +12,10 @@ async def test_an_account_reads_its_own_record_by_default() -> None:
     person = await make_person()
     context = await person.context()
     assert context.patient.id == person.patient.id
-    assert context.is_self and context.sees_confidential
-    assert context.may("results") and context.may("billing")
+    assert context.is_self
+    assert context.sees_confidential
+    assert context.may("results")
+    assert context.may("billing")
 
 
 async def test_a_live_proxy_grant_switches_to_the_other_record() -> None:
@@ -22,7 +24,8 @@ async def test_a_live_proxy_grant_switches_to_the_other_record() -> None:
     await grant(parent.account, child, kind="proxy", relationship="parent")
     context = await parent.context(acting_patient_id=child.id)
     assert context.patient.id == child.id
-    assert not context.is_self and not context.sees_confidential
+    assert not context.is_self
+    assert not context.sees_confidential
 
 
 async def test_a_chosen_record_without_a_grant_falls_back_to_the_own_record() -> None:
@@ -50,7 +53,8 @@ async def test_a_billing_only_proxy_may_not_read_results() -> None:
     await grant(caregiver.account, elder, kind="proxy", relationship="child", scope="billing")
     context = await caregiver.context(acting_patient_id=elder.id)
     assert context.may("billing")
-    assert not context.may("results") and not context.may("messages")
+    assert not context.may("results")
+    assert not context.may("messages")
 
 
 async def test_an_account_without_any_live_grant_has_no_context() -> None:

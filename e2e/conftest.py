@@ -1,0 +1,162 @@
+"""End-to-end harness: the real server in a subprocess, real Chromium through Playwright.
+
+The server runs `portal demo` on a free port with a fresh SQLite database in a temporary
+folder. Chromium is Debian's (/usr/bin/chromium) or PORTAL_CHROMIUM; on a machine with
+neither, Playwright's own download is used.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 3,
+    "is_mobile": True,
+    "has_touch": True,
+}
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def chromium_path() -> str | None:
+    configured = os.environ.get("PORTAL_CHROMIUM")
+    if configured:
+        return configured
+    return shutil.which("chromium") or (
+        None if not Path("/usr/bin/chromium").exists() else "/usr/bin/chromium"
+    )
+
+
+def launch_options() -> dict[str, Any]:
+    options: dict[str, Any] = {"headless": True, "args": CHROMIUM_ARGS}
+    path = chromium_path()
+    if path:
+        options["executable_path"] = path
+    return options
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)  # polling a condition, not waiting for time to pass
+    raise RuntimeError(f"server did not become healthy:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[str]:
+    data_dir = Path(tempfile.mkdtemp(prefix="portal-e2e-"))
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PORTAL_DATA_DIR": str(data_dir),
+        "PORTAL_DATABASE_URL": f"sqlite:///{data_dir}/portal.db",
+        "PORTAL_DEMO": "1",
+        "PORTAL_LOG_LEVEL": "WARNING",
+    }
+    log = data_dir / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "demo", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://localhost:{port}"
+    try:
+        _wait_until_healthy(url, process, log)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as instance:
+        yield instance
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(**launch_options())
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def context(browser: Browser, server: str) -> Iterator[BrowserContext]:
+    context = browser.new_context(base_url=server, locale="en-US", **PHONE)
+    context.set_default_timeout(15_000)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    return context.new_page()
+
+
+def sign_in(page: Page, persona: str = "maria") -> None:
+    """The demo sign-in: the printed link, then one button."""
+    page.goto(f"/demo/sign-in/{persona}")
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url("**/home")
+
+
+@pytest.fixture
+def signed_in(page: Page) -> Page:
+    sign_in(page)
+    return page
+
+
+def eventually(page: Page, check: Any, *, timeout_ms: int = 10_000, what: str = "condition") -> Any:
+    """Poll `check()` until it returns something truthy: waiting for a condition, not a time."""
+    waited = 0
+    while waited <= timeout_ms:
+        value = check()
+        if value:
+            return value
+        page.wait_for_timeout(100)
+        waited += 100
+    raise AssertionError(f"timed out waiting for {what}")
