@@ -24,7 +24,7 @@ from app.handlers import account, demo, public
 from app.handlers.errors import EXCEPTION_HANDLERS
 from app.handlers.patient import PatientPages
 from app.handlers.support import identify_request, provide_actor, provide_patient_context
-from app.security import security_headers_middleware
+from app.security import security_headers_hook
 from app.services.clinic import clinic_profile_load
 from app.settings import Settings, get_settings
 from app.templating import build_environment, set_clinic_profile
@@ -90,6 +90,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         compression_config=CompressionConfig(
             backend="gzip", minimum_size=500, gzip_compress_level=6
         ),
-        middleware=[security_headers_middleware(https=settings.secure_cookies)],
+        before_send=[security_headers_hook(https=settings.secure_cookies)],
         openapi_config=None,
     )

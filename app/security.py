@@ -1,9 +1,9 @@
-"""Security headers on every response, static files and errors included (SECURITY.md)."""
+"""Security headers on every response: pages, static files, and errors the router raises."""
 
 from __future__ import annotations
 
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.datastructures import MutableScopeHeaders
+from litestar.types import Message, Scope
 
 CONTENT_SECURITY_POLICY = "; ".join(
     (
@@ -22,40 +22,30 @@ CONTENT_SECURITY_POLICY = "; ".join(
     )
 )
 
-BASE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
-    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"same-origin"),
-    (b"x-frame-options", b"DENY"),
-    (b"cross-origin-opener-policy", b"same-origin"),
-    (
-        b"permissions-policy",
-        b"camera=(), microphone=(), geolocation=(), payment=(self), "
-        b"publickey-credentials-get=(self), publickey-credentials-create=(self)",
+BASE_HEADERS: dict[str, str] = {
+    "content-security-policy": CONTENT_SECURITY_POLICY,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "x-frame-options": "DENY",
+    "cross-origin-opener-policy": "same-origin",
+    "permissions-policy": (
+        "camera=(), microphone=(), geolocation=(), payment=(self), "
+        "publickey-credentials-get=(self), publickey-credentials-create=(self)"
     ),
-)
-HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+}
+HSTS = "max-age=63072000; includeSubDomains"
 
 
-def security_headers_middleware(*, https: bool) -> type:
-    headers = BASE_HEADERS + ((HSTS,) if https else ())
+def security_headers_hook(*, https: bool):  # type: ignore[no-untyped-def]
+    """A before_send hook: Litestar runs it for every response, 404s from the router included."""
+    headers = {**BASE_HEADERS, **({"strict-transport-security": HSTS} if https else {})}
 
-    class SecurityHeadersMiddleware:
-        def __init__(self, app: ASGIApp) -> None:
-            self.app = app
+    async def add_security_headers(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
+            return
+        response_headers = MutableScopeHeaders.from_message(message)
+        for name, value in headers.items():
+            if name not in response_headers:
+                response_headers[name] = value
 
-        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != ScopeType.HTTP:
-                await self.app(scope, receive, send)
-                return
-
-            async def send_with_headers(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    present = {name.lower() for name, _ in message.get("headers", [])}
-                    extra = [pair for pair in headers if pair[0] not in present]
-                    message["headers"] = [*message.get("headers", []), *extra]
-                await send(message)
-
-            await self.app(scope, receive, send_with_headers)
-
-    return SecurityHeadersMiddleware
+    return add_security_headers

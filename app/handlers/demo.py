@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from litestar import Controller, Request, get, post
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from app.handlers.support import SESSION_COOKIE, client_ip, page
@@ -22,12 +23,12 @@ class DemoSignIn(Controller):
         return page("public/demo.html", personas=PERSONAS)
 
     @get("/sign-in/{slug:str}", name="demo_confirm")
-    async def confirm(self, slug: str) -> Template:
+    async def confirm(self, slug: FromPath[str]) -> Template:
         """A link only shows a button: link scanners and previews must not sign anyone in."""
         return page("public/demo_confirm.html", persona=persona_find(slug))
 
     @post("/sign-in/{slug:str}", name="demo_sign_in")
-    async def sign_in(self, request: Request[Any, Any, Any], slug: str) -> Redirect:
+    async def sign_in(self, request: Request[Any, Any, Any], slug: FromPath[str]) -> Redirect:
         settings = get_settings()
         lifetime = timedelta(hours=settings.session_max_hours)
         token = await demo_sign_in(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get
+from litestar.di import NamedDependency
+from litestar.params import FromQuery
 from litestar.response import Template
 
 from app.handlers.support import htmx_target, page
@@ -17,13 +19,13 @@ from app.services.scheduling import visits_list
 
 class PatientPages(Controller):
     @get("/home", name="home")
-    async def home(self, context: PatientContext) -> Template:
+    async def home(self, context: NamedDependency[PatientContext]) -> Template:
         return page(
             "patient/home.html", context=context, tab="home", summary=await home_summary(context)
         )
 
     @get("/messages", name="messages")
-    async def messages(self, context: PatientContext) -> Template:
+    async def messages(self, context: NamedDependency[PatientContext]) -> Template:
         conversations = await conversations_list(context)
         return page(
             "patient/messages.html", context=context, tab="messages", conversations=conversations
@@ -31,7 +33,10 @@ class PatientPages(Controller):
 
     @get("/visits", name="visits")
     async def visits(
-        self, request: Request[Any, Any, Any], context: PatientContext, show: str = "upcoming"
+        self,
+        request: Request[Any, Any, Any],
+        context: NamedDependency[PatientContext],
+        show: FromQuery[str] = "upcoming",
     ) -> Template:
         past = show == "past"
         visits = await visits_list(context, past=past)
@@ -44,7 +49,7 @@ class PatientPages(Controller):
         return page(name, context=context, tab="visits", visits=visits, past=past)
 
     @get("/results", name="results")
-    async def results(self, context: PatientContext) -> Template:
+    async def results(self, context: NamedDependency[PatientContext]) -> Template:
         return page(
             "patient/results.html",
             context=context,
@@ -53,5 +58,5 @@ class PatientPages(Controller):
         )
 
     @get("/more", name="more")
-    async def more(self, context: PatientContext) -> Template:
+    async def more(self, context: NamedDependency[PatientContext]) -> Template:
         return page("patient/more.html", context=context, tab="more")

@@ -1,0 +1,82 @@
+"""Web tests drive the real app over ASGI, on the test database, as a browser without JS would."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from app.handlers.support import SESSION_COOKIE
+from app.main import create_app
+from app.services.sessions import session_start
+from app.settings import Settings
+from tests.factories import Person
+
+BASE_URL = "http://portal.test"
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app on this test's event loop. (Litestar's own test client runs the app on another
+    thread's loop, which a PostgreSQL pool opened on this one cannot follow.)"""
+    app = create_app(settings)
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def run_lifespan() -> None:
+        # Entered and left in one task: pytest-asyncio sets up and tears down in different ones.
+        async with app.lifespan():
+            started.set()
+            await stop.wait()
+
+    lifespan = asyncio.create_task(run_lifespan())
+    await asyncio.wait(
+        [lifespan, asyncio.create_task(started.wait())], return_when="FIRST_COMPLETED"
+    )
+    if lifespan.done():
+        lifespan.result()  # start-up failed: raise its error here
+    try:
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as test_client:
+            yield test_client
+    finally:
+        stop.set()
+        await lifespan
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with serving(settings) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def demo_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with serving(replace(settings, demo=True)) as test_client:
+        yield test_client
+
+
+async def sign_in(
+    client: httpx.AsyncClient, person: Person, acting_patient_id: int | None = None
+) -> str:
+    token = await session_start(
+        account_id=person.account.id,
+        acting_patient_id=acting_patient_id or person.patient.id,
+        lifetime=timedelta(hours=1),
+        ip="127.0.0.1",
+        user_agent="pytest",
+        reason="test",
+    )
+    client.cookies.set(SESSION_COOKIE, token)
+    return token
+
+
+def csrf_from(html: str) -> str:
+    match = re.search(r'name="_csrf_token" value="([^"]+)"', html)
+    assert match, "page has no CSRF field"
+    return match.group(1)
