@@ -412,7 +412,8 @@ async def _seed_history(
         if age < 1:
             draws = min(draws, 1)
         for draw in range(draws):
-            days_ago = int((draw + rng.random() * 0.6) * 730 / max(draws, 1)) + 3
+            # Spread over two years; the newest draw within the last few months.
+            days_ago = 3 + int(727 * (draw + rng.random()) / draws)
             day = _weekday_on_or_after(today - timedelta(days=days_ago))
             start = _local(day, rng.choice((8, 9, 10, 11, 13, 14, 15, 16)), rng.choice((0, 30)))
             visit_type = (

@@ -1,0 +1,33 @@
+"""Transactions: nothing half written, and concurrent writers all succeed."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from app.db import write_transaction
+from app.tables import Account
+
+
+async def test_a_failed_transaction_leaves_nothing_behind() -> None:
+    name = "Half Written"
+
+    async def write_then_fail() -> None:
+        async with write_transaction():
+            await Account.insert(Account(display_name=name))
+            raise RuntimeError("fails after the first write")
+
+    with pytest.raises(RuntimeError):
+        await write_then_fail()
+    assert not await Account.exists().where(Account.display_name == name)
+
+
+async def test_twenty_concurrent_writers_all_commit() -> None:
+    async def write(number: int) -> None:
+        async with write_transaction():
+            await Account.insert(Account(display_name=f"Concurrent {number}"))
+            await Account.count()
+
+    await asyncio.gather(*(write(number) for number in range(20)))
+    assert await Account.count().where(Account.display_name.like("Concurrent %")) == 20

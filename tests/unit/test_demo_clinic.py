@@ -1,0 +1,89 @@
+"""The demo clinic is realistic, complete for the screens that exist, and deterministic."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from app.services.access import patient_context_resolve
+from app.services.demo_clinic import PERSONAS, demo_clinic_seed
+from app.services.home import home_summary
+from app.tables import AccessGrant, Clinician, LabReport, Location, Patient
+from tests.factories import actor_for
+
+TODAY = date(2026, 3, 10)
+
+
+def _age(birth: date) -> int:
+    return TODAY.year - birth.year - ((TODAY.month, TODAY.day) < (birth.month, birth.day))
+
+
+async def _roster() -> list[tuple[str, str, str, date]]:
+    rows = await Patient.select(
+        Patient.mrn, Patient.given_name, Patient.family_name, Patient.birth_date
+    ).order_by(Patient.mrn)
+    return [(r["mrn"], r["given_name"], r["family_name"], r["birth_date"]) for r in rows]
+
+
+async def test_the_demo_clinic_has_what_the_screens_need_and_is_deterministic() -> None:
+    assert await demo_clinic_seed(today=TODAY, reset=True)
+    assert await Location.count() == 2
+    assert await Clinician.count() == 6
+    roster = await _roster()
+    assert len(roster) >= 300
+    ages = [_age(birth) for *_, birth in roster]
+    assert min(ages) < 5
+    assert max(ages) > 85
+
+    # Families: a parent of a 7- and a 15-year-old; an adult caring for a parent of 82.
+    grants = await AccessGrant.select(
+        AccessGrant.account.display_name,
+        AccessGrant.patient.given_name,
+        AccessGrant.patient.birth_date,
+    ).where(AccessGrant.kind == "proxy")
+    cared_for = {
+        (g["account.display_name"], g["patient.given_name"], _age(g["patient.birth_date"]))
+        for g in grants
+    }
+    assert {
+        ("Maria Lopez", "Emma", 7),
+        ("Maria Lopez", "Lucas", 15),
+        ("David Chen", "Walter", 82),
+    } <= cared_for
+
+    # Two years of lab history.
+    oldest = await LabReport.select(LabReport.effective_at).order_by(LabReport.effective_at).first()
+    assert oldest is not None
+    assert oldest["effective_at"].date() < TODAY - timedelta(days=700)
+
+    # Same day, same clinic.
+    assert await demo_clinic_seed(today=TODAY, reset=True)
+    assert await _roster() == roster
+
+
+async def test_seeding_twice_changes_nothing_without_reset() -> None:
+    await demo_clinic_seed(today=TODAY, reset=True)
+    count = await Patient.count()
+    assert not await demo_clinic_seed(today=TODAY)
+    assert await Patient.count() == count
+
+
+async def test_every_persona_has_a_home_with_a_next_visit_and_new_results() -> None:
+    today = datetime.now(UTC).date()
+    await demo_clinic_seed(today=today, reset=True)
+    for persona in PERSONAS:
+        grant = (
+            await AccessGrant.select(AccessGrant.account)
+            .where(AccessGrant.patient.mrn == persona.mrn, AccessGrant.kind == "self")
+            .first()
+        )
+        assert grant is not None, persona.slug
+        from app.tables import Account
+
+        account = await Account.objects().get(Account.id == grant["account"])
+        assert account is not None
+        context = await patient_context_resolve(actor_for(account))
+        assert context is not None
+        summary = await home_summary(context)
+        assert summary.next_visit is not None, persona.slug
+        assert summary.next_visit.starts_at > datetime.now(UTC) - timedelta(minutes=1)
+        assert summary.new_results > 0, persona.slug
