@@ -6,7 +6,9 @@ Piccolo finds the engine through `app.piccolo_conf`, which builds it from the se
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -48,13 +50,32 @@ def prepare_sqlite_file(settings: Settings) -> None:
         connection.close()
 
 
+_sqlite_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _sqlite_writer() -> asyncio.Lock:
+    """One lock per event loop (tests and servers may run several loops over time)."""
+    loop = asyncio.get_running_loop()
+    lock = _sqlite_writers.get(loop)
+    if lock is None:
+        lock = _sqlite_writers[loop] = asyncio.Lock()
+    return lock
+
+
 @asynccontextmanager
 async def write_transaction() -> AsyncIterator[None]:
     """A transaction that will write: IMMEDIATE on SQLite so two writers queue on the busy
     timeout instead of failing halfway with a lock upgrade error."""
     db = engine()
+    if db.current_transaction.get() is not None:
+        yield  # already inside one: its commit covers this work too
+        return
     if isinstance(db, SQLiteEngine):
-        async with db.transaction(transaction_type=TransactionType.immediate):
+        # Queue this process's writers here, in order, instead of in SQLite's busy handler,
+        # which sleeps and retries with growing pauses and turns a queue into long tails.
+        async with _sqlite_writer(), db.transaction(transaction_type=TransactionType.immediate):
             yield
     else:
         async with db.transaction():

@@ -65,3 +65,14 @@ async def test_an_account_without_any_live_grant_has_no_context() -> None:
         AccessGrant.account == person.account.id
     )
     assert await patient_context_resolve(actor_for(person.account)) is None
+
+
+async def test_a_caregiver_without_an_own_record_lands_on_the_person_they_care_for() -> None:
+    from tests.factories import make_account
+
+    caregiver = await make_account("Only Caregiver")
+    elder = await make_patient(given="Elder")
+    await grant(caregiver, elder, kind="proxy", relationship="child")
+    context = await patient_context_resolve(actor_for(caregiver))
+    assert context is not None
+    assert context.patient.id == elder.id

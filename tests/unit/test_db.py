@@ -31,3 +31,17 @@ async def test_twenty_concurrent_writers_all_commit() -> None:
 
     await asyncio.gather(*(write(number) for number in range(20)))
     assert await Account.count().where(Account.display_name.like("Concurrent %")) == 20
+
+
+async def test_a_write_inside_another_joins_it_and_rolls_back_with_it() -> None:
+    name = "Nested Write"
+
+    async def outer_fails() -> None:
+        async with write_transaction():
+            async with write_transaction():
+                await Account.insert(Account(display_name=name))
+            raise RuntimeError("the outer work fails")
+
+    with pytest.raises(RuntimeError):
+        await outer_fails()
+    assert not await Account.exists().where(Account.display_name == name)
