@@ -37,7 +37,6 @@ class Settings:
     demo: bool
     debug: bool
     log_level: str
-    default_locale: str
     session_idle_minutes: int
     session_max_hours: int
 
@@ -86,7 +85,6 @@ def load_settings() -> Settings:
         demo=_flag("PORTAL_DEMO", False),
         debug=_flag("PORTAL_DEBUG", False),
         log_level=os.environ.get("PORTAL_LOG_LEVEL", "INFO").upper(),
-        default_locale=os.environ.get("PORTAL_DEFAULT_LOCALE", "en"),
         session_idle_minutes=_int("PORTAL_SESSION_IDLE_MINUTES", 15),
         session_max_hours=_int("PORTAL_SESSION_MAX_HOURS", 12),
     )
