@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from piccolo.querystring import QueryString
 
 from app.db import write_transaction
 from app.tables import Account
@@ -45,3 +46,13 @@ async def test_a_write_inside_another_joins_it_and_rolls_back_with_it() -> None:
     with pytest.raises(RuntimeError):
         await outer_fails()
     assert not await Account.exists().where(Account.display_name == name)
+
+
+async def test_sqlite_runs_in_wal_mode_so_readers_do_not_block_the_writer() -> None:
+    from app.db import engine
+    from app.settings import get_settings
+
+    if not get_settings().is_sqlite:
+        pytest.skip("WAL is a SQLite setting; this run is on PostgreSQL")
+    [row] = await engine().run_querystring(QueryString("PRAGMA journal_mode"))
+    assert row["journal_mode"] == "wal"
