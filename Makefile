@@ -60,7 +60,7 @@ bench: install ## page weight and load figures against bare Litestar
 
 i18n: install ## extract strings and update the catalogs (then translate app/locales/*/messages.po)
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _ -k gettext -k ngettext:1,2 -o app/locales/messages.pot --no-location --omit-header .
-	$(BIN)/pybabel update -i app/locales/messages.pot -d app/locales -D messages --no-fuzzy-matching --ignore-obsolete --no-location --width 100
+	$(BIN)/pybabel update -i app/locales/messages.pot -d app/locales -D messages --no-fuzzy-matching --ignore-obsolete --width 100
 
 clean: ## remove the virtualenv, fetched files and local data
 	rm -rf $(VENV) app/static/vendor var

@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         public.favicon,
         public.language,
         account.sign_out,
+        account.switch_profile,
         PatientPages,
         create_static_files_router(
             path="/static",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from app.services.clock import utcnow
 from app.services.errors import NotPermittedError
@@ -56,12 +57,24 @@ class PatientRef:
 
 
 @dataclass(frozen=True)
+class Profile:
+    """Someone whose record this account may open: for the switcher."""
+
+    public_id: str
+    first_name: str
+    age: int
+    is_self: bool
+    is_current: bool
+
+
+@dataclass(frozen=True)
 class PatientContext:
     actor: Actor
     patient: PatientRef
     grant_kind: str
     grant_scope: str
     relationship: str | None
+    profiles: tuple[Profile, ...] = ()
 
     @property
     def is_self(self) -> bool:
@@ -87,8 +100,8 @@ class PatientContext:
 async def patient_context_resolve(actor: Actor) -> PatientContext | None:
     """The context for the profile this device chose, else the account's own record.
 
-    One query (hand-written: it runs on every request): the live grants that matter joined
-    to their patients. None when the account has no live grant.
+    One query (hand-written: it runs on every request) returns every live grant with its
+    patient, which also fills the profile switcher. None when the account has no live grant.
     """
     now = utcnow()
     rows = await AccessGrant.raw(
@@ -99,15 +112,11 @@ async def patient_context_resolve(actor: Actor) -> PatientContext | None:
         FROM access_grant g JOIN patient p ON p.id = g.patient
         WHERE g.account = {} AND g.revoked_at IS NULL AND g.starts_at <= {}
           AND (g.expires_at IS NULL OR g.expires_at > {})
-          AND (g.kind = 'self' OR g.patient = {} OR {} = 1)
-        ORDER BY g.id
+        ORDER BY g.kind DESC, p.birth_date
         """,
         actor.account_id,
         now,
         now,
-        actor.acting_patient_id if actor.acting_patient_id is not None else -1,
-        # No profile chosen yet: any live grant will do (a caregiver without their own record).
-        1 if actor.acting_patient_id is None else 0,
     )
     if not rows:
         return None
@@ -115,17 +124,34 @@ async def patient_context_resolve(actor: Actor) -> PatientContext | None:
         (row for row in rows if row["patient_id"] == actor.acting_patient_id),
         next((row for row in rows if row["kind"] == "self"), rows[0]),
     )
+    patients = {row["patient_id"]: _patient_ref(row) for row in rows}
+    today = now.date()
     return PatientContext(
         actor=actor,
-        patient=PatientRef(
-            id=chosen["patient_id"],
-            public_id=chosen["public_id"],
-            given_name=chosen["given_name"],
-            family_name=chosen["family_name"],
-            preferred_name=chosen["preferred_name"],
-            birth_date=chosen["birth_date"],
-        ),
+        patient=patients[chosen["patient_id"]],
         grant_kind=chosen["kind"],
         grant_scope=chosen["scope"],
         relationship=chosen["relationship"],
+        profiles=tuple(
+            Profile(
+                public_id=ref.public_id,
+                first_name=ref.first_name,
+                age=ref.age_on(today),
+                is_self=row["kind"] == "self",
+                is_current=row is chosen,
+            )
+            for row in rows
+            for ref in (patients[row["patient_id"]],)
+        ),
+    )
+
+
+def _patient_ref(row: dict[str, Any]) -> PatientRef:
+    return PatientRef(
+        id=row["patient_id"],
+        public_id=row["public_id"],
+        given_name=row["given_name"],
+        family_name=row["family_name"],
+        preferred_name=row["preferred_name"],
+        birth_date=row["birth_date"],
     )

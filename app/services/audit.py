@@ -12,6 +12,7 @@ async def audit_record(
     actor: Actor,
     action: str,
     context: PatientContext | None = None,
+    patient_id: int | None = None,
     resource_type: str = "",
     resource_id: str = "",
 ) -> None:
@@ -19,7 +20,7 @@ async def audit_record(
         AuditEvent(
             occurred_at=utcnow(),
             actor_account=actor.account_id,
-            patient=context.patient.id if context else None,
+            patient=context.patient.id if context else patient_id,
             action=action,
             resource_type=resource_type,
             resource_id=resource_id,
