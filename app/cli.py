@@ -1,4 +1,4 @@
-"""The `portal` command: demo, serve, migrate, seed-demo."""
+"""The `portal` command: demo, serve, worker, migrate, seed-demo."""
 
 from __future__ import annotations
 
@@ -91,6 +91,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _serve(args.host, args.port, 1, settings)
 
 
+def cmd_worker(_: argparse.Namespace) -> int:
+    """Deliver the outbox until stopped (SIGTERM or Ctrl+C finish the current message)."""
+    import signal
+
+    from app.db import close_pool, open_pool
+    from app.worker import channels_from_settings, run_worker
+
+    settings = get_settings()
+    channels = channels_from_settings(settings)
+
+    async def work() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await open_pool()
+        try:
+            await run_worker(channels, stop)
+        finally:
+            await close_pool()
+
+    asyncio.run(work())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="portal", description="The patient portal.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -107,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="app processes (PostgreSQL)")
     serve.set_defaults(func=cmd_serve)
+
+    worker = commands.add_parser("worker", help="deliver queued SMS and email until stopped")
+    worker.set_defaults(func=cmd_worker)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(func=cmd_migrate)

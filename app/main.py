@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,6 +29,7 @@ from app.security import security_headers_hook
 from app.services.clinic import clinic_profile_load
 from app.settings import Settings, get_settings
 from app.templating import build_environment, set_clinic_profile
+from app.worker import channels_from_settings, run_worker
 
 log = logging.getLogger("portal")
 
@@ -39,10 +41,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         opened = await open_pool()
+        stop = asyncio.Event()
+        worker: asyncio.Task[None] | None = None
         try:
             set_clinic_profile(environment, await clinic_profile_load())
+            if settings.embedded_worker:
+                worker = asyncio.create_task(run_worker(channels_from_settings(settings), stop))
             yield
         finally:
+            stop.set()
+            if worker is not None:
+                await worker
             if opened:
                 await close_pool()
 

@@ -39,6 +39,18 @@ class Settings:
     log_level: str
     session_idle_minutes: int
     session_max_hours: int
+    embedded_worker: bool
+    sms_provider: str
+    twilio_account_sid: str
+    twilio_auth_token: str
+    twilio_from: str
+    twilio_base_url: str
+    smtp_host: str
+    smtp_port: int
+    smtp_username: str
+    smtp_password: str
+    smtp_starttls: bool
+    email_from: str
 
     @property
     def is_sqlite(self) -> bool:
@@ -87,6 +99,20 @@ def load_settings() -> Settings:
         log_level=os.environ.get("PORTAL_LOG_LEVEL", "INFO").upper(),
         session_idle_minutes=_int("PORTAL_SESSION_IDLE_MINUTES", 15),
         session_max_hours=_int("PORTAL_SESSION_MAX_HOURS", 12),
+        # The embedded default delivers the outbox inside the server; production runs
+        # `portal worker` processes instead.
+        embedded_worker=_flag("PORTAL_EMBEDDED_WORKER", database_url.startswith(SQLITE_PREFIX)),
+        sms_provider=os.environ.get("PORTAL_SMS_PROVIDER", "console").strip().lower(),
+        twilio_account_sid=os.environ.get("PORTAL_TWILIO_ACCOUNT_SID", ""),
+        twilio_auth_token=os.environ.get("PORTAL_TWILIO_AUTH_TOKEN", ""),
+        twilio_from=os.environ.get("PORTAL_TWILIO_FROM", ""),
+        twilio_base_url=os.environ.get("PORTAL_TWILIO_BASE_URL", "https://api.twilio.com"),
+        smtp_host=os.environ.get("PORTAL_SMTP_HOST", ""),
+        smtp_port=_int("PORTAL_SMTP_PORT", 587),
+        smtp_username=os.environ.get("PORTAL_SMTP_USERNAME", ""),
+        smtp_password=os.environ.get("PORTAL_SMTP_PASSWORD", ""),
+        smtp_starttls=_flag("PORTAL_SMTP_STARTTLS", True),
+        email_from=os.environ.get("PORTAL_EMAIL_FROM", "portal@localhost"),
     )
 
 

@@ -122,7 +122,7 @@ class StaffUser(Table, tablename="staff_user", schema=None):
 
 ID = "2026-11-23T09:27:28:905525"
 VERSION = "1.38.0"
-DESCRIPTION = "True"
+DESCRIPTION = "core domain"
 
 
 async def forwards():

@@ -39,6 +39,8 @@ async def _postgres_admin(statement: str) -> None:
 os.environ["PORTAL_DATA_DIR"] = str(_DATA_DIR)
 os.environ["PORTAL_SECRET_KEY"] = "test-secret-key-0123456789abcdef"
 os.environ.pop("PORTAL_DEMO", None)
+# Tests deliver the outbox themselves; a background worker would race them.
+os.environ["PORTAL_EMBEDDED_WORKER"] = "0"
 if _POSTGRES_SERVER:
     asyncio.run(_postgres_admin(f'CREATE DATABASE "{_POSTGRES_DB}"'))
     os.environ["PORTAL_DATABASE_URL"] = _with_database(_POSTGRES_SERVER, _POSTGRES_DB)

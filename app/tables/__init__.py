@@ -3,6 +3,7 @@
 from app.tables.audit import AuditEvent
 from app.tables.clinic import Clinician, Location, Organization
 from app.tables.messaging import Conversation, Message
+from app.tables.outbox import OutboxMessage
 from app.tables.people import AccessGrant, Account, Patient, StaffUser
 from app.tables.results import LabObservation, LabReport
 from app.tables.scheduling import Appointment
@@ -20,6 +21,7 @@ __all__ = [
     "Location",
     "Message",
     "Organization",
+    "OutboxMessage",
     "Patient",
     "StaffUser",
     "WebSession",

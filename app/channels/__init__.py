@@ -1,0 +1,41 @@
+"""Outbound delivery adapters. Each sends one message and says whether a failure may be
+retried; the outbox decides when."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    channel: str
+    recipient: str
+    subject: str
+    body: str
+    idempotency_key: str
+
+
+class DeliveryError(Exception):
+    """A failed send. `permanent` failures are not retried; `retry_after` (seconds) is the
+    provider's own wish, when it gave one."""
+
+    def __init__(self, reason: str, *, permanent: bool = False, retry_after: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+class Channel(Protocol):
+    async def send(self, message: Outgoing) -> str:
+        """Deliver the message; return the provider's id for it."""
+        ...
+
+
+def masked(recipient: str) -> str:
+    """For logs: enough to tell messages apart, not enough to identify anyone."""
+    if "@" in recipient:
+        name, _, domain = recipient.partition("@")
+        return f"{name[:1]}***@{domain}"
+    return f"***{recipient[-4:]}"

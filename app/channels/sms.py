@@ -1,0 +1,60 @@
+"""SMS: a console adapter (the default: the log, and the demo's outbox) and Twilio."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+
+from app.channels import DeliveryError, Outgoing, masked
+
+log = logging.getLogger("portal.sms")
+
+
+class ConsoleSMS:
+    """Writes the message to the log instead of sending it. Bodies carry no health data."""
+
+    async def send(self, message: Outgoing) -> str:
+        log.info("SMS to %s: %s", masked(message.recipient), message.body)
+        return f"console-{message.idempotency_key}"
+
+
+class TwilioSMS:
+    """Twilio's Messages API. It has no idempotency key for sending, so a retry after an
+    answer that never arrived may send twice: at-least-once, as the outbox promises."""
+
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        from_number: str,
+        base_url: str = "https://api.twilio.com",
+        timeout: float = 10.0,
+    ) -> None:
+        self.account_sid = account_sid
+        self.auth = (account_sid, auth_token)
+        self.from_number = from_number
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    async def send(self, message: Outgoing) -> str:
+        url = f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+        form = {"To": message.recipient, "From": self.from_number, "Body": message.body}
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout) as client:
+                response = await client.post(url, data=form, auth=self.auth)
+        except httpx.HTTPError as error:
+            raise DeliveryError(f"twilio unreachable: {type(error).__name__}") from error
+        if response.status_code in (200, 201):
+            return str(response.json().get("sid", ""))
+        reason = f"twilio {response.status_code}"
+        if response.status_code == 429 or response.status_code >= 500:
+            raise DeliveryError(reason, retry_after=_retry_after(response))
+        # 4xx: a bad number, an unverified sender, a blocked recipient. Retrying will not help.
+        raise DeliveryError(reason, permanent=True)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "")
+    return float(value) if value.isdigit() else None

@@ -1,0 +1,79 @@
+"""The outbox worker: `portal worker`, or a task inside the server in the embedded default."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from datetime import timedelta
+
+from app.channels import Channel
+from app.channels.email import ConsoleEmail, SMTPEmail
+from app.channels.sms import ConsoleSMS, TwilioSMS
+from app.services.outbox import outbox_deliver
+from app.settings import Settings
+
+log = logging.getLogger("portal.worker")
+
+LEASE = timedelta(minutes=2)
+POLL_SECONDS = 1.0
+
+
+def channels_from_settings(settings: Settings) -> dict[str, Channel]:
+    sms: Channel
+    if settings.sms_provider == "twilio":
+        missing = [
+            name
+            for name, value in (
+                ("PORTAL_TWILIO_ACCOUNT_SID", settings.twilio_account_sid),
+                ("PORTAL_TWILIO_AUTH_TOKEN", settings.twilio_auth_token),
+                ("PORTAL_TWILIO_FROM", settings.twilio_from),
+            )
+            if not value
+        ]
+        if missing:
+            raise SystemExit(f"PORTAL_SMS_PROVIDER=twilio needs {', '.join(missing)}")
+        sms = TwilioSMS(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token,
+            from_number=settings.twilio_from,
+            base_url=settings.twilio_base_url,
+        )
+    elif settings.sms_provider == "console":
+        sms = ConsoleSMS()
+    else:
+        raise SystemExit(f"Unknown PORTAL_SMS_PROVIDER: {settings.sms_provider}")
+    email: Channel = ConsoleEmail()
+    if settings.smtp_host:
+        email = SMTPEmail(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.email_from,
+            username=settings.smtp_username or None,
+            password=settings.smtp_password or None,
+            starttls=settings.smtp_starttls,
+        )
+    return {"sms": sms, "email": email}
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+async def run_worker(channels: dict[str, Channel], stop: asyncio.Event) -> None:
+    """Deliver until `stop` is set; wait a second between empty rounds."""
+    name = worker_name()
+    log.info("outbox worker %s started", name)
+    while not stop.is_set():
+        try:
+            claimed = await outbox_deliver(channels=channels, worker=name, lease=LEASE)
+        except Exception as error:  # keep delivering; rows stay pending for the next round
+            log.error("outbox round failed: %s", type(error).__name__)
+            claimed = 0
+        if claimed == 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=POLL_SECONDS)
+    log.info("outbox worker %s stopped", name)
