@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 SHELL_ASSETS = (
     "css/portal.css",
     "js/portal.js",
+    "js/passkeys.js",
     "vendor/htmx.min.js",
     "img/icons.svg",
     "icons/icon-192.png",

@@ -81,6 +81,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import os
 
     os.environ["PORTAL_DEMO"] = "1"
+    # Passkeys are bound to the address the browser sees.
+    os.environ.setdefault("PORTAL_BASE_URL", f"http://localhost:{args.port}")
     get_settings.cache_clear()
     settings = get_settings()
     asyncio.run(_migrate())

@@ -21,7 +21,7 @@ from litestar.template.config import TemplateConfig
 import app  # noqa: F401  (sets PICCOLO_CONF before Piccolo looks for it)
 from app.assets import STATIC_DIR
 from app.db import close_pool, open_pool
-from app.handlers import account, demo, public
+from app.handlers import account, demo, passkeys, public
 from app.handlers.errors import EXCEPTION_HANDLERS
 from app.handlers.patient import PatientPages
 from app.handlers.support import identify_request, provide_actor, provide_patient_context
@@ -65,6 +65,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         public.language,
         account.sign_out,
         account.switch_profile,
+        passkeys.passkeys_page,
+        passkeys.register_options,
+        passkeys.register,
+        passkeys.remove,
+        passkeys.sign_in_options,
+        passkeys.sign_in,
         PatientPages,
         create_static_files_router(
             path="/static",

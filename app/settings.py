@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 SQLITE_PREFIX = "sqlite:///"
 
@@ -60,6 +61,17 @@ class Settings:
     def sqlite_path(self) -> Path:
         """The SQLite file; a relative path is read against the working directory."""
         return Path(self.database_url.removeprefix(SQLITE_PREFIX))
+
+    @property
+    def origin(self) -> str:
+        """scheme://host[:port] of the public address: what WebAuthn checks."""
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def rp_id(self) -> str:
+        """The WebAuthn relying party: the host name passkeys are bound to."""
+        return urlsplit(self.base_url).hostname or "localhost"
 
     @property
     def secure_cookies(self) -> bool:

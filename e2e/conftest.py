@@ -88,6 +88,7 @@ def server() -> Iterator[str]:
         "PORTAL_DATABASE_URL": f"sqlite:///{data_dir}/portal.db",
         "PORTAL_DEMO": "1",
         "PORTAL_LOG_LEVEL": "WARNING",
+        "PORTAL_BASE_URL": f"http://localhost:{port}",
     }
     log = data_dir / "server.log"
     with log.open("wb") as out:

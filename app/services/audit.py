@@ -28,3 +28,17 @@ async def audit_record(
             user_agent=actor.user_agent[:300],
         )
     )
+
+
+async def audit_anonymous(*, action: str, ip: str, user_agent: str, resource_id: str = "") -> None:
+    """An authentication event with nobody signed in (a failed sign-in)."""
+    await AuditEvent.insert(
+        AuditEvent(
+            occurred_at=utcnow(),
+            action=action,
+            resource_type="Passkey" if resource_id else "",
+            resource_id=resource_id[:40],
+            ip=ip[:64],
+            user_agent=user_agent[:300],
+        )
+    )

@@ -4,6 +4,7 @@ from app.tables.audit import AuditEvent
 from app.tables.clinic import Clinician, Location, Organization
 from app.tables.messaging import Conversation, Message
 from app.tables.outbox import OutboxMessage
+from app.tables.passkeys import Passkey, WebAuthnChallenge
 from app.tables.people import AccessGrant, Account, Patient, StaffUser
 from app.tables.results import LabObservation, LabReport
 from app.tables.scheduling import Appointment
@@ -22,7 +23,9 @@ __all__ = [
     "Message",
     "Organization",
     "OutboxMessage",
+    "Passkey",
     "Patient",
     "StaffUser",
+    "WebAuthnChallenge",
     "WebSession",
 ]

@@ -1,0 +1,136 @@
+"""Passkey ceremonies (JSON, called by static/js/passkeys.js) and the list on the More tab."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+
+from app import i18n
+from app.handlers.support import SESSION_COOKIE, client_ip, page, safe_next
+from app.services.access import Actor, PatientContext
+from app.services.passkeys import (
+    CHALLENGE_TTL,
+    PasskeyError,
+    RelyingParty,
+    credential_from,
+    device_name,
+    passkey_authentication_options,
+    passkey_register,
+    passkey_registration_options,
+    passkey_remove,
+    passkey_sign_in,
+    passkeys_list,
+)
+from app.settings import get_settings
+from app.templating import current_clinic
+
+CHALLENGE_COOKIE = "portal_webauthn"
+
+
+def _relying_party() -> RelyingParty:
+    settings = get_settings()
+    return RelyingParty(id=settings.rp_id, name=current_clinic().name, origin=settings.origin)
+
+
+def _options_response(options_json: str, handle: str) -> Response[str]:
+    response = Response(
+        options_json, media_type="application/json", headers={"Cache-Control": "no-store"}
+    )
+    response.set_cookie(
+        CHALLENGE_COOKIE,
+        handle,
+        max_age=int(CHALLENGE_TTL.total_seconds()),
+        httponly=True,
+        secure=get_settings().secure_cookies,
+        samesite="strict",
+    )
+    return response
+
+
+def _failed(message: str) -> Response[dict[str, str]]:
+    return Response({"error": message}, status_code=400, headers={"Cache-Control": "no-store"})
+
+
+@post("/passkeys/options", name="passkey_register_options", status_code=200)
+async def register_options(actor: NamedDependency[Actor]) -> Response[str]:
+    options_json, handle = await passkey_registration_options(actor=actor, rp=_relying_party())
+    return _options_response(options_json, handle)
+
+
+@post("/passkeys", name="passkey_register", status_code=201)
+async def register(
+    request: Request[Any, Any, Any], actor: NamedDependency[Actor]
+) -> Response[dict[str, str]]:
+    try:
+        await passkey_register(
+            actor=actor,
+            rp=_relying_party(),
+            handle=request.cookies.get(CHALLENGE_COOKIE, ""),
+            credential=credential_from((await request.body()).decode()),
+            device_name=device_name(request.headers.get("user-agent", "")),
+        )
+    except PasskeyError:
+        return _failed(i18n.gettext("That passkey could not be added. Please try again."))
+    response = Response({"redirect": "/passkeys?passkey=added"}, status_code=201)
+    response.delete_cookie(CHALLENGE_COOKIE)
+    return response
+
+
+@post("/passkeys/{public_id:str}/remove", name="passkey_remove")
+async def remove(actor: NamedDependency[Actor], public_id: FromPath[str]) -> Redirect:
+    await passkey_remove(actor=actor, public_id=public_id)
+    return Redirect("/passkeys?passkey=removed", status_code=303)
+
+
+@post("/sign-in/passkey/options", name="passkey_sign_in_options", status_code=200)
+async def sign_in_options() -> Response[str]:
+    options_json, handle = await passkey_authentication_options(rp=_relying_party())
+    return _options_response(options_json, handle)
+
+
+@post("/sign-in/passkey", name="passkey_sign_in", status_code=200)
+async def sign_in(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
+    settings = get_settings()
+    lifetime = timedelta(hours=settings.session_max_hours)
+    body = (await request.body()).decode()
+    try:
+        token = await passkey_sign_in(
+            rp=_relying_party(),
+            handle=request.cookies.get(CHALLENGE_COOKIE, ""),
+            credential=credential_from(body),
+            lifetime=lifetime,
+            ip=client_ip(request),
+            user_agent=request.headers.get("user-agent", ""),
+        )
+    except PasskeyError:
+        return _failed(
+            i18n.gettext("We could not sign you in with that passkey. Please try again.")
+        )
+    response = Response({"redirect": safe_next(request.query_params.get("next"), "/home")})
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(lifetime.total_seconds()),
+        httponly=True,
+        secure=settings.secure_cookies,
+        samesite="lax",
+    )
+    response.delete_cookie(CHALLENGE_COOKIE)
+    return response
+
+
+@get("/passkeys", name="passkeys")
+async def passkeys_page(
+    actor: NamedDependency[Actor], context: NamedDependency[PatientContext]
+) -> Template:
+    return page(
+        "account/passkeys.html",
+        context=context,
+        tab="more",
+        passkeys=await passkeys_list(actor=actor),
+    )

@@ -1,0 +1,288 @@
+"""Passkeys with py_webauthn: add one on this device, sign in with one tap, list, remove.
+
+Challenges live in the database (any process can finish a ceremony another began), expire
+after five minutes and are used once. The browser holds only a random handle to one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from webauthn import (
+    generate_authentication_options,
+    generate_registration_options,
+    options_to_json,
+    verify_authentication_response,
+    verify_registration_response,
+)
+from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
+from webauthn.helpers.exceptions import WebAuthnException
+from webauthn.helpers.structs import (
+    AuthenticatorSelectionCriteria,
+    PublicKeyCredentialDescriptor,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
+
+from app.db import write_transaction
+from app.services.access import Actor
+from app.services.audit import audit_anonymous, audit_record
+from app.services.clock import utcnow
+from app.services.errors import NotFoundError
+from app.services.sessions import session_start
+from app.tables import Passkey, WebAuthnChallenge
+
+CHALLENGE_TTL = timedelta(minutes=5)
+
+
+class PasskeyError(Exception):
+    """The ceremony failed: expired, reused, forged, or unknown. One message for all."""
+
+
+@dataclass(frozen=True)
+class RelyingParty:
+    id: str
+    name: str
+    origin: str
+
+
+@dataclass(frozen=True)
+class PasskeyLine:
+    public_id: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+def _hash(handle: str) -> str:
+    return hashlib.sha256(handle.encode()).hexdigest()
+
+
+async def _challenge_store(purpose: str, challenge: bytes, account_id: int | None) -> str:
+    handle = secrets.token_urlsafe(24)
+    async with write_transaction():
+        await WebAuthnChallenge.insert(
+            WebAuthnChallenge(
+                handle_hash=_hash(handle),
+                purpose=purpose,
+                challenge=bytes_to_base64url(challenge),
+                account=account_id,
+                expires_at=utcnow() + CHALLENGE_TTL,
+            )
+        )
+    return handle
+
+
+async def _challenge_take(handle: str, purpose: str) -> tuple[bytes, int | None]:
+    """Use a challenge once (inside the caller's transaction): a replay finds it used."""
+    now = utcnow()
+    rows = await WebAuthnChallenge.raw(
+        """
+        UPDATE webauthn_challenge SET used_at = {}
+        WHERE handle_hash = {} AND purpose = {} AND used_at IS NULL AND expires_at > {}
+        RETURNING challenge, account
+        """,
+        now,
+        _hash(handle),
+        purpose,
+        now,
+    )
+    if not rows:
+        raise PasskeyError("challenge")
+    return base64url_to_bytes(rows[0]["challenge"]), rows[0]["account"]
+
+
+async def passkey_registration_options(*, actor: Actor, rp: RelyingParty) -> tuple[str, str]:
+    """Options for navigator.credentials.create() and the handle of their challenge."""
+    existing = await Passkey.select(Passkey.credential_id).where(
+        Passkey.account == actor.account_id
+    )
+    options = generate_registration_options(
+        rp_id=rp.id,
+        rp_name=rp.name,
+        user_id=actor.account_public_id.encode(),
+        user_name=actor.display_name,
+        user_display_name=actor.display_name,
+        authenticator_selection=AuthenticatorSelectionCriteria(
+            resident_key=ResidentKeyRequirement.REQUIRED,
+            user_verification=UserVerificationRequirement.PREFERRED,
+        ),
+        exclude_credentials=[
+            PublicKeyCredentialDescriptor(id=base64url_to_bytes(row["credential_id"]))
+            for row in existing
+        ],
+    )
+    handle = await _challenge_store("register", options.challenge, actor.account_id)
+    return options_to_json(options), handle
+
+
+async def passkey_register(
+    *, actor: Actor, rp: RelyingParty, handle: str, credential: dict[str, Any], device_name: str
+) -> str:
+    """Verify the new credential and keep it; returns its public id."""
+    async with write_transaction():
+        challenge, account_id = await _challenge_take(handle, "register")
+        if account_id != actor.account_id:
+            raise PasskeyError("account")
+        try:
+            verified = verify_registration_response(
+                credential=credential,
+                expected_challenge=challenge,
+                expected_rp_id=rp.id,
+                expected_origin=rp.origin,
+            )
+        except WebAuthnException as error:  # any malformed or forged response
+            raise PasskeyError("registration") from error
+        passkey = Passkey(
+            account=actor.account_id,
+            credential_id=bytes_to_base64url(verified.credential_id),
+            public_key=bytes_to_base64url(verified.credential_public_key),
+            sign_count=verified.sign_count,
+            name=device_name[:80],
+        )
+        await Passkey.insert(passkey)
+        await audit_record(
+            actor=actor,
+            action="auth.passkey_added",
+            resource_type="Passkey",
+            resource_id=passkey.public_id,
+        )
+    return str(passkey.public_id)
+
+
+async def passkey_authentication_options(*, rp: RelyingParty) -> tuple[str, str]:
+    """Options for navigator.credentials.get(): no account named, the device offers its own."""
+    options = generate_authentication_options(
+        rp_id=rp.id, user_verification=UserVerificationRequirement.PREFERRED
+    )
+    handle = await _challenge_store("authenticate", options.challenge, None)
+    return options_to_json(options), handle
+
+
+async def passkey_sign_in(
+    *,
+    rp: RelyingParty,
+    handle: str,
+    credential: dict[str, Any],
+    lifetime: timedelta,
+    ip: str,
+    user_agent: str,
+) -> str:
+    """Check the assertion and start a session; returns the session token.
+
+    A failed attempt still uses up its challenge and is audited."""
+    async with write_transaction():
+        try:
+            passkey_id, account_id, sign_count = await _verify_assertion(rp, handle, credential)
+        except PasskeyError:
+            await audit_anonymous(action="auth.sign_in_failed", ip=ip, user_agent=user_agent)
+            failed = True
+        else:
+            failed = False
+            await Passkey.update(
+                {Passkey.sign_count: sign_count, Passkey.last_used_at: utcnow()}
+            ).where(Passkey.id == passkey_id)
+            token = await session_start(
+                account_id=account_id,
+                acting_patient_id=None,
+                lifetime=lifetime,
+                ip=ip,
+                user_agent=user_agent,
+                reason="passkey",
+            )
+    if failed:
+        raise PasskeyError("sign-in")
+    return token
+
+
+async def _verify_assertion(
+    rp: RelyingParty, handle: str, credential: dict[str, Any]
+) -> tuple[int, int, int]:
+    """(passkey id, account id, new sign count) for a valid assertion, else PasskeyError."""
+    challenge, _ = await _challenge_take(handle, "authenticate")
+    passkey = (
+        await Passkey.select(Passkey.id, Passkey.account, Passkey.public_key, Passkey.sign_count)
+        .where(Passkey.credential_id == str(credential.get("id", "")))
+        .first()
+    )
+    if passkey is None:
+        raise PasskeyError("unknown credential")
+    try:
+        verified = verify_authentication_response(
+            credential=credential,
+            expected_challenge=challenge,
+            expected_rp_id=rp.id,
+            expected_origin=rp.origin,
+            credential_public_key=base64url_to_bytes(passkey["public_key"]),
+            credential_current_sign_count=passkey["sign_count"],
+        )
+    except WebAuthnException as error:  # any malformed or forged response
+        raise PasskeyError("assertion") from error
+    return passkey["id"], passkey["account"], verified.new_sign_count
+
+
+async def passkeys_list(*, actor: Actor) -> list[PasskeyLine]:
+    rows = await (
+        Passkey.select(Passkey.public_id, Passkey.name, Passkey.created_at, Passkey.last_used_at)
+        .where(Passkey.account == actor.account_id)
+        .order_by(Passkey.created_at)
+    )
+    return [PasskeyLine(**row) for row in rows]
+
+
+async def passkey_remove(*, actor: Actor, public_id: str) -> None:
+    """Remove one of the account's passkeys. Someone else's id is 404, like an unknown one."""
+    async with write_transaction():
+        deleted = (
+            await Passkey.delete()
+            .where(Passkey.public_id == public_id, Passkey.account == actor.account_id)
+            .returning(Passkey.id)
+        )
+        if not deleted:
+            raise NotFoundError(public_id)
+        await audit_record(
+            actor=actor,
+            action="auth.passkey_removed",
+            resource_type="Passkey",
+            resource_id=public_id,
+        )
+
+
+def device_name(user_agent: str) -> str:
+    """A name a person recognises for the device a passkey was made on."""
+    platforms = (
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Android", "Android"),
+        ("Macintosh", "Mac"),
+        ("Windows", "Windows"),
+        ("CrOS", "Chromebook"),
+        ("Linux", "Linux"),
+    )
+    browsers = (
+        ("Edg/", "Edge"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+    )
+    platform = next((name for marker, name in platforms if marker in user_agent), "")
+    browser = next((name for marker, name in browsers if marker in user_agent), "")
+    if platform and browser:
+        return f"{browser} · {platform}"
+    return platform or browser or "This device"
+
+
+def credential_from(body: str) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except ValueError as error:
+        raise PasskeyError("json") from error
+    if not isinstance(data, dict) or not isinstance(data.get("credential"), dict):
+        raise PasskeyError("shape")
+    credential: dict[str, Any] = data["credential"]
+    return credential

@@ -1,0 +1,91 @@
+// Passkey ceremonies: the server sends WebAuthn options as JSON, the browser's own parsers
+// turn them into what navigator.credentials needs, and the credential goes back as JSON.
+(function () {
+  "use strict";
+
+  function supported() {
+    return (
+      window.PublicKeyCredential &&
+      typeof PublicKeyCredential.parseCreationOptionsFromJSON === "function" &&
+      typeof PublicKeyCredential.parseRequestOptionsFromJSON === "function"
+    );
+  }
+
+  function post(url, body) {
+    var token = document.querySelector('meta[name="csrf-token"]');
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": token ? token.content : "" },
+      body: JSON.stringify(body || {}),
+    }).then(function (response) {
+      return response.json().then(function (data) {
+        if (!response.ok) throw new Error(data.error || "failed");
+        return data;
+      });
+    });
+  }
+
+  function say(button, message) {
+    var out = document.getElementById(button.getAttribute("data-passkey-status"));
+    if (!out) return;
+    out.textContent = message;
+    out.hidden = false;
+  }
+
+  function register() {
+    return post("/passkeys/options")
+      .then(function (options) {
+        return navigator.credentials.create({
+          publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options),
+        });
+      })
+      .then(function (credential) {
+        return post("/passkeys", { credential: credential.toJSON() });
+      });
+  }
+
+  function signIn(next) {
+    return post("/sign-in/passkey/options")
+      .then(function (options) {
+        return navigator.credentials.get({
+          publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options),
+        });
+      })
+      .then(function (credential) {
+        var query = next ? "?next=" + encodeURIComponent(next) : "";
+        return post("/sign-in/passkey" + query, { credential: credential.toJSON() });
+      });
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target instanceof Element ? event.target.closest("[data-passkey]") : null;
+    if (!button) return;
+    if (!supported()) {
+      say(button, button.getAttribute("data-unsupported"));
+      return;
+    }
+    button.disabled = true;
+    var flow =
+      button.getAttribute("data-passkey") === "register"
+        ? register()
+        : signIn(button.getAttribute("data-next"));
+    flow
+      .then(function (result) {
+        window.location.assign(result.redirect);
+      })
+      .catch(function () {
+        button.disabled = false;
+        say(button, button.getAttribute("data-failed"));
+      });
+  });
+
+  function reveal() {
+    if (!supported()) return;
+    document.querySelectorAll("[data-passkey]").forEach(function (button) {
+      button.hidden = false;
+    });
+  }
+  document.addEventListener("DOMContentLoaded", reveal);
+  document.addEventListener("htmx:load", reveal);
+})();

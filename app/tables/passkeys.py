@@ -1,0 +1,34 @@
+"""Passkeys (WebAuthn credentials) and the single-use challenges their ceremonies need."""
+
+from piccolo.columns import ForeignKey, Integer, OnDelete, Serial, Text, Timestamptz, Varchar
+from piccolo.table import Table
+
+from app.tables.columns import created_at_column, public_id_column
+from app.tables.people import Account
+
+
+class Passkey(Table):
+    id: Serial
+    public_id = public_id_column()
+    account = ForeignKey(references=Account, on_delete=OnDelete.cascade, index=True)
+    # base64url of the authenticator's credential id and COSE public key
+    credential_id = Varchar(length=1400, unique=True)
+    public_key = Text()
+    sign_count = Integer(default=0)
+    # The device, as the person would recognise it ("iPhone", "Chrome on Windows").
+    name = Varchar(length=80)
+    created_at = created_at_column()
+    last_used_at = Timestamptz(null=True, default=None)
+
+
+class WebAuthnChallenge(Table, tablename="webauthn_challenge"):
+    """Stored server-side so any app process can finish a ceremony another one started."""
+
+    id: Serial
+    # The browser holds a random handle in a cookie; the table keeps its hash.
+    handle_hash = Varchar(length=64, unique=True)
+    purpose = Varchar(length=20)  # register | authenticate
+    challenge = Varchar(length=200)  # base64url
+    account = ForeignKey(references=Account, null=True, default=None, on_delete=OnDelete.cascade)
+    expires_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)

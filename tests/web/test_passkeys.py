@@ -1,0 +1,121 @@
+"""Passkey endpoints refuse what a real authenticator would never send, and say nothing more.
+
+The happy path (a real credential from Chromium's virtual authenticator) is in e2e/."""
+
+from __future__ import annotations
+
+import json
+
+from httpx import AsyncClient
+
+from app.handlers.passkeys import CHALLENGE_COOKIE
+from app.tables import AuditEvent, Passkey, WebAuthnChallenge
+from tests.factories import make_person
+from tests.web.conftest import csrf_from, sign_in
+
+
+async def _token(client: AsyncClient) -> str:
+    return csrf_from((await client.get("/")).text)
+
+
+async def test_sign_in_options_name_no_account_and_store_a_single_use_challenge(
+    client: AsyncClient,
+) -> None:
+    token = await _token(client)
+    response = await client.post(
+        "/sign-in/passkey/options", headers={"X-CSRFToken": token}, json={}
+    )
+    assert response.status_code == 200
+    options = response.json()
+    assert options["rpId"] == "localhost"
+    assert "allowCredentials" not in options or options["allowCredentials"] == []
+    assert len(options["challenge"]) >= 43  # 32 random bytes, base64url
+    assert client.cookies.get(CHALLENGE_COOKIE)
+    assert await WebAuthnChallenge.exists().where(WebAuthnChallenge.purpose == "authenticate")
+
+
+async def test_an_unknown_credential_is_refused_audited_and_burns_the_challenge(
+    client: AsyncClient,
+) -> None:
+    token = await _token(client)
+    await client.post("/sign-in/passkey/options", headers={"X-CSRFToken": token}, json={})
+    forged = {
+        "credential": {
+            "id": "bm90LWEtcmVhbC1rZXk",
+            "rawId": "bm90LWEtcmVhbC1rZXk",
+            "type": "public-key",
+            "response": {},
+        }
+    }
+    first = await client.post("/sign-in/passkey", headers={"X-CSRFToken": token}, json=forged)
+    assert first.status_code == 400
+    assert "could not sign you in" in first.json()["error"]
+    assert "portal_session" not in first.cookies
+    assert await AuditEvent.exists().where(AuditEvent.action == "auth.sign_in_failed")
+    again = await client.post("/sign-in/passkey", headers={"X-CSRFToken": token}, json=forged)
+    assert again.status_code == 400
+    assert again.json() == first.json()  # the same answer, whatever went wrong
+
+
+async def test_registration_options_exclude_the_account_s_existing_passkeys(
+    client: AsyncClient,
+) -> None:
+    person = await make_person()
+    await Passkey.insert(
+        Passkey(
+            account=person.account.id, credential_id="ZXhpc3Rpbmc", public_key="cGs", name="Phone"
+        )
+    )
+    await sign_in(client, person)
+    token = csrf_from((await client.get("/more")).text)
+    options = (
+        await client.post("/passkeys/options", headers={"X-CSRFToken": token}, json={})
+    ).json()
+    assert [c["id"] for c in options["excludeCredentials"]] == ["ZXhpc3Rpbmc"]
+    assert options["authenticatorSelection"]["residentKey"] == "required"
+    assert options["user"]["name"] == person.account.display_name
+
+
+async def test_a_garbled_registration_is_refused(client: AsyncClient) -> None:
+    person = await make_person()
+    await sign_in(client, person)
+    token = csrf_from((await client.get("/more")).text)
+    await client.post("/passkeys/options", headers={"X-CSRFToken": token}, json={})
+    response = await client.post(
+        "/passkeys", headers={"X-CSRFToken": token}, content=json.dumps({"credential": {"id": "x"}})
+    )
+    assert response.status_code == 400
+    assert not await Passkey.exists().where(Passkey.account == person.account.id)
+
+
+async def test_a_person_removes_their_own_passkey_but_not_someone_else_s(
+    client: AsyncClient,
+) -> None:
+    person, other = await make_person(), await make_person()
+    mine = Passkey(
+        account=person.account.id, credential_id="bWluZQ", public_key="cGs", name="Phone"
+    )
+    theirs = Passkey(
+        account=other.account.id, credential_id="dGhlaXJz", public_key="cGs", name="Tablet"
+    )
+    await Passkey.insert(mine, theirs)
+    await sign_in(client, person)
+    page = await client.get("/passkeys")
+    assert "Phone" in page.text
+    assert "Tablet" not in page.text
+    token = csrf_from(page.text)
+    refused = await client.post(f"/passkeys/{theirs.public_id}/remove", data={"_csrf_token": token})
+    assert refused.status_code == 404
+    removed = await client.post(
+        f"/passkeys/{mine.public_id}/remove", data={"_csrf_token": token}, follow_redirects=False
+    )
+    assert removed.headers["location"] == "/passkeys?passkey=removed"
+    assert not await Passkey.exists().where(Passkey.public_id == mine.public_id)
+    assert await Passkey.exists().where(Passkey.public_id == theirs.public_id)
+    assert await AuditEvent.exists().where(
+        AuditEvent.action == "auth.passkey_removed", AuditEvent.resource_id == mine.public_id
+    )
+
+
+async def test_passkey_pages_need_a_signed_in_account(client: AsyncClient) -> None:
+    assert (await client.get("/passkeys", follow_redirects=False)).status_code == 303
