@@ -1,4 +1,4 @@
-"""The `portal` command: demo, serve, worker, migrate, seed-demo."""
+"""The `portal` command: demo, serve, worker, invite, migrate, seed-demo."""
 
 from __future__ import annotations
 
@@ -58,6 +58,8 @@ def _print_demo_links(settings: Settings, base_url: str) -> None:
 def _serve(host: str, port: int, workers: int, settings: Settings) -> int:
     import uvicorn
 
+    from app.logs import uvicorn_log_config
+
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -67,6 +69,7 @@ def _serve(host: str, port: int, workers: int, settings: Settings) -> int:
         log_level=settings.log_level.lower(),
         proxy_headers=True,
         server_header=False,
+        log_config=uvicorn_log_config(),
     )
     return 0
 
@@ -118,6 +121,36 @@ def cmd_worker(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_invite(args: argparse.Namespace) -> int:
+    """Send (or print) an enrollment link for one patient."""
+    from app.services.clinic import clinic_profile_load
+    from app.services.enrollment import invite_create
+    from app.services.errors import NotFoundError
+
+    settings = get_settings()
+
+    async def invite() -> str:
+        clinic = await clinic_profile_load()
+        invitation = await invite_create(
+            mrn=args.patient, via=args.via, base_url=settings.base_url, clinic_name=clinic.name
+        )
+        return invitation.link
+
+    try:
+        link = asyncio.run(invite())
+    except NotFoundError:
+        print(f"No patient with MRN {args.patient}.", file=sys.stderr)
+        return 1
+    except ValueError as error:
+        print(f"Cannot invite by {args.via}: {error}.", file=sys.stderr)
+        return 1
+    if args.via == "print":
+        print(link)
+    else:
+        print(f"Invitation queued by {args.via}; it works once, for seven days.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="portal", description="The patient portal.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -134,6 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="app processes (PostgreSQL)")
     serve.set_defaults(func=cmd_serve)
+
+    invite = commands.add_parser("invite", help="send or print a patient's enrollment link")
+    invite.add_argument("--patient", required=True, metavar="MRN")
+    invite.add_argument("--via", choices=("sms", "email", "print"), default="sms")
+    invite.set_defaults(func=cmd_invite)
 
     worker = commands.add_parser("worker", help="deliver queued SMS and email until stopped")
     worker.set_defaults(func=cmd_worker)

@@ -21,7 +21,7 @@ from litestar.template.config import TemplateConfig
 import app  # noqa: F401  (sets PICCOLO_CONF before Piccolo looks for it)
 from app.assets import STATIC_DIR
 from app.db import close_pool, open_pool
-from app.handlers import account, demo, passkeys, public
+from app.handlers import account, demo, enrollment, passkeys, public
 from app.handlers.errors import EXCEPTION_HANDLERS
 from app.handlers.patient import PatientPages
 from app.handlers.support import identify_request, provide_actor, provide_patient_context
@@ -65,6 +65,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         public.language,
         account.sign_out,
         account.switch_profile,
+        enrollment.enroll_page,
+        enrollment.enroll,
+        enrollment.welcome,
         passkeys.passkeys_page,
         passkeys.register_options,
         passkeys.register,

@@ -16,6 +16,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +79,20 @@ def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -
     raise RuntimeError(f"server did not become healthy:\n{log.read_text()[-3000:]}")
 
 
+@dataclass(frozen=True)
+class ServerInfo:
+    url: str
+    env: dict[str, str]
+    database: Path
+
+
 @pytest.fixture(scope="session")
-def server() -> Iterator[str]:
+def server(server_info: ServerInfo) -> str:
+    return server_info.url
+
+
+@pytest.fixture(scope="session")
+def server_info() -> Iterator[ServerInfo]:
     data_dir = Path(tempfile.mkdtemp(prefix="portal-e2e-"))
     port = _free_port()
     env = {
@@ -102,7 +115,7 @@ def server() -> Iterator[str]:
     url = f"http://localhost:{port}"
     try:
         _wait_until_healthy(url, process, log)
-        yield url
+        yield ServerInfo(url=url, env=env, database=data_dir / "portal.db")
     finally:
         process.terminate()
         try:

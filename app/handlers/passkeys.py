@@ -76,7 +76,8 @@ async def register(
         )
     except PasskeyError:
         return _failed(i18n.gettext("That passkey could not be added. Please try again."))
-    response = Response({"redirect": "/passkeys?passkey=added"}, status_code=201)
+    redirect = safe_next(request.query_params.get("next"), "/passkeys?passkey=added")
+    response = Response({"redirect": redirect}, status_code=201)
     response.delete_cookie(CHALLENGE_COOKIE)
     return response
 

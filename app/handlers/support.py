@@ -85,13 +85,15 @@ def page(
     context: PatientContext | None = None,
     tab: str = "",
     status_code: int = 200,
+    private: bool = False,
     **data: Any,
 ) -> Template:
-    """A page. Pages that show health data are never stored by the browser or a cache."""
+    """A page. Pages that show health data (or carry a secret, like an enrollment link) are
+    never stored by the browser or a cache."""
     return Template(
         template_name=template_name,
         context={"ctx": context, "tab": tab, **data},
-        headers=NO_STORE if context is not None else None,
+        headers=NO_STORE if context is not None or private else None,
         status_code=status_code,
     )
 

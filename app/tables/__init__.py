@@ -2,6 +2,7 @@
 
 from app.tables.audit import AuditEvent
 from app.tables.clinic import Clinician, Location, Organization
+from app.tables.enrollment import EnrollmentInvite
 from app.tables.messaging import Conversation, Message
 from app.tables.outbox import OutboxMessage
 from app.tables.passkeys import Passkey, WebAuthnChallenge
@@ -17,6 +18,7 @@ __all__ = [
     "AuditEvent",
     "Clinician",
     "Conversation",
+    "EnrollmentInvite",
     "LabObservation",
     "LabReport",
     "Location",

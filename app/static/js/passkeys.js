@@ -33,7 +33,11 @@
     out.hidden = false;
   }
 
-  function register() {
+  function nextQuery(next) {
+    return next ? "?next=" + encodeURIComponent(next) : "";
+  }
+
+  function register(next) {
     return post("/passkeys/options")
       .then(function (options) {
         return navigator.credentials.create({
@@ -41,7 +45,7 @@
         });
       })
       .then(function (credential) {
-        return post("/passkeys", { credential: credential.toJSON() });
+        return post("/passkeys" + nextQuery(next), { credential: credential.toJSON() });
       });
   }
 
@@ -53,8 +57,7 @@
         });
       })
       .then(function (credential) {
-        var query = next ? "?next=" + encodeURIComponent(next) : "";
-        return post("/sign-in/passkey" + query, { credential: credential.toJSON() });
+        return post("/sign-in/passkey" + nextQuery(next), { credential: credential.toJSON() });
       });
   }
 
@@ -66,10 +69,8 @@
       return;
     }
     button.disabled = true;
-    var flow =
-      button.getAttribute("data-passkey") === "register"
-        ? register()
-        : signIn(button.getAttribute("data-next"));
+    var next = button.getAttribute("data-next");
+    var flow = button.getAttribute("data-passkey") === "register" ? register(next) : signIn(next);
     flow
       .then(function (result) {
         window.location.assign(result.redirect);

@@ -1,0 +1,81 @@
+"""Enrollment from a link: confirm the date of birth, then (optionally) add a passkey."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+from litestar import Request, get, post
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath
+from litestar.response import Redirect, Template
+
+from app.handlers.support import SESSION_COOKIE, client_ip, page
+from app.services.access import PatientContext
+from app.services.enrollment import EnrollmentError, enroll_confirm, invite_is_open
+from app.settings import get_settings
+
+
+def _form(
+    token: str, *, error: str = "", typed: str = "", status_code: int = 200, open_: bool = True
+) -> Template:
+    return page(
+        "enroll/confirm.html",
+        token=token,
+        error=error,
+        typed=typed,
+        link_open=open_,
+        status_code=status_code,
+        private=True,
+    )
+
+
+@get("/enroll/{token:str}", name="enroll")
+async def enroll_page(token: FromPath[str]) -> Template:
+    if not await invite_is_open(token):
+        return _form(token, open_=False, status_code=410)
+    return _form(token)
+
+
+@post("/enroll/{token:str}", name="enroll_confirm")
+async def enroll(
+    request: Request[Any, Any, Any],
+    token: FromPath[str],
+    data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Template | Redirect:
+    typed = data.get("birth_date", "").strip()
+    try:
+        birth_date = date.fromisoformat(typed)
+    except ValueError:
+        return _form(token, error="format", typed=typed, status_code=400)
+    settings = get_settings()
+    lifetime = timedelta(hours=settings.session_max_hours)
+    try:
+        session_token = await enroll_confirm(
+            token=token,
+            birth_date=birth_date,
+            lifetime=lifetime,
+            ip=client_ip(request),
+            user_agent=request.headers.get("user-agent", ""),
+        )
+    except EnrollmentError as error:
+        if error.reason == "expired":
+            return _form(token, open_=False, status_code=410)
+        return _form(token, error="mismatch", typed=typed, status_code=400)
+    response = Redirect("/welcome", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_token,
+        max_age=int(lifetime.total_seconds()),
+        httponly=True,
+        secure=settings.secure_cookies,
+        samesite="lax",
+    )
+    return response
+
+
+@get("/welcome", name="welcome")
+async def welcome(context: NamedDependency[PatientContext]) -> Template:
+    """The last enrollment screen: a passkey for next time, then the portal."""
+    return page("enroll/welcome.html", context=context)

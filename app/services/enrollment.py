@@ -1,0 +1,208 @@
+"""Enrollment: a single-use link to the phone or email on the record, then the date of birth.
+
+The link proves the person holds the contact the clinic has; the date of birth proves it is
+them. A wrong date five times voids the link. Answers never say more than "that did not
+match" or "this link no longer works".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from app.db import write_transaction
+from app.i18n import N_
+from app.services.clock import utcnow
+from app.services.errors import NotFoundError
+from app.services.outbox import outbox_enqueue
+from app.services.sessions import session_start
+from app.tables import AccessGrant, Account, AuditEvent, EnrollmentInvite, Patient
+
+INVITE_LIFETIME = timedelta(days=7)
+MAX_DATE_ATTEMPTS = 5
+VIA = ("sms", "email", "print")
+# What the text or email says: where to go, never anything about the person's health.
+INVITE_SUBJECT = N_("Your invitation to the patient portal")
+INVITE_TEXT = N_("%(clinic)s invites you to its patient portal. Tap to join: %(link)s")
+
+
+class EnrollmentError(Exception):
+    """`expired`: the link no longer works; `mismatch`: the date of birth did not match."""
+
+    def __init__(self, reason: str, attempts_left: int = 0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.attempts_left = attempts_left
+
+
+@dataclass(frozen=True)
+class Invitation:
+    link: str
+    via: str
+    key: str | None  # the outbox key when it was sent
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def invite_create(
+    *, mrn: str, via: str, base_url: str, clinic_name: str, staff_id: int | None = None
+) -> Invitation:
+    """A new link for the patient with this MRN (any older open link stops working)."""
+    if via not in VIA:
+        raise ValueError(via)
+    token = secrets.token_urlsafe(24)
+    link = f"{base_url}/enroll/{token}"
+    now = utcnow()
+    async with write_transaction():
+        patient = (
+            await Patient.select(Patient.id, Patient.phone, Patient.email)
+            .where(Patient.mrn == mrn)
+            .first()
+        )
+        if patient is None:
+            raise NotFoundError(mrn)
+        recipient = {"sms": patient["phone"], "email": patient["email"], "print": "-"}[via]
+        if not recipient:
+            raise ValueError(f"no {via} contact on the record")
+        await EnrollmentInvite.update({EnrollmentInvite.voided_at: now}).where(
+            EnrollmentInvite.patient == patient["id"],
+            EnrollmentInvite.used_at.is_null(),
+            EnrollmentInvite.voided_at.is_null(),
+        )
+        invite = EnrollmentInvite(
+            patient=patient["id"],
+            token_hash=_hash(token),
+            via=via,
+            created_by_staff=staff_id,
+            expires_at=now + INVITE_LIFETIME,
+        )
+        await EnrollmentInvite.insert(invite)
+        key = None
+        if via != "print":
+            # Invitations go out in English; the portal itself follows the person's language.
+            key = await outbox_enqueue(
+                channel=via,
+                recipient=recipient,
+                subject=INVITE_SUBJECT,
+                body=INVITE_TEXT % {"clinic": clinic_name, "link": link},
+            )
+        await AuditEvent.insert(
+            AuditEvent(
+                occurred_at=now,
+                actor_staff=staff_id,
+                patient=patient["id"],
+                action=f"enrollment.invite.{via}",
+                resource_type="EnrollmentInvite",
+                resource_id=invite.public_id,
+            )
+        )
+    return Invitation(link=link, via=via, key=key)
+
+
+async def _open_invite(token: str) -> dict[str, object] | None:
+    now = utcnow()
+    row: dict[str, object] | None = (
+        await EnrollmentInvite.select(
+            EnrollmentInvite.id,
+            EnrollmentInvite.failed_attempts,
+            EnrollmentInvite.patient.id,
+            EnrollmentInvite.patient.birth_date,
+            EnrollmentInvite.patient.given_name,
+            EnrollmentInvite.patient.family_name,
+        )
+        .where(
+            EnrollmentInvite.token_hash == _hash(token),
+            EnrollmentInvite.used_at.is_null(),
+            EnrollmentInvite.voided_at.is_null(),
+            EnrollmentInvite.expires_at > now,
+        )
+        .first()
+    )
+    return row
+
+
+async def invite_is_open(token: str) -> bool:
+    return await _open_invite(token) is not None
+
+
+async def enroll_confirm(
+    *, token: str, birth_date: date, lifetime: timedelta, ip: str, user_agent: str
+) -> str:
+    """Check the date of birth; on a match, sign the person in (creating their account the
+    first time) and return the session token."""
+    async with write_transaction():
+        invite = await _open_invite(token)
+        if invite is None:
+            raise EnrollmentError("expired")
+        invite_id = int(str(invite["id"]))
+        patient_id = int(str(invite["patient.id"]))
+        if birth_date != invite["patient.birth_date"]:
+            failures = int(str(invite["failed_attempts"])) + 1
+            locked = failures >= MAX_DATE_ATTEMPTS
+            await EnrollmentInvite.update(
+                {
+                    EnrollmentInvite.failed_attempts: failures,
+                    EnrollmentInvite.voided_at: utcnow() if locked else None,
+                }
+            ).where(EnrollmentInvite.id == invite_id)
+            await AuditEvent.insert(
+                AuditEvent(
+                    occurred_at=utcnow(),
+                    patient=patient_id,
+                    action="enrollment.date_mismatch",
+                    ip=ip[:64],
+                    user_agent=user_agent[:300],
+                )
+            )
+            failed = EnrollmentError(
+                "expired" if locked else "mismatch", MAX_DATE_ATTEMPTS - failures
+            )
+        else:
+            failed = None
+            # Only one of two simultaneous taps on the same link can use it.
+            claimed = (
+                await EnrollmentInvite.update({EnrollmentInvite.used_at: utcnow()})
+                .where(EnrollmentInvite.id == invite_id, EnrollmentInvite.used_at.is_null())
+                .returning(EnrollmentInvite.id)
+            )
+            if not claimed:
+                raise EnrollmentError("expired")
+            account_id = await _account_for(
+                patient_id, f"{invite['patient.given_name']} {invite['patient.family_name']}"
+            )
+            token_out = await session_start(
+                account_id=account_id,
+                acting_patient_id=patient_id,
+                lifetime=lifetime,
+                ip=ip,
+                user_agent=user_agent,
+                reason="enrollment",
+            )
+    if failed is not None:
+        raise failed
+    return token_out
+
+
+async def _account_for(patient_id: int, display_name: str) -> int:
+    """The account holding this patient's self grant, made the first time they enroll."""
+    existing = (
+        await AccessGrant.select(AccessGrant.account)
+        .where(
+            AccessGrant.patient == patient_id,
+            AccessGrant.kind == "self",
+            AccessGrant.revoked_at.is_null(),
+        )
+        .first()
+    )
+    if existing is not None:
+        return int(existing["account"])
+    account = Account(display_name=display_name)
+    await Account.insert(account)
+    await AccessGrant.insert(
+        AccessGrant(account=account.id, patient=patient_id, kind="self", starts_at=utcnow())
+    )
+    return int(account.id)

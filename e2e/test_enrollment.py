@@ -1,0 +1,54 @@
+"""From an enrollment link to a signed-in portal in three screens, with a passkey."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from datetime import date
+
+from playwright.sync_api import BrowserContext, Page, expect
+
+from e2e.conftest import ROOT, ServerInfo
+from e2e.test_passkeys import _virtual_authenticator
+
+MRN = "RFH-100150"
+
+
+def _patient(server_info: ServerInfo) -> tuple[str, date]:
+    with sqlite3.connect(server_info.database) as db:
+        given, birth = db.execute(
+            "SELECT given_name, birth_date FROM patient WHERE mrn = ?", (MRN,)
+        ).fetchone()
+    return given, date.fromisoformat(birth)
+
+
+def test_a_printed_link_enrolls_the_patient_with_a_passkey_in_three_screens(
+    context: BrowserContext, page: Page, server_info: ServerInfo
+) -> None:
+    given, birth = _patient(server_info)
+    link = subprocess.run(
+        [sys.executable, "-m", "app.cli", "invite", "--patient", MRN, "--via", "print"],
+        cwd=ROOT,
+        env=server_info.env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    cdp, authenticator = _virtual_authenticator(context, page)
+
+    page.goto(link)  # screen 1: the date of birth
+    page.get_by_label("Date of birth").fill(birth.isoformat())
+    page.get_by_role("button", name="Continue").click()
+
+    page.wait_for_url("**/welcome")  # screen 2: a passkey for next time
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"You are in, {given}")
+    page.get_by_role("button", name="Make a passkey").click()
+
+    page.wait_for_url("**/home")  # screen 3: home
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Hello, {given}")
+    stored = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})  # type: ignore[attr-defined]
+    assert len(stored["credentials"]) == 1
+
+    page.goto(link)
+    expect(page.get_by_role("heading", level=1)).to_have_text("This link no longer works")
