@@ -10,6 +10,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from app import i18n
 from app.assets import asset_url, htmx_available
 from app.services.clinic import DEFAULT_PROFILE, ClinicProfile
+from app.services.passkeys import device_name
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -35,6 +36,7 @@ def build_environment() -> Environment:
         language_names=i18n.LANGUAGE_NAMES,
         clinic=_clinic,
         htmx_available=htmx_available(),
+        device_label=device_name,
     )
     env.filters.update(day=_day, moment=_moment, clock=_clock, number=_number)
     return env

@@ -1,19 +1,26 @@
-"""Signing out, and switching whose record this device shows."""
+"""Signing out (here, one device, everywhere), devices, and whose record this device shows."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
-from litestar import post
+from litestar import get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
-from litestar.response import Redirect
+from litestar.params import Body, FromPath
+from litestar.response import Redirect, Template
 
-from app.handlers.support import SESSION_COOKIE, safe_next
-from app.services.access import Actor
+from app.handlers.support import SESSION_COOKIE, page, safe_next
+from app.services.access import Actor, PatientContext
 from app.services.profiles import profile_switch
-from app.services.sessions import session_end
+from app.services.sessions import (
+    session_end,
+    session_end_device,
+    sessions_end_all,
+    sessions_list,
+)
+from app.settings import get_settings
 
 
 @post("/sign-out", name="sign_out")
@@ -32,3 +39,29 @@ async def switch_profile(
     """One tap on a name in the switcher: that person's record, on the same tab."""
     await profile_switch(actor=actor, patient_public_id=data.get("patient", ""))
     return Redirect(safe_next(data.get("next"), "/home"), status_code=303)
+
+
+@get("/devices", name="devices")
+async def devices(
+    actor: NamedDependency[Actor], context: NamedDependency[PatientContext]
+) -> Template:
+    """Where this account is signed in, with a way to end any of it."""
+    settings = get_settings()
+    lines = await sessions_list(
+        actor=actor, idle_timeout=timedelta(minutes=settings.session_idle_minutes)
+    )
+    return page("account/devices.html", context=context, tab="more", devices=lines)
+
+
+@post("/devices/{public_id:str}/sign-out", name="device_sign_out")
+async def sign_out_device(actor: NamedDependency[Actor], public_id: FromPath[str]) -> Redirect:
+    await session_end_device(actor=actor, public_id=public_id)
+    return Redirect("/devices?signed_out=1", status_code=303)
+
+
+@post("/sign-out/everywhere", name="sign_out_everywhere")
+async def sign_out_everywhere(actor: NamedDependency[Actor]) -> Redirect:
+    await sessions_end_all(actor=actor)
+    response = Redirect("/?signed_out=1", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response

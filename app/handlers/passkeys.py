@@ -83,8 +83,12 @@ async def register(
 
 
 @post("/passkeys/{public_id:str}/remove", name="passkey_remove")
-async def remove(actor: NamedDependency[Actor], public_id: FromPath[str]) -> Redirect:
-    await passkey_remove(actor=actor, public_id=public_id)
+async def remove(
+    request: Request[Any, Any, Any], actor: NamedDependency[Actor], public_id: FromPath[str]
+) -> Redirect:
+    form = await request.form()
+    end_sessions = form.get("end_sessions") == "yes"
+    await passkey_remove(actor=actor, public_id=public_id, end_its_sessions=end_sessions)
     return Redirect("/passkeys?passkey=removed", status_code=303)
 
 

@@ -35,7 +35,7 @@ from app.services.audit import audit_anonymous, audit_record
 from app.services.clock import utcnow
 from app.services.errors import NotFoundError
 from app.services.sessions import session_start
-from app.tables import Passkey, WebAuthnChallenge
+from app.tables import Passkey, WebAuthnChallenge, WebSession
 
 CHALLENGE_TTL = timedelta(minutes=5)
 
@@ -194,6 +194,7 @@ async def passkey_sign_in(
                 ip=ip,
                 user_agent=user_agent,
                 reason="passkey",
+                passkey_id=passkey_id,
             )
     if failed:
         raise PasskeyError("sign-in")
@@ -235,16 +236,22 @@ async def passkeys_list(*, actor: Actor) -> list[PasskeyLine]:
     return [PasskeyLine(**row) for row in rows]
 
 
-async def passkey_remove(*, actor: Actor, public_id: str) -> None:
-    """Remove one of the account's passkeys. Someone else's id is 404, like an unknown one."""
+async def passkey_remove(*, actor: Actor, public_id: str, end_its_sessions: bool = False) -> None:
+    """Remove one of the account's passkeys and, if asked, sign out every device it signed
+    in. Someone else's id is 404, like an unknown one."""
     async with write_transaction():
-        deleted = (
-            await Passkey.delete()
+        found = (
+            await Passkey.select(Passkey.id)
             .where(Passkey.public_id == public_id, Passkey.account == actor.account_id)
-            .returning(Passkey.id)
+            .first()
         )
-        if not deleted:
+        if found is None:
             raise NotFoundError(public_id)
+        if end_its_sessions:
+            await WebSession.update({WebSession.revoked_at: utcnow()}).where(
+                WebSession.passkey == found["id"], WebSession.revoked_at.is_null()
+            )
+        await Passkey.delete().where(Passkey.id == found["id"])
         await audit_record(
             actor=actor,
             action="auth.passkey_removed",

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from app.db import write_transaction
 from app.services.access import Actor
 from app.services.audit import audit_record
 from app.services.clock import utcnow
+from app.services.errors import NotFoundError
 from app.tables import WebSession
 
 # last_seen_at is written at most this often, so most requests stay read-only.
@@ -29,6 +31,7 @@ async def session_start(
     ip: str,
     user_agent: str,
     reason: str,
+    passkey_id: int | None = None,
 ) -> str:
     """Create a session and return its token (the only copy: we keep just the hash)."""
     token = secrets.token_urlsafe(32)
@@ -43,6 +46,7 @@ async def session_start(
             expires_at=now + lifetime,
             ip=ip[:64],
             user_agent=user_agent[:300],
+            passkey=passkey_id,
         )
         await WebSession.insert(session)
         actor = Actor(
@@ -102,3 +106,69 @@ async def session_end(*, actor: Actor) -> None:
             WebSession.id == actor.session_id
         )
         await audit_record(actor=actor, action="auth.sign_out")
+
+
+@dataclass(frozen=True)
+class DeviceLine:
+    public_id: str
+    user_agent: str
+    created_at: datetime
+    last_seen_at: datetime
+    is_this_device: bool
+
+
+async def sessions_list(*, actor: Actor, idle_timeout: timedelta) -> list[DeviceLine]:
+    """The account's live sessions: where it is signed in right now."""
+    now = utcnow()
+    rows = await (
+        WebSession.select(
+            WebSession.id,
+            WebSession.public_id,
+            WebSession.user_agent,
+            WebSession.created_at,
+            WebSession.last_seen_at,
+        )
+        .where(
+            WebSession.account == actor.account_id,
+            WebSession.revoked_at.is_null(),
+            WebSession.expires_at > now,
+            WebSession.last_seen_at > now - idle_timeout,
+        )
+        .order_by(WebSession.last_seen_at, ascending=False)
+    )
+    return [
+        DeviceLine(
+            public_id=row["public_id"],
+            user_agent=row["user_agent"],
+            created_at=row["created_at"],
+            last_seen_at=row["last_seen_at"],
+            is_this_device=row["id"] == actor.session_id,
+        )
+        for row in rows
+    ]
+
+
+async def session_end_device(*, actor: Actor, public_id: str) -> None:
+    """Sign out one of the account's devices (another account's id is simply not found)."""
+    async with write_transaction():
+        ended = (
+            await WebSession.update({WebSession.revoked_at: utcnow()})
+            .where(
+                WebSession.account == actor.account_id,
+                WebSession.public_id == public_id,
+                WebSession.revoked_at.is_null(),
+            )
+            .returning(WebSession.id)
+        )
+        if not ended:
+            raise NotFoundError(public_id)
+        await audit_record(actor=actor, action="auth.sign_out_device", resource_type="Session")
+
+
+async def sessions_end_all(*, actor: Actor) -> None:
+    """Sign out everywhere, this device included."""
+    async with write_transaction():
+        await WebSession.update({WebSession.revoked_at: utcnow()}).where(
+            WebSession.account == actor.account_id, WebSession.revoked_at.is_null()
+        )
+        await audit_record(actor=actor, action="auth.sign_out_everywhere")
