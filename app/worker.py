@@ -43,10 +43,10 @@ def channels_from_settings(settings: Settings) -> dict[str, Channel]:
             base_url=settings.twilio_base_url,
         )
     elif settings.sms_provider == "console":
-        sms = ConsoleSMS()
+        sms = ConsoleSMS(reveal_body=settings.demo)
     else:
         raise SystemExit(f"Unknown PORTAL_SMS_PROVIDER: {settings.sms_provider}")
-    email: Channel = ConsoleEmail()
+    email: Channel = ConsoleEmail(reveal_body=settings.demo)
     if settings.smtp_host:
         email = SMTPEmail(
             host=settings.smtp_host,

@@ -38,8 +38,11 @@ def test_visits_switch_swaps_only_the_list(signed_in: Page) -> None:
     page.evaluate("() => { window.__samePage = true }")
     with page.expect_response("**/visits?show=past") as response:
         page.get_by_role("link", name="Past").click()
-    assert response.value.request.headers.get("hx-target") == "visit-list"
+    assert response.value.request.headers.get("hx-target") == "visits"
     expect(page.get_by_role("region", name="Past visits")).to_be_visible()
+    # The switch moved with the list: "Past" is now the selected one.
+    expect(page.get_by_role("link", name="Past")).to_have_attribute("aria-current", "true")
+    expect(page.get_by_role("link", name="Upcoming")).not_to_have_attribute("aria-current", "true")
     assert page.evaluate("() => window.__samePage === true")
     assert page.url.endswith("/visits?show=past")
 

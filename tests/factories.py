@@ -21,6 +21,12 @@ from app.tables import (
 _counter = itertools.count(1)
 
 
+def years_ago(years: int, days: int = 30) -> date:
+    """A birth date that makes someone `years` old (and `days` past their birthday) today."""
+    anchor = date.today() - timedelta(days=days)
+    return anchor.replace(year=anchor.year - years)
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}{next(_counter):06d}"
 

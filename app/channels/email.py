@@ -15,8 +15,20 @@ log = logging.getLogger("portal.email")
 
 
 class ConsoleEmail:
+    """Sends nothing: logs that an email would have gone (its text only in demo mode)."""
+
+    def __init__(self, *, reveal_body: bool = False) -> None:
+        self.reveal_body = reveal_body
+
     async def send(self, message: Outgoing) -> str:
-        log.info("Email to %s: %s", masked(message.recipient), message.subject)
+        if self.reveal_body:
+            log.info(
+                "Email to %s: %s\n%s", masked(message.recipient), message.subject, message.body
+            )
+        else:
+            log.info(
+                "Email to %s not sent: no SMTP server is configured", masked(message.recipient)
+            )
         return f"console-{message.idempotency_key}"
 
 

@@ -12,10 +12,21 @@ log = logging.getLogger("portal.sms")
 
 
 class ConsoleSMS:
-    """Writes the message to the log instead of sending it. Bodies carry no health data."""
+    """Sends nothing: logs that a text would have gone. The text itself (which can hold a
+    single-use link) is logged only in demo mode, where the log is how people read it."""
+
+    def __init__(self, *, reveal_body: bool = False) -> None:
+        self.reveal_body = reveal_body
 
     async def send(self, message: Outgoing) -> str:
-        log.info("SMS to %s: %s", masked(message.recipient), message.body)
+        if self.reveal_body:
+            log.info("SMS to %s: %s", masked(message.recipient), message.body)
+        else:
+            log.info(
+                "SMS to %s not sent (%d characters): no SMS provider is configured",
+                masked(message.recipient),
+                len(message.body),
+            )
         return f"console-{message.idempotency_key}"
 
 

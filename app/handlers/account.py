@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import get, post
+from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
-from app.handlers.support import SESSION_COOKIE, page, safe_next
+from app.handlers.support import SESSION_COOKIE, page, safe_next, signed_in_actor
 from app.services.access import Actor, PatientContext
 from app.services.profiles import profile_switch
 from app.services.sessions import (
@@ -22,13 +22,23 @@ from app.services.sessions import (
 )
 from app.settings import get_settings
 
+# Wipes what the browser kept from this site (its HTTP cache) as the session ends.
+CLEAR_SITE_DATA = {"Clear-Site-Data": '"cache"'}
 
-@post("/sign-out", name="sign_out")
-async def sign_out(actor: NamedDependency[Actor]) -> Redirect:
-    await session_end(actor=actor)
-    response = Redirect("/?signed_out=1", status_code=303)
+
+def _signed_out() -> Redirect:
+    response = Redirect("/?signed_out=1", status_code=303, headers=CLEAR_SITE_DATA)
     response.delete_cookie(SESSION_COOKIE)
     return response
+
+
+@post("/sign-out", name="sign_out")
+async def sign_out(request: Request[Any, Any, Any]) -> Redirect:
+    """Works with an expired session too: the cookie goes either way."""
+    actor = signed_in_actor(request)
+    if actor is not None:
+        await session_end(actor=actor)
+    return _signed_out()
 
 
 @post("/profile", name="profile_switch")
@@ -62,6 +72,4 @@ async def sign_out_device(actor: NamedDependency[Actor], public_id: FromPath[str
 @post("/sign-out/everywhere", name="sign_out_everywhere")
 async def sign_out_everywhere(actor: NamedDependency[Actor]) -> Redirect:
     await sessions_end_all(actor=actor)
-    response = Redirect("/?signed_out=1", status_code=303)
-    response.delete_cookie(SESSION_COOKIE)
-    return response
+    return _signed_out()

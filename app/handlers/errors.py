@@ -43,7 +43,8 @@ def _error_page(request: Request[Any, Any, Any], status_code: int) -> Template:
 def not_signed_in(request: Request[Any, Any, Any], _: NotAuthorizedException) -> Response[Any]:
     """Back to the start, then back here after signing in."""
     here = request.url.path + ("?" + request.url.query if request.url.query else "")
-    target = "/?next=" + quote(here)
+    # Only a page can be returned to; a form's address would answer "method not allowed".
+    target = "/?next=" + quote(here) if request.method == "GET" else "/"
     if request.headers.get("hx-request"):
         return ClientRedirect(target)
     return Redirect(target, status_code=303)

@@ -43,7 +43,7 @@ class PatientPages(Controller):
         # One template, two uses: the whole page, or just the list when htmx swaps it.
         name = (
             "patient/_visit_list.html"
-            if htmx_target(request) == "visit-list"
+            if htmx_target(request) == "visits"
             else "patient/visits.html"
         )
         return page(name, context=context, tab="visits", visits=visits, past=past)

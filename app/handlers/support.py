@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from litestar import Request
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -30,6 +31,14 @@ def client_ip(request: Request[Any, Any, Any]) -> str:
 async def identify_request(request: Request[Any, Any, Any]) -> None:
     """before_request: find the signed-in account (one query) and choose the language."""
     if request.url.path.startswith(_ANONYMOUS_PREFIXES):
+        # No session lookup here, but the manifest is still in the person's language.
+        set_locale(
+            negotiate_locale(
+                account_choice=None,
+                cookie_choice=request.cookies.get(LANGUAGE_COOKIE),
+                accept_language=request.headers.get("accept-language"),
+            )
+        )
         return
     actor: Actor | None = None
     token = request.cookies.get(SESSION_COOKIE)
@@ -99,7 +108,15 @@ def page(
 
 
 def safe_next(path: str | None, default: str = "/") -> str:
-    """Only a path on this site: never another origin (open redirects)."""
-    if not path or not path.startswith("/") or path.startswith(("//", "/\\")):
+    """Only a path on this site: never another origin (open redirects).
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so
+    "/\t/evil.example" would become "//evil.example": any of those refuses the path."""
+    if not path or not path.startswith("/") or path.startswith("//"):
+        return default
+    if "\\" in path or any(ord(char) <= 0x20 or ord(char) == 0x7F for char in path):
+        return default
+    parts = urlsplit(path)
+    if parts.scheme or parts.netloc:
         return default
     return path

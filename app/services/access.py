@@ -6,8 +6,9 @@ patient id, and what a proxy may see is decided here, once.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from app.services.clock import utcnow
@@ -22,6 +23,14 @@ SCOPE_AREAS: dict[str, frozenset[str]] = {
     "billing": frozenset({"billing"}),
     "messages": frozenset({"messages"}),
 }
+
+# SECURITY.md's defaults for a parent's or guardian's access to a minor: full under 12; from
+# 12 the guardian keeps scheduling, billing and general results (confidential items stay
+# hidden); at 18 the grant ends unless the now-adult patient gave it.
+GUARDIAN_RELATIONSHIPS = frozenset({"parent", "guardian"})
+ADOLESCENT_AGE = 12
+ADULT_AGE = 18
+ADOLESCENT_GUARDIAN_AREAS = frozenset({"appointments", "billing", "results"})
 
 
 @dataclass(frozen=True)
@@ -81,8 +90,19 @@ class PatientContext:
         return self.grant_kind == "self"
 
     @property
+    def is_guardian_of_adolescent(self) -> bool:
+        return (
+            not self.is_self
+            and self.relationship in GUARDIAN_RELATIONSHIPS
+            and ADOLESCENT_AGE <= self.patient.age_on(utcnow().date()) < ADULT_AGE
+        )
+
+    @property
     def areas(self) -> frozenset[str]:
-        return SCOPE_AREAS.get(self.grant_scope, frozenset())
+        areas = SCOPE_AREAS.get(self.grant_scope, frozenset())
+        if self.is_guardian_of_adolescent:
+            areas &= ADOLESCENT_GUARDIAN_AREAS
+        return areas
 
     def may(self, area: str) -> bool:
         return area in self.areas
@@ -106,18 +126,19 @@ async def patient_context_resolve(actor: Actor) -> PatientContext | None:
     now = utcnow()
     rows = await AccessGrant.raw(
         """
-        SELECT g.kind, g.scope, g.relationship,
+        SELECT g.kind, g.scope, g.relationship, g.granted_by_account,
                p.id AS patient_id, p.public_id, p.given_name, p.family_name,
                p.preferred_name, p.birth_date
         FROM access_grant g JOIN patient p ON p.id = g.patient
         WHERE g.account = {} AND g.revoked_at IS NULL AND g.starts_at <= {}
           AND (g.expires_at IS NULL OR g.expires_at > {})
-        ORDER BY g.kind DESC, p.birth_date
+        ORDER BY g.kind DESC, p.birth_date, p.id, g.id
         """,
         actor.account_id,
         now,
         now,
     )
+    rows = _one_grant_per_patient(row for row in rows if not _guardian_grant_ended(row, now))
     if not rows:
         return None
     chosen = next(
@@ -155,3 +176,27 @@ def _patient_ref(row: dict[str, Any]) -> PatientRef:
         preferred_name=row["preferred_name"],
         birth_date=row["birth_date"],
     )
+
+
+def _guardian_grant_ended(row: dict[str, Any], now: datetime) -> bool:
+    """A parent's or guardian's grant that clinic staff gave for a minor ends at 18."""
+    return (
+        row["kind"] == "proxy"
+        and row["relationship"] in GUARDIAN_RELATIONSHIPS
+        and row["granted_by_account"] is None
+        and _patient_ref(row).age_on(now.date()) >= ADULT_AGE
+    )
+
+
+def _one_grant_per_patient(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Where two live grants cover one person, the widest one counts (in a stable order)."""
+    chosen: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        current = chosen.get(row["patient_id"])
+        if current is None or _reach(row) > _reach(current):
+            chosen[row["patient_id"]] = row
+    return list(chosen.values())
+
+
+def _reach(row: dict[str, Any]) -> int:
+    return 100 if row["kind"] == "self" else len(SCOPE_AREAS.get(row["scope"], ()))

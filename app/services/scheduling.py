@@ -69,7 +69,8 @@ async def visits_upcoming(context: PatientContext, *, limit: int) -> list[VisitL
         return []
     rows = await (
         _select_visits(context)
-        .where(Appointment.status == "booked", Appointment.starts_at >= utcnow())
+        # Still "upcoming" while it is going on.
+        .where(Appointment.status == "booked", Appointment.ends_at > utcnow())
         .order_by(Appointment.starts_at)
         .limit(limit)
     )
@@ -90,7 +91,7 @@ async def visits_list(context: PatientContext, *, past: bool, limit: int = 30) -
             return await visits_upcoming(context, limit=limit)
         rows = await (
             _select_visits(context)
-            .where(Appointment.starts_at < utcnow())
+            .where(Appointment.ends_at <= utcnow())
             .order_by(Appointment.starts_at, ascending=False)
             .limit(limit)
         )

@@ -53,7 +53,14 @@ self.addEventListener("push", (event) => {
     data = {};
   }
   const title = data.title || "Patient portal";
-  const url = typeof data.url === "string" && data.url.startsWith("/") ? data.url : "/home";
+  // Only a screen of this portal: "//elsewhere" also starts with a slash.
+  let url = "/home";
+  try {
+    const target = new URL(String(data.url || "/home"), self.location.origin);
+    if (target.origin === self.location.origin) url = target.pathname + target.search + target.hash;
+  } catch (error) {
+    url = "/home";
+  }
   event.waitUntil(
     self.registration.showNotification(title, {
       body: data.body || "Open the portal to see what is new.",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from app.services.access import patient_context_resolve
-from tests.factories import actor_for, grant, make_patient, make_person
+from app.services.clock import set_clock
+from tests.factories import actor_for, grant, make_patient, make_person, years_ago
 
 
 async def test_an_account_reads_its_own_record_by_default() -> None:
@@ -20,7 +21,7 @@ async def test_an_account_reads_its_own_record_by_default() -> None:
 
 async def test_a_live_proxy_grant_switches_to_the_other_record() -> None:
     parent = await make_person("Maria")
-    child = await make_patient(given="Emma")
+    child = await make_patient(given="Emma", birth=years_ago(7))
     await grant(parent.account, child, kind="proxy", relationship="parent")
     context = await parent.context(acting_patient_id=child.id)
     assert context.patient.id == child.id
@@ -76,3 +77,43 @@ async def test_a_caregiver_without_an_own_record_lands_on_the_person_they_care_f
     context = await patient_context_resolve(actor_for(caregiver))
     assert context is not None
     assert context.patient.id == elder.id
+
+
+async def test_a_guardian_grant_ends_at_18_unless_the_adult_patient_gave_it() -> None:
+    parent = await make_person("Maria")
+    teen = await make_patient(given="Lucas", birth=years_ago(17, days=360))
+    await grant(parent.account, teen, kind="proxy", relationship="parent")
+    assert (await parent.context(teen.id)).patient.id == teen.id
+    after_birthday = datetime.now(UTC) + timedelta(days=10)
+    set_clock(lambda: after_birthday)
+    assert (await parent.context(teen.id)).patient.id == parent.patient.id
+
+    # Once adult, the patient may give the parent access again, and that grant stays.
+    from app.tables import AccessGrant
+
+    await AccessGrant.update({AccessGrant.granted_by_account: parent.account.id}).where(
+        AccessGrant.patient == teen.id
+    )
+    assert (await parent.context(teen.id)).patient.id == teen.id
+
+
+async def test_a_guardian_of_an_adolescent_keeps_visits_bills_and_results_only() -> None:
+    parent = await make_person("Maria")
+    teen = await make_patient(given="Lucas", birth=years_ago(15))
+    child = await make_patient(given="Emma", birth=years_ago(7))
+    await grant(parent.account, teen, kind="proxy", relationship="parent")
+    await grant(parent.account, child, kind="proxy", relationship="parent")
+    teen_context = await parent.context(teen.id)
+    assert teen_context.areas == {"appointments", "billing", "results"}
+    assert not teen_context.may("messages")
+    assert (await parent.context(child.id)).may("messages")
+
+
+async def test_two_grants_for_one_person_count_once_with_the_wider_scope() -> None:
+    caregiver = await make_person("Care")
+    elder = await make_patient(given="Elder")
+    await grant(caregiver.account, elder, kind="proxy", relationship="child", scope="billing")
+    await grant(caregiver.account, elder, kind="proxy", relationship="child", scope="full")
+    context = await caregiver.context(elder.id)
+    assert context.may("results")
+    assert [p.first_name for p in context.profiles].count("Elder") == 1

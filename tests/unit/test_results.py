@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.services.results import results_list
 from app.tables import AuditEvent
-from tests.factories import grant, make_patient, make_person, make_report
+from tests.factories import grant, make_patient, make_person, make_report, years_ago
 
 
 async def test_a_patient_sees_only_their_own_released_results_newest_first() -> None:
@@ -19,7 +19,7 @@ async def test_a_patient_sees_only_their_own_released_results_newest_first() -> 
 
 
 async def test_confidential_results_are_hidden_from_a_guardian_but_not_the_patient() -> None:
-    teen = await make_person("Lucas")
+    teen = await make_person("Lucas", birth=years_ago(15))
     parent = await make_person("Maria")
     await grant(parent.account, teen.patient, kind="proxy", relationship="parent")
     await make_report(teen.patient, name="Routine panel")
@@ -32,7 +32,7 @@ async def test_confidential_results_are_hidden_from_a_guardian_but_not_the_patie
 
 async def test_every_results_view_is_audited_for_the_patient_viewed() -> None:
     parent = await make_person()
-    child = await make_patient(given="Emma")
+    child = await make_patient(given="Emma", birth=years_ago(7))
     await grant(parent.account, child, kind="proxy", relationship="parent")
     await results_list(await parent.context(child.id))
     rows = await AuditEvent.select(AuditEvent.action, AuditEvent.patient).where(

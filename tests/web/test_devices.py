@@ -92,3 +92,14 @@ async def test_removing_a_passkey_can_end_the_sessions_it_started(client: AsyncC
         WebSession.public_id == used_it, WebSession.revoked_at.is_not_null()
     )
     assert (await client.get("/home")).status_code == 200  # this device did not use it
+
+
+async def test_signing_out_after_the_session_expired_still_clears_the_cookie(
+    client: AsyncClient,
+) -> None:
+    client.cookies.set("portal_session", "long-gone")
+    token = csrf_from((await client.get("/")).text)
+    response = await client.post("/sign-out", data={"_csrf_token": token}, follow_redirects=False)
+    assert response.headers["location"] == "/?signed_out=1"
+    assert response.headers["clear-site-data"] == '"cache"'
+    assert 'portal_session=""' in response.headers["set-cookie"]

@@ -7,7 +7,7 @@ import re
 from httpx import AsyncClient
 
 from app.tables import AuditEvent
-from tests.factories import grant, make_patient, make_person, make_report
+from tests.factories import grant, make_patient, make_person, make_report, years_ago
 from tests.web.conftest import csrf_from, sign_in
 
 
@@ -23,7 +23,7 @@ async def _switch(client: AsyncClient, public_id: str) -> int:
 
 async def test_a_parent_switches_to_a_child_and_back(client: AsyncClient) -> None:
     parent = await make_person("Maria")
-    child = await make_patient(given="Emma")
+    child = await make_patient(given="Emma", birth=years_ago(7))
     await grant(parent.account, child, kind="proxy", relationship="parent")
     await sign_in(client, parent)
 

@@ -112,9 +112,9 @@ async def test_visits_answers_an_htmx_list_request_with_only_the_list(
 ) -> None:
     await sign_in(client, await make_person())
     partial = await client.get(
-        "/visits?show=past", headers={"HX-Request": "true", "HX-Target": "visit-list"}
+        "/visits?show=past", headers={"HX-Request": "true", "HX-Target": "visits"}
     )
-    assert partial.text.lstrip().startswith('<section id="visit-list"')
+    assert partial.text.lstrip().startswith('<div id="visits">')
     assert "<html" not in partial.text
     boosted = await client.get(
         "/visits?show=past",
