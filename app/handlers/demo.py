@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from app.handlers.support import SESSION_COOKIE, client_ip, page
+from app.handlers.support import client_ip, page, session_lifetime, with_session_cookie
 from app.services.demo_clinic import PERSONAS
 from app.services.demo_sign_in import demo_sign_in, persona_find
-from app.settings import get_settings
 
 
 class DemoSignIn(Controller):
@@ -29,8 +27,7 @@ class DemoSignIn(Controller):
 
     @post("/sign-in/{slug:str}", name="demo_sign_in")
     async def sign_in(self, request: Request[Any, Any, Any], slug: FromPath[str]) -> Redirect:
-        settings = get_settings()
-        lifetime = timedelta(hours=settings.session_max_hours)
+        lifetime = session_lifetime()
         token = await demo_sign_in(
             slug=slug,
             lifetime=lifetime,
@@ -38,12 +35,5 @@ class DemoSignIn(Controller):
             user_agent=request.headers.get("user-agent", ""),
         )
         response = Redirect("/home", status_code=303)
-        response.set_cookie(
-            SESSION_COOKIE,
-            token,
-            max_age=int(lifetime.total_seconds()),
-            httponly=True,
-            secure=settings.secure_cookies,
-            samesite="lax",
-        )
+        with_session_cookie(response, token)
         return response

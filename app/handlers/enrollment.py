@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Annotated, Any
 
 from litestar import Request, get, post
@@ -11,10 +11,9 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
-from app.handlers.support import SESSION_COOKIE, client_ip, page
+from app.handlers.support import client_ip, page, session_lifetime, with_session_cookie
 from app.services.access import PatientContext
 from app.services.enrollment import EnrollmentError, enroll_confirm, invite_is_open
-from app.settings import get_settings
 
 
 def _form(
@@ -49,8 +48,7 @@ async def enroll(
         birth_date = date.fromisoformat(typed)
     except ValueError:
         return _form(token, error="format", typed=typed, status_code=400)
-    settings = get_settings()
-    lifetime = timedelta(hours=settings.session_max_hours)
+    lifetime = session_lifetime()
     try:
         session_token = await enroll_confirm(
             token=token,
@@ -64,14 +62,7 @@ async def enroll(
             return _form(token, open_=False, status_code=410)
         return _form(token, error="mismatch", typed=typed, status_code=400)
     response = Redirect("/welcome", status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        session_token,
-        max_age=int(lifetime.total_seconds()),
-        httponly=True,
-        secure=settings.secure_cookies,
-        samesite="lax",
-    )
+    with_session_cookie(response, session_token)
     return response
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from litestar import Request, Response, get, post
@@ -11,7 +10,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from app import i18n
-from app.handlers.support import SESSION_COOKIE, client_ip, page, safe_next
+from app.handlers.support import client_ip, page, safe_next, session_lifetime, with_session_cookie
 from app.services.access import Actor, PatientContext
 from app.services.passkeys import (
     CHALLENGE_TTL,
@@ -100,8 +99,7 @@ async def sign_in_options() -> Response[str]:
 
 @post("/sign-in/passkey", name="passkey_sign_in", status_code=200)
 async def sign_in(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
-    settings = get_settings()
-    lifetime = timedelta(hours=settings.session_max_hours)
+    lifetime = session_lifetime()
     body = (await request.body()).decode()
     try:
         token = await passkey_sign_in(
@@ -117,14 +115,7 @@ async def sign_in(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
             i18n.gettext("We could not sign you in with that passkey. Please try again.")
         )
     response = Response({"redirect": safe_next(request.query_params.get("next"), "/home")})
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=int(lifetime.total_seconds()),
-        httponly=True,
-        secure=settings.secure_cookies,
-        samesite="lax",
-    )
+    with_session_cookie(response, token)
     response.delete_cookie(CHALLENGE_COOKIE)
     return response
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from litestar import Request
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.plugins.htmx import HTMXRequest
-from litestar.response import Template
+from litestar.response import Response, Template
 
 from app.i18n import negotiate_locale, set_locale
 from app.services.access import Actor, PatientContext, patient_context_resolve
@@ -22,6 +22,7 @@ LANGUAGE_COOKIE = "portal_lang"
 _ANONYMOUS_PREFIXES = ("/static/", "/sw.js", "/healthz", "/manifest.webmanifest", "/favicon")
 
 NO_STORE = {"Cache-Control": "no-store"}
+ResponseT = TypeVar("ResponseT", bound=Response[Any])
 
 
 def client_ip(request: Request[Any, Any, Any]) -> str:
@@ -120,3 +121,20 @@ def safe_next(path: str | None, default: str = "/") -> str:
     if parts.scheme or parts.netloc:
         return default
     return path
+
+
+def session_lifetime() -> timedelta:
+    return timedelta(hours=get_settings().session_max_hours)
+
+
+def with_session_cookie(response: ResponseT, token: str) -> ResponseT:
+    """Hand a new session to the browser: HttpOnly, SameSite=Lax, Secure on HTTPS."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(session_lifetime().total_seconds()),
+        httponly=True,
+        secure=get_settings().secure_cookies,
+        samesite="lax",
+    )
+    return response
