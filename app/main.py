@@ -21,7 +21,7 @@ from litestar.template.config import TemplateConfig
 import app  # noqa: F401  (sets PICCOLO_CONF before Piccolo looks for it)
 from app.assets import STATIC_DIR
 from app.db import close_pool, open_pool
-from app.handlers import account, demo, enrollment, passkeys, public
+from app.handlers import account, codes, demo, enrollment, passkeys, public
 from app.handlers.errors import EXCEPTION_HANDLERS
 from app.handlers.patient import PatientPages
 from app.handlers.support import identify_request, provide_actor, provide_patient_context
@@ -68,6 +68,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         account.devices,
         account.sign_out_device,
         account.sign_out_everywhere,
+        codes.request_form,
+        codes.request_code,
+        codes.check_form,
+        codes.check_code,
         enrollment.enroll_page,
         enrollment.enroll,
         enrollment.welcome,

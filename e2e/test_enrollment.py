@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import subprocess
 import sys
@@ -50,5 +51,32 @@ def test_a_printed_link_enrolls_the_patient_with_a_passkey_in_three_screens(
     stored = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})  # type: ignore[attr-defined]
     assert len(stored["credentials"]) == 1
 
+    # The new passkey is announced on the channels on file, in case it was not them.
+    with sqlite3.connect(server_info.database) as db:
+        announced = db.execute(
+            "SELECT COUNT(*) FROM outbox WHERE body LIKE 'A new passkey was added%'"
+        ).fetchone()[0]
+    assert announced >= 1
+
     page.goto(link)
     expect(page.get_by_role("heading", level=1)).to_have_text("This link no longer works")
+
+
+def test_no_passkey_here_a_code_by_text_signs_in_and_offers_one(
+    page: Page, server_info: ServerInfo
+) -> None:
+    page.goto("/")
+    page.get_by_role("link", name="Send me a code instead").click()
+    page.get_by_label("Mobile phone or email").fill("(555) 010-1006")  # James Wilson's phone
+    page.get_by_role("button", name="Send me a code").click()
+    page.wait_for_url("**/sign-in/code/check")
+    with sqlite3.connect(server_info.database) as db:
+        body = db.execute(
+            "SELECT body FROM outbox WHERE recipient = '+15550101006' ORDER BY id DESC LIMIT 1"
+        ).fetchone()[0]
+    code = re.search(r"\b(\d{6})\b", body).group(1)  # type: ignore[union-attr]
+    page.get_by_role("textbox", name="Code").fill(code)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/welcome")
+    expect(page.get_by_role("heading", level=1)).to_have_text("You are in, James")
+    expect(page.get_by_role("button", name="Make a passkey")).to_be_visible()

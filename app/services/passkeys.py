@@ -30,14 +30,20 @@ from webauthn.helpers.structs import (
 )
 
 from app.db import write_transaction
+from app.i18n import N_
 from app.services.access import Actor
 from app.services.audit import audit_anonymous, audit_record
 from app.services.clock import utcnow
 from app.services.errors import NotFoundError
+from app.services.outbox import outbox_enqueue
 from app.services.sessions import session_start
-from app.tables import Passkey, WebAuthnChallenge, WebSession
+from app.tables import AccessGrant, Passkey, WebAuthnChallenge, WebSession
 
 CHALLENGE_TTL = timedelta(minutes=5)
+NEW_PASSKEY_SUBJECT = N_("A passkey was added to your account")
+NEW_PASSKEY_TEXT = N_(
+    "A new passkey was added to your patient portal account. If this was not you, call your clinic."
+)
 
 
 class PasskeyError(Exception):
@@ -146,6 +152,7 @@ async def passkey_register(
             name=device_name[:80],
         )
         await Passkey.insert(passkey)
+        await _announce_new_passkey(actor.account_id)
         await audit_record(
             actor=actor,
             action="auth.passkey_added",
@@ -293,3 +300,27 @@ def credential_from(body: str) -> dict[str, Any]:
         raise PasskeyError("shape")
     credential: dict[str, Any] = data["credential"]
     return credential
+
+
+async def _announce_new_passkey(account_id: int) -> None:
+    """Tell the person on every channel on file, so a passkey added by someone else (after
+    a stolen code, say) does not go unnoticed. Inside the caller's transaction."""
+    own = (
+        await AccessGrant.select(AccessGrant.patient.phone, AccessGrant.patient.email)
+        .where(
+            AccessGrant.account == account_id,
+            AccessGrant.kind == "self",
+            AccessGrant.revoked_at.is_null(),
+        )
+        .first()
+    )
+    if own is None:
+        return
+    for channel, recipient in (("sms", own["patient.phone"]), ("email", own["patient.email"])):
+        if recipient:
+            await outbox_enqueue(
+                channel=channel,
+                recipient=recipient,
+                subject=NEW_PASSKEY_SUBJECT,
+                body=NEW_PASSKEY_TEXT,
+            )

@@ -2,6 +2,7 @@
 
 from app.tables.audit import AuditEvent
 from app.tables.clinic import Clinician, Location, Organization
+from app.tables.codes import SignInCode
 from app.tables.enrollment import EnrollmentInvite
 from app.tables.messaging import Conversation, Message
 from app.tables.outbox import OutboxMessage
@@ -27,6 +28,7 @@ __all__ = [
     "OutboxMessage",
     "Passkey",
     "Patient",
+    "SignInCode",
     "StaffUser",
     "WebAuthnChallenge",
     "WebSession",

@@ -1,0 +1,76 @@
+"""Sign in with a code by text or email: two plain forms, no JavaScript needed."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect, Template
+
+from app.handlers.support import client_ip, page, session_lifetime, with_session_cookie
+from app.services.codes import CODE_TTL, CodeError, code_request, code_verify
+from app.settings import get_settings
+
+CODE_COOKIE = "portal_code"
+Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+@get("/sign-in/code", name="code_request_form")
+async def request_form() -> Template:
+    return page("sign_in/code_request.html", error="", typed="", private=True)
+
+
+@post("/sign-in/code", name="code_request")
+async def request_code(request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
+    typed = data.get("contact", "")
+    try:
+        handle = await code_request(
+            contact=typed,
+            secret=get_settings().secret_key,
+            ip=client_ip(request),
+            user_agent=request.headers.get("user-agent", ""),
+        )
+    except CodeError as error:
+        return page(
+            "sign_in/code_request.html",
+            error=error.reason,
+            typed=typed,
+            status_code=400 if error.reason == "contact" else 429,
+            private=True,
+        )
+    response = Redirect("/sign-in/code/check", status_code=303)
+    response.set_cookie(
+        CODE_COOKIE,
+        handle,
+        max_age=int(CODE_TTL.total_seconds()),
+        httponly=True,
+        secure=get_settings().secure_cookies,
+        samesite="lax",
+    )
+    return response
+
+
+@get("/sign-in/code/check", name="code_check_form")
+async def check_form() -> Template:
+    return page("sign_in/code_check.html", error="", private=True)
+
+
+@post("/sign-in/code/check", name="code_check")
+async def check_code(request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
+    try:
+        token = await code_verify(
+            handle=request.cookies.get(CODE_COOKIE, ""),
+            code=data.get("code", ""),
+            secret=get_settings().secret_key,
+            lifetime=session_lifetime(),
+            ip=client_ip(request),
+            user_agent=request.headers.get("user-agent", ""),
+        )
+    except CodeError as error:
+        return page("sign_in/code_check.html", error=error.reason, status_code=400, private=True)
+    # Signed in: offer a passkey for this device next (the welcome screen).
+    response = with_session_cookie(Redirect("/welcome", status_code=303), token)
+    response.delete_cookie(CODE_COOKIE)
+    return response

@@ -1,0 +1,24 @@
+"""One-time sign-in codes: the fallback for a device without a passkey."""
+
+from piccolo.columns import ForeignKey, Integer, OnDelete, Serial, Timestamptz, Varchar
+from piccolo.table import Table
+
+from app.tables.columns import created_at_column
+from app.tables.people import Account
+
+
+class SignInCode(Table, tablename="sign_in_code"):
+    id: Serial
+    # The browser holds a random handle to its pending code; the table keeps its hash.
+    handle_hash = Varchar(length=64, unique=True)
+    # HMAC of the six digits with the server secret (a plain hash of six digits is guessable).
+    code_hash = Varchar(length=64)
+    # None when the contact matched nobody: the answer must look the same either way.
+    account = ForeignKey(references=Account, null=True, default=None, on_delete=OnDelete.cascade)
+    # HMAC of the normalised phone or email, for the per-contact limit without storing it.
+    contact_hash = Varchar(length=64, index=True)
+    ip = Varchar(length=64, default="", index=True)
+    created_at = created_at_column()
+    expires_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)
+    failed_attempts = Integer(default=0)

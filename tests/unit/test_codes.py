@@ -1,0 +1,122 @@
+"""Sign-in codes: one use, ten minutes, five tries, limited, and silent about who exists."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app.services.clock import set_clock
+from app.services.codes import (
+    CONTACT_LIMIT,
+    MAX_CODE_ATTEMPTS,
+    CodeError,
+    code_request,
+    code_verify,
+    normalise_contact,
+)
+from app.tables import OutboxMessage, Patient
+from tests.factories import make_person, unique
+
+SECRET = "test-secret"
+
+
+async def _person_with_phone() -> tuple[object, str]:
+    person = await make_person()
+    phone = "+15550" + unique("")[-6:]
+    await Patient.update({Patient.phone: phone}).where(Patient.id == person.patient.id)
+    return person, phone
+
+
+async def _ask(contact: str, ip: str = "10.1.1.1") -> str:
+    return await code_request(contact=contact, secret=SECRET, ip=ip, user_agent="t")
+
+
+async def _check(handle: str, code: str) -> str:
+    return await code_verify(
+        handle=handle,
+        code=code,
+        secret=SECRET,
+        lifetime=timedelta(hours=1),
+        ip="10.1.1.1",
+        user_agent="t",
+    )
+
+
+async def _sent_code(phone: str) -> str:
+    row = (
+        await OutboxMessage.select(OutboxMessage.body)
+        .where(OutboxMessage.recipient == phone)
+        .order_by(OutboxMessage.id, ascending=False)
+        .first()
+    )
+    assert row is not None
+    match = re.search(r"\b(\d{6})\b", row["body"])
+    assert match
+    return match.group(1)
+
+
+def test_contacts_are_understood_as_people_type_them() -> None:
+    assert normalise_contact("(555) 010-1234") == ("sms", "+15550101234")
+    assert normalise_contact("+44 20 7946 0958") == ("sms", "+442079460958")
+    assert normalise_contact(" Maria@Example.com ") == ("email", "maria@example.com")
+    assert normalise_contact("maria") is None
+    assert normalise_contact("12345") is None
+
+
+async def test_a_code_to_the_phone_on_file_signs_in_once() -> None:
+    _, phone = await _person_with_phone()
+    handle = await _ask(phone.replace("+1", ""))
+    code = await _sent_code(phone)
+    assert await _check(handle, code)
+    with pytest.raises(CodeError) as again:
+        await _check(handle, code)
+    assert again.value.reason == "expired"
+
+
+async def test_an_unknown_contact_gets_the_same_answer_and_no_message() -> None:
+    before = await OutboxMessage.count()
+    handle = await _ask("+15559990000")
+    assert handle
+    assert await OutboxMessage.count() == before
+    with pytest.raises(CodeError) as wrong:
+        await _check(handle, "123456")
+    assert wrong.value.reason == "wrong"
+
+
+async def test_five_wrong_codes_end_it_even_for_the_right_one_after() -> None:
+    _, phone = await _person_with_phone()
+    handle = await _ask(phone)
+    code = await _sent_code(phone)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    for _ in range(MAX_CODE_ATTEMPTS - 1):
+        with pytest.raises(CodeError, match="wrong"):
+            await _check(handle, wrong)
+    with pytest.raises(CodeError, match="expired"):
+        await _check(handle, wrong)
+    with pytest.raises(CodeError, match="expired"):
+        await _check(handle, code)
+
+
+async def test_a_code_expires_after_ten_minutes() -> None:
+    _, phone = await _person_with_phone()
+    handle = await _ask(phone)
+    code = await _sent_code(phone)
+    later = datetime.now(UTC) + timedelta(minutes=10, seconds=1)
+    set_clock(lambda: later)
+    with pytest.raises(CodeError, match="expired"):
+        await _check(handle, code)
+
+
+async def test_codes_for_one_contact_are_limited() -> None:
+    _, phone = await _person_with_phone()
+    for _ in range(CONTACT_LIMIT):
+        await _ask(phone, ip=unique("10.9."))
+    with pytest.raises(CodeError, match="limit"):
+        await _ask(phone, ip=unique("10.9."))
+    # The limit is the same for a contact nobody has, so it reveals nothing either.
+    for _ in range(CONTACT_LIMIT):
+        await _ask("+15559990001", ip=unique("10.8."))
+    with pytest.raises(CodeError, match="limit"):
+        await _ask("+15559990001", ip=unique("10.8."))

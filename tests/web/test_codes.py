@@ -1,0 +1,54 @@
+"""Signing in with a code works with plain forms, and leads to a passkey offer."""
+
+from __future__ import annotations
+
+import re
+
+from httpx import AsyncClient
+
+from app.tables import OutboxMessage, Patient
+from tests.factories import make_person
+from tests.web.conftest import csrf_from
+
+
+async def test_code_by_text_signs_in_without_javascript(client: AsyncClient) -> None:
+    person = await make_person("Ana")
+    await Patient.update({Patient.phone: "+15550177777"}).where(Patient.id == person.patient.id)
+    landing = await client.get("/")
+    assert 'href="/sign-in/code"' in landing.text
+    form = await client.get("/sign-in/code")
+    token = csrf_from(form.text)
+    sent = await client.post(
+        "/sign-in/code",
+        data={"contact": "555 017 7777", "_csrf_token": token},
+        follow_redirects=False,
+    )
+    assert sent.headers["location"] == "/sign-in/code/check"
+    body = (
+        await OutboxMessage.select(OutboxMessage.body)
+        .where(OutboxMessage.recipient == "+15550177777")
+        .first()
+    )
+    assert body is not None
+    code = re.search(r"\b(\d{6})\b", body["body"]).group(1)  # type: ignore[union-attr]
+    assert "Ana" not in body["body"]
+
+    wrong = await client.post(
+        "/sign-in/code/check",
+        data={"code": "000000" if code != "000000" else "111111", "_csrf_token": token},
+    )
+    assert wrong.status_code == 400
+    assert "not right" in wrong.text
+    right = await client.post(
+        "/sign-in/code/check", data={"code": code, "_csrf_token": token}, follow_redirects=False
+    )
+    assert right.headers["location"] == "/welcome"
+    assert "You are in, Ana" in (await client.get("/welcome")).text
+
+
+async def test_a_contact_that_is_not_a_phone_or_email_is_explained(client: AsyncClient) -> None:
+    token = csrf_from((await client.get("/sign-in/code")).text)
+    response = await client.post("/sign-in/code", data={"contact": "maria", "_csrf_token": token})
+    assert response.status_code == 400
+    assert "mobile number or an email" in response.text
+    assert 'value="maria"' in response.text
