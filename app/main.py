@@ -37,6 +37,7 @@ log = logging.getLogger("portal")
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     environment = build_environment()
+    environment.globals["session_idle_seconds"] = settings.session_idle_minutes * 60
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:

@@ -7,7 +7,7 @@ import tempfile
 
 from playwright.sync_api import BrowserContext, Page, Playwright, expect
 
-from e2e.conftest import PHONE, eventually, launch_options
+from e2e.conftest import PHONE, eventually, launch_options, sign_in
 
 
 def test_signed_in_home_shows_whose_record_and_the_tabs(signed_in: Page) -> None:
@@ -157,3 +157,14 @@ def test_the_shell_speaks_spanish_when_the_browser_does(browser, server: str) ->
             expect(nav.get_by_role("link", name=label)).to_be_visible()
     finally:
         context.close()
+
+
+def test_an_unattended_screen_signs_out_after_the_idle_time(page: Page) -> None:
+    page.clock.install()
+    sign_in(page)
+    page.goto("/results")
+    page.clock.fast_forward("15:01")
+    page.wait_for_url("**/?timeout=1&next=%2Fresults")
+    expect(page.get_by_role("status")).to_contain_text("you were signed out")
+    page.goto("/home")
+    page.wait_for_url("**/?next=/home")

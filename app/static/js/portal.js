@@ -25,6 +25,39 @@
     if (boosted && main) main.focus({ preventScroll: true });
   });
 
+  // Health data does not stay on an unattended screen: when the idle timeout has passed,
+  // end the session (the server would refuse it by now anyway) and leave the page.
+  var idleMeta = document.querySelector('meta[name="session-idle-seconds"]');
+  if (idleMeta) {
+    var idleMs = parseInt(idleMeta.content, 10) * 1000;
+    var idleTimer = null;
+    var restart = function () {
+      window.clearTimeout(idleTimer);
+      idleTimer = window.setTimeout(function () {
+        var token = document.querySelector('meta[name="csrf-token"]');
+        var leave = function () {
+          window.location.assign("/?timeout=1&next=" + encodeURIComponent(location.pathname));
+        };
+        fetch("/sign-out", {
+          method: "POST",
+          credentials: "same-origin",
+          headers: { "X-CSRFToken": token ? token.content : "" },
+        }).then(leave, leave);
+      }, idleMs);
+    };
+    ["click", "keydown", "touchstart", "htmx:afterRequest"].forEach(function (name) {
+      document.addEventListener(name, restart, { passive: true });
+    });
+    restart();
+  }
+  // A page with health data brought back from the back/forward cache is fetched again,
+  // so the server can say whether the session still stands.
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted && document.querySelector('meta[name="session-idle-seconds"]')) {
+      window.location.reload();
+    }
+  });
+
   var deferredPrompt = null;
   var standalone =
     window.matchMedia("(display-mode: standalone)").matches || navigator.standalone === true;
