@@ -44,7 +44,7 @@ lint: install ## ruff, ruff format --check, mypy
 	$(BIN)/mypy
 
 unit: install ## unit and web tests on SQLite
-	$(BIN)/pytest tests -q
+	env -u PORTAL_TEST_POSTGRES_URL $(BIN)/pytest tests -q
 
 unit-postgres: install ## unit and web tests on PostgreSQL ($$PORTAL_TEST_POSTGRES_URL)
 	PORTAL_TEST_POSTGRES_URL=$${PORTAL_TEST_POSTGRES_URL:-$(PG_TEST_URL)} $(BIN)/pytest tests -q
