@@ -187,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=get_settings().log_level, format="%(levelname)s %(name)s %(message)s")
+    # Piccolo announces the database version on every first query; not news to an operator.
+    logging.getLogger("piccolo").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     return int(args.func(args))
 
