@@ -9,13 +9,10 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from app import i18n
 from app.assets import asset_url, htmx_available
-from app.services.clinic import DEFAULT_PROFILE, ClinicProfile
+from app.services.clinic import ClinicProfile, clinic_profile, clinic_profile_set
 from app.services.passkeys import device_name
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
-
-# The clinic shown in every page and whose time zone dates are shown in; set at start-up.
-_clinic: ClinicProfile = DEFAULT_PROFILE
 
 
 def build_environment() -> Environment:
@@ -34,7 +31,7 @@ def build_environment() -> Environment:
         asset_url=asset_url,
         current_locale=i18n.current_locale,
         language_names=i18n.LANGUAGE_NAMES,
-        clinic=_clinic,
+        clinic=clinic_profile(),
         htmx_available=htmx_available(),
         device_label=device_name,
     )
@@ -43,25 +40,25 @@ def build_environment() -> Environment:
 
 
 def set_clinic_profile(env: Environment, profile: ClinicProfile) -> None:
-    global _clinic
-    _clinic = profile
+    """The clinic shown on every page, and whose time zone dates are shown in."""
+    clinic_profile_set(profile)
     env.globals["clinic"] = profile
 
 
 def current_clinic() -> ClinicProfile:
-    return _clinic
+    return clinic_profile()
 
 
 def _day(value: date | datetime, style: str = "medium") -> str:
-    return i18n.format_day(value, _clinic.timezone, style)
+    return i18n.format_day(value, clinic_profile().timezone, style)
 
 
 def _moment(value: datetime, style: str = "short") -> str:
-    return i18n.format_moment(value, _clinic.timezone, style)
+    return i18n.format_moment(value, clinic_profile().timezone, style)
 
 
 def _clock(value: datetime) -> str:
-    return i18n.format_clock(value, _clinic.timezone)
+    return i18n.format_clock(value, clinic_profile().timezone)
 
 
 def _number(value: float | None) -> str:

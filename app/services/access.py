@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
+from app.services.clinic import clinic_today
 from app.services.clock import utcnow
 from app.services.errors import NotPermittedError
 from app.tables import AccessGrant
@@ -94,7 +95,7 @@ class PatientContext:
         return (
             not self.is_self
             and self.relationship in GUARDIAN_RELATIONSHIPS
-            and ADOLESCENT_AGE <= self.patient.age_on(utcnow().date()) < ADULT_AGE
+            and ADOLESCENT_AGE <= self.patient.age_on(clinic_today()) < ADULT_AGE
         )
 
     @property
@@ -138,7 +139,7 @@ async def patient_context_resolve(actor: Actor) -> PatientContext | None:
         now,
         now,
     )
-    rows = _one_grant_per_patient(row for row in rows if not _guardian_grant_ended(row, now))
+    rows = _one_grant_per_patient(row for row in rows if not _guardian_grant_ended(row))
     if not rows:
         return None
     chosen = next(
@@ -146,7 +147,7 @@ async def patient_context_resolve(actor: Actor) -> PatientContext | None:
         next((row for row in rows if row["kind"] == "self"), rows[0]),
     )
     patients = {row["patient_id"]: _patient_ref(row) for row in rows}
-    today = now.date()
+    today = clinic_today()
     return PatientContext(
         actor=actor,
         patient=patients[chosen["patient_id"]],
@@ -178,13 +179,13 @@ def _patient_ref(row: dict[str, Any]) -> PatientRef:
     )
 
 
-def _guardian_grant_ended(row: dict[str, Any], now: datetime) -> bool:
+def _guardian_grant_ended(row: dict[str, Any]) -> bool:
     """A parent's or guardian's grant that clinic staff gave for a minor ends at 18."""
     return (
         row["kind"] == "proxy"
         and row["relationship"] in GUARDIAN_RELATIONSHIPS
         and row["granted_by_account"] is None
-        and _patient_ref(row).age_on(now.date()) >= ADULT_AGE
+        and _patient_ref(row).age_on(clinic_today()) >= ADULT_AGE
     )
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from zoneinfo import ZoneInfo
 
+from app.services.clock import utcnow
 from app.tables import Location, Organization
 
 
@@ -34,3 +36,21 @@ async def clinic_profile_load() -> ClinicProfile:
         timezone=ZoneInfo(organization["timezone"]),
         locations=tuple((row["code"], row["name"]) for row in locations),
     )
+
+
+# The clinic this process serves, loaded at start-up: its time zone decides what "today" is.
+_current: ClinicProfile = DEFAULT_PROFILE
+
+
+def clinic_profile() -> ClinicProfile:
+    return _current
+
+
+def clinic_profile_set(profile: ClinicProfile) -> None:
+    global _current
+    _current = profile
+
+
+def clinic_today() -> date:
+    """Today where the clinic is (birthdays turn over at local midnight, not UTC's)."""
+    return utcnow().astimezone(_current.timezone).date()

@@ -117,3 +117,25 @@ async def test_two_grants_for_one_person_count_once_with_the_wider_scope() -> No
     context = await caregiver.context(elder.id)
     assert context.may("results")
     assert [p.first_name for p in context.profiles].count("Elder") == 1
+
+
+async def test_birthdays_turn_over_at_the_clinic_s_midnight_not_utc_s() -> None:
+    from zoneinfo import ZoneInfo
+
+    from app.services.clinic import DEFAULT_PROFILE, clinic_profile_set
+    from app.tables import Patient
+
+    clinic_profile_set(DEFAULT_PROFILE)  # America/New_York
+    parent = await make_person("Maria")
+    teen = await make_patient(given="Lucas")
+    await grant(parent.account, teen, kind="proxy", relationship="parent")
+    # 01:00 UTC on the 18th birthday is still the evening before in New York.
+    birthday = datetime(2027, 6, 10, 1, 0, tzinfo=UTC)
+    await Patient.update({Patient.birth_date: birthday.date().replace(year=2009)}).where(
+        Patient.id == teen.id
+    )
+    set_clock(lambda: birthday)
+    assert birthday.astimezone(ZoneInfo("America/New_York")).day == 9
+    assert (await parent.context(teen.id)).patient.id == teen.id
+    set_clock(lambda: birthday + timedelta(hours=5))  # 00:00 in New York
+    assert (await parent.context(teen.id)).patient.id == parent.patient.id
