@@ -8,7 +8,7 @@ from app.db import write_transaction
 from app.services.access import PatientContext
 from app.services.audit import audit_record
 from app.services.messaging import unread_count
-from app.services.results import ReportSummary, results_latest
+from app.services.results import ReportHeadline, results_latest
 from app.services.scheduling import VisitLine, visits_upcoming
 
 
@@ -16,7 +16,7 @@ from app.services.scheduling import VisitLine, visits_upcoming
 class HomeSummary:
     unread_messages: int
     next_visit: VisitLine | None
-    latest_results: list[ReportSummary]
+    latest_results: list[ReportHeadline]
 
     @property
     def new_results(self) -> int:

@@ -27,13 +27,14 @@ async def unread_count(context: PatientContext) -> int:
     """Care-team messages the patient has not opened yet (for the home page and the badge)."""
     if not context.may("messages"):
         return 0
-    return int(
-        await Message.count().where(
-            Message.conversation.patient == context.patient.id,
-            Message.sender == "clinic",
-            Message.read_by_patient_at.is_null(),
-        )
+    rows = await Message.raw(
+        """
+        SELECT COUNT(*) AS unread FROM message m JOIN conversation c ON c.id = m.conversation
+        WHERE c.patient = {} AND m.sender = 'clinic' AND m.read_by_patient_at IS NULL
+        """,
+        context.patient.id,
     )
+    return int(rows[0]["unread"])
 
 
 async def conversations_list(context: PatientContext, *, limit: int = 50) -> list[ConversationLine]:

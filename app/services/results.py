@@ -123,8 +123,45 @@ async def results_list(context: PatientContext, *, limit: int = 40) -> list[Repo
         return reports
 
 
-async def results_latest(context: PatientContext, *, limit: int) -> list[ReportSummary]:
-    """For the home page; the caller's transaction carries the audit row."""
+@dataclass(frozen=True)
+class ReportHeadline:
+    """A report as the home page lists it: no values, just what needs a look."""
+
+    public_id: str
+    name: str
+    effective_at: datetime
+    is_new: bool
+    abnormal_count: int
+
+
+async def results_latest(context: PatientContext, *, limit: int) -> list[ReportHeadline]:
+    """For the home page (one hand-written query); the caller's transaction carries the
+    audit row."""
     if not context.may("results"):
         return []
-    return await _released_reports(context, limit=limit)
+    rows = await LabReport.raw(
+        """
+        SELECT r.public_id, r.name, r.effective_at, r.first_viewed_at,
+               (SELECT COUNT(*) FROM lab_observation o
+                WHERE o.report = r.id AND o.interpretation IN ('L', 'H', 'LL', 'HH')) AS abnormal
+        FROM lab_report r
+        WHERE r.patient = {} AND r.released_at IS NOT NULL AND r.released_at <= {}
+          AND (r.confidential = false OR {} = 1)
+        ORDER BY r.effective_at DESC
+        LIMIT {}
+        """,
+        context.patient.id,
+        utcnow(),
+        1 if context.sees_confidential else 0,
+        limit,
+    )
+    return [
+        ReportHeadline(
+            public_id=row["public_id"],
+            name=row["name"],
+            effective_at=row["effective_at"],
+            is_new=row["first_viewed_at"] is None,
+            abnormal_count=int(row["abnormal"]),
+        )
+        for row in rows
+    ]

@@ -47,3 +47,18 @@ async def test_abnormal_values_are_counted_per_report() -> None:
     [report] = await results_list(await person.context())
     assert report.abnormal_count == 1
     assert report.observations[0].interpretation == "H"
+
+
+async def test_the_home_headlines_follow_the_same_rules_as_the_list() -> None:
+    from app.services.results import results_latest
+
+    teen = await make_person("Lucas", birth=years_ago(15))
+    parent = await make_person("Maria")
+    await grant(parent.account, teen.patient, kind="proxy", relationship="parent")
+    await make_report(teen.patient, name="Routine panel", days_ago=5, value=140)
+    await make_report(teen.patient, name="Confidential test", days_ago=2, confidential=True)
+    await make_report(teen.patient, name="Held panel", days_ago=1, released=False)
+    own = await results_latest(await teen.context(), limit=3)
+    guardian = await results_latest(await parent.context(teen.patient.id), limit=3)
+    assert [r.name for r in own] == ["Confidential test", "Routine panel"]
+    assert [(r.name, r.abnormal_count, r.is_new) for r in guardian] == [("Routine panel", 1, True)]
