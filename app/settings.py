@@ -39,6 +39,7 @@ class Settings:
     debug: bool
     log_level: str
     session_idle_minutes: int
+    staff_session_idle_minutes: int
     session_max_hours: int
     embedded_worker: bool
     sms_provider: str
@@ -52,6 +53,7 @@ class Settings:
     smtp_password: str
     smtp_starttls: bool
     email_from: str
+    redis_url: str
 
     @property
     def is_sqlite(self) -> bool:
@@ -110,6 +112,8 @@ def load_settings() -> Settings:
         debug=_flag("PORTAL_DEBUG", False),
         log_level=os.environ.get("PORTAL_LOG_LEVEL", "INFO").upper(),
         session_idle_minutes=_int("PORTAL_SESSION_IDLE_MINUTES", 15),
+        # Staff screens sit on shared desks: a shorter idle time (SECURITY.md).
+        staff_session_idle_minutes=_int("PORTAL_STAFF_SESSION_IDLE_MINUTES", 10),
         session_max_hours=_int("PORTAL_SESSION_MAX_HOURS", 12),
         # The embedded default delivers the outbox inside the server; production runs
         # `portal worker` processes instead.
@@ -125,6 +129,8 @@ def load_settings() -> Settings:
         smtp_password=os.environ.get("PORTAL_SMTP_PASSWORD", ""),
         smtp_starttls=_flag("PORTAL_SMTP_STARTTLS", True),
         email_from=os.environ.get("PORTAL_EMAIL_FROM", "portal@localhost"),
+        # Rate limit counters shared by every app process; unset keeps them in each process.
+        redis_url=os.environ.get("PORTAL_REDIS_URL", "").strip(),
     )
 
 

@@ -80,6 +80,14 @@ def settings() -> Settings:
 
 
 @pytest.fixture(autouse=True)
+async def fresh_rate_limits() -> None:
+    """Every test starts with no attempts counted: the web tests all come from one address."""
+    from app.services.rate_limit import rate_limit_reset
+
+    await rate_limit_reset()
+
+
+@pytest.fixture(autouse=True)
 def system_clock() -> Iterator[None]:
     """Every test starts on the real clock, whatever the one before it did."""
     yield
