@@ -1,4 +1,4 @@
-"""The `portal` command: demo, serve, worker, invite, migrate, seed-demo."""
+"""The `portal` command: demo, serve, worker, invite, create-staff, poster, migrate, seed-demo."""
 
 from __future__ import annotations
 
@@ -52,6 +52,7 @@ def _print_demo_links(settings: Settings, base_url: str) -> None:
     print("\nDemo sign-in links (demo mode only):")
     for persona in PERSONAS:
         print(f"  {persona.summary:<60} {base_url}/demo/sign-in/{persona.slug}")
+    print(f"  {'Tom Becker, front desk (clinic console)':<60} {base_url}/demo/staff")
     print(f"\nOpen {base_url} on your phone-sized browser. Ctrl+C stops the server.\n")
 
 
@@ -151,6 +152,84 @@ def cmd_invite(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_create_staff(args: argparse.Namespace) -> int:
+    """Add a staff member (the first administrator, say) and print their one-time link."""
+    from app.services.staff_auth import STAFF_LINK_LIFETIME, StaffError, staff_create
+
+    if not args.new_link and not (args.given.strip() and args.family.strip()):
+        print("A new staff member needs --given and --family names.", file=sys.stderr)
+        return 2
+    settings = get_settings()
+    try:
+        created = asyncio.run(
+            staff_create(
+                email=args.email,
+                given_name=args.given,
+                family_name=args.family,
+                role=args.role,
+                base_url=settings.base_url,
+                new_link=args.new_link,
+            )
+        )
+    except StaffError as error:
+        problem = {
+            "exists": f"{args.email} already has a staff account; add --new-link for a new link.",
+            "unknown": f"No staff account for {args.email}.",
+            "role": f"Unknown role {args.role}.",
+        }[error.reason]
+        print(problem, file=sys.stderr)
+        return 2
+    hours = int(STAFF_LINK_LIFETIME.total_seconds() // 3600)
+    print(
+        f"Sign-up link for {created.display_name} ({args.role}); it works once, for {hours} hours:"
+    )
+    print(created.link)
+    return 0
+
+
+def cmd_poster(args: argparse.Namespace) -> int:
+    """Write a location's printable QR poster: patients scan it to join the portal."""
+    import re
+    from pathlib import Path
+
+    from app.services.clinic import clinic_profile_load
+    from app.services.posters import (
+        PosterLocation,
+        join_url,
+        location_codes,
+        poster_location,
+        poster_svg,
+    )
+
+    settings = get_settings()
+
+    async def load() -> tuple[PosterLocation | None, str, list[str]]:
+        location = await poster_location(args.location)
+        if location is None:
+            return None, "", await location_codes()
+        return location, (await clinic_profile_load()).name, []
+
+    location, clinic_name, known = asyncio.run(load())
+    if location is None:
+        listed = ", ".join(known) if known else "none yet"
+        print(f"No location with code {args.location}. Known codes: {listed}.", file=sys.stderr)
+        return 2
+    svg = poster_svg(
+        location=location, clinic_name=clinic_name, base_url=settings.base_url, size=args.size
+    )
+    # The code is the clinic's own text: keep it from naming a folder or a hidden file.
+    safe_code = re.sub(r"[^A-Za-z0-9_-]", "_", location.code)
+    out = Path(args.out) if args.out else Path(f"poster-{safe_code}-{args.size}.svg")
+    try:
+        out.write_text(svg, encoding="utf-8")
+    except OSError as error:
+        print(f"Cannot write {out}: {error.strerror}.", file=sys.stderr)
+        return 1
+    print(f"Wrote {out}")
+    print(f"Its QR code opens {join_url(settings.base_url, location.code)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="portal", description="The patient portal.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -172,6 +251,26 @@ def build_parser() -> argparse.ArgumentParser:
     invite.add_argument("--patient", required=True, metavar="MRN")
     invite.add_argument("--via", choices=("sms", "email", "print"), default="sms")
     invite.set_defaults(func=cmd_invite)
+
+    from app.services.staff_roles import ROLES
+
+    staff = commands.add_parser(
+        "create-staff", help="add a staff member and print their one-time passkey sign-up link"
+    )
+    staff.add_argument("--email", required=True)
+    staff.add_argument("--given", default="", help="first name (not needed with --new-link)")
+    staff.add_argument("--family", default="", help="last name (not needed with --new-link)")
+    staff.add_argument("--role", choices=ROLES, default="front_desk")
+    staff.add_argument(
+        "--new-link", action="store_true", help="a new link for an existing staff member"
+    )
+    staff.set_defaults(func=cmd_create_staff)
+
+    poster = commands.add_parser("poster", help="write a location's QR poster (SVG) to print")
+    poster.add_argument("--location", required=True, metavar="CODE")
+    poster.add_argument("--size", choices=("letter", "a4"), default="letter", help="paper size")
+    poster.add_argument("--out", metavar="FILE", help="default: poster-CODE-SIZE.svg here")
+    poster.set_defaults(func=cmd_poster)
 
     worker = commands.add_parser("worker", help="deliver queued SMS and email until stopped")
     worker.set_defaults(func=cmd_worker)

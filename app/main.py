@@ -21,12 +21,18 @@ from litestar.template.config import TemplateConfig
 import app  # noqa: F401  (sets PICCOLO_CONF before Piccolo looks for it)
 from app.assets import STATIC_DIR
 from app.db import close_pool, open_pool
-from app.handlers import account, codes, demo, enrollment, passkeys, public
+from app.handlers import account, codes, demo, enrollment, join, passkeys, public, staff
 from app.handlers.errors import EXCEPTION_HANDLERS
 from app.handlers.patient import PatientPages
-from app.handlers.support import identify_request, provide_actor, provide_patient_context
+from app.handlers.support import (
+    identify_request,
+    provide_actor,
+    provide_patient_context,
+    provide_staff,
+)
 from app.security import security_headers_hook
 from app.services.clinic import clinic_profile_load
+from app.services.rate_limit import rate_limit_close
 from app.settings import Settings, get_settings
 from app.templating import build_environment, set_clinic_profile
 from app.worker import channels_from_settings, run_worker
@@ -38,6 +44,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     environment = build_environment()
     environment.globals["session_idle_seconds"] = settings.session_idle_minutes * 60
+    environment.globals["demo"] = settings.demo
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -53,6 +60,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             stop.set()
             if worker is not None:
                 await worker
+            await rate_limit_close()
             if opened:
                 await close_pool()
 
@@ -76,6 +84,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         enrollment.enroll_page,
         enrollment.enroll,
         enrollment.welcome,
+        join.join_page,
+        join.join,
         passkeys.passkeys_page,
         passkeys.register_options,
         passkeys.register,
@@ -83,6 +93,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
         passkeys.sign_in_options,
         passkeys.sign_in,
         PatientPages,
+        staff.sign_in_page,
+        staff.sign_in_options,
+        staff.sign_in,
+        staff.enroll_page,
+        staff.enroll_options,
+        staff.enroll,
+        staff.sign_out,
+        staff.home,
+        staff.patient,
+        staff.invite,
+        staff.join_requests,
+        staff.join_request_done,
+        staff.posters,
+        staff.poster,
         create_static_files_router(
             path="/static",
             directories=[STATIC_DIR],
@@ -93,7 +117,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
     ]
     if settings.demo:
-        route_handlers.append(demo.DemoSignIn)
+        # Demo sign-in, and the outbox page (its messages carry links and codes).
+        route_handlers.extend([demo.DemoSignIn, staff.outbox])
 
     return Litestar(
         route_handlers=route_handlers,
@@ -103,6 +128,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies={
             "actor": Provide(provide_actor),
             "context": Provide(provide_patient_context),
+            "staff": Provide(provide_staff),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         plugins=[HTMXPlugin()],

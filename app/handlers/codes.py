@@ -11,6 +11,7 @@ from litestar.response import Redirect, Template
 
 from app.handlers.support import client_ip, page, session_lifetime, with_session_cookie
 from app.services.codes import CODE_TTL, CodeError, code_request, code_verify
+from app.services.rate_limit import CODE_CHECK_PER_IP, rate_limit_ip
 from app.settings import get_settings
 
 CODE_COOKIE = "portal_code"
@@ -59,14 +60,17 @@ async def check_form() -> Template:
 
 @post("/sign-in/code/check", name="code_check")
 async def check_code(request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
+    ip, user_agent = client_ip(request), request.headers.get("user-agent", "")
+    if not await rate_limit_ip(CODE_CHECK_PER_IP, ip=ip, user_agent=user_agent):
+        return page("sign_in/code_check.html", error="limit", status_code=429, private=True)
     try:
         token = await code_verify(
             handle=request.cookies.get(CODE_COOKIE, ""),
             code=data.get("code", ""),
             secret=get_settings().secret_key,
             lifetime=session_lifetime(),
-            ip=client_ip(request),
-            user_agent=request.headers.get("user-agent", ""),
+            ip=ip,
+            user_agent=user_agent,
         )
     except CodeError as error:
         return page("sign_in/code_check.html", error=error.reason, status_code=400, private=True)

@@ -8,9 +8,15 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from app.handlers.support import client_ip, page, session_lifetime, with_session_cookie
+from app.handlers.support import (
+    client_ip,
+    page,
+    session_lifetime,
+    with_session_cookie,
+    with_staff_cookie,
+)
 from app.services.demo_clinic import PERSONAS
-from app.services.demo_sign_in import demo_sign_in, persona_find
+from app.services.demo_sign_in import demo_sign_in, demo_staff_sign_in, persona_find
 
 
 class DemoSignIn(Controller):
@@ -37,3 +43,16 @@ class DemoSignIn(Controller):
         response = Redirect("/home", status_code=303)
         with_session_cookie(response, token)
         return response
+
+    @get("/staff", name="demo_staff_confirm")
+    async def staff_confirm(self) -> Template:
+        return page("public/demo_confirm.html", persona=None)
+
+    @post("/staff", name="demo_staff_sign_in")
+    async def staff_sign_in(self, request: Request[Any, Any, Any]) -> Redirect:
+        token = await demo_staff_sign_in(
+            lifetime=session_lifetime(),
+            ip=client_ip(request),
+            user_agent=request.headers.get("user-agent", ""),
+        )
+        return with_staff_cookie(Redirect("/staff", status_code=303), token)

@@ -14,6 +14,7 @@ from litestar.response import Redirect, Template
 from app.handlers.support import client_ip, page, session_lifetime, with_session_cookie
 from app.services.access import PatientContext
 from app.services.enrollment import EnrollmentError, enroll_confirm, invite_is_open
+from app.services.rate_limit import ENROLL_PER_IP, rate_limit_ip
 
 
 def _form(
@@ -44,6 +45,10 @@ async def enroll(
     data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Template | Redirect:
     typed = data.get("birth_date", "").strip()
+    ip, user_agent = client_ip(request), request.headers.get("user-agent", "")
+    # Counted before anything is checked: guessing dates across many links is what it stops.
+    if not await rate_limit_ip(ENROLL_PER_IP, ip=ip, user_agent=user_agent):
+        return _form(token, error="limit", typed=typed, status_code=429)
     try:
         birth_date = date.fromisoformat(typed)
     except ValueError:
@@ -51,11 +56,7 @@ async def enroll(
     lifetime = session_lifetime()
     try:
         session_token = await enroll_confirm(
-            token=token,
-            birth_date=birth_date,
-            lifetime=lifetime,
-            ip=client_ip(request),
-            user_agent=request.headers.get("user-agent", ""),
+            token=token, birth_date=birth_date, lifetime=lifetime, ip=ip, user_agent=user_agent
         )
     except EnrollmentError as error:
         if error.reason == "expired":

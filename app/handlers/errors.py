@@ -44,7 +44,8 @@ def not_signed_in(request: Request[Any, Any, Any], _: NotAuthorizedException) ->
     """Back to the start, then back here after signing in."""
     here = request.url.path + ("?" + request.url.query if request.url.query else "")
     # Only a page can be returned to; a form's address would answer "method not allowed".
-    target = "/?next=" + quote(here) if request.method == "GET" else "/"
+    start = "/staff/sign-in" if request.url.path.startswith("/staff") else "/"
+    target = f"{start}?next={quote(here)}" if request.method == "GET" else start
     if request.headers.get("hx-request"):
         return ClientRedirect(target)
     return Redirect(target, status_code=303)

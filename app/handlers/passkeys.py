@@ -25,18 +25,19 @@ from app.services.passkeys import (
     passkey_sign_in,
     passkeys_list,
 )
+from app.services.rate_limit import PASSKEY_SIGN_IN_PER_IP, rate_limit_ip
 from app.settings import get_settings
 from app.templating import current_clinic
 
 CHALLENGE_COOKIE = "portal_webauthn"
 
 
-def _relying_party() -> RelyingParty:
+def relying_party() -> RelyingParty:
     settings = get_settings()
     return RelyingParty(id=settings.rp_id, name=current_clinic().name, origin=settings.origin)
 
 
-def _options_response(options_json: str, handle: str) -> Response[str]:
+def options_response(options_json: str, handle: str) -> Response[str]:
     response = Response(
         options_json, media_type="application/json", headers={"Cache-Control": "no-store"}
     )
@@ -51,14 +52,16 @@ def _options_response(options_json: str, handle: str) -> Response[str]:
     return response
 
 
-def _failed(message: str) -> Response[dict[str, str]]:
-    return Response({"error": message}, status_code=400, headers={"Cache-Control": "no-store"})
+def ceremony_failed(message: str, status_code: int = 400) -> Response[dict[str, str]]:
+    return Response(
+        {"error": message}, status_code=status_code, headers={"Cache-Control": "no-store"}
+    )
 
 
 @post("/passkeys/options", name="passkey_register_options", status_code=200)
 async def register_options(actor: NamedDependency[Actor]) -> Response[str]:
-    options_json, handle = await passkey_registration_options(actor=actor, rp=_relying_party())
-    return _options_response(options_json, handle)
+    options_json, handle = await passkey_registration_options(actor=actor, rp=relying_party())
+    return options_response(options_json, handle)
 
 
 @post("/passkeys", name="passkey_register", status_code=201)
@@ -68,13 +71,13 @@ async def register(
     try:
         await passkey_register(
             actor=actor,
-            rp=_relying_party(),
+            rp=relying_party(),
             handle=request.cookies.get(CHALLENGE_COOKIE, ""),
             credential=credential_from((await request.body()).decode()),
             device_name=device_name(request.headers.get("user-agent", "")),
         )
     except PasskeyError:
-        return _failed(i18n.gettext("That passkey could not be added. Please try again."))
+        return ceremony_failed(i18n.gettext("That passkey could not be added. Please try again."))
     redirect = safe_next(request.query_params.get("next"), "/passkeys?passkey=added")
     response = Response({"redirect": redirect}, status_code=201)
     response.delete_cookie(CHALLENGE_COOKIE)
@@ -93,25 +96,30 @@ async def remove(
 
 @post("/sign-in/passkey/options", name="passkey_sign_in_options", status_code=200)
 async def sign_in_options() -> Response[str]:
-    options_json, handle = await passkey_authentication_options(rp=_relying_party())
-    return _options_response(options_json, handle)
+    options_json, handle = await passkey_authentication_options(rp=relying_party())
+    return options_response(options_json, handle)
 
 
 @post("/sign-in/passkey", name="passkey_sign_in", status_code=200)
 async def sign_in(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
+    ip, user_agent = client_ip(request), request.headers.get("user-agent", "")
+    if not await rate_limit_ip(PASSKEY_SIGN_IN_PER_IP, ip=ip, user_agent=user_agent):
+        return ceremony_failed(
+            i18n.gettext("Too many tries. Please wait a while and try again."), status_code=429
+        )
     lifetime = session_lifetime()
     body = (await request.body()).decode()
     try:
         token = await passkey_sign_in(
-            rp=_relying_party(),
+            rp=relying_party(),
             handle=request.cookies.get(CHALLENGE_COOKIE, ""),
             credential=credential_from(body),
             lifetime=lifetime,
-            ip=client_ip(request),
-            user_agent=request.headers.get("user-agent", ""),
+            ip=ip,
+            user_agent=user_agent,
         )
     except PasskeyError:
-        return _failed(
+        return ceremony_failed(
             i18n.gettext("We could not sign you in with that passkey. Please try again.")
         )
     response = Response({"redirect": safe_next(request.query_params.get("next"), "/home")})

@@ -12,11 +12,14 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Response, Template
 
 from app.i18n import negotiate_locale, set_locale
-from app.services.access import Actor, PatientContext, patient_context_resolve
-from app.services.sessions import session_actor
+from app.services.access import Actor, PatientContext, StaffActor, patient_context_resolve
+from app.services.sessions import session_actor, staff_session_actor
 from app.settings import get_settings
 
 SESSION_COOKIE = "portal_session"
+# Staff sessions have their own cookie, sent only to the console's paths.
+STAFF_COOKIE = "portal_staff"
+STAFF_PREFIX = "/staff"
 LANGUAGE_COOKIE = "portal_lang"
 # Requests that never need to know who is signed in (and so cost no query).
 _ANONYMOUS_PREFIXES = ("/static/", "/sw.js", "/healthz", "/manifest.webmanifest", "/favicon")
@@ -41,6 +44,9 @@ async def identify_request(request: Request[Any, Any, Any]) -> None:
             )
         )
         return
+    if request.url.path == STAFF_PREFIX or request.url.path.startswith(STAFF_PREFIX + "/"):
+        await _identify_staff(request)
+        return
     actor: Actor | None = None
     token = request.cookies.get(SESSION_COOKIE)
     if token:
@@ -59,6 +65,35 @@ async def identify_request(request: Request[Any, Any, Any]) -> None:
             accept_language=request.headers.get("accept-language"),
         )
     )
+
+
+async def _identify_staff(request: Request[Any, Any, Any]) -> None:
+    """On the console's paths only the staff session counts, never a patient's."""
+    staff: StaffActor | None = None
+    token = request.cookies.get(STAFF_COOKIE)
+    if token:
+        staff = await staff_session_actor(
+            token=token,
+            idle_timeout=timedelta(minutes=get_settings().staff_session_idle_minutes),
+            ip=client_ip(request),
+            user_agent=request.headers.get("user-agent", ""),
+        )
+    request.state.staff = staff
+    request.state.actor = None
+    set_locale(
+        negotiate_locale(
+            account_choice=None,
+            cookie_choice=request.cookies.get(LANGUAGE_COOKIE),
+            accept_language=request.headers.get("accept-language"),
+        )
+    )
+
+
+async def provide_staff(request: Request[Any, Any, Any]) -> StaffActor:
+    staff: StaffActor | None = getattr(request.state, "staff", None)
+    if staff is None:
+        raise NotAuthorizedException()
+    return staff
 
 
 def signed_in_actor(request: Request[Any, Any, Any]) -> Actor | None:
@@ -132,6 +167,19 @@ def with_session_cookie(response: ResponseT, token: str) -> ResponseT:
     response.set_cookie(
         SESSION_COOKIE,
         token,
+        max_age=int(session_lifetime().total_seconds()),
+        httponly=True,
+        secure=get_settings().secure_cookies,
+        samesite="lax",
+    )
+    return response
+
+
+def with_staff_cookie(response: ResponseT, token: str) -> ResponseT:
+    response.set_cookie(
+        STAFF_COOKIE,
+        token,
+        path=STAFF_PREFIX,
         max_age=int(session_lifetime().total_seconds()),
         httponly=True,
         secure=get_settings().secure_cookies,

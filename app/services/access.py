@@ -49,6 +49,25 @@ class Actor:
 
 
 @dataclass(frozen=True)
+class StaffActor:
+    """A signed-in clinic staff member on this request. Staff reach records by role, never
+    through a PatientContext, and every look is audited."""
+
+    staff_id: int
+    public_id: str
+    given_name: str
+    family_name: str
+    role: str
+    session_id: int
+    ip: str
+    user_agent: str
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+
+@dataclass(frozen=True)
 class PatientRef:
     id: int
     public_id: str

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.services.access import Actor, PatientContext
+from app.services.access import Actor, PatientContext, StaffActor
 from app.services.clock import utcnow
 from app.tables import AuditEvent
 
@@ -40,5 +40,28 @@ async def audit_anonymous(*, action: str, ip: str, user_agent: str, resource_id:
             resource_id=resource_id[:40],
             ip=ip[:64],
             user_agent=user_agent[:300],
+        )
+    )
+
+
+async def audit_staff(
+    *,
+    staff: StaffActor,
+    action: str,
+    patient_id: int | None = None,
+    resource_type: str = "",
+    resource_id: str = "",
+) -> None:
+    """A staff member's action, on a patient's record or not."""
+    await AuditEvent.insert(
+        AuditEvent(
+            occurred_at=utcnow(),
+            actor_staff=staff.staff_id,
+            patient=patient_id,
+            action=action,
+            resource_type=resource_type,
+            resource_id=resource_id[:40],
+            ip=staff.ip[:64],
+            user_agent=staff.user_agent[:300],
         )
     )

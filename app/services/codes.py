@@ -13,12 +13,14 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from app.db import write_transaction
 from app.i18n import N_
 from app.services.audit import audit_anonymous
 from app.services.clock import utcnow
+from app.services.enrollment import account_for_patient
 from app.services.outbox import outbox_enqueue
 from app.services.sessions import session_start
 from app.tables import AccessGrant, SignInCode
@@ -61,6 +63,45 @@ async def code_request(*, contact: str, secret: str, ip: str, user_agent: str) -
     if parsed is None:
         raise CodeError("contact")
     channel, value = parsed
+
+    async def enrolled_account() -> tuple[int | None, int | None]:
+        contact_column = (
+            AccessGrant.patient.phone if channel == "sms" else AccessGrant.patient.email
+        )
+        match = (
+            await AccessGrant.select(AccessGrant.account)
+            .where(
+                AccessGrant.kind == "self",
+                AccessGrant.revoked_at.is_null(),
+                # Exact match (emails are kept lower-case): a LIKE pattern could match others.
+                contact_column == value,
+            )
+            .first()
+        )
+        return (match["account"] if match else None), None
+
+    return await code_issue(
+        channel=channel,
+        value=value,
+        find=enrolled_account,
+        secret=secret,
+        ip=ip,
+        user_agent=user_agent,
+    )
+
+
+async def code_issue(
+    *,
+    channel: str,
+    value: str,
+    find: Callable[[], Awaitable[tuple[int | None, int | None]]],
+    secret: str,
+    ip: str,
+    user_agent: str,
+) -> str:
+    """Within the limits, make a code for whoever `find` names (an account, or a record not
+    yet enrolled) and send it to `value`; with nobody found, make a code that never works,
+    so the answer looks the same. Returns the browser's handle."""
     contact_hash = _mac(secret, value)
     now = utcnow()
     handle = secrets.token_urlsafe(24)
@@ -77,31 +118,20 @@ async def code_request(*, contact: str, secret: str, ip: str, user_agent: str) -
             limited = True
         else:
             limited = False
-            contact_column = (
-                AccessGrant.patient.phone if channel == "sms" else AccessGrant.patient.email
-            )
-            match = (
-                await AccessGrant.select(AccessGrant.account)
-                .where(
-                    AccessGrant.kind == "self",
-                    AccessGrant.revoked_at.is_null(),
-                    # Exact match (emails are kept lower-case): a LIKE pattern could match others.
-                    contact_column == value,
-                )
-                .first()
-            )
+            account_id, patient_id = await find()
             await SignInCode.insert(
                 SignInCode(
                     handle_hash=_mac(secret, handle),
                     code_hash=_mac(secret, code),
-                    account=match["account"] if match else None,
+                    account=account_id,
+                    patient=patient_id,
                     contact_hash=contact_hash,
                     ip=ip[:64],
                     created_at=now,
                     expires_at=now + CODE_TTL,
                 )
             )
-            if match:
+            if account_id or patient_id:
                 await outbox_enqueue(
                     channel=channel,
                     recipient=value,
@@ -121,7 +151,13 @@ async def code_verify(
     async with write_transaction():
         row = (
             await SignInCode.select(
-                SignInCode.id, SignInCode.code_hash, SignInCode.account, SignInCode.failed_attempts
+                SignInCode.id,
+                SignInCode.code_hash,
+                SignInCode.account,
+                SignInCode.patient,
+                SignInCode.patient.given_name,
+                SignInCode.patient.family_name,
+                SignInCode.failed_attempts,
             )
             .where(
                 SignInCode.handle_hash == _mac(secret, handle),
@@ -133,7 +169,7 @@ async def code_verify(
         )
         if row is None:
             failure: str | None = "expired"
-        elif row["account"] is None or not hmac.compare_digest(
+        elif (row["account"] is None and row["patient"] is None) or not hmac.compare_digest(
             row["code_hash"], _mac(secret, code.strip())
         ):
             failures = row["failed_attempts"] + 1
@@ -145,13 +181,20 @@ async def code_verify(
         else:
             failure = None
             await SignInCode.update({SignInCode.used_at: now}).where(SignInCode.id == row["id"])
+            account_id = row["account"]
+            if account_id is None:
+                # Self-enrollment from a poster: the record's first account.
+                account_id = await account_for_patient(
+                    row["patient"],
+                    f"{row['patient.given_name']} {row['patient.family_name']}",
+                )
             token = await session_start(
-                account_id=row["account"],
-                acting_patient_id=None,
+                account_id=account_id,
+                acting_patient_id=row["patient"],
                 lifetime=lifetime,
                 ip=ip,
                 user_agent=user_agent,
-                reason="code",
+                reason="code" if row["account"] else "self_enrollment",
             )
     if failure is not None:
         raise CodeError(failure)

@@ -6,8 +6,11 @@ from datetime import timedelta
 
 from app.services.demo_clinic import PERSONAS, Persona
 from app.services.errors import NotFoundError
-from app.services.sessions import session_start
-from app.tables import AccessGrant
+from app.services.sessions import session_start, staff_session_start
+from app.tables import AccessGrant, StaffUser
+
+# The demo's front desk: invites patients and reads the demo outbox.
+DEMO_STAFF_EMAIL = "tom.becker@riverside.example"
 
 
 def persona_find(slug: str) -> Persona:
@@ -33,4 +36,13 @@ async def demo_sign_in(*, slug: str, lifetime: timedelta, ip: str, user_agent: s
         ip=ip,
         user_agent=user_agent,
         reason="demo",
+    )
+
+
+async def demo_staff_sign_in(*, lifetime: timedelta, ip: str, user_agent: str) -> str:
+    staff = await StaffUser.select(StaffUser.id).where(StaffUser.email == DEMO_STAFF_EMAIL).first()
+    if staff is None:
+        raise NotFoundError("staff")
+    return await staff_session_start(
+        staff_id=staff["id"], lifetime=lifetime, ip=ip, user_agent=user_agent, reason="demo"
     )

@@ -22,7 +22,7 @@ from app.tables import AccessGrant, Account, AuditEvent, EnrollmentInvite, Patie
 
 INVITE_LIFETIME = timedelta(days=7)
 MAX_DATE_ATTEMPTS = 5
-VIA = ("sms", "email", "print")
+VIA = ("sms", "email", "print", "qr")
 # What the text or email says: where to go, never anything about the person's health.
 INVITE_SUBJECT = N_("Your invitation to the patient portal")
 INVITE_TEXT = N_("%(clinic)s invites you to its patient portal. Tap to join: %(link)s")
@@ -49,7 +49,14 @@ def _hash(token: str) -> str:
 
 
 async def invite_create(
-    *, mrn: str, via: str, base_url: str, clinic_name: str, staff_id: int | None = None
+    *,
+    mrn: str,
+    via: str,
+    base_url: str,
+    clinic_name: str,
+    staff_id: int | None = None,
+    ip: str = "",
+    user_agent: str = "",
 ) -> Invitation:
     """A new link for the patient with this MRN (any older open link stops working)."""
     if via not in VIA:
@@ -65,7 +72,7 @@ async def invite_create(
         )
         if patient is None:
             raise NotFoundError(mrn)
-        recipient = {"sms": patient["phone"], "email": patient["email"], "print": "-"}[via]
+        recipient = {"sms": patient["phone"], "email": patient["email"]}.get(via, "-")
         if not recipient:
             raise ValueError(f"no {via} contact on the record")
         await EnrollmentInvite.update({EnrollmentInvite.voided_at: now}).where(
@@ -82,7 +89,7 @@ async def invite_create(
         )
         await EnrollmentInvite.insert(invite)
         key = None
-        if via != "print":
+        if via in ("sms", "email"):
             # Invitations go out in English; the portal itself follows the person's language.
             key = await outbox_enqueue(
                 channel=via,
@@ -98,6 +105,8 @@ async def invite_create(
                 action=f"enrollment.invite.{via}",
                 resource_type="EnrollmentInvite",
                 resource_id=invite.public_id,
+                ip=ip[:64],
+                user_agent=user_agent[:300],
             )
         )
     return Invitation(link=link, via=via, key=key)
@@ -171,7 +180,7 @@ async def enroll_confirm(
             )
             if not claimed:
                 raise EnrollmentError("expired")
-            account_id = await _account_for(
+            account_id = await account_for_patient(
                 patient_id, f"{invite['patient.given_name']} {invite['patient.family_name']}"
             )
             token_out = await session_start(
@@ -187,7 +196,7 @@ async def enroll_confirm(
     return token_out
 
 
-async def _account_for(patient_id: int, display_name: str) -> int:
+async def account_for_patient(patient_id: int, display_name: str) -> int:
     """The account holding this patient's self grant, made the first time they enroll."""
     existing = (
         await AccessGrant.select(AccessGrant.account)

@@ -69,7 +69,17 @@ def _hash(handle: str) -> str:
     return hashlib.sha256(handle.encode()).hexdigest()
 
 
-async def _challenge_store(purpose: str, challenge: bytes, account_id: int | None) -> str:
+@dataclass(frozen=True)
+class TakenChallenge:
+    challenge: bytes
+    account_id: int | None
+    staff_id: int | None
+
+
+async def challenge_store(
+    purpose: str, challenge: bytes, *, account_id: int | None = None, staff_id: int | None = None
+) -> str:
+    """Keep a ceremony's challenge; returns the random handle the browser holds."""
     handle = secrets.token_urlsafe(24)
     async with write_transaction():
         await WebAuthnChallenge.insert(
@@ -78,20 +88,22 @@ async def _challenge_store(purpose: str, challenge: bytes, account_id: int | Non
                 purpose=purpose,
                 challenge=bytes_to_base64url(challenge),
                 account=account_id,
+                staff=staff_id,
                 expires_at=utcnow() + CHALLENGE_TTL,
             )
         )
     return handle
 
 
-async def _challenge_take(handle: str, purpose: str) -> tuple[bytes, int | None]:
-    """Use a challenge once (inside the caller's transaction): a replay finds it used."""
+async def challenge_take(handle: str, purpose: str) -> TakenChallenge:
+    """Use a challenge once (inside the caller's transaction): a replay finds it used, and
+    a challenge made for one purpose (a patient's sign-in) never serves another (staff's)."""
     now = utcnow()
     rows = await WebAuthnChallenge.raw(
         """
         UPDATE webauthn_challenge SET used_at = {}
         WHERE handle_hash = {} AND purpose = {} AND used_at IS NULL AND expires_at > {}
-        RETURNING challenge, account
+        RETURNING challenge, account, staff
         """,
         now,
         _hash(handle),
@@ -100,7 +112,8 @@ async def _challenge_take(handle: str, purpose: str) -> tuple[bytes, int | None]
     )
     if not rows:
         raise PasskeyError("challenge")
-    return base64url_to_bytes(rows[0]["challenge"]), rows[0]["account"]
+    row = rows[0]
+    return TakenChallenge(base64url_to_bytes(row["challenge"]), row["account"], row["staff"])
 
 
 async def passkey_registration_options(*, actor: Actor, rp: RelyingParty) -> tuple[str, str]:
@@ -123,7 +136,7 @@ async def passkey_registration_options(*, actor: Actor, rp: RelyingParty) -> tup
             for row in existing
         ],
     )
-    handle = await _challenge_store("register", options.challenge, actor.account_id)
+    handle = await challenge_store("register", options.challenge, account_id=actor.account_id)
     return options_to_json(options), handle
 
 
@@ -132,13 +145,13 @@ async def passkey_register(
 ) -> str:
     """Verify the new credential and keep it; returns its public id."""
     async with write_transaction():
-        challenge, account_id = await _challenge_take(handle, "register")
-        if account_id != actor.account_id:
+        taken = await challenge_take(handle, "register")
+        if taken.account_id != actor.account_id:
             raise PasskeyError("account")
         try:
             verified = verify_registration_response(
                 credential=credential,
-                expected_challenge=challenge,
+                expected_challenge=taken.challenge,
                 expected_rp_id=rp.id,
                 expected_origin=rp.origin,
             )
@@ -167,7 +180,7 @@ async def passkey_authentication_options(*, rp: RelyingParty) -> tuple[str, str]
     options = generate_authentication_options(
         rp_id=rp.id, user_verification=UserVerificationRequirement.PREFERRED
     )
-    handle = await _challenge_store("authenticate", options.challenge, None)
+    handle = await challenge_store("authenticate", options.challenge)
     return options_to_json(options), handle
 
 
@@ -212,7 +225,7 @@ async def _verify_assertion(
     rp: RelyingParty, handle: str, credential: dict[str, Any]
 ) -> tuple[int, int, int]:
     """(passkey id, account id, new sign count) for a valid assertion, else PasskeyError."""
-    challenge, _ = await _challenge_take(handle, "authenticate")
+    challenge = (await challenge_take(handle, "authenticate")).challenge
     passkey = (
         await Passkey.select(Passkey.id, Passkey.account, Passkey.public_key, Passkey.sign_count)
         .where(Passkey.credential_id == str(credential.get("id", "")))

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from app.db import write_transaction
-from app.services.access import Actor
-from app.services.audit import audit_record
+from app.services.access import Actor, StaffActor
+from app.services.audit import audit_record, audit_staff
 from app.services.clock import utcnow
 from app.services.errors import NotFoundError
 from app.tables import WebSession
@@ -59,7 +59,9 @@ async def session_start(
             ip=ip,
             user_agent=user_agent,
         )
-        await audit_record(actor=actor, action=f"auth.sign_in.{reason}")
+        await audit_record(
+            actor=actor, action=f"auth.sign_in.{reason}", patient_id=acting_patient_id
+        )
     return token
 
 
@@ -172,3 +174,85 @@ async def sessions_end_all(*, actor: Actor) -> None:
             WebSession.account == actor.account_id, WebSession.revoked_at.is_null()
         )
         await audit_record(actor=actor, action="auth.sign_out_everywhere")
+
+
+async def staff_session_start(
+    *, staff_id: int, lifetime: timedelta, ip: str, user_agent: str, reason: str
+) -> str:
+    """A staff member's session: the same table, its own cookie (handlers/staff.py)."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    async with write_transaction():
+        session = WebSession(
+            token_hash=token_hash(token),
+            staff=staff_id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + lifetime,
+            ip=ip[:64],
+            user_agent=user_agent[:300],
+        )
+        await WebSession.insert(session)
+        await audit_staff(
+            staff=await _staff_actor_by_id(staff_id, session.id, ip, user_agent),
+            action=f"auth.staff_sign_in.{reason}",
+        )
+    return token
+
+
+async def _staff_actor_by_id(
+    staff_id: int, session_id: int, ip: str, user_agent: str
+) -> StaffActor:
+    rows = await WebSession.raw(
+        "SELECT id, public_id, given_name, family_name, role FROM staff_user WHERE id = {}",
+        staff_id,
+    )
+    return _staff_actor(rows[0] | {"staff_id": staff_id, "session_id": session_id}, ip, user_agent)
+
+
+def _staff_actor(row: dict[str, object], ip: str, user_agent: str) -> StaffActor:
+    return StaffActor(
+        staff_id=int(str(row["staff_id"])),
+        public_id=str(row["public_id"]),
+        given_name=str(row["given_name"]),
+        family_name=str(row["family_name"]),
+        role=str(row["role"]),
+        session_id=int(str(row["session_id"])),
+        ip=ip,
+        user_agent=user_agent,
+    )
+
+
+async def staff_session_actor(
+    *, token: str, idle_timeout: timedelta, ip: str, user_agent: str
+) -> StaffActor | None:
+    """The signed-in staff member for this token, or None (unknown, ended, idle, disabled)."""
+    now = utcnow()
+    rows = await WebSession.raw(
+        """
+        SELECT s.id AS session_id, s.last_seen_at, u.id AS staff_id, u.public_id,
+               u.given_name, u.family_name, u.role
+        FROM web_session s JOIN staff_user u ON u.id = s.staff
+        WHERE s.token_hash = {} AND s.revoked_at IS NULL AND s.expires_at > {}
+          AND s.last_seen_at > {} AND u.disabled_at IS NULL
+        """,
+        token_hash(token),
+        now,
+        now - idle_timeout,
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    if now - row["last_seen_at"] > LAST_SEEN_RESOLUTION:
+        await WebSession.update({WebSession.last_seen_at: now}).where(
+            WebSession.id == row["session_id"]
+        )
+    return _staff_actor(row, ip, user_agent)
+
+
+async def staff_session_end(*, staff: StaffActor) -> None:
+    async with write_transaction():
+        await WebSession.update({WebSession.revoked_at: utcnow()}).where(
+            WebSession.id == staff.session_id
+        )
+        await audit_staff(staff=staff, action="auth.staff_sign_out")

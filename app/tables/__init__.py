@@ -3,10 +3,10 @@
 from app.tables.audit import AuditEvent
 from app.tables.clinic import Clinician, Location, Organization
 from app.tables.codes import SignInCode
-from app.tables.enrollment import EnrollmentInvite
+from app.tables.enrollment import EnrollmentInvite, JoinRequest, StaffInvite
 from app.tables.messaging import Conversation, Message
 from app.tables.outbox import OutboxMessage
-from app.tables.passkeys import Passkey, WebAuthnChallenge
+from app.tables.passkeys import Passkey, StaffPasskey, WebAuthnChallenge
 from app.tables.people import AccessGrant, Account, Patient, StaffUser
 from app.tables.results import LabObservation, LabReport
 from app.tables.scheduling import Appointment
@@ -20,6 +20,7 @@ __all__ = [
     "Clinician",
     "Conversation",
     "EnrollmentInvite",
+    "JoinRequest",
     "LabObservation",
     "LabReport",
     "Location",
@@ -29,6 +30,8 @@ __all__ = [
     "Passkey",
     "Patient",
     "SignInCode",
+    "StaffInvite",
+    "StaffPasskey",
     "StaffUser",
     "WebAuthnChallenge",
     "WebSession",

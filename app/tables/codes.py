@@ -4,7 +4,7 @@ from piccolo.columns import ForeignKey, Integer, OnDelete, Serial, Timestamptz, 
 from piccolo.table import Table
 
 from app.tables.columns import created_at_column
-from app.tables.people import Account
+from app.tables.people import Account, Patient
 
 
 class SignInCode(Table, tablename="sign_in_code"):
@@ -15,6 +15,8 @@ class SignInCode(Table, tablename="sign_in_code"):
     code_hash = Varchar(length=64)
     # None when the contact matched nobody: the answer must look the same either way.
     account = ForeignKey(references=Account, null=True, default=None, on_delete=OnDelete.cascade)
+    # Self-enrollment from a clinic poster: the matched record, which has no account yet.
+    patient = ForeignKey(references=Patient, null=True, default=None, on_delete=OnDelete.cascade)
     # HMAC of the normalised phone or email, for the per-contact limit without storing it.
     contact_hash = Varchar(length=64, index=True)
     ip = Varchar(length=64, default="", index=True)

@@ -4,7 +4,7 @@ from piccolo.columns import ForeignKey, Integer, OnDelete, Serial, Text, Timesta
 from piccolo.table import Table
 
 from app.tables.columns import created_at_column, public_id_column
-from app.tables.people import Account
+from app.tables.people import Account, StaffUser
 
 
 class Passkey(Table):
@@ -30,5 +30,22 @@ class WebAuthnChallenge(Table, tablename="webauthn_challenge"):
     purpose = Varchar(length=20)  # register | authenticate
     challenge = Varchar(length=200)  # base64url
     account = ForeignKey(references=Account, null=True, default=None, on_delete=OnDelete.cascade)
+    # A staff member's ceremony (staff and patients never share a credential or challenge).
+    staff = ForeignKey(references=StaffUser, null=True, default=None, on_delete=OnDelete.cascade)
     expires_at = Timestamptz()
     used_at = Timestamptz(null=True, default=None)
+
+
+class StaffPasskey(Table, tablename="staff_passkey"):
+    """A clinic staff member's passkey: kept apart from patients' so neither can stand in
+    for the other."""
+
+    id: Serial
+    public_id = public_id_column()
+    staff = ForeignKey(references=StaffUser, on_delete=OnDelete.cascade, index=True)
+    credential_id = Varchar(length=1400, unique=True)
+    public_key = Text()
+    sign_count = Integer(default=0)
+    name = Varchar(length=80)
+    created_at = created_at_column()
+    last_used_at = Timestamptz(null=True, default=None)

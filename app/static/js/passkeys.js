@@ -37,27 +37,30 @@
     return next ? "?next=" + encodeURIComponent(next) : "";
   }
 
-  function register(next) {
-    return post("/passkeys/options")
+  // The staff console runs the same ceremonies at its own addresses (data-options-url, data-url).
+  function register(next, optionsUrl, url) {
+    return post(optionsUrl || "/passkeys/options")
       .then(function (options) {
         return navigator.credentials.create({
           publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options),
         });
       })
       .then(function (credential) {
-        return post("/passkeys" + nextQuery(next), { credential: credential.toJSON() });
+        return post((url || "/passkeys") + nextQuery(next), { credential: credential.toJSON() });
       });
   }
 
-  function signIn(next) {
-    return post("/sign-in/passkey/options")
+  function signIn(next, optionsUrl, url) {
+    return post(optionsUrl || "/sign-in/passkey/options")
       .then(function (options) {
         return navigator.credentials.get({
           publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options),
         });
       })
       .then(function (credential) {
-        return post("/sign-in/passkey" + nextQuery(next), { credential: credential.toJSON() });
+        return post((url || "/sign-in/passkey") + nextQuery(next), {
+          credential: credential.toJSON(),
+        });
       });
   }
 
@@ -70,7 +73,12 @@
     }
     button.disabled = true;
     var next = button.getAttribute("data-next");
-    var flow = button.getAttribute("data-passkey") === "register" ? register(next) : signIn(next);
+    var optionsUrl = button.getAttribute("data-options-url");
+    var url = button.getAttribute("data-url");
+    var flow =
+      button.getAttribute("data-passkey") === "register"
+        ? register(next, optionsUrl, url)
+        : signIn(next, optionsUrl, url);
     flow
       .then(function (result) {
         window.location.assign(result.redirect);

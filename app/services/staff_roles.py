@@ -1,0 +1,40 @@
+"""Staff roles and what each may do in the clinic console (SECURITY.md: access by role).
+
+Later features add their permissions here, so one table answers "who may do what".
+"""
+
+from __future__ import annotations
+
+from app.i18n import N_
+from app.services.errors import NotPermittedError
+
+ROLE_LABELS: dict[str, str] = {
+    "front_desk": N_("Front desk"),
+    "nurse": N_("Nurse"),
+    "clinician": N_("Clinician"),
+    "billing": N_("Billing"),
+    "admin": N_("Administrator"),
+}
+ROLES = tuple(ROLE_LABELS)
+
+_EVERYONE = frozenset(ROLES)
+PERMISSIONS: dict[str, frozenset[str]] = {
+    # Find a patient and see who they are (not their health data).
+    "patients.search": _EVERYONE,
+    # Send or show an enrollment link: the people who meet patients.
+    "patients.invite": frozenset({"front_desk", "nurse", "clinician", "admin"}),
+    # Follow up on people who scanned a poster and matched no record.
+    "join_requests": frozenset({"front_desk", "admin"}),
+    "posters": frozenset({"front_desk", "admin"}),
+    # The demo clinic's outgoing texts and emails (demo mode only).
+    "outbox": frozenset({"front_desk", "admin"}),
+}
+
+
+def staff_may(role: str, permission: str) -> bool:
+    return role in PERMISSIONS.get(permission, frozenset())
+
+
+def staff_require(role: str, permission: str) -> None:
+    if not staff_may(role, permission):
+        raise NotPermittedError(permission)

@@ -1,0 +1,284 @@
+"""The clinic console: staff sign in with their own sessions, find patients, invite them,
+and every look at a record is audited."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import date, timedelta
+
+import httpx
+from httpx import AsyncClient
+
+from app.handlers.support import STAFF_COOKIE
+from app.services.clock import set_clock, utcnow
+from app.services.sessions import staff_session_start
+from app.services.staff_auth import staff_create
+from app.settings import Settings
+from app.tables import AuditEvent, EnrollmentInvite, OutboxMessage, Patient, StaffUser
+from tests.factories import make_patient, make_person, unique
+from tests.web.conftest import csrf_from, serving, sign_in
+
+
+async def staff_signed_in(client: AsyncClient, role: str = "front_desk") -> StaffUser:
+    staff = StaffUser(
+        given_name="Sam",
+        family_name=unique("Staff"),
+        email=f"{unique('s')}@clinic.test",
+        role=role,
+    )
+    await StaffUser.insert(staff)
+    token = await staff_session_start(
+        staff_id=staff.id,
+        lifetime=timedelta(hours=1),
+        ip="127.0.0.1",
+        user_agent="pytest",
+        reason="test",
+    )
+    client.cookies.set(STAFF_COOKIE, token, path="/staff")
+    return staff
+
+
+def _meta_csrf(html: str) -> str:
+    match = re.search(r'<meta name="csrf-token" content="([^"]+)"', html)
+    assert match
+    return match.group(1)
+
+
+async def patient_with_contacts(given: str = "Marisol") -> Patient:
+    patient = await make_patient(given=given, birth=date(1984, 3, 14))
+    mrn = f"RFH-{patient.id + 900000}"
+    phone = f"+1555019{patient.id % 10000:04d}"
+    await Patient.update(
+        {Patient.mrn: mrn, Patient.phone: phone, Patient.email: f"{mrn.lower()}@mail.test"}
+    ).where(Patient.id == patient.id)
+    return await Patient.objects().where(Patient.id == patient.id).first()  # type: ignore[return-value]
+
+
+async def test_the_console_asks_staff_to_sign_in_and_comes_back(client: AsyncClient) -> None:
+    response = await client.get("/staff?q=garcia", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/staff/sign-in?next=/staff%3Fq%3Dgarcia"
+    page = await client.get("/staff/sign-in?next=/staff%3Fq%3Dgarcia")
+    assert page.status_code == 200
+    assert 'data-options-url="/staff/sign-in/options"' in page.text
+
+
+async def test_a_patient_session_opens_nothing_in_the_console(client: AsyncClient) -> None:
+    await sign_in(client, await make_person())
+    response = await client.get("/staff", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/staff/sign-in")
+
+
+async def test_a_staff_session_opens_no_patient_record(client: AsyncClient) -> None:
+    await staff_signed_in(client)
+    response = await client.get("/home", follow_redirects=False)
+    assert response.status_code == 303  # the staff cookie is not a patient session
+
+
+async def test_search_by_name_birth_date_or_mrn_finds_the_patient_and_is_audited(
+    client: AsyncClient,
+) -> None:
+    staff = await staff_signed_in(client)
+    patient = await patient_with_contacts()
+    for query in (
+        f"{patient.family_name[:6]} marisol",
+        f"{patient.family_name} 3/14/1984",
+        patient.mrn.lower(),
+    ):
+        response = await client.get("/staff", params={"q": query})
+        assert response.status_code == 200
+        assert response.headers["cache-control"] == "no-store"
+        assert f"/staff/patients/{patient.public_id}" in response.text, query
+    missing = await client.get("/staff", params={"q": f"{patient.family_name} 1/1/1990"})
+    assert f"/staff/patients/{patient.public_id}" not in missing.text
+    assert "No patient matches" in missing.text
+    searches = await AuditEvent.count().where(
+        AuditEvent.actor_staff == staff.id, AuditEvent.action == "staff.patient_search"
+    )
+    assert searches == 4
+
+
+async def test_htmx_search_answers_with_the_results_only(client: AsyncClient) -> None:
+    await staff_signed_in(client)
+    patient = await patient_with_contacts()
+    response = await client.get(
+        "/staff",
+        params={"q": patient.mrn},
+        headers={"HX-Request": "true", "HX-Target": "search-results"},
+    )
+    assert response.text.lstrip().startswith('<section id="search-results"')
+    assert patient.mrn in response.text
+
+
+async def test_opening_a_patient_is_audited_against_their_record(client: AsyncClient) -> None:
+    staff = await staff_signed_in(client)
+    patient = await patient_with_contacts()
+    response = await client.get(f"/staff/patients/{patient.public_id}")
+    assert response.status_code == 200
+    assert patient.mrn in response.text
+    assert "Not invited yet" in response.text
+    assert await AuditEvent.exists().where(
+        AuditEvent.actor_staff == staff.id,
+        AuditEvent.patient == patient.id,
+        AuditEvent.action == "staff.patient_view",
+    )
+    unknown = await client.get("/staff/patients/not-a-patient")
+    assert unknown.status_code == 404
+
+
+async def test_an_invitation_by_text_goes_to_the_outbox_without_health_details(
+    client: AsyncClient,
+) -> None:
+    await staff_signed_in(client)
+    patient = await patient_with_contacts()
+    page = await client.get(f"/staff/patients/{patient.public_id}")
+    sent = await client.post(
+        f"/staff/patients/{patient.public_id}/invite",
+        data={"via": "sms", "_csrf_token": csrf_from(page.text)},
+        follow_redirects=False,
+    )
+    assert sent.status_code == 303
+    assert sent.headers["location"] == f"/staff/patients/{patient.public_id}?sent=sms"
+    message = (
+        await OutboxMessage.select(OutboxMessage.body)
+        .where(OutboxMessage.recipient == patient.phone)
+        .first()
+    )
+    assert message is not None
+    link = re.search(r"(/enroll/\S+)", message["body"])
+    assert link is not None
+    assert patient.given_name not in message["body"]
+    assert (await client.get(link.group(1))).status_code == 200
+    after = await client.get(sent.headers["location"])
+    assert "Invitation sent by text message" in after.text
+    assert "not joined yet" in after.text
+
+
+async def test_a_qr_invitation_is_shown_once_and_replaces_the_text_link(
+    client: AsyncClient,
+) -> None:
+    await staff_signed_in(client, role="nurse")
+    patient = await patient_with_contacts()
+    token = csrf_from((await client.get(f"/staff/patients/{patient.public_id}")).text)
+    url = f"/staff/patients/{patient.public_id}/invite"
+    await client.post(url, data={"via": "sms", "_csrf_token": token})
+    shown = await client.post(url, data={"via": "qr", "_csrf_token": token})
+    assert shown.status_code == 200
+    assert shown.headers["cache-control"] == "no-store"
+    assert '<svg viewBox="' in shown.text
+    assert 'class="qr"' in shown.text
+    qr_link = re.search(r"http://\S+(/enroll/[A-Za-z0-9_-]+)", shown.text)
+    assert qr_link is not None
+    assert (await client.get(qr_link.group(1))).status_code == 200
+    texted = (
+        await OutboxMessage.select(OutboxMessage.body)
+        .where(OutboxMessage.recipient == patient.phone)
+        .first()
+    )
+    assert texted is not None
+    old_link = re.search(r"(/enroll/\S+)", texted["body"])
+    assert old_link is not None
+    assert (await client.get(old_link.group(1))).status_code == 410
+    assert await EnrollmentInvite.count().where(EnrollmentInvite.patient == patient.id) == 2
+
+
+async def test_billing_staff_can_find_but_not_invite(client: AsyncClient) -> None:
+    await staff_signed_in(client, role="billing")
+    patient = await patient_with_contacts()
+    page = await client.get(f"/staff/patients/{patient.public_id}")
+    assert page.status_code == 200
+    assert "Send by text message" not in page.text
+    refused = await client.post(
+        f"/staff/patients/{patient.public_id}/invite",
+        data={"via": "sms", "_csrf_token": csrf_from(page.text)},
+    )
+    assert refused.status_code == 403
+    assert not await OutboxMessage.exists().where(OutboxMessage.recipient == patient.phone)
+
+
+async def test_staff_sessions_end_after_the_shorter_staff_idle_time(
+    client: AsyncClient, settings: Settings
+) -> None:
+    await staff_signed_in(client)
+    assert (await client.get("/staff")).status_code == 200
+    later = utcnow() + timedelta(minutes=settings.staff_session_idle_minutes + 1)
+    assert settings.staff_session_idle_minutes < settings.session_idle_minutes
+    set_clock(lambda: later)
+    response = await client.get("/staff", follow_redirects=False)
+    assert response.status_code == 303
+
+
+async def test_staff_sign_out_ends_the_session(client: AsyncClient) -> None:
+    await staff_signed_in(client)
+    page = await client.get("/staff")
+    out = await client.post(
+        "/staff/sign-out", data={"_csrf_token": csrf_from(page.text)}, follow_redirects=False
+    )
+    assert out.headers["location"] == "/staff/sign-in?signed_out=1"
+    assert (await client.get("/staff", follow_redirects=False)).status_code == 303
+
+
+async def test_a_staff_link_opens_once_and_names_no_patient_account(
+    client: AsyncClient, settings: Settings
+) -> None:
+    link = await staff_create(
+        email=f"{unique('admin')}@clinic.test",
+        given_name="Ada",
+        family_name="Admin",
+        role="admin",
+        base_url=settings.base_url,
+    )
+    path = link.link.removeprefix(settings.base_url)
+    page = await client.get(path)
+    assert page.status_code == 200
+    assert "Welcome, Ada Admin" in page.text
+    options = await client.post(
+        f"{path}/options", headers={"X-CSRFToken": _meta_csrf(page.text)}, json={}
+    )
+    assert options.status_code == 200
+    assert options.json()["authenticatorSelection"]["residentKey"] == "required"
+    assert (await client.get("/staff/enroll/not-a-real-token")).status_code == 410
+
+
+async def test_the_demo_outbox_is_for_the_demo_only(settings: Settings) -> None:
+    async with serving(settings) as plain:
+        await staff_signed_in(plain)
+        assert (await plain.get("/staff/outbox")).status_code == 404
+    async with serving(replace(settings, demo=True)) as demo:
+        await staff_signed_in(demo)
+        page = await demo.get("/staff/outbox")
+        assert page.status_code == 200
+        assert "Outbox" in page.text
+
+
+async def test_demo_staff_sign_in_opens_the_console(demo_client: httpx.AsyncClient) -> None:
+    confirm = await demo_client.get("/demo/staff")
+    # The demo clinic is not seeded in unit tests: the front desk persona is missing.
+    response = await demo_client.post(
+        "/demo/staff", data={"_csrf_token": csrf_from(confirm.text)}, follow_redirects=False
+    )
+    assert response.status_code in (303, 404)
+
+
+async def test_the_front_desk_prints_a_poster_for_a_location(client: AsyncClient) -> None:
+    from tests.web.test_join import _location
+
+    code = await _location()
+    await staff_signed_in(client, role="front_desk")
+    listing = await client.get("/staff/posters")
+    assert listing.status_code == 200
+    assert f"/staff/posters/{code}/a4" in listing.text
+    assert "Print at 100% (actual size)" in listing.text
+    poster = await client.get(f"/staff/posters/{code}/letter")
+    assert poster.status_code == 200
+    assert poster.headers["content-type"].startswith("image/svg+xml")
+    assert 'width="215.9mm"' in poster.text
+    assert f"/join/{code}" in poster.text
+    assert (await client.get(f"/staff/posters/{code}/tabloid")).status_code == 404
+
+
+async def test_billing_staff_print_no_posters(client: AsyncClient) -> None:
+    await staff_signed_in(client, role="billing")
+    assert (await client.get("/staff/posters")).status_code == 403
