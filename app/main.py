@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         passkeys.register_options,
         passkeys.register,
         passkeys.remove,
+        passkeys.rename,
         passkeys.sign_in_options,
         passkeys.sign_in,
         PatientPages,

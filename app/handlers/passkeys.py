@@ -14,6 +14,7 @@ from app.handlers.support import client_ip, page, safe_next, session_lifetime, w
 from app.services.access import Actor, PatientContext
 from app.services.passkeys import (
     CHALLENGE_TTL,
+    LastPasskeyError,
     PasskeyError,
     RelyingParty,
     credential_from,
@@ -22,6 +23,7 @@ from app.services.passkeys import (
     passkey_register,
     passkey_registration_options,
     passkey_remove,
+    passkey_rename,
     passkey_sign_in,
     passkeys_list,
 )
@@ -90,8 +92,23 @@ async def remove(
 ) -> Redirect:
     form = await request.form()
     end_sessions = form.get("end_sessions") == "yes"
-    await passkey_remove(actor=actor, public_id=public_id, end_its_sessions=end_sessions)
+    try:
+        await passkey_remove(actor=actor, public_id=public_id, end_its_sessions=end_sessions)
+    except LastPasskeyError:
+        return Redirect("/passkeys?passkey=last", status_code=303)
     return Redirect("/passkeys?passkey=removed", status_code=303)
+
+
+@post("/passkeys/{public_id:str}/rename", name="passkey_rename")
+async def rename(
+    request: Request[Any, Any, Any], actor: NamedDependency[Actor], public_id: FromPath[str]
+) -> Redirect:
+    form = await request.form()
+    try:
+        await passkey_rename(actor=actor, public_id=public_id, name=str(form.get("name", "")))
+    except ValueError:
+        return Redirect("/passkeys?passkey=unnamed", status_code=303)
+    return Redirect("/passkeys?passkey=renamed", status_code=303)
 
 
 @post("/sign-in/passkey/options", name="passkey_sign_in_options", status_code=200)

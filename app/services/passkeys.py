@@ -50,6 +50,10 @@ class PasskeyError(Exception):
     """The ceremony failed: expired, reused, forged, or unknown. One message for all."""
 
 
+class LastPasskeyError(Exception):
+    """Removing this passkey would leave the account with no way to sign in."""
+
+
 @dataclass(frozen=True)
 class RelyingParty:
     id: str
@@ -267,6 +271,9 @@ async def passkey_remove(*, actor: Actor, public_id: str, end_its_sessions: bool
         )
         if found is None:
             raise NotFoundError(public_id)
+        remaining = await Passkey.count().where(Passkey.account == actor.account_id) - 1
+        if remaining == 0 and not await _code_can_reach(actor.account_id):
+            raise LastPasskeyError(public_id)
         if end_its_sessions:
             await WebSession.update({WebSession.revoked_at: utcnow()}).where(
                 WebSession.passkey == found["id"], WebSession.revoked_at.is_null()
@@ -278,6 +285,40 @@ async def passkey_remove(*, actor: Actor, public_id: str, end_its_sessions: bool
             resource_type="Passkey",
             resource_id=public_id,
         )
+
+
+async def passkey_rename(*, actor: Actor, public_id: str, name: str) -> None:
+    """Give a passkey a name the person recognises ("Work laptop")."""
+    name = " ".join(name.split())[:80]
+    if not name:
+        raise ValueError("empty name")
+    async with write_transaction():
+        renamed = (
+            await Passkey.update({Passkey.name: name})
+            .where(Passkey.public_id == public_id, Passkey.account == actor.account_id)
+            .returning(Passkey.id)
+        )
+        if not renamed:
+            raise NotFoundError(public_id)
+        await audit_record(
+            actor=actor,
+            action="auth.passkey_renamed",
+            resource_type="Passkey",
+            resource_id=public_id,
+        )
+
+
+async def _code_can_reach(account_id: int) -> bool:
+    """Whether a sign-in code can reach this account: a phone or email on its own record
+    (the only contacts codes go to)."""
+    return bool(
+        await AccessGrant.exists().where(
+            AccessGrant.account == account_id,
+            AccessGrant.kind == "self",
+            AccessGrant.revoked_at.is_null(),
+            (AccessGrant.patient.phone.is_not_null()) | (AccessGrant.patient.email.is_not_null()),
+        )
+    )
 
 
 def device_name(user_agent: str) -> str:

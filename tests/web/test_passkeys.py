@@ -9,8 +9,8 @@ import json
 from httpx import AsyncClient
 
 from app.handlers.passkeys import CHALLENGE_COOKIE
-from app.tables import AuditEvent, Passkey, WebAuthnChallenge
-from tests.factories import make_person
+from app.tables import AuditEvent, Passkey, Patient, WebAuthnChallenge
+from tests.factories import make_person, unique
 from tests.web.conftest import csrf_from, sign_in
 
 
@@ -92,6 +92,8 @@ async def test_a_person_removes_their_own_passkey_but_not_someone_else_s(
     client: AsyncClient,
 ) -> None:
     person, other = await make_person(), await make_person()
+    # A phone on file: a code can still reach them once the only passkey is gone.
+    await Patient.update({Patient.phone: "+15550142424"}).where(Patient.id == person.patient.id)
     mine = Passkey(
         account=person.account.id, credential_id="bWluZQ", public_key="cGs", name="Phone"
     )
@@ -119,3 +121,67 @@ async def test_a_person_removes_their_own_passkey_but_not_someone_else_s(
 
 async def test_passkey_pages_need_a_signed_in_account(client: AsyncClient) -> None:
     assert (await client.get("/passkeys", follow_redirects=False)).status_code == 303
+
+
+async def test_a_passkey_can_be_renamed_but_not_emptied(client: AsyncClient) -> None:
+    person = await make_person()
+    await sign_in(client, person)
+    passkey = Passkey(
+        account=person.account.id, credential_id=unique("cred"), public_key="k", name="Chrome"
+    )
+    await Passkey.insert(passkey)
+    page = await client.get("/passkeys")
+    token = csrf_from(page.text)
+    renamed = await client.post(
+        f"/passkeys/{passkey.public_id}/rename",
+        data={"name": "  Work   laptop ", "_csrf_token": token},
+        follow_redirects=False,
+    )
+    assert renamed.headers["location"] == "/passkeys?passkey=renamed"
+    stored = await Passkey.select(Passkey.name).where(Passkey.id == passkey.id).first()
+    assert stored == {"name": "Work laptop"}
+    empty = await client.post(
+        f"/passkeys/{passkey.public_id}/rename",
+        data={"name": "   ", "_csrf_token": token},
+        follow_redirects=False,
+    )
+    assert empty.headers["location"] == "/passkeys?passkey=unnamed"
+    assert await AuditEvent.exists().where(AuditEvent.action == "auth.passkey_renamed")
+
+
+async def test_the_last_passkey_stays_when_no_code_could_reach_the_person(
+    client: AsyncClient,
+) -> None:
+    person = await make_person()  # no phone or email on the record
+    await sign_in(client, person)
+    passkey = Passkey(
+        account=person.account.id, credential_id=unique("cred"), public_key="k", name="Phone"
+    )
+    await Passkey.insert(passkey)
+    token = csrf_from((await client.get("/passkeys")).text)
+    refused = await client.post(
+        f"/passkeys/{passkey.public_id}/remove",
+        data={"_csrf_token": token},
+        follow_redirects=False,
+    )
+    assert refused.headers["location"] == "/passkeys?passkey=last"
+    assert await Passkey.exists().where(Passkey.id == passkey.id)
+    notice = await client.get("/passkeys?passkey=last")
+    assert "cannot be removed" in notice.text
+
+    await Patient.update({Patient.email: f"{unique('p')}@mail.test"}).where(
+        Patient.id == person.patient.id
+    )
+    removed = await client.post(
+        f"/passkeys/{passkey.public_id}/remove",
+        data={"_csrf_token": token},
+        follow_redirects=False,
+    )
+    assert removed.headers["location"] == "/passkeys?passkey=removed"
+    assert not await Passkey.exists().where(Passkey.id == passkey.id)
+
+
+async def test_the_code_page_offers_passkeys_in_autofill(client: AsyncClient) -> None:
+    page = await client.get("/sign-in/code")
+    assert 'autocomplete="username webauthn"' in page.text
+    assert "data-passkey-autofill" in page.text

@@ -64,9 +64,50 @@
       });
   }
 
+  // Passkeys offered in the browser's autofill on a field marked data-passkey-autofill
+  // (conditional mediation). Only one WebAuthn request may be pending, so a button's own
+  // ceremony first cancels this one.
+  var autofill = null;
+
+  function offerInAutofill() {
+    var field = document.querySelector("[data-passkey-autofill]");
+    if (!field && autofill) {
+      autofill.abort(); // the field's page was swapped away
+      autofill = null;
+    }
+    if (!field || autofill || !supported()) return;
+    if (typeof PublicKeyCredential.isConditionalMediationAvailable !== "function") return;
+    PublicKeyCredential.isConditionalMediationAvailable().then(function (available) {
+      if (!available || autofill) return;
+      autofill = new AbortController();
+      var signal = autofill.signal;
+      post("/sign-in/passkey/options")
+        .then(function (options) {
+          return navigator.credentials.get({
+            mediation: "conditional",
+            signal: signal,
+            publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options),
+          });
+        })
+        .then(function (credential) {
+          return post("/sign-in/passkey", { credential: credential.toJSON() });
+        })
+        .then(function (result) {
+          window.location.assign(result.redirect);
+        })
+        .catch(function () {
+          autofill = null; // cancelled or refused: the code form still works
+        });
+    });
+  }
+
   document.addEventListener("click", function (event) {
     var button = event.target instanceof Element ? event.target.closest("[data-passkey]") : null;
     if (!button) return;
+    if (autofill) {
+      autofill.abort();
+      autofill = null;
+    }
     if (!supported()) {
       say(button, button.getAttribute("data-unsupported"));
       return;
@@ -97,4 +138,6 @@
   }
   document.addEventListener("DOMContentLoaded", reveal);
   document.addEventListener("htmx:load", reveal);
+  document.addEventListener("DOMContentLoaded", offerInAutofill);
+  document.addEventListener("htmx:load", offerInAutofill);
 })();
