@@ -63,8 +63,9 @@ def test_a_printed_link_enrolls_the_patient_with_a_passkey_in_three_screens(
 
 
 def test_no_passkey_here_a_code_by_text_signs_in_and_offers_one(
-    page: Page, server_info: ServerInfo
+    context: BrowserContext, page: Page, server_info: ServerInfo
 ) -> None:
+    cdp, authenticator = _virtual_authenticator(context, page)
     page.goto("/")
     page.get_by_role("link", name="Send me a code instead").click()
     page.get_by_label("Mobile phone or email").fill("(555) 010-1006")  # James Wilson's phone
@@ -80,3 +81,15 @@ def test_no_passkey_here_a_code_by_text_signs_in_and_offers_one(
     page.wait_for_url("**/welcome")
     expect(page.get_by_role("heading", level=1)).to_have_text("You are in, James")
     expect(page.get_by_role("button", name="Make a passkey")).to_be_visible()
+
+    # Recovery: after the code, a new passkey for this device, announced on the other channels.
+    page.get_by_role("button", name="Make a passkey").click()
+    page.wait_for_url("**/home")
+    stored = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})  # type: ignore[attr-defined]
+    assert len(stored["credentials"]) == 1
+    with sqlite3.connect(server_info.database) as db:
+        announced = db.execute(
+            "SELECT COUNT(*) FROM outbox WHERE recipient = '+15550101006'"
+            " AND body LIKE 'A new passkey was added%'"
+        ).fetchone()[0]
+    assert announced == 1
