@@ -1,4 +1,5 @@
-"""The `portal` command: demo, serve, worker, invite, create-staff, poster, migrate, seed-demo."""
+"""The `portal` command: demo, serve, worker, invite, create-staff, poster, migrate, seed-demo,
+audit verify."""
 
 from __future__ import annotations
 
@@ -52,7 +53,8 @@ def _print_demo_links(settings: Settings, base_url: str) -> None:
     print("\nDemo sign-in links (demo mode only):")
     for persona in PERSONAS:
         print(f"  {persona.summary:<60} {base_url}/demo/sign-in/{persona.slug}")
-    print(f"  {'Tom Becker, front desk (clinic console)':<60} {base_url}/demo/staff")
+    print(f"  {'Tom Becker, front desk (clinic console)':<60} {base_url}/demo/staff/front-desk")
+    print(f"  {'Rosa Diaz, administrator (clinic console)':<60} {base_url}/demo/staff/admin")
     print(f"\nOpen {base_url} on your phone-sized browser. Ctrl+C stops the server.\n")
 
 
@@ -230,6 +232,22 @@ def cmd_poster(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_verify(_: argparse.Namespace) -> int:
+    """Recompute the audit trail's hash chain; exit 1 at the first row that does not fit."""
+    from app.services.audit import audit_verify
+
+    result = asyncio.run(audit_verify())
+    if result.broken_at is not None:
+        print(f"Audit trail broken at row {result.broken_at}: {result.reason}.", file=sys.stderr)
+        return 1
+    rows = "row" if result.rows_checked == 1 else "rows"
+    print(f"Audit trail intact: {result.rows_checked} {rows} checked.")
+    if result.last_hash:
+        # Kept somewhere else, it also shows whether the newest rows were later removed.
+        print(f"Newest row hash: {result.last_hash}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="portal", description="The patient portal.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -281,6 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
     seed = commands.add_parser("seed-demo", help="seed the demo clinic into an empty database")
     seed.add_argument("--reset", action="store_true", help="delete all data first")
     seed.set_defaults(func=cmd_seed_demo)
+
+    audit = commands.add_parser("audit", help="check the audit trail")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    verify = audit_commands.add_parser(
+        "verify", help="recompute the hash chain; exit 1 if a row was changed or removed"
+    )
+    verify.set_defaults(func=cmd_audit_verify)
     return parser
 
 

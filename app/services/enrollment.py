@@ -14,11 +14,12 @@ from datetime import date, timedelta
 
 from app.db import write_transaction
 from app.i18n import N_
+from app.services.audit import audit_insert
 from app.services.clock import utcnow
 from app.services.errors import NotFoundError
 from app.services.outbox import outbox_enqueue
 from app.services.sessions import session_start
-from app.tables import AccessGrant, Account, AuditEvent, EnrollmentInvite, Patient
+from app.tables import AccessGrant, Account, EnrollmentInvite, Patient
 
 INVITE_LIFETIME = timedelta(days=7)
 MAX_DATE_ATTEMPTS = 5
@@ -97,17 +98,15 @@ async def invite_create(
                 subject=INVITE_SUBJECT,
                 body=INVITE_TEXT % {"clinic": clinic_name, "link": link},
             )
-        await AuditEvent.insert(
-            AuditEvent(
-                occurred_at=now,
-                actor_staff=staff_id,
-                patient=patient["id"],
-                action=f"enrollment.invite.{via}",
-                resource_type="EnrollmentInvite",
-                resource_id=invite.public_id,
-                ip=ip[:64],
-                user_agent=user_agent[:300],
-            )
+        await audit_insert(
+            occurred_at=now,
+            actor_staff=staff_id,
+            patient=patient["id"],
+            action=f"enrollment.invite.{via}",
+            resource_type="EnrollmentInvite",
+            resource_id=invite.public_id,
+            ip=ip,
+            user_agent=user_agent,
         )
     return Invitation(link=link, via=via, key=key)
 
@@ -158,14 +157,12 @@ async def enroll_confirm(
                     EnrollmentInvite.voided_at: utcnow() if locked else None,
                 }
             ).where(EnrollmentInvite.id == invite_id)
-            await AuditEvent.insert(
-                AuditEvent(
-                    occurred_at=utcnow(),
-                    patient=patient_id,
-                    action="enrollment.date_mismatch",
-                    ip=ip[:64],
-                    user_agent=user_agent[:300],
-                )
+            await audit_insert(
+                occurred_at=utcnow(),
+                patient=patient_id,
+                action="enrollment.date_mismatch",
+                ip=ip,
+                user_agent=user_agent,
             )
             failed = EnrollmentError(
                 "expired" if locked else "mismatch", MAX_DATE_ATTEMPTS - failures

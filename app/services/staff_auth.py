@@ -29,12 +29,12 @@ from webauthn.helpers.structs import (
 )
 
 from app.db import write_transaction
-from app.services.audit import audit_anonymous
+from app.services.audit import audit_anonymous, audit_insert
 from app.services.clock import utcnow
 from app.services.passkeys import PasskeyError, RelyingParty, challenge_store, challenge_take
 from app.services.sessions import staff_session_start
 from app.services.staff_roles import ROLES
-from app.tables import AuditEvent, StaffInvite, StaffPasskey, StaffUser
+from app.tables import StaffInvite, StaffPasskey, StaffUser
 
 # Long enough to reach a desk computer, short enough that a leaked link soon stops working.
 STAFF_LINK_LIFETIME = timedelta(hours=24)
@@ -119,14 +119,12 @@ async def staff_create(
                 expires_at=now + STAFF_LINK_LIFETIME,
             )
         )
-        await AuditEvent.insert(
-            AuditEvent(
-                occurred_at=now,
-                actor_staff=staff_id,
-                action="auth.staff_link_issued",
-                resource_type="StaffUser",
-                resource_id=public_id,
-            )
+        await audit_insert(
+            occurred_at=now,
+            actor_staff=staff_id,
+            action="auth.staff_link_issued",
+            resource_type="StaffUser",
+            resource_id=public_id,
         )
     return StaffLink(public_id, name, f"{base_url}/staff/enroll/{token}")
 
@@ -222,16 +220,14 @@ async def staff_enroll(
             name=device_name[:80],
         )
         await StaffPasskey.insert(passkey)
-        await AuditEvent.insert(
-            AuditEvent(
-                occurred_at=utcnow(),
-                actor_staff=invite.staff_id,
-                action="auth.staff_passkey_added",
-                resource_type="Passkey",
-                resource_id=passkey.public_id,
-                ip=ip[:64],
-                user_agent=user_agent[:300],
-            )
+        await audit_insert(
+            occurred_at=utcnow(),
+            actor_staff=invite.staff_id,
+            action="auth.staff_passkey_added",
+            resource_type="Passkey",
+            resource_id=passkey.public_id,
+            ip=ip,
+            user_agent=user_agent,
         )
         return await staff_session_start(
             staff_id=invite.staff_id,

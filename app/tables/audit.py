@@ -24,3 +24,6 @@ class AuditEvent(Table):
     resource_id = Varchar(length=40, default="")
     ip = Varchar(length=64, default="")
     user_agent = Varchar(length=300, default="")
+    # sha256 over the previous row's row_hash and this row's fields (app.services.audit), so a
+    # changed or removed row breaks the chain at the next `portal audit verify`.
+    row_hash = Varchar(length=64, default="")

@@ -1,0 +1,282 @@
+"""The audit trail is append-only and hash-chained: a changed or removed row is found.
+
+The test database is shared by the whole run, so every test that breaks the chain mends it
+before it ends (the next test, or `portal audit verify` in another one, checks all rows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from piccolo.engine.postgres import PostgresEngine
+
+from app.db import engine, write_transaction
+from app.services.access import StaffActor
+from app.services.audit import (
+    audit_anonymous,
+    audit_insert,
+    audit_record,
+    audit_row_hash,
+    audit_staff,
+    audit_verify,
+)
+from app.services.clock import set_clock
+from app.tables import AuditEvent, StaffUser
+from tests.factories import actor_for, make_person, unique
+
+ROOT = Path(__file__).resolve().parents[2]
+GUARD = "audit_event_append_only"
+
+
+async def _write(count: int) -> list[int]:
+    """Rows of our own, newest last; their ids."""
+    action = unique("test.chain.")
+    for number in range(count):
+        async with write_transaction():
+            await audit_anonymous(action=action, ip=f"10.0.0.{number}", user_agent="pytest")
+    rows = await AuditEvent.select(AuditEvent.id).where(AuditEvent.action == action)
+    return sorted(row["id"] for row in rows)
+
+
+@asynccontextmanager
+async def _guard_lifted() -> AsyncIterator[None]:
+    """Inside one transaction, the UPDATE trigger is off: what someone with the database
+    password could do. It is back on when the block commits."""
+    async with write_transaction():
+        if isinstance(engine(), PostgresEngine):
+            await AuditEvent.raw(f"ALTER TABLE audit_event DISABLE TRIGGER {GUARD}")
+            yield
+            await AuditEvent.raw(f"ALTER TABLE audit_event ENABLE TRIGGER {GUARD}")
+        else:
+            found = await AuditEvent.raw(
+                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = {}", GUARD
+            )
+            await AuditEvent.raw(f"DROP TRIGGER {GUARD}")
+            yield
+            await AuditEvent.raw(found[0]["sql"])
+
+
+async def _set_ip(row_id: int, ip: str) -> None:
+    async with _guard_lifted():
+        await AuditEvent.update({AuditEvent.ip: ip}).where(AuditEvent.id == row_id)
+
+
+@asynccontextmanager
+async def _tampered(row_id: int) -> AsyncIterator[None]:
+    """The row's address changed behind the service's back, then put back."""
+    original = await AuditEvent.select(AuditEvent.ip).where(AuditEvent.id == row_id).first()
+    assert original is not None
+    await _set_ip(row_id, "203.0.113.66")
+    try:
+        yield
+    finally:
+        await _set_ip(row_id, original["ip"])
+
+
+async def test_every_kind_of_audit_row_joins_one_chain_that_verifies() -> None:
+    person = await make_person()
+    staff = StaffUser(given_name="Chain", family_name="Tester", email=unique("chain") + "@x.org")
+    await StaffUser.insert(staff)
+    staff_actor = StaffActor(
+        staff_id=staff.id,
+        public_id=staff.public_id,
+        given_name="Chain",
+        family_name="Tester",
+        role="front_desk",
+        session_id=0,
+        ip="127.0.0.1",
+        user_agent="pytest",
+    )
+    # Any time zone in, UTC under the hash: the database hands times back in UTC.
+    set_clock(lambda: datetime.now(timezone(timedelta(hours=-5))))
+    async with write_transaction():
+        await audit_record(actor=actor_for(person.account), action="test.chain.record")
+        await audit_staff(
+            staff=staff_actor, action="test.chain.staff", patient_id=person.patient.id
+        )
+        await audit_anonymous(action="test.chain.anonymous", ip="x" * 100, user_agent="é" * 400)
+    # A caller without a transaction gets one of its own.
+    await audit_insert(action="test.chain.alone", resource_id="r" * 60)
+
+    result = await audit_verify(batch=7)  # several batches, one probably partial
+    assert result.intact, result
+    assert result.rows_checked == await AuditEvent.count()
+    newest = (await AuditEvent.select().order_by(AuditEvent.id, ascending=False).limit(5).run())[
+        ::-1
+    ]
+    assert result.last_hash == newest[-1]["row_hash"]
+    for before, row in itertools.pairwise(newest):
+        assert row["row_hash"] == audit_row_hash(before["row_hash"], row)
+    anonymous = newest[-2]
+    assert anonymous["ip"] == "x" * 64  # cut to the column before hashing, so it verifies
+    assert anonymous["user_agent"] == "é" * 300
+    assert newest[-1]["resource_id"] == "r" * 40
+
+
+def test_the_hash_depends_on_every_field_and_the_previous_row() -> None:
+    row: dict[str, Any] = {
+        "occurred_at": datetime(2026, 11, 23, 9, 30, tzinfo=UTC),
+        "actor_account": 1,
+        "actor_staff": None,
+        "patient": 2,
+        "action": "home.view",
+        "resource_type": "",
+        "resource_id": "",
+        "ip": "127.0.0.1",
+        "user_agent": "pytest",
+    }
+    base = audit_row_hash("", row)
+    assert audit_row_hash("0" * 64, row) != base
+    for field, other in {
+        "occurred_at": datetime(2026, 11, 23, 9, 30, 0, 1, tzinfo=UTC),
+        "actor_account": None,
+        "actor_staff": 1,
+        "patient": 3,
+        "action": "home.View",
+        "resource_type": "x",
+        "resource_id": "x",
+        "ip": "127.0.0.2",
+        "user_agent": "pytest ",
+    }.items():
+        assert audit_row_hash("", {**row, field: other}) != base, field
+    # The same moment in another zone is the same row.
+    same = {
+        **row,
+        "occurred_at": datetime(2026, 11, 23, 4, 30, tzinfo=timezone(-timedelta(hours=5))),
+    }
+    assert audit_row_hash("", same) == base
+
+
+async def test_the_database_refuses_to_change_an_audit_row() -> None:
+    [row_id] = await _write(1)
+    with pytest.raises(Exception, match="append-only"):
+        await AuditEvent.update({AuditEvent.ip: "203.0.113.66"}).where(AuditEvent.id == row_id)
+    with pytest.raises(Exception, match="append-only"):
+        async with write_transaction():
+            await AuditEvent.raw("UPDATE audit_event SET action = 'x' WHERE id = {}", row_id)
+    row = await AuditEvent.select(AuditEvent.ip).where(AuditEvent.id == row_id).first()
+    assert row == {"ip": "10.0.0.0"}
+    assert (await audit_verify()).intact
+
+
+async def test_a_changed_row_breaks_the_chain_at_that_row() -> None:
+    _, middle, _ = await _write(3)
+    async with _tampered(middle):
+        result = await audit_verify()
+        assert result.broken_at == middle
+        assert "changed" in result.reason
+        assert result.rows_checked == await AuditEvent.count().where(AuditEvent.id < middle)
+    assert (await audit_verify()).intact
+
+
+async def test_a_removed_row_breaks_the_chain_at_the_next_one() -> None:
+    _, middle, last = await _write(3)
+    removed = await AuditEvent.select().where(AuditEvent.id == middle).first()
+    assert removed is not None
+    await AuditEvent.delete().where(AuditEvent.id == middle)
+    try:
+        result = await audit_verify()
+        assert result.broken_at == last
+        assert "removed" in result.reason
+    finally:
+        # Inserting is allowed: put the very row back, id and hash included.
+        await AuditEvent.insert(AuditEvent(**removed))
+    assert (await audit_verify()).intact
+
+
+async def test_a_row_without_a_hash_is_reported() -> None:
+    [row_id] = await _write(1)
+    stored = await AuditEvent.select(AuditEvent.row_hash).where(AuditEvent.id == row_id).first()
+    assert stored is not None
+    async with _guard_lifted():
+        await AuditEvent.update({AuditEvent.row_hash: ""}).where(AuditEvent.id == row_id)
+    try:
+        result = await audit_verify()
+        assert result.broken_at == row_id
+        assert "no hash" in result.reason
+    finally:
+        async with _guard_lifted():
+            await AuditEvent.update({AuditEvent.row_hash: stored["row_hash"]}).where(
+                AuditEvent.id == row_id
+            )
+    assert (await audit_verify()).intact
+
+
+async def test_concurrent_writers_extend_one_chain() -> None:
+    action = unique("test.concurrent.")
+
+    async def visit(number: int) -> None:
+        async with write_transaction():
+            await audit_anonymous(action=action, ip=f"10.1.0.{number}", user_agent="pytest")
+            # Hold the transaction open a moment, as a page that reads after auditing does.
+            await asyncio.sleep(0.005)
+            await audit_anonymous(action=action, ip=f"10.2.0.{number}", user_agent="pytest")
+
+    await asyncio.gather(*(visit(number) for number in range(12)))
+    assert await AuditEvent.count().where(AuditEvent.action == action) == 24
+    assert (await audit_verify()).intact
+
+
+async def test_an_audit_row_that_rolls_back_leaves_the_chain_whole() -> None:
+    action = unique("test.rollback.")
+
+    async def fails() -> None:
+        async with write_transaction():
+            await audit_anonymous(action=action, ip="", user_agent="")
+            raise RuntimeError("the work after the audit row failed")
+
+    with pytest.raises(RuntimeError):
+        await fails()
+    await _write(1)
+    assert not await AuditEvent.exists().where(AuditEvent.action == action)
+    assert (await audit_verify()).intact
+
+
+async def _portal(*args: str) -> tuple[int, str, str]:
+    """The `portal` command in its own process, on this run's database."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app.cli",
+        *args,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_the_command_reports_an_intact_trail() -> None:
+    await _write(2)
+    status, out, err = await _portal("audit", "verify")
+    assert status == 0, err
+    newest = (
+        await AuditEvent.select(AuditEvent.row_hash)
+        .order_by(AuditEvent.id, ascending=False)
+        .first()
+    )
+    assert newest is not None
+    assert f"Audit trail intact: {await AuditEvent.count()} rows checked." in out
+    assert newest["row_hash"] in out
+
+
+async def test_the_command_fails_at_a_changed_row() -> None:
+    _, middle, _ = await _write(3)
+    async with _tampered(middle):
+        status, out, err = await _portal("audit", "verify")
+    assert status == 1, out
+    assert f"Audit trail broken at row {middle}:" in err
+    status, _, err = await _portal("audit", "verify")
+    assert status == 0, err
