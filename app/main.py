@@ -21,7 +21,17 @@ from litestar.template.config import TemplateConfig
 import app  # noqa: F401  (sets PICCOLO_CONF before Piccolo looks for it)
 from app.assets import STATIC_DIR
 from app.db import close_pool, open_pool
-from app.handlers import account, codes, demo, enrollment, join, passkeys, public, staff
+from app.handlers import (
+    account,
+    codes,
+    demo,
+    enrollment,
+    join,
+    passkeys,
+    public,
+    sharing,
+    staff,
+)
 from app.handlers.errors import EXCEPTION_HANDLERS
 from app.handlers.patient import PatientPages
 from app.handlers.support import (
@@ -31,6 +41,7 @@ from app.handlers.support import (
     provide_staff,
 )
 from app.security import security_headers_hook
+from app.services.access import AgeRules, age_rules_set
 from app.services.clinic import clinic_profile_load
 from app.services.rate_limit import rate_limit_close
 from app.settings import Settings, get_settings
@@ -45,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     environment = build_environment()
     environment.globals["session_idle_seconds"] = settings.session_idle_minutes * 60
     environment.globals["demo"] = settings.demo
+    age_rules_set(AgeRules(settings.proxy_adolescent_age, settings.proxy_adult_age))
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -94,6 +106,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         passkeys.sign_in_options,
         passkeys.sign_in,
         PatientPages,
+        sharing.sharing,
+        sharing.invite,
+        sharing.revoke,
+        sharing.cancel,
+        sharing.history,
+        sharing.care_page,
+        sharing.care_accept,
         staff.sign_in_page,
         staff.sign_in_options,
         staff.sign_in,
@@ -104,8 +123,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         staff.home,
         staff.patient,
         staff.invite,
+        staff.guardian,
+        staff.grant_revoke,
         staff.join_requests,
         staff.join_request_done,
+        staff.audit,
         staff.posters,
         staff.poster,
         create_static_files_router(

@@ -40,6 +40,8 @@ class Settings:
     log_level: str
     session_idle_minutes: int
     staff_session_idle_minutes: int
+    proxy_adolescent_age: int
+    proxy_adult_age: int
     session_max_hours: int
     embedded_worker: bool
     sms_provider: str
@@ -114,6 +116,9 @@ def load_settings() -> Settings:
         session_idle_minutes=_int("PORTAL_SESSION_IDLE_MINUTES", 15),
         # Staff screens sit on shared desks: a shorter idle time (SECURITY.md).
         staff_session_idle_minutes=_int("PORTAL_STAFF_SESSION_IDLE_MINUTES", 10),
+        # SECURITY.md's proxy ages: a guardian's access narrows at the first, ends at the second.
+        proxy_adolescent_age=_int("PORTAL_PROXY_ADOLESCENT_AGE", 12),
+        proxy_adult_age=_int("PORTAL_PROXY_ADULT_AGE", 18),
         session_max_hours=_int("PORTAL_SESSION_MAX_HOURS", 12),
         # The embedded default delivers the outbox inside the server; production runs
         # `portal worker` processes instead.

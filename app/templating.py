@@ -11,6 +11,7 @@ from app import i18n
 from app.assets import asset_url, htmx_available
 from app.services.clinic import ClinicProfile, clinic_profile, clinic_profile_set
 from app.services.passkeys import device_name
+from app.services.staff_roles import ROLE_LABELS
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -34,6 +35,7 @@ def build_environment() -> Environment:
         clinic=clinic_profile(),
         htmx_available=htmx_available(),
         device_label=device_name,
+        role_label=_role_label,
     )
     env.filters.update(day=_day, moment=_moment, clock=_clock, number=_number)
     return env
@@ -47,6 +49,10 @@ def set_clinic_profile(env: Environment, profile: ClinicProfile) -> None:
 
 def current_clinic() -> ClinicProfile:
     return clinic_profile()
+
+
+def _role_label(code: str) -> str:
+    return i18n.gettext(ROLE_LABELS[code]) if code in ROLE_LABELS else code
 
 
 def _day(value: date | datetime, style: str = "medium") -> str:

@@ -8,11 +8,14 @@ import logging
 import os
 import secrets
 import socket
+import time
 from datetime import timedelta
 
 from app.channels import Channel
 from app.channels.email import ConsoleEmail, SMTPEmail
 from app.channels.sms import ConsoleSMS, TwilioSMS
+from app.services.caregivers import guardian_grants_end_at_adulthood
+from app.services.clinic import clinic_profile_load, clinic_profile_set
 from app.services.outbox import outbox_deliver
 from app.settings import Settings
 
@@ -20,6 +23,8 @@ log = logging.getLogger("portal.worker")
 
 LEASE = timedelta(minutes=2)
 POLL_SECONDS = 1.0
+# Daily-ish duties (a guardian's access ending at 18) run this often; each is idempotent.
+HOUSEKEEPING_SECONDS = 3600.0
 
 
 def channels_from_settings(settings: Settings) -> dict[str, Channel]:
@@ -59,6 +64,18 @@ def channels_from_settings(settings: Settings) -> dict[str, Channel]:
     return {"sms": sms, "email": email}
 
 
+async def _housekeeping() -> None:
+    try:
+        # A standalone `portal worker` has not loaded the clinic (its name and time zone).
+        clinic_profile_set(await clinic_profile_load())
+        ended = await guardian_grants_end_at_adulthood()
+    except Exception as error:  # tried again next hour
+        log.error("housekeeping failed: %s", type(error).__name__)
+        return
+    if ended:
+        log.info("ended %d guardian grants at adulthood", ended)
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
@@ -67,7 +84,11 @@ async def run_worker(channels: dict[str, Channel], stop: asyncio.Event) -> None:
     """Deliver until `stop` is set; wait a second between empty rounds."""
     name = worker_name()
     log.info("outbox worker %s started", name)
+    next_housekeeping = 0.0
     while not stop.is_set():
+        if time.monotonic() >= next_housekeeping:
+            next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
+            await _housekeeping()
         try:
             claimed = await outbox_deliver(channels=channels, worker=name, lease=LEASE)
         except Exception as error:  # keep delivering; rows stay pending for the next round

@@ -87,7 +87,7 @@ def test_front_desk_invites_a_patient_whose_texted_link_enrolls_them_in_three_sc
 ) -> None:
     given, family, birth, phone = _record(server_info, INVITED_MRN)
     # The clinic: find the patient by name and date of birth, send the link by text.
-    page.goto("/demo/staff")
+    page.goto("/demo/staff/front-desk")
     page.get_by_role("button", name="Continue").click()
     page.wait_for_url("**/staff")
     page.get_by_label("Name, date of birth or MRN").fill(
@@ -170,7 +170,7 @@ def test_a_poster_enrolls_a_match_and_files_a_non_match_without_saying_which(
     matching.context.close()
     stranger.context.close()
 
-    page.goto("/demo/staff")
+    page.goto("/demo/staff/front-desk")
     page.get_by_role("button", name="Continue").click()
     page.wait_for_url("**/staff")
     expect(page.get_by_text("1 person asked to join from a poster.")).to_be_visible()

@@ -51,6 +51,7 @@ async def make_clinician() -> int:
         family_name=unique("Doc"),
         specialty="Family medicine",
         location=location.id,
+        npi=None,  # unique when given; the column's default is not NULL
     )
     await Clinician.insert(clinician)
     return clinician.id

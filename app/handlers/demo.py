@@ -16,7 +16,8 @@ from app.handlers.support import (
     with_staff_cookie,
 )
 from app.services.demo_clinic import PERSONAS
-from app.services.demo_sign_in import demo_sign_in, demo_staff_sign_in, persona_find
+from app.services.demo_sign_in import DEMO_STAFF, demo_sign_in, demo_staff_sign_in, persona_find
+from app.services.errors import NotFoundError
 
 
 class DemoSignIn(Controller):
@@ -24,12 +25,18 @@ class DemoSignIn(Controller):
 
     @get("/", name="demo_personas")
     async def personas(self) -> Template:
-        return page("public/demo.html", personas=PERSONAS)
+        return page("public/demo.html", personas=PERSONAS, staff=DEMO_STAFF)
 
     @get("/sign-in/{slug:str}", name="demo_confirm")
     async def confirm(self, slug: FromPath[str]) -> Template:
         """A link only shows a button: link scanners and previews must not sign anyone in."""
-        return page("public/demo_confirm.html", persona=persona_find(slug))
+        persona = persona_find(slug)
+        return page(
+            "public/demo_confirm.html",
+            persona=persona,
+            staff_summary="",
+            action=f"/demo/sign-in/{persona.slug}",
+        )
 
     @post("/sign-in/{slug:str}", name="demo_sign_in")
     async def sign_in(self, request: Request[Any, Any, Any], slug: FromPath[str]) -> Redirect:
@@ -44,13 +51,21 @@ class DemoSignIn(Controller):
         with_session_cookie(response, token)
         return response
 
-    @get("/staff", name="demo_staff_confirm")
-    async def staff_confirm(self) -> Template:
-        return page("public/demo_confirm.html", persona=None)
+    @get("/staff/{slug:str}", name="demo_staff_confirm")
+    async def staff_confirm(self, slug: FromPath[str]) -> Template:
+        if slug not in DEMO_STAFF:
+            raise NotFoundError(slug)
+        return page(
+            "public/demo_confirm.html",
+            persona=None,
+            staff_summary=DEMO_STAFF[slug][1],
+            action=f"/demo/staff/{slug}",
+        )
 
-    @post("/staff", name="demo_staff_sign_in")
-    async def staff_sign_in(self, request: Request[Any, Any, Any]) -> Redirect:
+    @post("/staff/{slug:str}", name="demo_staff_sign_in")
+    async def staff_sign_in(self, request: Request[Any, Any, Any], slug: FromPath[str]) -> Redirect:
         token = await demo_staff_sign_in(
+            slug=slug,
             lifetime=session_lifetime(),
             ip=client_ip(request),
             user_agent=request.headers.get("user-agent", ""),

@@ -3,6 +3,7 @@ requests, posters, and the demo outbox. Staff sessions use their own cookie."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
@@ -29,7 +30,14 @@ from app.handlers.support import (
     session_lifetime,
     with_staff_cookie,
 )
-from app.services.access import StaffActor
+from app.services.access import StaffActor, age_rules
+from app.services.audit_search import AuditFilters, audit_search
+from app.services.caregivers import (
+    InviteError,
+    caregivers_for,
+    guardian_invite,
+    staff_grant_revoke,
+)
 from app.services.passkeys import PasskeyError, credential_from, device_name
 from app.services.posters import PAPER, location_codes, poster_location, poster_svg
 from app.services.qr import qr_svg
@@ -180,12 +188,55 @@ async def home(
     return staff_page("staff/home.html", staff=staff, open_requests=open_requests, **data)
 
 
+async def _patient_page(
+    staff: StaffActor, public_id: str, *, sent: str = "", error: str = "", status_code: int = 200
+) -> Template:
+    card = await patient_card(staff=staff, public_id=public_id)
+    caregivers, invites = await caregivers_for(card.id)
+    return staff_page(
+        "staff/patient.html",
+        staff=staff,
+        card=card,
+        caregivers=caregivers,
+        invites=invites,
+        is_minor=card.age < age_rules().adult,
+        sent=sent,
+        error=error,
+        status_code=status_code,
+    )
+
+
 @get("/staff/patients/{public_id:str}", name="staff_patient")
 async def patient(
     staff: NamedDependency[StaffActor], public_id: FromPath[str], sent: FromQuery[str] = ""
 ) -> Template:
-    card = await patient_card(staff=staff, public_id=public_id)
-    return staff_page("staff/patient.html", staff=staff, card=card, sent=sent, error="")
+    return await _patient_page(staff, public_id, sent=sent)
+
+
+@post("/staff/patients/{public_id:str}/guardian", name="staff_guardian_invite")
+async def guardian(
+    staff: NamedDependency[StaffActor], public_id: FromPath[str], data: Form
+) -> Template | Redirect:
+    """A parent or guardian of a minor, invited once staff have checked the relationship."""
+    if data.get("checked") != "yes":
+        return await _patient_page(staff, public_id, error="unchecked", status_code=400)
+    try:
+        await guardian_invite(
+            staff=staff,
+            patient_public_id=public_id,
+            contact=data.get("contact", ""),
+            relationship=data.get("relationship", ""),
+            base_url=get_settings().base_url,
+        )
+    except InviteError as error:
+        return await _patient_page(staff, public_id, error=error.reason, status_code=400)
+    return Redirect(f"/staff/patients/{public_id}?sent=guardian", status_code=303)
+
+
+@post("/staff/grants/{public_id:str}/revoke", name="staff_grant_revoke")
+async def grant_revoke(staff: NamedDependency[StaffActor], public_id: FromPath[str]) -> Redirect:
+    patient_public_id = await staff_grant_revoke(staff=staff, grant_public_id=public_id)
+    return Redirect(f"/staff/patients/{patient_public_id}?sent=revoked", status_code=303)
 
 
 @post("/staff/patients/{public_id:str}/invite", name="staff_patient_invite")
@@ -204,15 +255,7 @@ async def invite(
             clinic_name=current_clinic().name,
         )
     except ValueError:  # no phone or email on the record for that channel
-        card = await patient_card(staff=staff, public_id=public_id)
-        return staff_page(
-            "staff/patient.html",
-            staff=staff,
-            card=card,
-            sent="",
-            error="no_contact",
-            status_code=400,
-        )
+        return await _patient_page(staff, public_id, error="no_contact", status_code=400)
     if via == "qr":
         # The link exists only in this answer (we keep its hash), so it is shown, not
         # redirected to; the page is never stored.
@@ -246,6 +289,39 @@ async def join_request_done(
         raise NotFoundException()
     await join_request_close(staff=staff, public_id=public_id, outcome=outcome)
     return Redirect("/staff/join-requests", status_code=303)
+
+
+@get("/staff/audit", name="staff_audit")
+async def audit(
+    staff: NamedDependency[StaffActor],
+    mrn: FromQuery[str] = "",
+    staff_email: FromQuery[str] = "",
+    action: FromQuery[str] = "",
+    since: FromQuery[str] = "",
+    until: FromQuery[str] = "",
+) -> Template:
+    staff_require(staff.role, "audit.search")
+    typed = {
+        "mrn": mrn,
+        "staff_email": staff_email,
+        "action": action,
+        "since": since,
+        "until": until,
+    }
+    try:
+        filters = AuditFilters(
+            mrn=mrn,
+            staff_email=staff_email,
+            action=action,
+            since=date.fromisoformat(since) if since else None,
+            until=date.fromisoformat(until) if until else None,
+        )
+    except ValueError:
+        return staff_page(
+            "staff/audit.html", staff=staff, typed=typed, lines=None, error="date", status_code=400
+        )
+    lines = None if filters.empty else await audit_search(staff=staff, filters=filters)
+    return staff_page("staff/audit.html", staff=staff, typed=typed, lines=lines, error="")
 
 
 @get("/staff/posters", name="staff_posters")

@@ -29,8 +29,30 @@ SCOPE_AREAS: dict[str, frozenset[str]] = {
 # 12 the guardian keeps scheduling, billing and general results (confidential items stay
 # hidden); at 18 the grant ends unless the now-adult patient gave it.
 GUARDIAN_RELATIONSHIPS = frozenset({"parent", "guardian"})
-ADOLESCENT_AGE = 12
-ADULT_AGE = 18
+
+
+@dataclass(frozen=True)
+class AgeRules:
+    """The ages SECURITY.md's proxy rules turn on; a clinic can set them (settings.py)."""
+
+    adolescent: int = 12
+    adult: int = 18
+
+
+_age_rules = AgeRules()
+
+
+def age_rules() -> AgeRules:
+    return _age_rules
+
+
+def age_rules_set(rules: AgeRules) -> None:
+    global _age_rules
+    if not 0 < rules.adolescent < rules.adult:
+        raise ValueError("the adolescent age must be above 0 and below the adult age")
+    _age_rules = rules
+
+
 ADOLESCENT_GUARDIAN_AREAS = frozenset({"appointments", "billing", "results"})
 
 
@@ -114,7 +136,7 @@ class PatientContext:
         return (
             not self.is_self
             and self.relationship in GUARDIAN_RELATIONSHIPS
-            and ADOLESCENT_AGE <= self.patient.age_on(clinic_today()) < ADULT_AGE
+            and _age_rules.adolescent <= self.patient.age_on(clinic_today()) < _age_rules.adult
         )
 
     @property
@@ -204,7 +226,7 @@ def _guardian_grant_ended(row: dict[str, Any]) -> bool:
         row["kind"] == "proxy"
         and row["relationship"] in GUARDIAN_RELATIONSHIPS
         and row["granted_by_account"] is None
-        and _patient_ref(row).age_on(clinic_today()) >= ADULT_AGE
+        and _patient_ref(row).age_on(clinic_today()) >= _age_rules.adult
     )
 
 

@@ -1,11 +1,11 @@
-"""Account preferences."""
+"""Account preferences, and where to reach an account's person."""
 
 from __future__ import annotations
 
 from app.db import write_transaction
 from app.i18n import SUPPORTED_LOCALES
 from app.services.access import Actor
-from app.tables import Account
+from app.tables import AccessGrant, Account
 
 
 async def account_set_locale(*, actor: Actor, locale: str | None) -> None:
@@ -14,3 +14,25 @@ async def account_set_locale(*, actor: Actor, locale: str | None) -> None:
         raise ValueError(locale)
     async with write_transaction():
         await Account.update({Account.locale: locale}).where(Account.id == actor.account_id)
+
+
+async def account_contacts(account_id: int) -> tuple[str | None, str | None]:
+    """(phone, email) for messages to this person: their own record's, else (a caregiver
+    with no record here) the account's, which their invitation went to."""
+    own = (
+        await AccessGrant.select(AccessGrant.patient.phone, AccessGrant.patient.email)
+        .where(
+            AccessGrant.account == account_id,
+            AccessGrant.kind == "self",
+            AccessGrant.revoked_at.is_null(),
+        )
+        .first()
+    )
+    if own is not None and (own["patient.phone"] or own["patient.email"]):
+        return own["patient.phone"], own["patient.email"]
+    account = (
+        await Account.select(Account.phone, Account.email).where(Account.id == account_id).first()
+    )
+    if account is None:
+        return None, None
+    return account["phone"], account["email"]

@@ -23,7 +23,7 @@ from app.services.clock import utcnow
 from app.services.enrollment import account_for_patient
 from app.services.outbox import outbox_enqueue
 from app.services.sessions import session_start
-from app.tables import AccessGrant, SignInCode
+from app.tables import AccessGrant, Account, SignInCode
 
 CODE_TTL = timedelta(minutes=10)
 MAX_CODE_ATTEMPTS = 5
@@ -78,6 +78,14 @@ async def code_request(*, contact: str, secret: str, ip: str, user_agent: str) -
             )
             .first()
         )
+        if match is None:
+            # A caregiver with no record here: the contact their invitation went to.
+            account_column = Account.phone if channel == "sms" else Account.email
+            match = (
+                await Account.select(Account.id.as_alias("account"))
+                .where(account_column == value, Account.disabled_at.is_null())
+                .first()
+            )
         return (match["account"] if match else None), None
 
     return await code_issue(

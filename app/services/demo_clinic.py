@@ -530,6 +530,8 @@ async def _seed_history(
                 _conversations(rng, pid, built.nurse_id, today, unread=pid in persona_ids)
             )
 
+    appointments.append(_confidential_visit(lucas_id, built, today, now))
+    conversations.append(_confidential_thread(lucas_id, built.nurse_id, today))
     await _insert(Appointment, appointments)
     report_ids = await _insert(LabReport, reports)
     observation_rows = [
@@ -547,6 +549,56 @@ async def _seed_history(
             message.conversation = conversation_id
             messages.append(message)
     await _insert(Message, messages)
+
+
+def _confidential_visit(patient_id: int, built: _Built, today: date, now: datetime) -> Appointment:
+    """An adolescent's own visit: he sees it, his guardian does not (SECURITY.md)."""
+    start = _local(_weekday_on_or_after(today + timedelta(days=9)), 16, 0)
+    return Appointment(
+        patient=patient_id,
+        clinician=built.pediatric_ids[0],
+        location=built.location_ids[0],
+        starts_at=start,
+        ends_at=start + timedelta(minutes=30),
+        visit_type="follow_up",
+        status="booked",
+        booked_via="portal",
+        confidential=True,
+        created_at=now - timedelta(days=2),
+    )
+
+
+def _confidential_thread(
+    patient_id: int, nurse_id: int, today: date
+) -> tuple[Conversation, list[Message]]:
+    asked = _local(_weekday_on_or_after(today - timedelta(days=6)), 19, 40)
+    answered = asked + timedelta(hours=14)
+    return (
+        Conversation(
+            patient=patient_id,
+            subject="A private question",
+            topic="question",
+            status="open",
+            confidential=True,
+            created_at=asked,
+            last_message_at=answered,
+        ),
+        [
+            Message(
+                sender="patient",
+                body="Is what I tell you private, even from my parents?",
+                sent_at=asked,
+                read_by_patient_at=asked,
+            ),
+            Message(
+                sender="clinic",
+                body="Yes. This conversation is only between you and your care team.",
+                sent_at=answered,
+                author_staff=nurse_id,
+                read_by_patient_at=None,
+            ),
+        ],
+    )
 
 
 def _value(

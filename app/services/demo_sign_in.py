@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from app.i18n import N_
 from app.services.demo_clinic import PERSONAS, Persona
 from app.services.errors import NotFoundError
 from app.services.sessions import session_start, staff_session_start
 from app.tables import AccessGrant, StaffUser
 
-# The demo's front desk: invites patients and reads the demo outbox.
-DEMO_STAFF_EMAIL = "tom.becker@riverside.example"
+# The demo's staff personas: the front desk (invites patients, reads the demo outbox) and an
+# administrator (also searches the audit log).
+DEMO_STAFF = {
+    "front-desk": ("tom.becker@riverside.example", N_("Tom Becker, front desk at the clinic")),
+    "admin": ("rosa.diaz@riverside.example", N_("Rosa Diaz, clinic administrator")),
+}
 
 
 def persona_find(slug: str) -> Persona:
@@ -39,8 +44,11 @@ async def demo_sign_in(*, slug: str, lifetime: timedelta, ip: str, user_agent: s
     )
 
 
-async def demo_staff_sign_in(*, lifetime: timedelta, ip: str, user_agent: str) -> str:
-    staff = await StaffUser.select(StaffUser.id).where(StaffUser.email == DEMO_STAFF_EMAIL).first()
+async def demo_staff_sign_in(*, slug: str, lifetime: timedelta, ip: str, user_agent: str) -> str:
+    if slug not in DEMO_STAFF:
+        raise NotFoundError(slug)
+    email = DEMO_STAFF[slug][0]
+    staff = await StaffUser.select(StaffUser.id).where(StaffUser.email == email).first()
     if staff is None:
         raise NotFoundError("staff")
     return await staff_session_start(

@@ -31,8 +31,10 @@ async def unread_count(context: PatientContext) -> int:
         """
         SELECT COUNT(*) AS unread FROM message m JOIN conversation c ON c.id = m.conversation
         WHERE c.patient = {} AND m.sender = 'clinic' AND m.read_by_patient_at IS NULL
+          AND (c.confidential = false OR {} = 1)
         """,
         context.patient.id,
+        1 if context.sees_confidential else 0,
     )
     return int(rows[0]["unread"])
 
@@ -46,19 +48,18 @@ async def conversations_list(context: PatientContext, *, limit: int = 50) -> lis
             action="messages.list",
             resource_type="Communication",
         )
-        rows = await (
-            Conversation.select(
-                Conversation.id,
-                Conversation.public_id,
-                Conversation.subject,
-                Conversation.topic,
-                Conversation.status,
-                Conversation.last_message_at,
-            )
-            .where(Conversation.patient == context.patient.id)
-            .order_by(Conversation.last_message_at, ascending=False)
-            .limit(limit)
-        )
+        query = Conversation.select(
+            Conversation.id,
+            Conversation.public_id,
+            Conversation.subject,
+            Conversation.topic,
+            Conversation.status,
+            Conversation.last_message_at,
+        ).where(Conversation.patient == context.patient.id)
+        if not context.sees_confidential:
+            # Confidential conversations are for the patient themself (SECURITY.md).
+            query = query.where(Conversation.confidential.eq(False))
+        rows = await query.order_by(Conversation.last_message_at, ascending=False).limit(limit)
         if not rows:
             return []
         unread_rows = await (

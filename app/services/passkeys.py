@@ -32,12 +32,13 @@ from webauthn.helpers.structs import (
 from app.db import write_transaction
 from app.i18n import N_
 from app.services.access import Actor
+from app.services.accounts import account_contacts
 from app.services.audit import audit_anonymous, audit_record
 from app.services.clock import utcnow
 from app.services.errors import NotFoundError
 from app.services.outbox import outbox_enqueue
 from app.services.sessions import session_start
-from app.tables import AccessGrant, Passkey, WebAuthnChallenge, WebSession
+from app.tables import Passkey, WebAuthnChallenge, WebSession
 
 CHALLENGE_TTL = timedelta(minutes=5)
 NEW_PASSKEY_SUBJECT = N_("A passkey was added to your account")
@@ -309,16 +310,9 @@ async def passkey_rename(*, actor: Actor, public_id: str, name: str) -> None:
 
 
 async def _code_can_reach(account_id: int) -> bool:
-    """Whether a sign-in code can reach this account: a phone or email on its own record
-    (the only contacts codes go to)."""
-    return bool(
-        await AccessGrant.exists().where(
-            AccessGrant.account == account_id,
-            AccessGrant.kind == "self",
-            AccessGrant.revoked_at.is_null(),
-            (AccessGrant.patient.phone.is_not_null()) | (AccessGrant.patient.email.is_not_null()),
-        )
-    )
+    """Whether a sign-in code can reach this account (codes go only to these contacts)."""
+    phone, email = await account_contacts(account_id)
+    return bool(phone or email)
 
 
 def device_name(user_agent: str) -> str:
@@ -359,18 +353,8 @@ def credential_from(body: str) -> dict[str, Any]:
 async def _announce_new_passkey(account_id: int) -> None:
     """Tell the person on every channel on file, so a passkey added by someone else (after
     a stolen code, say) does not go unnoticed. Inside the caller's transaction."""
-    own = (
-        await AccessGrant.select(AccessGrant.patient.phone, AccessGrant.patient.email)
-        .where(
-            AccessGrant.account == account_id,
-            AccessGrant.kind == "self",
-            AccessGrant.revoked_at.is_null(),
-        )
-        .first()
-    )
-    if own is None:
-        return
-    for channel, recipient in (("sms", own["patient.phone"]), ("email", own["patient.email"])):
+    phone, email = await account_contacts(account_id)
+    for channel, recipient in (("sms", phone), ("email", email)):
         if recipient:
             await outbox_enqueue(
                 channel=channel,

@@ -26,7 +26,7 @@ class VisitLine:
 
 
 def _select_visits(context: PatientContext) -> Any:
-    return Appointment.select(
+    query = Appointment.select(
         Appointment.public_id,
         Appointment.starts_at,
         Appointment.ends_at,
@@ -39,6 +39,10 @@ def _select_visits(context: PatientContext) -> Any:
         Appointment.location.address_line,
         Appointment.location.city,
     ).where(Appointment.patient == context.patient.id)
+    if not context.sees_confidential:
+        # Confidential visits are for the patient themself (SECURITY.md).
+        query = query.where(Appointment.confidential.eq(False))
+    return query
 
 
 def _visit_line(row: dict[str, Any]) -> VisitLine:
@@ -79,11 +83,13 @@ async def visits_upcoming(context: PatientContext, *, limit: int) -> list[VisitL
         JOIN clinician c ON c.id = a.clinician
         JOIN location l ON l.id = a.location
         WHERE a.patient = {} AND a.status = 'booked' AND a.ends_at > {}
+          AND (a.confidential = false OR {} = 1)
         ORDER BY a.starts_at
         LIMIT {}
         """,
         context.patient.id,
         utcnow(),
+        1 if context.sees_confidential else 0,
         limit,
     )
     return [_visit_line(row) for row in rows]

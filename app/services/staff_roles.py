@@ -25,7 +25,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "patients.invite": frozenset({"front_desk", "nurse", "clinician", "admin"}),
     # Follow up on people who scanned a poster and matched no record.
     "join_requests": frozenset({"front_desk", "admin"}),
+    # Invite a minor's parent or guardian (after checking the relationship), end a grant.
+    "grants.manage": frozenset({"front_desk", "nurse", "admin"}),
     "posters": frozenset({"front_desk", "admin"}),
+    # Search the audit trail: who looked at which record, when, from where.
+    "audit.search": frozenset({"admin"}),
     # The demo clinic's outgoing texts and emails (demo mode only).
     "outbox": frozenset({"front_desk", "admin"}),
 }

@@ -7,7 +7,7 @@ from app.tables.enrollment import EnrollmentInvite, JoinRequest, StaffInvite
 from app.tables.messaging import Conversation, Message
 from app.tables.outbox import OutboxMessage
 from app.tables.passkeys import Passkey, StaffPasskey, WebAuthnChallenge
-from app.tables.people import AccessGrant, Account, Patient, StaffUser
+from app.tables.people import AccessGrant, Account, CaregiverInvite, Patient, StaffUser
 from app.tables.results import LabObservation, LabReport
 from app.tables.scheduling import Appointment
 from app.tables.sessions import WebSession
@@ -17,6 +17,7 @@ __all__ = [
     "Account",
     "Appointment",
     "AuditEvent",
+    "CaregiverInvite",
     "Clinician",
     "Conversation",
     "EnrollmentInvite",

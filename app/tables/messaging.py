@@ -1,6 +1,6 @@
 """Secure messages: a conversation with the care team, FHIR Communication per message."""
 
-from piccolo.columns import ForeignKey, OnDelete, Serial, Text, Timestamptz, Varchar
+from piccolo.columns import Boolean, ForeignKey, OnDelete, Serial, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 from app.tables.columns import created_at_column, public_id_column
@@ -15,6 +15,8 @@ class Conversation(Table):
     # question | refill | appointment | billing | other
     topic = Varchar(length=20, default="question")
     status = Varchar(length=10, default="open")  # open | closed
+    # For the patient only: hidden from every caregiver (SECURITY.md).
+    confidential = Boolean(default=False)
     created_at = created_at_column()
     last_message_at = created_at_column()
 

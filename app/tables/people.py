@@ -41,6 +41,9 @@ class Account(Table):
     display_name = Varchar(length=200)
     # The account's chosen language; None means "follow the browser".
     locale = Varchar(length=10, null=True, default=None)
+    # A caregiver without a record of their own here: where sign-in codes and notices go.
+    phone = Varchar(length=40, null=True, default=None)
+    email = Varchar(length=200, null=True, default=None)
     created_at = created_at_column()
     disabled_at = Timestamptz(null=True, default=None)
 
@@ -84,4 +87,41 @@ class AccessGrant(Table):
     starts_at = created_at_column()
     expires_at = Timestamptz(null=True, default=None)
     revoked_at = Timestamptz(null=True, default=None)
+    # patient | staff | adulthood (a guardian's grant ending at 18, when both were told)
+    revoked_reason = Varchar(length=20, default="")
+    revoked_by_account = ForeignKey(
+        references=Account, null=True, default=None, on_delete=OnDelete.set_null
+    )
+    revoked_by_staff = ForeignKey(
+        references=StaffUser, null=True, default=None, on_delete=OnDelete.set_null
+    )
     created_at = created_at_column()
+
+
+class CaregiverInvite(Table, tablename="caregiver_invite"):
+    """An invitation, by phone or email, to act for a patient with a chosen scope. Accepting
+    it (with the same passwordless flow) creates the proxy grant."""
+
+    id: Serial
+    public_id = public_id_column()
+    patient = ForeignKey(references=Patient, on_delete=OnDelete.cascade, index=True)
+    invited_by_account = ForeignKey(
+        references=Account, null=True, default=None, on_delete=OnDelete.set_null
+    )
+    invited_by_staff = ForeignKey(
+        references=StaffUser, null=True, default=None, on_delete=OnDelete.set_null
+    )
+    channel = Varchar(length=10)  # sms | email
+    contact = Varchar(length=200)  # normalised phone or email
+    # What the invitee will be to the patient, and may see (AccessGrant.scope).
+    relationship = Varchar(length=20, default="other")
+    scope = Varchar(length=30)
+    grant_expires_at = Timestamptz(null=True, default=None)
+    token_hash = Varchar(length=64, unique=True)
+    created_at = created_at_column()
+    expires_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)
+    voided_at = Timestamptz(null=True, default=None)
+    accepted_by_account = ForeignKey(
+        references=Account, null=True, default=None, on_delete=OnDelete.set_null
+    )

@@ -1,6 +1,6 @@
 """Visits: FHIR Appointment."""
 
-from piccolo.columns import ForeignKey, OnDelete, Serial, Timestamptz, Varchar
+from piccolo.columns import Boolean, ForeignKey, OnDelete, Serial, Timestamptz, Varchar
 from piccolo.table import Table
 
 from app.tables.clinic import Clinician, Location
@@ -22,4 +22,7 @@ class Appointment(Table):
     status = Varchar(length=20, default="booked")
     # portal | staff | phone: for the "booked through the portal" figure
     booked_via = Varchar(length=10, default="staff")
+    # Sexual, reproductive or mental health, or as the clinician flags: hidden from
+    # guardians of adolescents (SECURITY.md).
+    confidential = Boolean(default=False)
     created_at = created_at_column()

@@ -254,10 +254,12 @@ async def test_the_demo_outbox_is_for_the_demo_only(settings: Settings) -> None:
 
 
 async def test_demo_staff_sign_in_opens_the_console(demo_client: httpx.AsyncClient) -> None:
-    confirm = await demo_client.get("/demo/staff")
+    confirm = await demo_client.get("/demo/staff/front-desk")
     # The demo clinic is not seeded in unit tests: the front desk persona is missing.
     response = await demo_client.post(
-        "/demo/staff", data={"_csrf_token": csrf_from(confirm.text)}, follow_redirects=False
+        "/demo/staff/front-desk",
+        data={"_csrf_token": csrf_from(confirm.text)},
+        follow_redirects=False,
     )
     assert response.status_code in (303, 404)
 

@@ -1,0 +1,588 @@
+"""Caregivers (proxies): an adult patient invites someone by phone or email with a scope and
+an optional end date; clinic staff invite a minor's parent or guardian after checking the
+relationship. The invitee accepts with the same passwordless flow, and the patient (or
+staff) can revoke at once: the next request resolves the context without the grant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from app.db import write_transaction
+from app.i18n import N_
+from app.services.access import SCOPE_AREAS, Actor, PatientContext, StaffActor, age_rules
+from app.services.accounts import account_contacts
+from app.services.audit import audit_insert, audit_record, audit_staff
+from app.services.clinic import clinic_profile, clinic_today
+from app.services.clock import utcnow
+from app.services.codes import normalise_contact
+from app.services.errors import NotFoundError, NotPermittedError
+from app.services.outbox import outbox_enqueue
+from app.services.sessions import session_start
+from app.services.staff_roles import staff_require
+from app.tables import AccessGrant, Account, CaregiverInvite, Patient
+
+INVITE_LIFETIME = timedelta(days=7)
+SCOPES = tuple(SCOPE_AREAS)
+PATIENT_RELATIONSHIPS = ("spouse", "child", "parent", "sibling", "friend", "other")
+GUARDIAN_RELATIONSHIPS = ("parent", "guardian")
+# No names and nothing about health: only that an invitation is waiting.
+INVITE_SUBJECT = N_("An invitation to help with someone's care")
+INVITE_TEXT = N_(
+    "%(clinic)s: you are invited to help someone with their care in the patient portal. "
+    "Tap to accept: %(link)s"
+)
+ACCEPTED_SUBJECT = N_("Someone now has access to your record")
+ACCEPTED_TEXT = N_(
+    "A caregiver you invited now has access to your patient portal record. "
+    "You can change this at any time in the portal."
+)
+
+
+class InviteError(Exception):
+    """`contact`, `scope`, `relationship`, `end_date`, `adult_only`, `minor_only`, `own_record`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class CaregiverLine:
+    grant_public_id: str
+    name: str
+    relationship: str | None
+    scope: str
+    since: datetime
+    until: datetime | None
+    by_staff: bool
+
+
+@dataclass(frozen=True)
+class PendingInvite:
+    public_id: str
+    contact: str
+    relationship: str
+    scope: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class OpenInvite:
+    id: int
+    patient_id: int
+    patient_first_name: str
+    patient_name: str
+    relationship: str
+    scope: str
+    channel: str
+    contact: str
+    grant_expires_at: datetime | None
+    invited_by_staff: bool
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def end_of_day(day: date) -> datetime:
+    """The grant lasts through the chosen day, in the clinic's time zone."""
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=clinic_profile().timezone)
+
+
+async def _create_invite(
+    *,
+    patient_id: int,
+    contact: str,
+    relationship: str,
+    scope: str,
+    grant_expires_at: datetime | None,
+    base_url: str,
+    account_id: int | None = None,
+    staff_id: int | None = None,
+) -> str:
+    """Inside the caller's transaction: void older invitations to the same contact for this
+    patient, store the new one and queue the message. Returns the invitation's public id."""
+    parsed = normalise_contact(contact)
+    if parsed is None:
+        raise InviteError("contact")
+    channel, value = parsed
+    token = secrets.token_urlsafe(24)
+    now = utcnow()
+    await CaregiverInvite.update({CaregiverInvite.voided_at: now}).where(
+        CaregiverInvite.patient == patient_id,
+        CaregiverInvite.contact == value,
+        CaregiverInvite.used_at.is_null(),
+        CaregiverInvite.voided_at.is_null(),
+    )
+    invite = CaregiverInvite(
+        patient=patient_id,
+        invited_by_account=account_id,
+        invited_by_staff=staff_id,
+        channel=channel,
+        contact=value,
+        relationship=relationship,
+        scope=scope,
+        grant_expires_at=grant_expires_at,
+        token_hash=_hash(token),
+        created_at=now,
+        expires_at=now + INVITE_LIFETIME,
+    )
+    await CaregiverInvite.insert(invite)
+    await outbox_enqueue(
+        channel=channel,
+        recipient=value,
+        subject=INVITE_SUBJECT,
+        body=INVITE_TEXT % {"clinic": clinic_profile().name, "link": f"{base_url}/care/{token}"},
+    )
+    return str(invite.public_id)
+
+
+async def caregiver_invite(
+    *,
+    context: PatientContext,
+    contact: str,
+    relationship: str,
+    scope: str,
+    end_date: date | None,
+    base_url: str,
+) -> str:
+    """An adult patient invites a caregiver for their own record."""
+    if not context.is_self:
+        raise NotPermittedError("sharing")
+    if context.patient.age_on(clinic_today()) < age_rules().adult:
+        raise InviteError("adult_only")
+    if scope not in SCOPES:
+        raise InviteError("scope")
+    if relationship not in PATIENT_RELATIONSHIPS:
+        raise InviteError("relationship")
+    if end_date is not None and end_date < clinic_today():
+        raise InviteError("end_date")
+    async with write_transaction():
+        public_id = await _create_invite(
+            patient_id=context.patient.id,
+            contact=contact,
+            relationship=relationship,
+            scope=scope,
+            grant_expires_at=end_of_day(end_date) if end_date else None,
+            base_url=base_url,
+            account_id=context.actor.account_id,
+        )
+        await audit_record(
+            actor=context.actor,
+            context=context,
+            action="sharing.invite",
+            resource_type="CaregiverInvite",
+            resource_id=public_id,
+        )
+    return public_id
+
+
+async def guardian_invite(
+    *, staff: StaffActor, patient_public_id: str, contact: str, relationship: str, base_url: str
+) -> str:
+    """Staff, having checked the relationship, invite a minor's parent or guardian (full
+    access; SECURITY.md's age rules narrow it from 12 and end it at 18)."""
+    staff_require(staff.role, "grants.manage")
+    if relationship not in GUARDIAN_RELATIONSHIPS:
+        raise InviteError("relationship")
+    async with write_transaction():
+        patient = (
+            await Patient.select(Patient.id, Patient.birth_date)
+            .where(Patient.public_id == patient_public_id)
+            .first()
+        )
+        if patient is None:
+            raise NotFoundError(patient_public_id)
+        born: date = patient["birth_date"]
+        today = clinic_today()
+        age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+        if age >= age_rules().adult:
+            raise InviteError("minor_only")
+        public_id = await _create_invite(
+            patient_id=patient["id"],
+            contact=contact,
+            relationship=relationship,
+            scope="full",
+            grant_expires_at=None,
+            base_url=base_url,
+            staff_id=staff.staff_id,
+        )
+        await audit_staff(
+            staff=staff,
+            action="sharing.guardian_invite",
+            patient_id=patient["id"],
+            resource_type="CaregiverInvite",
+            resource_id=public_id,
+        )
+    return public_id
+
+
+async def caregivers_for(patient_id: int) -> tuple[list[CaregiverLine], list[PendingInvite]]:
+    """Who can act for this patient now, and who has been invited."""
+    now = utcnow()
+    grants = await (
+        AccessGrant.select(
+            AccessGrant.public_id,
+            AccessGrant.account.display_name,
+            AccessGrant.relationship,
+            AccessGrant.scope,
+            AccessGrant.starts_at,
+            AccessGrant.expires_at,
+            AccessGrant.granted_by_staff,
+        )
+        .where(
+            AccessGrant.patient == patient_id,
+            AccessGrant.kind == "proxy",
+            AccessGrant.revoked_at.is_null(),
+            (AccessGrant.expires_at.is_null()) | (AccessGrant.expires_at > now),
+        )
+        .order_by(AccessGrant.starts_at)
+    )
+    invites = await (
+        CaregiverInvite.select(
+            CaregiverInvite.public_id,
+            CaregiverInvite.contact,
+            CaregiverInvite.relationship,
+            CaregiverInvite.scope,
+            CaregiverInvite.created_at,
+        )
+        .where(
+            CaregiverInvite.patient == patient_id,
+            CaregiverInvite.used_at.is_null(),
+            CaregiverInvite.voided_at.is_null(),
+            CaregiverInvite.expires_at > now,
+        )
+        .order_by(CaregiverInvite.created_at)
+    )
+    return (
+        [
+            CaregiverLine(
+                grant_public_id=row["public_id"],
+                name=row["account.display_name"],
+                relationship=row["relationship"],
+                scope=row["scope"],
+                since=row["starts_at"],
+                until=row["expires_at"],
+                by_staff=row["granted_by_staff"] is not None,
+            )
+            for row in grants
+        ],
+        [PendingInvite(**row) for row in invites],
+    )
+
+
+async def caregivers_list(
+    context: PatientContext,
+) -> tuple[list[CaregiverLine], list[PendingInvite]]:
+    if not context.is_self:
+        raise NotPermittedError("sharing")
+    async with write_transaction():
+        await audit_record(actor=context.actor, context=context, action="sharing.view")
+    return await caregivers_for(context.patient.id)
+
+
+async def _revoke(grant_public_id: str, patient_id: int | None, values: dict[Any, Any]) -> int:
+    """Inside the caller's transaction. Returns the grant's patient id."""
+    query = AccessGrant.update(values).where(
+        AccessGrant.public_id == grant_public_id,
+        AccessGrant.kind == "proxy",
+        AccessGrant.revoked_at.is_null(),
+    )
+    if patient_id is not None:
+        query = query.where(AccessGrant.patient == patient_id)
+    revoked = await query.returning(AccessGrant.patient)
+    if not revoked:
+        raise NotFoundError(grant_public_id)
+    return int(revoked[0]["patient"])
+
+
+async def grant_revoke(*, context: PatientContext, grant_public_id: str) -> None:
+    """The patient ends a caregiver's access; it stops on the caregiver's next request."""
+    if not context.is_self:
+        raise NotPermittedError("sharing")
+    async with write_transaction():
+        await _revoke(
+            grant_public_id,
+            context.patient.id,
+            {
+                AccessGrant.revoked_at: utcnow(),
+                AccessGrant.revoked_reason: "patient",
+                AccessGrant.revoked_by_account: context.actor.account_id,
+            },
+        )
+        await audit_record(
+            actor=context.actor,
+            context=context,
+            action="sharing.revoke",
+            resource_type="AccessGrant",
+            resource_id=grant_public_id,
+        )
+
+
+async def staff_grant_revoke(*, staff: StaffActor, grant_public_id: str) -> str:
+    """Staff end a caregiver's access; returns the patient's public id."""
+    staff_require(staff.role, "grants.manage")
+    async with write_transaction():
+        patient_id = await _revoke(
+            grant_public_id,
+            None,
+            {
+                AccessGrant.revoked_at: utcnow(),
+                AccessGrant.revoked_reason: "staff",
+                AccessGrant.revoked_by_staff: staff.staff_id,
+            },
+        )
+        await audit_staff(
+            staff=staff,
+            action="sharing.revoke",
+            patient_id=patient_id,
+            resource_type="AccessGrant",
+            resource_id=grant_public_id,
+        )
+        patient = await Patient.select(Patient.public_id).where(Patient.id == patient_id).first()
+    assert patient is not None
+    return str(patient["public_id"])
+
+
+async def invite_cancel(*, context: PatientContext, invite_public_id: str) -> None:
+    if not context.is_self:
+        raise NotPermittedError("sharing")
+    async with write_transaction():
+        voided = (
+            await CaregiverInvite.update({CaregiverInvite.voided_at: utcnow()})
+            .where(
+                CaregiverInvite.public_id == invite_public_id,
+                CaregiverInvite.patient == context.patient.id,
+                CaregiverInvite.used_at.is_null(),
+                CaregiverInvite.voided_at.is_null(),
+            )
+            .returning(CaregiverInvite.id)
+        )
+        if not voided:
+            raise NotFoundError(invite_public_id)
+        await audit_record(
+            actor=context.actor,
+            context=context,
+            action="sharing.invite_cancel",
+            resource_type="CaregiverInvite",
+            resource_id=invite_public_id,
+        )
+
+
+async def invite_open(token: str) -> OpenInvite | None:
+    rows = await CaregiverInvite.raw(
+        """
+        SELECT i.id, i.patient, i.relationship, i.scope, i.channel, i.contact,
+               i.grant_expires_at, i.invited_by_staff,
+               p.given_name, p.preferred_name, p.family_name
+        FROM caregiver_invite i JOIN patient p ON p.id = i.patient
+        WHERE i.token_hash = {} AND i.used_at IS NULL AND i.voided_at IS NULL
+          AND i.expires_at > {}
+        """,
+        _hash(token),
+        utcnow(),
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    first = row["preferred_name"] or row["given_name"]
+    return OpenInvite(
+        id=row["id"],
+        patient_id=row["patient"],
+        patient_first_name=first,
+        patient_name=f"{first} {row['family_name']}",
+        relationship=row["relationship"],
+        scope=row["scope"],
+        channel=row["channel"],
+        contact=row["contact"],
+        grant_expires_at=row["grant_expires_at"],
+        invited_by_staff=row["invited_by_staff"] is not None,
+    )
+
+
+async def invite_accept(
+    *,
+    token: str,
+    actor: Actor | None,
+    display_name: str,
+    lifetime: timedelta,
+    ip: str,
+    user_agent: str,
+) -> str | None:
+    """Accept an invitation: as the signed-in account, or as a new account named
+    `display_name` (then a session token is returned for it). The grant starts now."""
+    async with write_transaction():
+        invite = await invite_open(token)
+        if invite is None:
+            raise NotFoundError("invite")
+        claimed = (
+            await CaregiverInvite.update({CaregiverInvite.used_at: utcnow()})
+            .where(CaregiverInvite.id == invite.id, CaregiverInvite.used_at.is_null())
+            .returning(CaregiverInvite.id)
+        )
+        if not claimed:
+            raise NotFoundError("invite")
+        if actor is not None:
+            account_id = actor.account_id
+            own = await AccessGrant.exists().where(
+                AccessGrant.account == account_id,
+                AccessGrant.patient == invite.patient_id,
+                AccessGrant.revoked_at.is_null(),
+            )
+            if own:
+                raise InviteError("own_record")
+        else:
+            name = " ".join(display_name.split())[:200]
+            if not name:
+                raise InviteError("name")
+            account = Account(
+                display_name=name,
+                phone=invite.contact if invite.channel == "sms" else None,
+                email=invite.contact if invite.channel == "email" else None,
+            )
+            await Account.insert(account)
+            account_id = int(account.id)
+        await CaregiverInvite.update({CaregiverInvite.accepted_by_account: account_id}).where(
+            CaregiverInvite.id == invite.id
+        )
+        inviter = (
+            await CaregiverInvite.select(
+                CaregiverInvite.invited_by_account, CaregiverInvite.invited_by_staff
+            )
+            .where(CaregiverInvite.id == invite.id)
+            .first()
+        )
+        assert inviter is not None
+        grant = AccessGrant(
+            account=account_id,
+            patient=invite.patient_id,
+            kind="proxy",
+            relationship=invite.relationship,
+            scope=invite.scope,
+            granted_by_account=inviter["invited_by_account"],
+            granted_by_staff=inviter["invited_by_staff"],
+            starts_at=utcnow(),
+            expires_at=invite.grant_expires_at,
+        )
+        await AccessGrant.insert(grant)
+        if inviter["invited_by_account"] is not None:
+            await _tell_patient_of_new_caregiver(invite.patient_id)
+        session_token: str | None = None
+        if actor is None:
+            session_token = await session_start(
+                account_id=account_id,
+                acting_patient_id=invite.patient_id,
+                lifetime=lifetime,
+                ip=ip,
+                user_agent=user_agent,
+                reason="caregiver_invite",
+            )
+        accepting = actor or Actor(
+            account_id=account_id,
+            account_public_id="",
+            display_name="",
+            locale=None,
+            session_id=0,
+            acting_patient_id=invite.patient_id,
+            ip=ip,
+            user_agent=user_agent,
+        )
+        await audit_record(
+            actor=accepting,
+            patient_id=invite.patient_id,
+            action="sharing.accept",
+            resource_type="AccessGrant",
+            resource_id=grant.public_id,
+        )
+    return session_token
+
+
+async def _tell_patient_of_new_caregiver(patient_id: int) -> None:
+    """So access no one meant to give does not go unnoticed."""
+    patient = (
+        await Patient.select(Patient.phone, Patient.email, Patient.birth_date)
+        .where(Patient.id == patient_id)
+        .first()
+    )
+    if patient is None:
+        return
+    for channel, recipient in (("sms", patient["phone"]), ("email", patient["email"])):
+        if recipient:
+            await outbox_enqueue(
+                channel=channel, recipient=recipient, subject=ACCEPTED_SUBJECT, body=ACCEPTED_TEXT
+            )
+            return
+
+
+ADULTHOOD_SUBJECT = N_("A change to who can see a portal record")
+ADULTHOOD_GUARDIAN_TEXT = N_(
+    "%(clinic)s: your access to a family member's portal record has ended because they are "
+    "now an adult. They can give you access again in the portal."
+)
+ADULTHOOD_PATIENT_TEXT = N_(
+    "%(clinic)s: you are now an adult, so your parent's or guardian's access to your portal "
+    "record has ended. You can give them access again in the portal."
+)
+
+
+def _adult_on_or_before(today: date, adult: int) -> date:
+    """The latest birth date of someone who is an adult today (29 February counts as
+    28 February in the years that lack it)."""
+    try:
+        return today.replace(year=today.year - adult)
+    except ValueError:
+        return date(today.year - adult, 2, 28)
+
+
+async def guardian_grants_end_at_adulthood() -> int:
+    """End the staff-given guardian grants of patients who have come of age, and tell both.
+
+    Access already stops at that birthday (the context ignores such grants); this makes it
+    final and sends the notices. Safe to run from several workers: each grant ends once."""
+    cutoff = _adult_on_or_before(clinic_today(), age_rules().adult)
+    now = utcnow()
+    clinic = clinic_profile().name
+    async with write_transaction():
+        ended = await AccessGrant.raw(
+            """
+            UPDATE access_grant SET revoked_at = {}, revoked_reason = 'adulthood'
+            WHERE kind = 'proxy' AND relationship IN ('parent', 'guardian')
+              AND granted_by_account IS NULL AND revoked_at IS NULL
+              AND patient IN (SELECT id FROM patient WHERE birth_date <= {})
+            RETURNING public_id, account, patient
+            """,
+            now,
+            cutoff,
+        )
+        for grant in ended:
+            guardian = await account_contacts(grant["account"])
+            patient = (
+                await Patient.select(Patient.phone, Patient.email)
+                .where(Patient.id == grant["patient"])
+                .first()
+            )
+            adult = (patient["phone"], patient["email"]) if patient else (None, None)
+            for (phone, email), text in (
+                (guardian, ADULTHOOD_GUARDIAN_TEXT),
+                (adult, ADULTHOOD_PATIENT_TEXT),
+            ):
+                channel, recipient = ("sms", phone) if phone else ("email", email)
+                if recipient:
+                    await outbox_enqueue(
+                        channel=channel,
+                        recipient=recipient,
+                        subject=ADULTHOOD_SUBJECT,
+                        body=text % {"clinic": clinic},
+                    )
+            await audit_insert(
+                action="sharing.ended_at_adulthood",
+                patient=grant["patient"],
+                resource_type="AccessGrant",
+                resource_id=grant["public_id"],
+            )
+    return len(ended)
