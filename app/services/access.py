@@ -116,6 +116,9 @@ class Profile:
     age: int
     is_self: bool
     is_current: bool
+    patient_id: int = 0
+    # What this account's grant opens on that record (for "Emma has a new result").
+    areas: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -133,18 +136,11 @@ class PatientContext:
 
     @property
     def is_guardian_of_adolescent(self) -> bool:
-        return (
-            not self.is_self
-            and self.relationship in GUARDIAN_RELATIONSHIPS
-            and _age_rules.adolescent <= self.patient.age_on(clinic_today()) < _age_rules.adult
-        )
+        return _guardian_of_adolescent(self.grant_kind, self.relationship, self.patient)
 
     @property
     def areas(self) -> frozenset[str]:
-        areas = SCOPE_AREAS.get(self.grant_scope, frozenset())
-        if self.is_guardian_of_adolescent:
-            areas &= ADOLESCENT_GUARDIAN_AREAS
-        return areas
+        return _grant_areas(self.grant_kind, self.grant_scope, self.relationship, self.patient)
 
     def may(self, area: str) -> bool:
         return area in self.areas
@@ -202,11 +198,30 @@ async def patient_context_resolve(actor: Actor) -> PatientContext | None:
                 age=ref.age_on(today),
                 is_self=row["kind"] == "self",
                 is_current=row is chosen,
+                patient_id=ref.id,
+                areas=_grant_areas(row["kind"], row["scope"], row["relationship"], ref),
             )
             for row in rows
             for ref in (patients[row["patient_id"]],)
         ),
     )
+
+
+def _guardian_of_adolescent(kind: str, relationship: str | None, patient: PatientRef) -> bool:
+    return (
+        kind != "self"
+        and relationship in GUARDIAN_RELATIONSHIPS
+        and _age_rules.adolescent <= patient.age_on(clinic_today()) < _age_rules.adult
+    )
+
+
+def _grant_areas(
+    kind: str, scope: str, relationship: str | None, patient: PatientRef
+) -> frozenset[str]:
+    areas = SCOPE_AREAS.get(scope, frozenset())
+    if _guardian_of_adolescent(kind, relationship, patient):
+        areas &= ADOLESCENT_GUARDIAN_AREAS
+    return areas
 
 
 def _patient_ref(row: dict[str, Any]) -> PatientRef:

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.db import write_transaction
 from app.services.access import PatientContext
 from app.services.audit import audit_record
+from app.services.clock import utcnow
 from app.services.messaging import unread_count
 from app.services.results import ReportHeadline, results_latest
 from app.services.scheduling import VisitLine, visits_upcoming
+from app.tables import LabReport
+
+
+@dataclass(frozen=True)
+class Attention:
+    """Something new on another record this account looks after."""
+
+    public_id: str
+    first_name: str
+    new_results: int
+    unread_messages: int
 
 
 @dataclass(frozen=True)
@@ -17,6 +29,7 @@ class HomeSummary:
     unread_messages: int
     next_visit: VisitLine | None
     latest_results: list[ReportHeadline]
+    family: list[Attention] = field(default_factory=list)
 
     @property
     def new_results(self) -> int:
@@ -31,4 +44,46 @@ async def home_summary(context: PatientContext) -> HomeSummary:
             unread_messages=await unread_count(context),
             next_visit=visits[0] if visits else None,
             latest_results=await results_latest(context, limit=3),
+            family=await family_attention(context),
         )
+
+
+async def family_attention(context: PatientContext) -> list[Attention]:
+    """New results and unread messages on the other records this account may open, in one
+    query; inside the caller's transaction, with an audit row per record looked at.
+    Confidential items never count: on those records this account is a caregiver."""
+    others = [p for p in context.profiles if not p.is_current and p.areas & _COUNTED]
+    if not others:
+        return []
+    placeholders = ", ".join("{}" for _ in others)
+    rows = await LabReport.raw(
+        f"""
+        SELECT p.id,
+          (SELECT COUNT(*) FROM lab_report r WHERE r.patient = p.id
+             AND r.first_viewed_at IS NULL AND r.confidential = false
+             AND r.released_at IS NOT NULL AND r.released_at <= {{}}) AS new_results,
+          (SELECT COUNT(*) FROM message m JOIN conversation c ON c.id = m.conversation
+             WHERE c.patient = p.id AND c.confidential = false AND m.sender = 'clinic'
+               AND m.read_by_patient_at IS NULL) AS unread
+        FROM patient p WHERE p.id IN ({placeholders})
+        """,  # noqa: S608  (only placeholders are formatted in)
+        utcnow(),
+        *[p.patient_id for p in others],
+    )
+    counts = {row["id"]: row for row in rows}
+    found = []
+    for profile in others:
+        await audit_record(
+            actor=context.actor, patient_id=profile.patient_id, action="home.family_attention"
+        )
+        row = counts.get(profile.patient_id)
+        if row is None:
+            continue
+        results = int(row["new_results"]) if "results" in profile.areas else 0
+        unread = int(row["unread"]) if "messages" in profile.areas else 0
+        if results or unread:
+            found.append(Attention(profile.public_id, profile.first_name, results, unread))
+    return found
+
+
+_COUNTED = frozenset({"results", "messages"})

@@ -63,3 +63,22 @@ async def test_switching_to_someone_without_a_grant_is_not_found(client: AsyncCl
 async def test_an_account_with_only_its_own_record_sees_no_switcher(client: AsyncClient) -> None:
     await sign_in(client, await make_person())
     assert 'class="profiles"' not in (await client.get("/home")).text
+
+
+async def test_a_parent_s_home_says_what_is_new_for_each_child(client: AsyncClient) -> None:
+    parent = await make_person("Maya")
+    young = await make_patient(given="Ivy", birth=years_ago(7))
+    teen = await make_patient(given="Theo", birth=years_ago(15))
+    billing_only = await make_patient(given="Gran", birth=years_ago(80))
+    await grant(parent.account, young, kind="proxy", relationship="parent")
+    await grant(parent.account, teen, kind="proxy", relationship="parent")
+    await grant(parent.account, billing_only, kind="proxy", relationship="child", scope="billing")
+    await make_report(young)
+    await make_report(teen, confidential=True)  # his alone: not even counted for the parent
+    await make_report(billing_only)
+    await sign_in(client, parent)
+    home = await client.get("/home")
+    assert "Ivy has a new result." in home.text
+    assert "Theo has" not in home.text
+    assert "Gran has" not in home.text
+    assert "Open Ivy&#39;s record" in home.text or "Open Ivy's record" in home.text
