@@ -78,7 +78,7 @@ async def test_a_parent_s_home_says_what_is_new_for_each_child(client: AsyncClie
     await make_report(billing_only)
     await sign_in(client, parent)
     home = await client.get("/home")
-    assert "Ivy has a new result." in home.text
+    assert "Ivy has 1 new result." in home.text
     assert "Theo has" not in home.text
     assert "Gran has" not in home.text
     assert "Open Ivy&#39;s record" in home.text or "Open Ivy's record" in home.text
