@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from piccolo.engine import engine_finder
@@ -72,14 +73,49 @@ async def write_transaction() -> AsyncIterator[None]:
     if db.current_transaction.get() is not None:
         yield  # already inside one: its commit covers this work too
         return
-    if isinstance(db, SQLiteEngine):
-        # Queue this process's writers here, in order, instead of in SQLite's busy handler,
-        # which sleeps and retries with growing pauses and turns a queue into long tails.
-        async with _sqlite_writer(), db.transaction(transaction_type=TransactionType.immediate):
-            yield
-    else:
-        async with db.transaction():
-            yield
+    deferred: dict[str, tuple[list[Any], Flush]] = {}
+    reset = _deferred.set(deferred)
+    try:
+        if isinstance(db, SQLiteEngine):
+            # Queue this process's writers here, in order, instead of in SQLite's busy
+            # handler, which sleeps and retries with growing pauses (long tails).
+            async with (
+                _sqlite_writer(),
+                db.transaction(transaction_type=TransactionType.immediate),
+            ):
+                yield
+                await _flush(deferred)
+        else:
+            async with db.transaction():
+                yield
+                await _flush(deferred)
+    finally:
+        _deferred.reset(reset)
+
+
+Flush = Callable[[list[Any]], Awaitable[None]]
+# Writes a transaction defers to just before it commits (see defer_until_commit).
+_deferred: ContextVar[dict[str, tuple[list[Any], Flush]] | None] = ContextVar(
+    "portal_deferred_writes", default=None
+)
+
+
+def defer_until_commit(key: str, item: Any, flush: Flush) -> bool:
+    """Collect `item` to be written by `flush(items)` just before the current
+    write_transaction commits, in the same transaction. False outside one.
+
+    The audit chain uses this so its lock is held only for the last moments of a
+    transaction, not from its first audit row to its commit."""
+    pending = _deferred.get()
+    if pending is None:
+        return False
+    pending.setdefault(key, ([], flush))[0].append(item)
+    return True
+
+
+async def _flush(deferred: dict[str, tuple[list[Any], Flush]]) -> None:
+    for items, flush in deferred.values():
+        await flush(items)
 
 
 async def open_pool() -> bool:

@@ -17,7 +17,7 @@ from typing import Any
 
 from piccolo.engine.postgres import PostgresEngine
 
-from app.db import engine, write_transaction
+from app.db import defer_until_commit, engine, write_transaction
 from app.services.access import Actor, PatientContext, StaffActor
 from app.services.clock import utcnow
 from app.tables import AuditEvent
@@ -97,20 +97,31 @@ async def audit_insert(
         "ip": ip[: AuditEvent.ip.length],
         "user_agent": user_agent[: AuditEvent.user_agent.length],
     }
-    # Joins the caller's transaction; opens one only for a caller that has none.
+    # Joins the caller's transaction (opening one only for a caller that has none), and is
+    # written just before it commits.
     async with write_transaction():
-        if isinstance(engine(), PostgresEngine):
-            # Held until the caller commits: the next writer then reads this row as the last.
-            # It is a statement of its own so the read below gets a snapshot taken after it.
-            await AuditEvent.raw("SELECT pg_advisory_xact_lock({})", AUDIT_CHAIN_LOCK)
-        # SQLite needs no lock: write_transaction is BEGIN IMMEDIATE, one writer at a time.
-        last = (
-            await AuditEvent.select(AuditEvent.row_hash)
-            .order_by(AuditEvent.id, ascending=False)
-            .first()
-        )
-        previous = str(last["row_hash"]) if last else ""
-        await AuditEvent.insert(AuditEvent(**fields, row_hash=audit_row_hash(previous, fields)))
+        if not defer_until_commit("audit", fields, _append_to_chain):
+            await _append_to_chain([fields])
+
+
+async def _append_to_chain(rows: list[dict[str, Any]]) -> None:
+    """Chain and insert a transaction's audit rows, in the order they were recorded."""
+    if isinstance(engine(), PostgresEngine):
+        # Held until the transaction commits: the next writer then reads these rows as the
+        # last. A statement of its own, so the read below gets a snapshot taken after it.
+        await AuditEvent.raw("SELECT pg_advisory_xact_lock({})", AUDIT_CHAIN_LOCK)
+    # SQLite needs no lock: write_transaction is BEGIN IMMEDIATE, one writer at a time.
+    last = (
+        await AuditEvent.select(AuditEvent.row_hash)
+        .order_by(AuditEvent.id, ascending=False)
+        .first()
+    )
+    previous = str(last["row_hash"]) if last else ""
+    chained = []
+    for fields in rows:
+        previous = audit_row_hash(previous, fields)
+        chained.append(AuditEvent(**fields, row_hash=previous))
+    await AuditEvent.insert(*chained)
 
 
 async def audit_record(
