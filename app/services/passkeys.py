@@ -238,18 +238,40 @@ async def _verify_assertion(
     )
     if passkey is None:
         raise PasskeyError("unknown credential")
+    sign_count = assertion_check(
+        rp=rp,
+        challenge=challenge,
+        credential=credential,
+        public_key=passkey["public_key"],
+        sign_count=passkey["sign_count"],
+    )
+    return passkey["id"], passkey["account"], sign_count
+
+
+def assertion_check(
+    *,
+    rp: RelyingParty,
+    challenge: bytes,
+    credential: dict[str, Any],
+    public_key: str,
+    sign_count: int,
+    require_user_verification: bool = False,
+) -> int:
+    """Verify a WebAuthn assertion against a stored key; the new sign count, else
+    PasskeyError (whatever was malformed or forged)."""
     try:
         verified = verify_authentication_response(
             credential=credential,
             expected_challenge=challenge,
             expected_rp_id=rp.id,
             expected_origin=rp.origin,
-            credential_public_key=base64url_to_bytes(passkey["public_key"]),
-            credential_current_sign_count=passkey["sign_count"],
+            credential_public_key=base64url_to_bytes(public_key),
+            credential_current_sign_count=sign_count,
+            require_user_verification=require_user_verification,
         )
-    except WebAuthnException as error:  # any malformed or forged response
+    except WebAuthnException as error:
         raise PasskeyError("assertion") from error
-    return passkey["id"], passkey["account"], verified.new_sign_count
+    return int(verified.new_sign_count)
 
 
 async def passkeys_list(*, actor: Actor) -> list[PasskeyLine]:

@@ -7,6 +7,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from app.db import write_transaction
 from app.services.access import Actor, StaffActor
@@ -23,6 +24,26 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+async def _session_insert(
+    lifetime: timedelta, ip: str, user_agent: str, **owner: Any
+) -> tuple[str, WebSession]:
+    """A new session row (inside the caller's transaction) and its token: the only copy,
+    since the table keeps just the hash."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    session = WebSession(
+        token_hash=token_hash(token),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + lifetime,
+        ip=ip[:64],
+        user_agent=user_agent[:300],
+        **owner,
+    )
+    await WebSession.insert(session)
+    return token, session
+
+
 async def session_start(
     *,
     account_id: int,
@@ -34,21 +55,15 @@ async def session_start(
     passkey_id: int | None = None,
 ) -> str:
     """Create a session and return its token (the only copy: we keep just the hash)."""
-    token = secrets.token_urlsafe(32)
-    now = utcnow()
     async with write_transaction():
-        session = WebSession(
-            token_hash=token_hash(token),
+        token, session = await _session_insert(
+            lifetime,
+            ip,
+            user_agent,
             account=account_id,
             acting_patient=acting_patient_id,
-            created_at=now,
-            last_seen_at=now,
-            expires_at=now + lifetime,
-            ip=ip[:64],
-            user_agent=user_agent[:300],
             passkey=passkey_id,
         )
-        await WebSession.insert(session)
         actor = Actor(
             account_id=account_id,
             account_public_id="",
@@ -180,19 +195,8 @@ async def staff_session_start(
     *, staff_id: int, lifetime: timedelta, ip: str, user_agent: str, reason: str
 ) -> str:
     """A staff member's session: the same table, its own cookie (handlers/staff.py)."""
-    token = secrets.token_urlsafe(32)
-    now = utcnow()
     async with write_transaction():
-        session = WebSession(
-            token_hash=token_hash(token),
-            staff=staff_id,
-            created_at=now,
-            last_seen_at=now,
-            expires_at=now + lifetime,
-            ip=ip[:64],
-            user_agent=user_agent[:300],
-        )
-        await WebSession.insert(session)
+        token, session = await _session_insert(lifetime, ip, user_agent, staff=staff_id)
         await audit_staff(
             staff=await _staff_actor_by_id(staff_id, session.id, ip, user_agent),
             action=f"auth.staff_sign_in.{reason}",

@@ -16,7 +16,6 @@ from webauthn import (
     generate_authentication_options,
     generate_registration_options,
     options_to_json,
-    verify_authentication_response,
     verify_registration_response,
 )
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
@@ -31,7 +30,13 @@ from webauthn.helpers.structs import (
 from app.db import write_transaction
 from app.services.audit import audit_anonymous, audit_insert
 from app.services.clock import utcnow
-from app.services.passkeys import PasskeyError, RelyingParty, challenge_store, challenge_take
+from app.services.passkeys import (
+    PasskeyError,
+    RelyingParty,
+    assertion_check,
+    challenge_store,
+    challenge_take,
+)
 from app.services.sessions import staff_session_start
 from app.services.staff_roles import ROLES
 from app.tables import StaffInvite, StaffPasskey, StaffUser
@@ -290,16 +295,12 @@ async def _verify(
     if not rows:
         raise PasskeyError("unknown credential")
     passkey = rows[0]
-    try:
-        verified = verify_authentication_response(
-            credential=credential,
-            expected_challenge=challenge,
-            expected_rp_id=rp.id,
-            expected_origin=rp.origin,
-            credential_public_key=base64url_to_bytes(passkey["public_key"]),
-            credential_current_sign_count=passkey["sign_count"],
-            require_user_verification=True,
-        )
-    except WebAuthnException as error:
-        raise PasskeyError("assertion") from error
-    return passkey["id"], passkey["staff"], verified.new_sign_count
+    sign_count = assertion_check(
+        rp=rp,
+        challenge=challenge,
+        credential=credential,
+        public_key=passkey["public_key"],
+        sign_count=passkey["sign_count"],
+        require_user_verification=True,
+    )
+    return passkey["id"], passkey["staff"], sign_count
