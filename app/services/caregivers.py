@@ -432,10 +432,20 @@ async def invite_accept(
             own = await AccessGrant.exists().where(
                 AccessGrant.account == account_id,
                 AccessGrant.patient == invite.patient_id,
+                AccessGrant.kind == "self",
                 AccessGrant.revoked_at.is_null(),
             )
             if own:
                 raise InviteError("own_record")
+            # The new invitation replaces whatever access they had (ended, narrower or not).
+            await AccessGrant.update(
+                {AccessGrant.revoked_at: utcnow(), AccessGrant.revoked_reason: "replaced"}
+            ).where(
+                AccessGrant.account == account_id,
+                AccessGrant.patient == invite.patient_id,
+                AccessGrant.kind == "proxy",
+                AccessGrant.revoked_at.is_null(),
+            )
         else:
             name = " ".join(display_name.split())[:200]
             if not name:

@@ -87,7 +87,8 @@ class AccessGrant(Table):
     starts_at = created_at_column()
     expires_at = Timestamptz(null=True, default=None)
     revoked_at = Timestamptz(null=True, default=None)
-    # patient | staff | adulthood (a guardian's grant ending at 18, when both were told)
+    # patient | staff | adulthood (a guardian's grant ending at 18, when both were told) |
+    # replaced (a newer invitation accepted)
     revoked_reason = Varchar(length=20, default="")
     revoked_by_account = ForeignKey(
         references=Account, null=True, default=None, on_delete=OnDelete.set_null

@@ -1,0 +1,776 @@
+"""The authorization matrix (SECURITY.md, Authorization): every route, checked for anonymous,
+the patient, another patient, a proxy with the right scope, one with the wrong scope, a revoked
+and an expired proxy, and each staff role.
+
+MATRIX says who may use each route; `expected` turns that into the answer each persona must get.
+The routes come from the app itself (demo mode on, so the demo routes are listed too), so a new
+route without an entry fails the suite, and so does an entry for a route that is gone.
+
+Each check (one route, one persona) gets a fresh world (the patient, their ids, the persona's
+own account or staff user), a fresh cookie jar and a client address of its own, so one check's
+side effects (a revoke, a sign-out, a rate-limit count) never change another's answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import hashlib
+import itertools
+import re
+import secrets
+import string
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from litestar import Litestar
+from litestar.routes import HTTPRoute
+
+from app.db import write_transaction
+from app.handlers.support import SESSION_COOKIE, STAFF_COOKIE
+from app.main import create_app
+from app.services.access import SCOPE_AREAS
+from app.services.demo_clinic import PERSONAS as DEMO_PERSONAS
+from app.services.demo_sign_in import DEMO_STAFF
+from app.services.sessions import session_start, staff_session_start, token_hash
+from app.services.staff_roles import ROLES
+from app.settings import Settings, get_settings
+from app.tables import (
+    AccessGrant,
+    CaregiverInvite,
+    EnrollmentInvite,
+    JoinRequest,
+    Passkey,
+    Patient,
+    StaffInvite,
+    StaffUser,
+    WebSession,
+)
+from tests.factories import grant, make_account, make_patient, make_person, unique, years_ago
+from tests.web.conftest import BASE_URL
+from tests.web.test_join import _location
+
+# Rules ------------------------------------------------------------------------------------
+
+
+class Kind(enum.Enum):
+    PUBLIC = "anyone"
+    DEMO = "anyone, demo mode only"
+    ACCOUNT = "any signed-in account, with or without a record"
+    PATIENT = "a signed-in account whose PatientContext opens the area"
+    SELF = "the patient themself, never a proxy"
+    STAFF = "staff with one of the roles"
+
+
+class Owner(enum.Enum):
+    """What an id the route is given belongs to: anyone else gets 404, never a hint."""
+
+    NONE = "no id"
+    ACCOUNT = "the patient's account (a passkey, a device)"
+    RECORD = "the patient's record (a grant, an invitation, the record itself)"
+
+
+class Outcome(enum.Enum):
+    OK = "allowed"
+    SIGN_IN = "sent to sign in"
+    FORBIDDEN = "403"
+    NOT_FOUND = "404"
+    UNEXPECTED = "something else"
+
+
+# Default: a page, a redirect that is not to a sign-in page, or a created passkey.
+ALLOWED = frozenset({200, 201, 303})
+
+STAFF_ROLES = ("front_desk", "nurse", "clinician", "billing", "admin")
+ALL_STAFF = frozenset(STAFF_ROLES)
+MEET_PATIENTS = frozenset({"front_desk", "nurse", "clinician", "admin"})
+MANAGE_GRANTS = frozenset({"front_desk", "nurse", "admin"})
+FRONT_DESK_AND_ADMIN = frozenset({"front_desk", "admin"})
+ADMIN = frozenset({"admin"})
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may use a route, and the smallest real request that uses it.
+
+    `params` and string values in `form` name facts of the world ("{patient}") that are
+    filled in per check; `ok_statuses` lists what counts as "allowed through"."""
+
+    kind: Kind
+    area: str | None = None  # PATIENT: the record area a proxy's scope must open
+    owner: Owner = Owner.NONE
+    staff: frozenset[str] = frozenset()
+    params: Mapping[str, str] = field(default_factory=dict)
+    form: Mapping[str, str] | None = None
+    json: Mapping[str, Any] | None = None
+    ok_statuses: frozenset[int] = ALLOWED
+    demo_only: bool = False
+    why: str = ""
+
+    def needs(self) -> set[str]:
+        """The world facts this route's request uses."""
+        names = set(self.params.values())
+        for value in (self.form or {}).values():
+            names |= {name for _, name, _, _ in string.Formatter().parse(value) if name}
+        return names
+
+
+def public(**kwargs: Any) -> Rule:
+    return Rule(Kind.PUBLIC, **kwargs)
+
+
+def staff_only(roles: frozenset[str], **kwargs: Any) -> Rule:
+    return Rule(Kind.STAFF, staff=roles, **kwargs)
+
+
+# A passkey ceremony fed an empty credential fails with 400 once it is let in.
+CEREMONY = ALLOWED | {400}
+
+MATRIX: dict[tuple[str, str], Rule] = {
+    # Public pages and files.
+    ("GET", "/"): public(why="signed in: 303 to /home"),
+    ("GET", "/offline"): public(),
+    ("GET", "/healthz"): public(),
+    ("GET", "/manifest.webmanifest"): public(),
+    ("GET", "/sw.js"): public(),
+    ("GET", "/favicon.ico"): public(),
+    ("POST", "/language"): public(form={"locale": "es", "next": "/offline"}),
+    # Signing in and out.
+    ("POST", "/sign-out"): public(why="ends whatever session there is, or none"),
+    ("POST", "/sign-out/everywhere"): Rule(Kind.ACCOUNT),
+    ("GET", "/sign-in/code"): public(),
+    ("POST", "/sign-in/code"): public(
+        form={"contact": "{contact}"}, why="the same answer whether a record exists or not"
+    ),
+    ("GET", "/sign-in/code/check"): public(),
+    ("POST", "/sign-in/code/check"): public(
+        form={"code": "000000"}, ok_statuses=ALLOWED | {400}, why="no code was asked for: 400"
+    ),
+    ("POST", "/sign-in/passkey/options"): public(json={}),
+    ("POST", "/sign-in/passkey"): public(json={}, ok_statuses=CEREMONY),
+    # Enrollment and self-enrollment.
+    ("GET", "/enroll/{token}"): public(params={"token": "enroll_token"}),
+    ("POST", "/enroll/{token}"): public(
+        params={"token": "enroll_token"},
+        form={"birth_date": "1901-01-01"},
+        ok_statuses=ALLOWED | {400},
+        why="a wrong date of birth: 400",
+    ),
+    ("GET", "/welcome"): Rule(Kind.PATIENT),
+    ("GET", "/join/{code}"): public(params={"code": "location"}),
+    ("POST", "/join/{code}"): public(
+        params={"code": "location"},
+        form={
+            "given_name": "Kim",
+            "family_name": "Nobody",
+            "birth_date": "2001-02-03",
+            "contact": "{contact}",
+        },
+    ),
+    # The account: profile, devices, passkeys.
+    ("POST", "/profile"): Rule(
+        Kind.ACCOUNT,
+        owner=Owner.RECORD,
+        form={"patient": "{patient}", "next": "/more"},
+        why="any live grant on the record may switch to it",
+    ),
+    ("GET", "/devices"): Rule(Kind.PATIENT, why="the page needs a context, as the tabs do"),
+    ("POST", "/devices/{public_id}/sign-out"): Rule(
+        Kind.ACCOUNT, owner=Owner.ACCOUNT, params={"public_id": "device"}
+    ),
+    ("GET", "/passkeys"): Rule(Kind.PATIENT, why="the page needs a context, as the tabs do"),
+    ("POST", "/passkeys/options"): Rule(Kind.ACCOUNT, json={}),
+    ("POST", "/passkeys"): Rule(Kind.ACCOUNT, json={}, ok_statuses=CEREMONY),
+    ("POST", "/passkeys/{public_id}/remove"): Rule(
+        Kind.ACCOUNT, owner=Owner.ACCOUNT, params={"public_id": "passkey"}, form={}
+    ),
+    ("POST", "/passkeys/{public_id}/rename"): Rule(
+        Kind.ACCOUNT,
+        owner=Owner.ACCOUNT,
+        params={"public_id": "passkey"},
+        form={"name": "Work laptop"},
+    ),
+    # The record's tabs.
+    ("GET", "/home"): Rule(Kind.PATIENT, why="shows only what the scope opens"),
+    ("GET", "/messages"): Rule(Kind.PATIENT, area="messages"),
+    ("GET", "/visits"): Rule(Kind.PATIENT, area="appointments"),
+    ("GET", "/results"): Rule(Kind.PATIENT, area="results"),
+    ("GET", "/more"): Rule(Kind.PATIENT),
+    # Sharing: the patient manages it; a proxy never does.
+    ("GET", "/sharing"): Rule(Kind.SELF),
+    ("POST", "/sharing/invite"): Rule(
+        Kind.SELF,
+        form={
+            "contact": "{contact}",
+            "relationship": "friend",
+            "scope": "billing",
+            "end_date": "",
+        },
+    ),
+    ("POST", "/sharing/grants/{public_id}/revoke"): Rule(
+        Kind.SELF, owner=Owner.RECORD, params={"public_id": "grant"}
+    ),
+    ("POST", "/sharing/invites/{public_id}/cancel"): Rule(
+        Kind.SELF, owner=Owner.RECORD, params={"public_id": "invite"}
+    ),
+    ("GET", "/access-history"): Rule(Kind.SELF),
+    ("GET", "/care/{token}"): public(params={"token": "care_token"}),
+    ("POST", "/care/{token}"): public(
+        params={"token": "care_token"},
+        form={"name": "New Helper"},
+        ok_statuses=ALLOWED | {400},
+        why="an account that already holds a grant on the record: 400",
+    ),
+    # The clinic console.
+    ("GET", "/staff/sign-in"): public(),
+    ("POST", "/staff/sign-in/options"): public(json={}),
+    ("POST", "/staff/sign-in"): public(json={}, ok_statuses=CEREMONY),
+    ("GET", "/staff/enroll/{token}"): public(params={"token": "staff_token"}),
+    ("POST", "/staff/enroll/{token}/options"): public(params={"token": "staff_token"}, json={}),
+    ("POST", "/staff/enroll/{token}"): public(
+        params={"token": "staff_token"}, json={}, ok_statuses=CEREMONY
+    ),
+    ("POST", "/staff/sign-out"): public(why="ends whatever staff session there is, or none"),
+    ("GET", "/staff"): staff_only(ALL_STAFF),
+    ("GET", "/staff/patients/{public_id}"): staff_only(ALL_STAFF, params={"public_id": "patient"}),
+    ("POST", "/staff/patients/{public_id}/invite"): staff_only(
+        MEET_PATIENTS, params={"public_id": "patient"}, form={"via": "sms"}
+    ),
+    ("POST", "/staff/patients/{public_id}/guardian"): staff_only(
+        MANAGE_GRANTS,
+        params={"public_id": "child"},
+        form={"checked": "yes", "contact": "{contact}", "relationship": "parent"},
+        why="a minor's record: guardians are invited for minors only",
+    ),
+    ("POST", "/staff/grants/{public_id}/revoke"): staff_only(
+        MANAGE_GRANTS, params={"public_id": "grant"}
+    ),
+    ("GET", "/staff/join-requests"): staff_only(FRONT_DESK_AND_ADMIN),
+    ("POST", "/staff/join-requests/{public_id}/close"): staff_only(
+        FRONT_DESK_AND_ADMIN, params={"public_id": "join_request"}, form={"outcome": "dismissed"}
+    ),
+    ("GET", "/staff/audit"): staff_only(ADMIN),
+    ("GET", "/staff/posters"): staff_only(FRONT_DESK_AND_ADMIN),
+    ("GET", "/staff/posters/{code}/{size}"): staff_only(
+        FRONT_DESK_AND_ADMIN, params={"code": "location", "size": "paper"}
+    ),
+    ("GET", "/staff/outbox"): staff_only(
+        FRONT_DESK_AND_ADMIN, demo_only=True, why="its messages carry links and codes"
+    ),
+    # Demo sign-in: anyone may be a demo persona, by design (the demo holds no real data).
+    ("GET", "/demo"): Rule(Kind.DEMO, demo_only=True),
+    ("GET", "/demo/sign-in/{slug}"): Rule(Kind.DEMO, demo_only=True, params={"slug": "persona"}),
+    ("POST", "/demo/sign-in/{slug}"): Rule(
+        Kind.DEMO,
+        demo_only=True,
+        params={"slug": "persona"},
+        why="the world makes the persona's record when the demo clinic is not seeded",
+    ),
+    ("GET", "/demo/staff/{slug}"): Rule(Kind.DEMO, demo_only=True, params={"slug": "demo_staff"}),
+    ("POST", "/demo/staff/{slug}"): Rule(Kind.DEMO, demo_only=True, params={"slug": "demo_staff"}),
+}
+
+# Personas ---------------------------------------------------------------------------------
+
+PROXIES = ("proxy_right", "proxy_wrong", "proxy_revoked", "proxy_expired")
+PERSONAS = ("anonymous", "patient", "other_patient", *PROXIES, *STAFF_ROLES)
+# Accounts that reach the patient's record through a live grant.
+LIVE_ON_RECORD = frozenset({"patient", "proxy_right", "proxy_wrong"})
+
+
+def proxy_scope(rule: Rule, persona: str) -> str:
+    """A scope that opens the route's area (proxy_right) or does not (proxy_wrong)."""
+    if persona == "proxy_wrong":
+        return "messages" if rule.area == "billing" else "billing"
+    return {"appointments": "appointments_billing", "messages": "messages"}.get(
+        rule.area or "", "full"
+    )
+
+
+def expected(rule: Rule, persona: str) -> Outcome:
+    if rule.kind in (Kind.PUBLIC, Kind.DEMO):
+        return Outcome.OK
+    if rule.kind is Kind.STAFF:
+        if persona not in STAFF_ROLES:
+            return Outcome.SIGN_IN  # a patient's session means nothing in the console
+        return Outcome.OK if persona in rule.staff else Outcome.FORBIDDEN
+    if persona == "anonymous" or persona in STAFF_ROLES:
+        return Outcome.SIGN_IN  # the staff cookie is never sent outside /staff
+    if rule.kind is Kind.ACCOUNT:
+        if rule.owner is Owner.ACCOUNT:
+            return Outcome.OK if persona == "patient" else Outcome.NOT_FOUND
+        if rule.owner is Owner.RECORD:
+            return Outcome.OK if persona in LIVE_ON_RECORD else Outcome.NOT_FOUND
+        return Outcome.OK
+    # PATIENT and SELF need a PatientContext: no live grant at all is 403.
+    if persona in ("proxy_revoked", "proxy_expired"):
+        return Outcome.FORBIDDEN
+    if persona == "other_patient":
+        # Their own record: the patient's ids are looked up within it.
+        return Outcome.NOT_FOUND if rule.owner is not Owner.NONE else Outcome.OK
+    if persona == "patient":
+        return Outcome.OK
+    if rule.kind is Kind.SELF:
+        return Outcome.FORBIDDEN
+    return Outcome.OK if persona == "proxy_right" or rule.area is None else Outcome.FORBIDDEN
+
+
+# The world --------------------------------------------------------------------------------
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass
+class World:
+    """The patient (an adult with a phone on file) and the facts a route's request names."""
+
+    patient: Patient
+    account_id: int
+    facts: dict[str, str] = field(default_factory=dict)
+
+
+async def _patient_world() -> World:
+    person = await make_person("Ana")
+    phone = f"+1555017{person.patient.id % 10000:04d}"
+    await Patient.update({Patient.phone: phone}).where(Patient.id == person.patient.id)
+    return World(
+        patient=person.patient,
+        account_id=person.account.id,
+        # Per-contact limits on codes and invitations: every check writes to a new address.
+        facts={"patient": person.patient.public_id, "contact": f"{unique('to')}@mail.test"},
+    )
+
+
+async def _device(world: World) -> str:
+    """Another device the patient is signed in on."""
+    token = await _session(world.account_id, world.patient.id)
+    row = await WebSession.select(WebSession.public_id).where(
+        WebSession.token_hash == token_hash(token)
+    )
+    return str(row[0]["public_id"])
+
+
+async def _passkey(world: World) -> str:
+    passkey = Passkey(
+        account=world.account_id,
+        credential_id=secrets.token_urlsafe(32),
+        public_key="test-key",
+        name="Phone",
+    )
+    await Passkey.insert(passkey)
+    return str(passkey.public_id)
+
+
+async def _grant(world: World) -> str:
+    """A caregiver's live grant on the patient's record, given by the patient."""
+    caregiver = await make_account("Cara Giver")
+    row = await grant(
+        caregiver, world.patient, kind="proxy", scope="billing", relationship="friend"
+    )
+    await AccessGrant.update({AccessGrant.granted_by_account: world.account_id}).where(
+        AccessGrant.id == row.id
+    )
+    return str(row.public_id)
+
+
+async def _care_invite(world: World) -> str:
+    """A pending caregiver invitation on the record: its public id, and its link's token."""
+    token = secrets.token_urlsafe(24)
+    invite = CaregiverInvite(
+        patient=world.patient.id,
+        invited_by_account=world.account_id,
+        channel="email",
+        contact=f"{unique('care')}@mail.test",
+        relationship="friend",
+        scope="billing",
+        token_hash=_hash(token),
+        expires_at=datetime.now(UTC) + timedelta(days=7),
+    )
+    await CaregiverInvite.insert(invite)
+    world.facts["care_token"] = token
+    return str(invite.public_id)
+
+
+async def _care_token(world: World) -> str:
+    world.facts["invite"] = await _care_invite(world)
+    return world.facts["care_token"]
+
+
+async def _child(_: World) -> str:
+    """A minor's record: staff invite a parent or guardian for minors only."""
+    return str((await make_patient(given="Kid", birth=years_ago(8))).public_id)
+
+
+async def _join_request(_: World) -> str:
+    row = JoinRequest(
+        given_name="Jo",
+        family_name=unique("Walkin"),
+        birth_date=date(1999, 9, 9),
+        contact=f"{unique('jo')}@mail.test",
+    )
+    await JoinRequest.insert(row)
+    return str(row.public_id)
+
+
+async def _location_code(_: World) -> str:
+    return await _location()
+
+
+async def _paper(_: World) -> str:
+    return "letter"
+
+
+async def _enroll_token(world: World) -> str:
+    token = secrets.token_urlsafe(24)
+    await EnrollmentInvite.insert(
+        EnrollmentInvite(
+            patient=world.patient.id,
+            token_hash=_hash(token),
+            via="sms",
+            expires_at=datetime.now(UTC) + timedelta(days=3),
+        )
+    )
+    return token
+
+
+async def _staff_token(_: World) -> str:
+    """An open sign-up link for a new staff member."""
+    staff = StaffUser(
+        given_name="New",
+        family_name=unique("Hire"),
+        email=f"{unique('n')}@clinic.test",
+        role="nurse",
+    )
+    await StaffUser.insert(staff)
+    token = secrets.token_urlsafe(24)
+    await StaffInvite.insert(
+        StaffInvite(
+            staff=staff.id,
+            token_hash=_hash(token),
+            expires_at=datetime.now(UTC) + timedelta(days=1),
+        )
+    )
+    return token
+
+
+async def _demo_persona(_: World) -> str:
+    """The first demo persona, with the record and account demo sign-in looks for (the demo
+    clinic is not seeded in unit tests, or is seeded by another test: either way it exists)."""
+    persona = DEMO_PERSONAS[0]
+    signs_in = await AccessGrant.exists().where(
+        AccessGrant.patient.mrn == persona.mrn, AccessGrant.kind == "self"
+    )
+    if not signs_in:
+        patient = await Patient.objects().where(Patient.mrn == persona.mrn).first()
+        if patient is None:
+            patient = await make_patient(given="Demo")
+            await Patient.update({Patient.mrn: persona.mrn}).where(Patient.id == patient.id)
+        await grant(await make_account("Demo Person"), patient)
+    return persona.slug
+
+
+async def _demo_staff(_: World) -> str:
+    slug, (email, _summary) = next(iter(DEMO_STAFF.items()))
+    if not await StaffUser.exists().where(StaffUser.email == email):
+        await StaffUser.insert(
+            StaffUser(given_name="Demo", family_name="Desk", email=email, role="front_desk")
+        )
+    return slug
+
+
+FACTS: dict[str, Callable[[World], Awaitable[str]]] = {
+    "device": _device,
+    "passkey": _passkey,
+    "grant": _grant,
+    "invite": _care_invite,
+    "care_token": _care_token,
+    "child": _child,
+    "join_request": _join_request,
+    "location": _location_code,
+    "paper": _paper,
+    "enroll_token": _enroll_token,
+    "staff_token": _staff_token,
+    "persona": _demo_persona,
+    "demo_staff": _demo_staff,
+}
+
+
+# Facts every world has; FACTS builds the others when a route names them.
+BASE_FACTS = frozenset({"patient", "contact"})
+
+
+async def world_for(rule: Rule) -> World:
+    world = await _patient_world()
+    for name in sorted(rule.needs()):
+        if name not in world.facts:
+            world.facts[name] = await FACTS[name](world)
+    return world
+
+
+async def _session(account_id: int, patient_id: int | None) -> str:
+    return await session_start(
+        account_id=account_id,
+        acting_patient_id=patient_id,
+        lifetime=timedelta(hours=1),
+        ip="127.0.0.1",
+        user_agent="pytest",
+        reason="test",
+    )
+
+
+async def sign_in_as(client: httpx.AsyncClient, persona: str, rule: Rule, world: World) -> None:
+    """Sign the client in as the persona (anonymous: nothing)."""
+    if persona == "anonymous":
+        return
+    if persona in STAFF_ROLES:
+        staff = StaffUser(
+            given_name="Sam",
+            family_name=unique("Staff"),
+            email=f"{unique('s')}@clinic.test",
+            role=persona,
+        )
+        await StaffUser.insert(staff)
+        token = await staff_session_start(
+            staff_id=staff.id,
+            lifetime=timedelta(hours=1),
+            ip="127.0.0.1",
+            user_agent="pytest",
+            reason="test",
+        )
+        client.cookies.set(STAFF_COOKIE, token, path="/staff")
+        return
+    if persona == "patient":
+        token = await _session(world.account_id, world.patient.id)
+    elif persona == "other_patient":
+        other = await make_person("Otto")
+        token = await _session(other.account.id, other.patient.id)
+    else:
+        account = await make_account("Pat Proxy")
+        an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+        await grant(
+            account,
+            world.patient,
+            kind="proxy",
+            scope=proxy_scope(rule, persona),
+            relationship="spouse",
+            revoked_at=an_hour_ago if persona == "proxy_revoked" else None,
+            expires_at=an_hour_ago if persona == "proxy_expired" else None,
+        )
+        token = await _session(account.id, world.patient.id)
+    client.cookies.set(SESSION_COOKIE, token)
+
+
+# Requests and answers ---------------------------------------------------------------------
+
+CSRF_COOKIE = "portal_csrf"
+_CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+
+@dataclass(frozen=True)
+class Csrf:
+    """One CSRF cookie and its token, handed to every client of a route's checks."""
+
+    cookie: str
+    token: str
+
+    @classmethod
+    async def from_page(cls, client: httpx.AsyncClient) -> Csrf:
+        page = await client.get("/offline")
+        match = _CSRF_META.search(page.text)
+        assert match, "no csrf-token meta tag on /offline"
+        cookie = client.cookies.get(CSRF_COOKIE)
+        assert cookie, "no CSRF cookie was set"
+        return cls(cookie, match.group(1))
+
+
+async def send(
+    client: httpx.AsyncClient,
+    method: str,
+    template: str,
+    rule: Rule,
+    world: World,
+    csrf: Csrf,
+) -> httpx.Response:
+    path = template.format(**{name: world.facts[fact] for name, fact in rule.params.items()})
+    if method == "GET":
+        return await client.get(path, follow_redirects=False)
+    client.cookies.set(CSRF_COOKIE, csrf.cookie)
+    headers = {"X-CSRFToken": csrf.token}
+    if rule.json is not None:
+        return await client.post(
+            path, json=dict(rule.json), headers=headers, follow_redirects=False
+        )
+    form = {key: value.format(**world.facts) for key, value in (rule.form or {}).items()}
+    return await client.post(
+        path, data={**form, "_csrf_token": csrf.token}, headers=headers, follow_redirects=False
+    )
+
+
+def sign_in_page(template: str) -> str:
+    return "/staff/sign-in" if template.startswith("/staff") else "/"
+
+
+def outcome_of(response: httpx.Response, template: str, rule: Rule) -> Outcome:
+    location = response.headers.get("location", "")
+    start = sign_in_page(template)
+    if response.is_redirect and (location == start or location.startswith(f"{start}?next=")):
+        return Outcome.SIGN_IN
+    if response.status_code in rule.ok_statuses:
+        return Outcome.OK
+    if response.status_code == 403:
+        return Outcome.FORBIDDEN
+    if response.status_code == 404:
+        return Outcome.NOT_FOUND
+    return Outcome.UNEXPECTED
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Litestar]:
+    """The app and its lifespan on this test's event loop, as conftest.serving does, so that
+    each check can have a client of its own."""
+    app = create_app(settings)
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def run_lifespan() -> None:
+        async with app.lifespan():
+            started.set()
+            await stop.wait()
+
+    lifespan = asyncio.create_task(run_lifespan())
+    await asyncio.wait(
+        [lifespan, asyncio.create_task(started.wait())], return_when="FIRST_COMPLETED"
+    )
+    if lifespan.done():
+        lifespan.result()
+    try:
+        yield app
+    finally:
+        stop.set()
+        await lifespan
+
+
+_addresses = itertools.count(1)
+
+
+def new_client(app: Litestar) -> httpx.AsyncClient:
+    """No cookies, and an address of its own: the per-address limits on codes and joins
+    (some counted in the database) never see one check's requests in another's count."""
+    n = next(_addresses)
+    transport = httpx.ASGITransport(
+        app=app, client=(f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}", 50000)
+    )
+    return httpx.AsyncClient(transport=transport, base_url=BASE_URL)
+
+
+# The tests --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def demo_app() -> AsyncIterator[Litestar]:
+    """One app for every route's checks (starting one costs more than a route's checks)."""
+    async with running(replace(get_settings(), demo=True)) as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+async def csrf(demo_app: Litestar) -> Csrf:
+    async with new_client(demo_app) as client:
+        return await Csrf.from_page(client)
+
+
+def http_routes(app: Litestar) -> set[tuple[str, str]]:
+    """(method, path) of every route the app answers, static files and HEAD/OPTIONS aside."""
+    return {
+        (method, route.path_format)
+        for route in app.routes
+        if isinstance(route, HTTPRoute) and not route.path_format.startswith("/static/")
+        for method in route.methods - {"HEAD", "OPTIONS"}
+    }
+
+
+def _listed(routes: set[tuple[str, str]]) -> str:
+    return "".join(f"\n  {method} {path}" for method, path in sorted(routes)) or " none"
+
+
+def test_every_route_is_in_the_matrix(settings: Settings) -> None:
+    routes = http_routes(create_app(replace(settings, demo=True)))
+    missing, stale = routes - MATRIX.keys(), MATRIX.keys() - routes
+    assert (missing, stale) == (set(), set()), (
+        f"Routes without a matrix entry (add one to MATRIX):{_listed(missing)}\n"
+        f"Matrix entries for routes that no longer exist:{_listed(stale)}"
+    )
+
+
+def test_demo_routes_exist_only_in_demo_mode(settings: Settings) -> None:
+    on = http_routes(create_app(replace(settings, demo=True)))
+    off = http_routes(create_app(replace(settings, demo=False)))
+    assert on - off == {route for route, rule in MATRIX.items() if rule.demo_only}
+
+
+def test_the_personas_are_what_they_claim_to_be() -> None:
+    """Every staff role has its persona, and each proxy's scope really does (or does not)
+    open the area of the routes it is checked on."""
+    assert set(STAFF_ROLES) == set(ROLES)
+    for rule in MATRIX.values():
+        if rule.kind is Kind.PATIENT and rule.area is not None:
+            assert rule.area in SCOPE_AREAS[proxy_scope(rule, "proxy_right")]
+            assert rule.area not in SCOPE_AREAS[proxy_scope(rule, "proxy_wrong")]
+
+
+def test_the_matrix_rules_are_consistent() -> None:
+    for (method, path), rule in MATRIX.items():
+        assert set(re.findall(r"{(\w+)}", path)) == set(rule.params), (method, path)
+        assert rule.needs() <= FACTS.keys() | BASE_FACTS, (method, path)
+        assert (rule.kind is Kind.STAFF) == bool(rule.staff), (method, path)
+        assert rule.staff <= ALL_STAFF, (method, path)
+        assert rule.kind is Kind.PATIENT or rule.area is None, (method, path)
+        assert not {401, 403, 404, 500} & rule.ok_statuses, (method, path)
+        assert method == "POST" or (rule.form is None and rule.json is None), (method, path)
+
+
+async def test_the_checks_csrf_token_is_what_lets_their_posts_through(
+    demo_app: Litestar, csrf: Csrf
+) -> None:
+    """So a 403 the matrix expects comes from authorization, never from a missing token."""
+    route = ("POST", "/language")
+    world = await world_for(MATRIX[route])
+    async with new_client(demo_app) as client:
+        client.cookies.set(CSRF_COOKIE, csrf.cookie)
+        refused = await client.post("/language", data={"locale": "es"}, follow_redirects=False)
+        assert refused.status_code == 403
+        accepted = await send(client, *route, MATRIX[route], world, csrf)
+        assert accepted.status_code == 303
+
+
+def _route_id(route: tuple[str, str]) -> str:
+    return f"{route[0]} {route[1]}"
+
+
+@pytest.mark.parametrize("route", sorted(MATRIX), ids=_route_id)
+async def test_each_persona_gets_the_answer_the_matrix_gives(
+    route: tuple[str, str], demo_app: Litestar, csrf: Csrf
+) -> None:
+    method, template = route
+    rule = MATRIX[route]
+    wrong: list[str] = []
+    for persona in PERSONAS:
+        async with new_client(demo_app) as client:
+            async with write_transaction():  # one commit for the whole set-up
+                world = await world_for(rule)
+                await sign_in_as(client, persona, rule, world)
+            response = await send(client, method, template, rule, world, csrf)
+        want, got = expected(rule, persona), outcome_of(response, template, rule)
+        if want is not got:
+            location = response.headers.get("location", "")
+            wrong.append(
+                f"  {persona}: expected {want.name}, got {response.status_code}"
+                f"{' ' + location if location else ''} ({got.name})"
+            )
+    assert not wrong, f"{method} {template} ({rule.kind.value}):\n" + "\n".join(wrong)
