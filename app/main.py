@@ -128,6 +128,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         staff.join_requests,
         staff.join_request_done,
         staff.audit,
+        staff.results,
+        staff.result_review_post,
         staff.posters,
         staff.poster,
         create_static_files_router(

@@ -42,6 +42,8 @@ class Settings:
     staff_session_idle_minutes: int
     proxy_adolescent_age: int
     proxy_adult_age: int
+    result_hold_hours: int
+    result_hold_loincs: frozenset[str]
     session_max_hours: int
     embedded_worker: bool
     sms_provider: str
@@ -119,6 +121,16 @@ def load_settings() -> Settings:
         # SECURITY.md's proxy ages: a guardian's access narrows at the first, ends at the second.
         proxy_adolescent_age=_int("PORTAL_PROXY_ADOLESCENT_AGE", 12),
         proxy_adult_age=_int("PORTAL_PROXY_ADULT_AGE", 18),
+        # Results go out when final (Cures Act); a clinic may hold chosen tests (by LOINC,
+        # pathology by default) so a clinician can call first. Empty means no holds.
+        result_hold_hours=_int("PORTAL_RESULT_HOLD_HOURS", 72),
+        result_hold_loincs=frozenset(
+            code.strip()
+            for code in os.environ.get(
+                "PORTAL_RESULT_HOLD_LOINCS", "11526-1,22637-3,60568-3"
+            ).split(",")
+            if code.strip()
+        ),
         session_max_hours=_int("PORTAL_SESSION_MAX_HOURS", 12),
         # The embedded default delivers the outbox inside the server; production runs
         # `portal worker` processes instead.

@@ -37,7 +37,7 @@ def build_environment() -> Environment:
         device_label=device_name,
         role_label=_role_label,
     )
-    env.filters.update(day=_day, moment=_moment, clock=_clock, number=_number)
+    env.filters.update(day=_day, moment=_moment, clock=_clock, number=_number, unit=_unit)
     return env
 
 
@@ -65,6 +65,20 @@ def _moment(value: datetime, style: str = "short") -> str:
 
 def _clock(value: datetime) -> str:
     return i18n.format_clock(value, clinic_profile().timezone)
+
+
+# UCUM codes as people read them.
+_TIMES = "\u00d7"  # the multiplication sign
+_UNITS = {
+    "10*3/uL": f"{_TIMES}10³/µL",
+    "10*6/uL": f"{_TIMES}10⁶/µL",
+    "10*9/L": f"{_TIMES}10⁹/L",
+    "uL": "µL",
+}
+
+
+def _unit(code: str) -> str:
+    return _UNITS.get(code, code.replace("uL", "µL").replace("ug", "µg"))
 
 
 def _number(value: float | None) -> str:

@@ -17,6 +17,7 @@ from app.channels.sms import ConsoleSMS, TwilioSMS
 from app.services.caregivers import guardian_grants_end_at_adulthood
 from app.services.clinic import clinic_profile_load, clinic_profile_set
 from app.services.outbox import outbox_deliver
+from app.services.result_release import results_release_due
 from app.settings import Settings
 
 log = logging.getLogger("portal.worker")
@@ -25,6 +26,8 @@ LEASE = timedelta(minutes=2)
 POLL_SECONDS = 1.0
 # Daily-ish duties (a guardian's access ending at 18) run this often; each is idempotent.
 HOUSEKEEPING_SECONDS = 3600.0
+# Held results whose hold has ended are released within this long.
+RELEASE_SECONDS = 60.0
 
 
 def channels_from_settings(settings: Settings) -> dict[str, Channel]:
@@ -76,6 +79,16 @@ async def _housekeeping() -> None:
         log.info("ended %d guardian grants at adulthood", ended)
 
 
+async def _release_held_results() -> None:
+    try:
+        released = await results_release_due()
+    except Exception as error:  # tried again next minute
+        log.error("releasing held results failed: %s", type(error).__name__)
+        return
+    if released:
+        log.info("released %d held results", released)
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
@@ -84,11 +97,14 @@ async def run_worker(channels: dict[str, Channel], stop: asyncio.Event) -> None:
     """Deliver until `stop` is set; wait a second between empty rounds."""
     name = worker_name()
     log.info("outbox worker %s started", name)
-    next_housekeeping = 0.0
+    next_housekeeping = next_release = 0.0
     while not stop.is_set():
         if time.monotonic() >= next_housekeeping:
             next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
             await _housekeeping()
+        if time.monotonic() >= next_release:
+            next_release = time.monotonic() + RELEASE_SECONDS
+            await _release_held_results()
         try:
             claimed = await outbox_deliver(channels=channels, worker=name, lease=LEASE)
         except Exception as error:  # keep delivering; rows stay pending for the next round

@@ -6,13 +6,14 @@ from typing import Any
 
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
-from litestar.params import FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from app.handlers.support import htmx_target, page
 from app.services.access import PatientContext
 from app.services.home import home_summary
 from app.services.messaging import conversations_list
+from app.services.result_detail import observation_open, report_open
 from app.services.results import results_list
 from app.services.scheduling import visits_list
 
@@ -56,6 +57,27 @@ class PatientPages(Controller):
             tab="results",
             reports=await results_list(context),
         )
+
+    @get("/results/{report_id:str}", name="result_report")
+    async def report(
+        self, context: NamedDependency[PatientContext], report_id: FromPath[str]
+    ) -> Template:
+        return page(
+            "patient/report.html",
+            context=context,
+            tab="results",
+            report=await report_open(context, report_id),
+        )
+
+    @get("/results/{report_id:str}/{test_id:str}", name="result_test")
+    async def test(
+        self,
+        context: NamedDependency[PatientContext],
+        report_id: FromPath[str],
+        test_id: FromPath[str],
+    ) -> Template:
+        detail = await observation_open(context, report_id, test_id)
+        return page("patient/test.html", context=context, tab="results", detail=detail)
 
     @get("/more", name="more")
     async def more(self, context: NamedDependency[PatientContext]) -> Template:

@@ -42,6 +42,7 @@ from app.services.passkeys import PasskeyError, credential_from, device_name
 from app.services.posters import PAPER, location_codes, poster_location, poster_svg
 from app.services.qr import qr_svg
 from app.services.rate_limit import PASSKEY_SIGN_IN_PER_IP, rate_limit_ip
+from app.services.result_release import result_review, results_inbox
 from app.services.sessions import staff_session_end
 from app.services.staff_auth import (
     staff_authentication_options,
@@ -322,6 +323,24 @@ async def audit(
         )
     lines = None if filters.empty else await audit_search(staff=staff, filters=filters)
     return staff_page("staff/audit.html", staff=staff, typed=typed, lines=lines, error="")
+
+
+@get("/staff/results", name="staff_results")
+async def results(staff: NamedDependency[StaffActor]) -> Template:
+    return staff_page("staff/results.html", staff=staff, lines=await results_inbox(staff=staff))
+
+
+@post("/staff/results/{public_id:str}", name="staff_result_review")
+async def result_review_post(
+    staff: NamedDependency[StaffActor], public_id: FromPath[str], data: Form
+) -> Redirect:
+    await result_review(
+        staff=staff,
+        public_id=public_id,
+        comment=data.get("comment", ""),
+        release=data.get("release") == "yes",
+    )
+    return Redirect("/staff/results", status_code=303)
 
 
 @get("/staff/posters", name="staff_posters")

@@ -501,6 +501,33 @@ async def _seed_history(
                     }
                 ]
             )
+        if pid == james_id:
+            # A pathology result on hold: the clinic's Results page releases it (or the hold
+            # ends by itself); until then James does not see it.
+            biopsy_at = now - timedelta(days=1)
+            reports.append(
+                LabReport(
+                    patient=pid,
+                    loinc="22637-3",
+                    name="Skin biopsy (pathology)",
+                    effective_at=biopsy_at - timedelta(days=3),
+                    issued_at=biopsy_at,
+                    released_at=None,
+                    hold_until=biopsy_at + timedelta(hours=72),
+                    ordering_clinician=clinician,
+                )
+            )
+            report_observations.append(
+                [
+                    {
+                        "loinc": "22637-3",
+                        "name": "Diagnosis",
+                        "unit": "",
+                        "value_text": "Benign seborrheic keratosis",
+                        "effective_at": biopsy_at,
+                    }
+                ]
+            )
         # Upcoming visits for most people, and always for the personas.
         if pid in persona_ids or rng.random() < 0.55:
             for _ in range(rng.choice((1, 1, 2))):

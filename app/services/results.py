@@ -111,16 +111,8 @@ async def results_list(context: PatientContext, *, limit: int = 40) -> list[Repo
         await audit_record(
             actor=context.actor, context=context, action="results.list", resource_type="LabReport"
         )
-        reports = await _released_reports(context, limit=limit)
-        new = [report.public_id for report in reports if report.is_new]
-        if new:
-            # Seen now: "new" shows this once, and the clinic can count same-day views.
-            await LabReport.update({LabReport.first_viewed_at: utcnow()}).where(
-                LabReport.patient == context.patient.id,
-                LabReport.public_id.is_in(new),
-                LabReport.first_viewed_at.is_null(),
-            )
-        return reports
+        # "New" stays until the report itself is opened (result_detail.report_open).
+        return await _released_reports(context, limit=limit)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # Invite a minor's parent or guardian (after checking the relationship), end a grant.
     "grants.manage": frozenset({"front_desk", "nurse", "admin"}),
     "posters": frozenset({"front_desk", "admin"}),
+    # Read held and new results, add the care team's note, release a held result.
+    "results.review": frozenset({"nurse", "clinician", "admin"}),
     # Search the audit trail: who looked at which record, when, from where.
     "audit.search": frozenset({"admin"}),
     # The demo clinic's outgoing texts and emails (demo mode only).

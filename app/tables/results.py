@@ -14,7 +14,7 @@ from piccolo.table import Table
 
 from app.tables.clinic import Clinician
 from app.tables.columns import public_id_column
-from app.tables.people import Patient
+from app.tables.people import Patient, StaffUser
 
 
 class LabReport(Table):
@@ -29,6 +29,11 @@ class LabReport(Table):
     issued_at = Timestamptz()
     # None while held; results are released when final unless a hold applies.
     released_at = Timestamptz(null=True, default=None)
+    # A held result is released by itself at this time, or earlier by a clinician.
+    hold_until = Timestamptz(null=True, default=None)
+    released_by_staff = ForeignKey(
+        references=StaffUser, null=True, default=None, on_delete=OnDelete.set_null
+    )
     ordering_clinician = ForeignKey(
         references=Clinician, null=True, default=None, on_delete=OnDelete.set_null
     )

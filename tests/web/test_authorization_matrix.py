@@ -45,13 +45,22 @@ from app.tables import (
     CaregiverInvite,
     EnrollmentInvite,
     JoinRequest,
+    LabObservation,
     Passkey,
     Patient,
     StaffInvite,
     StaffUser,
     WebSession,
 )
-from tests.factories import grant, make_account, make_patient, make_person, unique, years_ago
+from tests.factories import (
+    grant,
+    make_account,
+    make_patient,
+    make_person,
+    make_report,
+    unique,
+    years_ago,
+)
 from tests.web.conftest import BASE_URL
 from tests.web.test_join import _location
 
@@ -92,6 +101,7 @@ MEET_PATIENTS = frozenset({"front_desk", "nurse", "clinician", "admin"})
 MANAGE_GRANTS = frozenset({"front_desk", "nurse", "admin"})
 FRONT_DESK_AND_ADMIN = frozenset({"front_desk", "admin"})
 ADMIN = frozenset({"admin"})
+REVIEW_RESULTS = frozenset({"nurse", "clinician", "admin"})
 
 
 @dataclass(frozen=True)
@@ -200,6 +210,15 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/messages"): Rule(Kind.PATIENT, area="messages"),
     ("GET", "/visits"): Rule(Kind.PATIENT, area="appointments"),
     ("GET", "/results"): Rule(Kind.PATIENT, area="results"),
+    ("GET", "/results/{report_id}"): Rule(
+        Kind.PATIENT, area="results", owner=Owner.RECORD, params={"report_id": "report"}
+    ),
+    ("GET", "/results/{report_id}/{test_id}"): Rule(
+        Kind.PATIENT,
+        area="results",
+        owner=Owner.RECORD,
+        params={"report_id": "report", "test_id": "lab_test"},
+    ),
     ("GET", "/more"): Rule(Kind.PATIENT),
     # Sharing: the patient manages it; a proxy never does.
     ("GET", "/sharing"): Rule(Kind.SELF),
@@ -255,6 +274,10 @@ MATRIX: dict[tuple[str, str], Rule] = {
         FRONT_DESK_AND_ADMIN, params={"public_id": "join_request"}, form={"outcome": "dismissed"}
     ),
     ("GET", "/staff/audit"): staff_only(ADMIN),
+    ("GET", "/staff/results"): staff_only(REVIEW_RESULTS),
+    ("POST", "/staff/results/{public_id}"): staff_only(
+        REVIEW_RESULTS, params={"public_id": "report"}, form={"comment": "Looks fine."}
+    ),
     ("GET", "/staff/posters"): staff_only(FRONT_DESK_AND_ADMIN),
     ("GET", "/staff/posters/{code}/{size}"): staff_only(
         FRONT_DESK_AND_ADMIN, params={"code": "location", "size": "paper"}
@@ -485,7 +508,25 @@ async def _demo_staff(_: World) -> str:
     return slug
 
 
+async def _report(world: World) -> str:
+    """A released report with one test on the patient's record."""
+    report = await make_report(world.patient)
+    test = await LabObservation.select(LabObservation.public_id).where(
+        LabObservation.report == report.id
+    )
+    world.facts["lab_test"] = str(test[0]["public_id"])
+    return str(report.public_id)
+
+
+async def _lab_test(world: World) -> str:
+    if "report" not in world.facts:
+        world.facts["report"] = await _report(world)
+    return world.facts["lab_test"]
+
+
 FACTS: dict[str, Callable[[World], Awaitable[str]]] = {
+    "report": _report,
+    "lab_test": _lab_test,
     "device": _device,
     "passkey": _passkey,
     "grant": _grant,

@@ -1,0 +1,156 @@
+"""When results reach the patient (Cures Act: as soon as they are final), and the clinic's
+side of it: a configurable hold for chosen test types, released by itself after the hold
+or earlier by a clinician, comments, and a notice with no health detail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from app.db import write_transaction
+from app.i18n import N_
+from app.services.access import StaffActor
+from app.services.audit import audit_insert, audit_staff
+from app.services.clock import utcnow
+from app.services.errors import NotFoundError
+from app.services.outbox import outbox_enqueue
+from app.services.staff_roles import staff_require
+from app.settings import get_settings
+from app.tables import LabReport, Patient
+
+NEW_RESULT_SUBJECT = N_("You have a new test result")
+NEW_RESULT_TEXT = N_("You have a new test result. Open the patient portal to see it.")
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    released_at: datetime | None
+    hold_until: datetime | None
+
+
+def release_plan(loinc: str, issued_at: datetime) -> ReleasePlan:
+    """Immediate by default; tests the clinic chose to hold wait PORTAL_RESULT_HOLD_HOURS."""
+    settings = get_settings()
+    if loinc in settings.result_hold_loincs:
+        return ReleasePlan(None, issued_at + timedelta(hours=settings.result_hold_hours))
+    return ReleasePlan(issued_at, None)
+
+
+async def _notify(patient_id: int) -> None:
+    """Inside the caller's transaction: "You have a new test result", to the record's
+    phone, else its email. Nothing about which test or what it says."""
+    patient = (
+        await Patient.select(Patient.phone, Patient.email).where(Patient.id == patient_id).first()
+    )
+    if patient is None:
+        return
+    channel, recipient = (
+        ("sms", patient["phone"]) if patient["phone"] else ("email", patient["email"])
+    )
+    if recipient:
+        await outbox_enqueue(
+            channel=channel, recipient=recipient, subject=NEW_RESULT_SUBJECT, body=NEW_RESULT_TEXT
+        )
+
+
+async def results_release_due() -> int:
+    """Release held results whose hold has ended (the worker runs this every minute)."""
+    now = utcnow()
+    async with write_transaction():
+        released = await LabReport.raw(
+            """
+            UPDATE lab_report SET released_at = {}
+            WHERE released_at IS NULL AND hold_until IS NOT NULL AND hold_until <= {}
+            RETURNING public_id, patient
+            """,
+            now,
+            now,
+        )
+        for row in released:
+            await _notify(row["patient"])
+            await audit_insert(
+                action="results.released_after_hold",
+                patient=row["patient"],
+                resource_type="DiagnosticReport",
+                resource_id=row["public_id"],
+            )
+    return len(released)
+
+
+@dataclass(frozen=True)
+class InboxLine:
+    public_id: str
+    name: str
+    patient_name: str
+    mrn: str
+    effective_at: datetime
+    hold_until: datetime | None
+    released_at: datetime | None
+    clinician_comment: str | None
+
+
+async def results_inbox(*, staff: StaffActor, days: int = 14) -> list[InboxLine]:
+    """Held results first (soonest release first), then the last days' released results
+    that have no comment yet."""
+    staff_require(staff.role, "results.review")
+    since = utcnow() - timedelta(days=days)
+    rows = await LabReport.raw(
+        """
+        SELECT r.public_id, r.name, r.effective_at, r.hold_until, r.released_at,
+               r.clinician_comment, p.given_name, p.family_name, p.mrn
+        FROM lab_report r JOIN patient p ON p.id = r.patient
+        WHERE r.released_at IS NULL
+           OR (r.released_at > {} AND r.clinician_comment IS NULL)
+        ORDER BY CASE WHEN r.released_at IS NULL THEN 0 ELSE 1 END,
+                 r.hold_until, r.released_at DESC
+        LIMIT 100
+        """,
+        since,
+    )
+    async with write_transaction():
+        await audit_staff(staff=staff, action="staff.results_inbox_view")
+    return [
+        InboxLine(
+            public_id=row["public_id"],
+            name=row["name"],
+            patient_name=f"{row['given_name']} {row['family_name']}",
+            mrn=row["mrn"],
+            effective_at=row["effective_at"],
+            hold_until=row["hold_until"],
+            released_at=row["released_at"],
+            clinician_comment=row["clinician_comment"],
+        )
+        for row in rows
+    ]
+
+
+async def result_review(*, staff: StaffActor, public_id: str, comment: str, release: bool) -> None:
+    """Add or change the care team's note, and (for a held result) release it now."""
+    staff_require(staff.role, "results.review")
+    comment = comment.strip()
+    async with write_transaction():
+        report = (
+            await LabReport.select(LabReport.id, LabReport.patient, LabReport.released_at)
+            .where(LabReport.public_id == public_id)
+            .first()
+        )
+        if report is None:
+            raise NotFoundError(public_id)
+        values: dict[object, object] = {}
+        if comment:
+            values[LabReport.clinician_comment] = comment[:2000]
+        releasing = release and report["released_at"] is None
+        if releasing:
+            values[LabReport.released_at] = utcnow()
+            values[LabReport.released_by_staff] = staff.staff_id
+        if values:
+            await LabReport.update(values).where(LabReport.id == report["id"])  # type: ignore[arg-type]
+        if releasing:
+            await _notify(report["patient"])
+        await audit_staff(
+            staff=staff,
+            action="results.released" if releasing else "results.commented",
+            patient_id=report["patient"],
+            resource_type="DiagnosticReport",
+            resource_id=public_id,
+        )
