@@ -35,6 +35,8 @@ class Settings:
     database_url: str
     base_url: str
     secret_key: str
+    vapid_private_key: str
+    push_hosts: tuple[str, ...]
     demo: bool
     debug: bool
     log_level: str
@@ -84,14 +86,32 @@ class Settings:
         return self.base_url.startswith("https://")
 
 
+def _new_vapid_key() -> str:
+    """A P-256 key for Web Push (VAPID), as PEM: made once, kept, so subscriptions last."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
 def _load_or_create_secrets(data_dir: Path) -> dict[str, str]:
     """Read ./var/secrets.json, creating it (mode 0600) with fresh random values if missing."""
     path = data_dir / "secrets.json"
     stored: dict[str, str] = {}
     if path.exists():
         stored = json.loads(path.read_text())
-    if "secret_key" not in stored:
-        stored["secret_key"] = secrets.token_urlsafe(32)
+    missing = {
+        "secret_key": lambda: secrets.token_urlsafe(32),
+        "vapid_private_key": _new_vapid_key,
+    }
+    fresh = {name: make() for name, make in missing.items() if name not in stored}
+    if fresh:
+        stored.update(fresh)
         data_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
@@ -104,14 +124,27 @@ def load_settings() -> Settings:
     database_url = os.environ.get("PORTAL_DATABASE_URL") or f"{SQLITE_PREFIX}{data_dir}/portal.db"
     if database_url.startswith("postgres://"):
         database_url = "postgresql://" + database_url.removeprefix("postgres://")
-    secret_key = (
-        os.environ.get("PORTAL_SECRET_KEY") or _load_or_create_secrets(data_dir)["secret_key"]
-    )
+    env_secret = os.environ.get("PORTAL_SECRET_KEY")
+    env_vapid = os.environ.get("PORTAL_VAPID_PRIVATE_KEY", "").replace("\\n", "\n")
+    stored = {} if env_secret and env_vapid else _load_or_create_secrets(data_dir)
+    secret_key = env_secret or stored["secret_key"]
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
         base_url=os.environ.get("PORTAL_BASE_URL", "http://localhost:8000").rstrip("/"),
         secret_key=secret_key,
+        vapid_private_key=env_vapid or stored["vapid_private_key"],
+        # Web Push endpoints we deliver to: the browsers' push services (our server makes
+        # these requests, so it must not post to any address a client names).
+        push_hosts=tuple(
+            host.strip().lower()
+            for host in os.environ.get(
+                "PORTAL_PUSH_HOSTS",
+                "fcm.googleapis.com,updates.push.services.mozilla.com,"
+                ".push.apple.com,.notify.windows.com",
+            ).split(",")
+            if host.strip()
+        ),
         demo=_flag("PORTAL_DEMO", False),
         debug=_flag("PORTAL_DEBUG", False),
         log_level=os.environ.get("PORTAL_LOG_LEVEL", "INFO").upper(),

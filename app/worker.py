@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from app.channels import Channel
 from app.channels.email import ConsoleEmail, SMTPEmail
+from app.channels.push import WebPushChannel
 from app.channels.sms import ConsoleSMS, TwilioSMS
 from app.services.caregivers import guardian_grants_end_at_adulthood
 from app.services.clinic import clinic_profile_load, clinic_profile_set
@@ -64,7 +65,10 @@ def channels_from_settings(settings: Settings) -> dict[str, Channel]:
             password=settings.smtp_password or None,
             starttls=settings.smtp_starttls,
         )
-    return {"sms": sms, "email": email}
+    # RFC 8292's contact for the push services: the portal's address, or its sender email.
+    subject = settings.base_url if settings.secure_cookies else f"mailto:{settings.email_from}"
+    push = WebPushChannel(private_key_pem=settings.vapid_private_key, subject=subject)
+    return {"sms": sms, "email": email, "push": push}
 
 
 async def _housekeeping() -> None:

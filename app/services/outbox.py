@@ -23,7 +23,7 @@ from app.tables import OutboxMessage
 
 log = logging.getLogger("portal.outbox")
 
-CHANNELS = ("sms", "email")
+CHANNELS = ("sms", "email", "push")
 MAX_ATTEMPTS = 8
 BASE_BACKOFF = timedelta(seconds=30)
 MAX_BACKOFF = timedelta(hours=2)

@@ -8,6 +8,7 @@ from app.tables.messaging import Conversation, Message
 from app.tables.outbox import OutboxMessage
 from app.tables.passkeys import Passkey, StaffPasskey, WebAuthnChallenge
 from app.tables.people import AccessGrant, Account, CaregiverInvite, Patient, StaffUser
+from app.tables.push import PushSubscription
 from app.tables.results import LabObservation, LabReport
 from app.tables.scheduling import Appointment
 from app.tables.sessions import WebSession
@@ -30,6 +31,7 @@ __all__ = [
     "OutboxMessage",
     "Passkey",
     "Patient",
+    "PushSubscription",
     "SignInCode",
     "StaffInvite",
     "StaffPasskey",
