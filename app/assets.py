@@ -20,6 +20,7 @@ SHELL_ASSETS = (
     "css/portal.css",
     "js/portal.js",
     "js/passkeys.js",
+    "js/push.js",
     "vendor/htmx.min.js",
     "img/icons.svg",
     "icons/icon-192.png",

@@ -8,7 +8,19 @@ from playwright.sync_api import Browser
 
 from e2e.conftest import PHONE, sign_in
 
-SIGNED_IN_PAGES = ["/home", "/messages", "/visits", "/visits?show=past", "/results", "/more"]
+SIGNED_IN_PAGES = [
+    "/home",
+    "/messages",
+    "/visits",
+    "/visits?show=past",
+    "/results",
+    "/more",
+    "/notifications",
+    "/sharing",
+    "/access-history",
+    "/passkeys",
+    "/devices",
+]
 PUBLIC_PAGES = ["/", "/offline", "/demo", "/demo/sign-in/maria", "/no-such-page"]
 
 

@@ -37,7 +37,13 @@ class Claimed:
 
 
 async def outbox_enqueue(
-    *, channel: str, recipient: str, subject: str = "", body: str, key: str | None = None
+    *,
+    channel: str,
+    recipient: str,
+    subject: str = "",
+    body: str,
+    key: str | None = None,
+    not_before: datetime | None = None,
 ) -> str:
     """Queue a message inside the caller's transaction; returns its idempotency key.
 
@@ -52,7 +58,8 @@ async def outbox_enqueue(
             subject=subject,
             body=body,
             idempotency_key=key,
-            next_attempt_at=utcnow(),
+            # Quiet hours: a message may wait until the person's morning.
+            next_attempt_at=max(utcnow(), not_before) if not_before else utcnow(),
         )
     )
     return key

@@ -8,18 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from app.db import write_transaction
-from app.i18n import N_
 from app.services.access import StaffActor
 from app.services.audit import audit_insert, audit_staff
 from app.services.clock import utcnow
 from app.services.errors import NotFoundError
-from app.services.outbox import outbox_enqueue
+from app.services.notify import notify_patient
 from app.services.staff_roles import staff_require
 from app.settings import get_settings
-from app.tables import LabReport, Patient
-
-NEW_RESULT_SUBJECT = N_("You have a new test result")
-NEW_RESULT_TEXT = N_("You have a new test result. Open the patient portal to see it.")
+from app.tables import LabReport
 
 
 @dataclass(frozen=True)
@@ -36,21 +32,14 @@ def release_plan(loinc: str, issued_at: datetime) -> ReleasePlan:
     return ReleasePlan(issued_at, None)
 
 
-async def _notify(patient_id: int) -> None:
-    """Inside the caller's transaction: "You have a new test result", to the record's
-    phone, else its email. Nothing about which test or what it says."""
-    patient = (
-        await Patient.select(Patient.phone, Patient.email).where(Patient.id == patient_id).first()
+async def _notify(patient_id: int, public_id: str, confidential: bool) -> None:
+    """Inside the caller's transaction, through each person's notification choices."""
+    await notify_patient(
+        patient_id=patient_id,
+        category="results",
+        event=f"result-{public_id}",
+        confidential=confidential,
     )
-    if patient is None:
-        return
-    channel, recipient = (
-        ("sms", patient["phone"]) if patient["phone"] else ("email", patient["email"])
-    )
-    if recipient:
-        await outbox_enqueue(
-            channel=channel, recipient=recipient, subject=NEW_RESULT_SUBJECT, body=NEW_RESULT_TEXT
-        )
 
 
 async def results_release_due() -> int:
@@ -61,13 +50,13 @@ async def results_release_due() -> int:
             """
             UPDATE lab_report SET released_at = {}
             WHERE released_at IS NULL AND hold_until IS NOT NULL AND hold_until <= {}
-            RETURNING public_id, patient
+            RETURNING public_id, patient, confidential
             """,
             now,
             now,
         )
         for row in released:
-            await _notify(row["patient"])
+            await _notify(row["patient"], row["public_id"], bool(row["confidential"]))
             await audit_insert(
                 action="results.released_after_hold",
                 patient=row["patient"],
@@ -130,7 +119,9 @@ async def result_review(*, staff: StaffActor, public_id: str, comment: str, rele
     comment = comment.strip()
     async with write_transaction():
         report = (
-            await LabReport.select(LabReport.id, LabReport.patient, LabReport.released_at)
+            await LabReport.select(
+                LabReport.id, LabReport.patient, LabReport.released_at, LabReport.confidential
+            )
             .where(LabReport.public_id == public_id)
             .first()
         )
@@ -146,7 +137,7 @@ async def result_review(*, staff: StaffActor, public_id: str, comment: str, rele
         if values:
             await LabReport.update(values).where(LabReport.id == report["id"])  # type: ignore[arg-type]
         if releasing:
-            await _notify(report["patient"])
+            await _notify(report["patient"], public_id, bool(report["confidential"]))
         await audit_staff(
             staff=staff,
             action="results.released" if releasing else "results.commented",

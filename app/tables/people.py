@@ -1,6 +1,6 @@
 """Who is who (SECURITY.md): patients are records, accounts sign in, grants join them."""
 
-from piccolo.columns import Date, ForeignKey, OnDelete, Serial, Timestamptz, Varchar
+from piccolo.columns import Date, ForeignKey, Integer, OnDelete, Serial, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 from app.tables.clinic import Clinician, Location
@@ -44,6 +44,11 @@ class Account(Table):
     # A caregiver without a record of their own here: where sign-in codes and notices go.
     phone = Varchar(length=40, null=True, default=None)
     email = Varchar(length=200, null=True, default=None)
+    # Notification choices as JSON {category: [channels]}; empty means the defaults.
+    notify_prefs = Text(default="")
+    # Quiet hours in minutes after midnight, clinic time: push and texts wait them out.
+    quiet_start = Integer(null=True, default=None)
+    quiet_end = Integer(null=True, default=None)
     created_at = created_at_column()
     disabled_at = Timestamptz(null=True, default=None)
 

@@ -48,6 +48,7 @@ from app.tables import (
     LabObservation,
     Passkey,
     Patient,
+    PushSubscription,
     StaffInvite,
     StaffUser,
     WebSession,
@@ -220,6 +221,14 @@ MATRIX: dict[tuple[str, str], Rule] = {
         params={"report_id": "report", "test_id": "lab_test"},
     ),
     ("GET", "/more"): Rule(Kind.PATIENT),
+    # Notifications: the account's own devices and choices.
+    ("GET", "/notifications"): Rule(Kind.PATIENT, why="the page needs a context, as the tabs do"),
+    ("POST", "/notifications"): Rule(Kind.ACCOUNT, form={"results.push": "on"}),
+    ("POST", "/push/subscriptions"): Rule(Kind.ACCOUNT, json={}, ok_statuses=CEREMONY),
+    ("POST", "/push/subscriptions/{public_id}/remove"): Rule(
+        Kind.ACCOUNT, owner=Owner.ACCOUNT, params={"public_id": "push_device"}, form={}
+    ),
+    ("POST", "/notifications/test"): Rule(Kind.ACCOUNT, form={}),
     # Sharing: the patient manages it; a proxy never does.
     ("GET", "/sharing"): Rule(Kind.SELF),
     ("POST", "/sharing/invite"): Rule(
@@ -524,7 +533,20 @@ async def _lab_test(world: World) -> str:
     return world.facts["lab_test"]
 
 
+async def _push_device(world: World) -> str:
+    """A device of the patient's account that gets pushes."""
+    row = PushSubscription(
+        account=world.account_id,
+        endpoint=f"https://fcm.googleapis.com/fcm/send/{secrets.token_urlsafe(12)}",
+        p256dh="BKey",
+        auth="auth",
+    )
+    await PushSubscription.insert(row)
+    return str(row.public_id)
+
+
 FACTS: dict[str, Callable[[World], Awaitable[str]]] = {
+    "push_device": _push_device,
     "report": _report,
     "lab_test": _lab_test,
     "device": _device,

@@ -1,0 +1,117 @@
+"""Notification settings: this device's push subscription, the devices that get pushes,
+and what to be told about on which channel, with quiet hours."""
+
+from __future__ import annotations
+
+import json
+from datetime import time
+from typing import Annotated, Any
+
+from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, FromQuery
+from litestar.response import Redirect, Template
+
+from app import i18n
+from app.db import write_transaction
+from app.handlers.passkeys import ceremony_failed
+from app.handlers.support import page
+from app.services.access import Actor, PatientContext
+from app.services.audit import audit_record
+from app.services.notify import (
+    CATEGORIES,
+    CHANNELS,
+    notify_account,
+    preferences_for,
+    preferences_save,
+)
+from app.services.passkeys import device_name
+from app.services.push import (
+    SubscriptionError,
+    subscription_remove,
+    subscription_save,
+    subscriptions_list,
+    vapid_public_key,
+)
+from app.settings import get_settings
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+@get("/notifications", name="notifications")
+async def settings_page(
+    actor: NamedDependency[Actor],
+    context: NamedDependency[PatientContext],
+    done: FromQuery[str] = "",
+) -> Template:
+    return page(
+        "account/notifications.html",
+        context=context,
+        tab="more",
+        devices=await subscriptions_list(actor=actor),
+        prefs=await preferences_for(actor.account_id),
+        categories=tuple(CATEGORIES),
+        channels=CHANNELS,
+        vapid_key=vapid_public_key(get_settings().vapid_private_key),
+        done=done,
+    )
+
+
+@post("/notifications", name="notifications_save")
+async def save(request: Request[Any, Any, Any], actor: NamedDependency[Actor]) -> Redirect:
+    form = await request.form()
+    chosen = {
+        category: tuple(c for c in CHANNELS if form.get(f"{category}.{c}") == "on")
+        for category in CATEGORIES
+    }
+    quiet = None
+    if form.get("quiet") == "on":
+        try:
+            start = time.fromisoformat(str(form.get("quiet_start", "")))
+            end = time.fromisoformat(str(form.get("quiet_end", "")))
+        except ValueError:
+            return Redirect("/notifications?done=bad_time", status_code=303)
+        quiet = (start.hour * 60 + start.minute, end.hour * 60 + end.minute)
+    async with write_transaction():
+        await preferences_save(account_id=actor.account_id, channels=chosen, quiet=quiet)
+        await audit_record(actor=actor, action="notifications.preferences_saved")
+    return Redirect("/notifications?done=saved", status_code=303)
+
+
+@post("/push/subscriptions", name="push_subscribe", status_code=201)
+async def subscribe(
+    request: Request[Any, Any, Any], actor: NamedDependency[Actor]
+) -> Response[Any]:
+    try:
+        data = json.loads((await request.body()).decode())
+        keys = data.get("keys", {})
+        await subscription_save(
+            actor=actor,
+            endpoint=str(data.get("endpoint", "")),
+            p256dh=str(keys.get("p256dh", "")),
+            auth=str(keys.get("auth", "")),
+            device_name=device_name(request.headers.get("user-agent", "")),
+            hosts=get_settings().push_hosts,
+        )
+    except (ValueError, AttributeError, SubscriptionError):
+        return ceremony_failed(i18n.gettext("Notifications could not be turned on here."))
+    return Response({"redirect": "/notifications?done=subscribed"}, status_code=201)
+
+
+@post("/push/subscriptions/{public_id:str}/remove", name="push_unsubscribe")
+async def unsubscribe(actor: NamedDependency[Actor], public_id: FromPath[str]) -> Redirect:
+    await subscription_remove(actor=actor, public_id=public_id)
+    return Redirect("/notifications?done=removed", status_code=303)
+
+
+@post("/notifications/test", name="notifications_test")
+async def send_test(actor: NamedDependency[Actor]) -> Redirect:
+    """A harmless "news" notice through the person's own choices, to see it arrive."""
+    async with write_transaction():
+        used = await notify_account(account_id=actor.account_id, category="news", event="test")
+        if not used:
+            used = await notify_account(
+                account_id=actor.account_id, category="messages", event="test"
+            )
+    return Redirect("/notifications?done=" + ("tested" if used else "nothing"), status_code=303)

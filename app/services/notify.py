@@ -1,0 +1,183 @@
+"""One path for every notice (a reply, a result, a reminder, a bill, news): each person's
+choice of channel per category, quiet hours, and a fallback to a text or an email when no
+device can take a push. Nothing about health ever goes in the notice itself."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from app.i18n import N_
+from app.services.access import SCOPE_AREAS
+from app.services.accounts import account_contacts
+from app.services.clinic import clinic_profile
+from app.services.clock import utcnow
+from app.services.outbox import outbox_enqueue
+from app.services.push import push_enqueue
+from app.tables import AccessGrant, Account, Patient
+
+CHANNELS = ("push", "sms", "email")
+# category: (the area of a record it belongs to, where it links, what it says)
+CATEGORIES: dict[str, tuple[str | None, str, str]] = {
+    "messages": ("messages", "/messages", N_("You have a new message from your care team.")),
+    "results": ("results", "/results", N_("You have a new test result.")),
+    "appointments": ("appointments", "/visits", N_("You have a visit coming up.")),
+    "bills": ("billing", "/more", N_("You have a new bill.")),
+    "news": (None, "/home", N_("There is news from your clinic.")),
+}
+DEFAULTS: dict[str, tuple[str, ...]] = {
+    "messages": ("push",),
+    "results": ("push",),
+    "appointments": ("push", "sms"),
+    "bills": ("push",),
+    "news": (),
+}
+OPEN_PORTAL = N_("Open the patient portal to see it.")
+
+
+@dataclass(frozen=True)
+class Preferences:
+    channels: dict[str, tuple[str, ...]]
+    quiet_start: int | None  # minutes after midnight, clinic time
+    quiet_end: int | None
+
+    def wants(self, category: str) -> tuple[str, ...]:
+        return self.channels.get(category, DEFAULTS.get(category, ()))
+
+
+def preferences_parse(raw: str, quiet_start: int | None, quiet_end: int | None) -> Preferences:
+    chosen: dict[str, tuple[str, ...]] = dict(DEFAULTS)
+    try:
+        stored = json.loads(raw) if raw else {}
+    except ValueError:
+        stored = {}
+    if isinstance(stored, dict):
+        for category, channels in stored.items():
+            if category in CATEGORIES and isinstance(channels, list):
+                chosen[category] = tuple(c for c in CHANNELS if c in channels)
+    return Preferences(chosen, quiet_start, quiet_end)
+
+
+def quiet_until(prefs: Preferences, now: datetime) -> datetime | None:
+    """The end of the quiet hours when `now` falls inside them (they may cross midnight)."""
+    if prefs.quiet_start is None or prefs.quiet_end is None or prefs.quiet_start == prefs.quiet_end:
+        return None
+    zone = clinic_profile().timezone
+    local = now.astimezone(zone)
+    minute = local.hour * 60 + local.minute
+    start, end = prefs.quiet_start, prefs.quiet_end
+    inside = start <= minute < end if start < end else (minute >= start or minute < end)
+    if not inside:
+        return None
+    day = local.date() if minute < end else local.date() + timedelta(days=1)
+    return datetime.combine(day, time(end // 60, end % 60), tzinfo=zone)
+
+
+async def preferences_for(account_id: int) -> Preferences:
+    row = (
+        await Account.select(Account.notify_prefs, Account.quiet_start, Account.quiet_end)
+        .where(Account.id == account_id)
+        .first()
+    )
+    if row is None:
+        return preferences_parse("", None, None)
+    return preferences_parse(row["notify_prefs"], row["quiet_start"], row["quiet_end"])
+
+
+async def notify_account(*, account_id: int, category: str, event: str) -> list[str]:
+    """Queue this account's notice (inside the caller's transaction); the channels used.
+
+    `event` names what happened (e.g. "result-<public id>"): pushes carry it as their tag,
+    so the same event shown twice replaces itself."""
+    _area, url, text = CATEGORIES[category]
+    prefs = await preferences_for(account_id)
+    wanted = list(prefs.wants(category))
+    wait = quiet_until(prefs, utcnow())
+    used: list[str] = []
+    if "push" in wanted:
+        if await push_enqueue(
+            account_id=account_id, title=text, body=OPEN_PORTAL, url=url, tag=event
+        ):
+            used.append("push")
+        elif "sms" not in wanted and "email" not in wanted:
+            wanted.append("sms")  # no device takes a push: fall back to a text or email
+    phone, email = await account_contacts(account_id)
+    if "sms" in wanted and not phone and "email" not in wanted:
+        wanted.append("email")
+    for channel, recipient in (("sms", phone), ("email", email)):
+        if channel in wanted and recipient:
+            await outbox_enqueue(
+                channel=channel,
+                recipient=recipient,
+                subject=text,
+                body=f"{text} {OPEN_PORTAL}",
+                # Texts wait out the quiet hours; an email does not wake anyone.
+                not_before=wait if channel == "sms" else None,
+            )
+            used.append(channel)
+    return used
+
+
+async def notify_patient(
+    *, patient_id: int, category: str, event: str, confidential: bool = False
+) -> int:
+    """Everyone who follows this record for this kind of news: the patient's own account
+    and caregivers whose grant opens that area (for a confidential item, the patient
+    alone: even "you have a new result" would tell). A patient without an account yet gets
+    a text (or email) at the contact on the record. Returns how many people were told."""
+    area = CATEGORIES[category][0]
+    now = utcnow()
+    grants = await AccessGrant.select(
+        AccessGrant.account, AccessGrant.kind, AccessGrant.scope
+    ).where(
+        AccessGrant.patient == patient_id,
+        AccessGrant.revoked_at.is_null(),
+        (AccessGrant.expires_at.is_null()) | (AccessGrant.expires_at > now),
+    )
+    accounts = sorted(
+        {
+            row["account"]
+            for row in grants
+            if row["kind"] == "self"
+            or (
+                not confidential
+                and (area is None or area in SCOPE_AREAS.get(row["scope"], frozenset()))
+            )
+        }
+    )
+    for account_id in accounts:
+        await notify_account(account_id=account_id, category=category, event=event)
+    if accounts:
+        return len(accounts)
+    patient = (
+        await Patient.select(Patient.phone, Patient.email).where(Patient.id == patient_id).first()
+    )
+    if patient is None:
+        return 0
+    _area, _url, text = CATEGORIES[category]
+    channel, recipient = (
+        ("sms", patient["phone"]) if patient["phone"] else ("email", patient["email"])
+    )
+    if not recipient:
+        return 0
+    await outbox_enqueue(
+        channel=channel, recipient=recipient, subject=text, body=f"{text} {OPEN_PORTAL}"
+    )
+    return 1
+
+
+async def preferences_save(
+    *, account_id: int, channels: dict[str, tuple[str, ...]], quiet: tuple[int, int] | None
+) -> None:
+    stored = {
+        category: [c for c in CHANNELS if c in channels.get(category, ())]
+        for category in CATEGORIES
+    }
+    await Account.update(
+        {
+            Account.notify_prefs: json.dumps(stored),
+            Account.quiet_start: quiet[0] if quiet else None,
+            Account.quiet_end: quiet[1] if quiet else None,
+        }
+    ).where(Account.id == account_id)

@@ -1,0 +1,172 @@
+"""Notices by each person's choice: the preference matrix, quiet hours, the fallback when
+no device takes a push, one subscription per device, and no notice that would tell a
+guardian about a teenager's confidential result."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from httpx import AsyncClient
+
+from app.db import write_transaction
+from app.services.notify import (
+    notify_account,
+    notify_patient,
+    preferences_parse,
+    quiet_until,
+)
+from app.tables import Account, OutboxMessage, Patient, PushSubscription
+from tests.factories import Person, grant, make_patient, make_person, unique, years_ago
+from tests.web.conftest import csrf_from, sign_in
+
+FCM = "https://fcm.googleapis.com/fcm/send/"
+KEYS = {
+    "p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u"
+    "-Ts1XbjhazAkj7I99e8QcYP7DkM",
+    "auth": "tBHItJI5svbpez7KI4CCXg",
+}
+
+
+async def _person_with_contacts() -> tuple[Person, str, str]:
+    person = await make_person()
+    phone, email = f"+1555014{unique('')[-4:]}", f"{unique('n')}@mail.test"
+    await Patient.update({Patient.phone: phone, Patient.email: email}).where(
+        Patient.id == person.patient.id
+    )
+    return person, phone, email
+
+
+async def _sent_to(recipient: str) -> list[dict[str, object]]:
+    return await OutboxMessage.select(
+        OutboxMessage.channel, OutboxMessage.body, OutboxMessage.next_attempt_at
+    ).where(OutboxMessage.recipient == recipient)
+
+
+async def test_the_preference_matrix_decides_the_channel(client: AsyncClient) -> None:
+    person, phone, email = await _person_with_contacts()
+    await sign_in(client, person)
+    page = await client.get("/notifications")
+    assert page.status_code == 200
+    saved = await client.post(
+        "/notifications",
+        data={"results.email": "on", "messages.sms": "on", "_csrf_token": csrf_from(page.text)},
+        follow_redirects=False,
+    )
+    assert saved.headers["location"] == "/notifications?done=saved"
+    account_id = person.account.id
+    async with write_transaction():
+        assert await notify_account(account_id=account_id, category="results", event="r1") == [
+            "email"
+        ]
+        assert (
+            await notify_account(account_id=account_id, category="appointments", event="a1") == []
+        )
+    sent = await _sent_to(email)
+    assert [row["body"] for row in sent] == [
+        "You have a new test result. Open the patient portal to see it."
+    ]
+    assert await _sent_to(phone) == []
+
+
+async def test_without_a_device_a_push_falls_back_to_a_text(client: AsyncClient) -> None:
+    person, phone, _ = await _person_with_contacts()
+    account_id = person.account.id
+    async with write_transaction():
+        used = await notify_account(account_id=account_id, category="messages", event="m1")
+    assert used == ["sms"]
+    await PushSubscription.insert(
+        PushSubscription(account=account_id, endpoint=FCM + unique("d"), **KEYS)
+    )
+    async with write_transaction():
+        used = await notify_account(account_id=account_id, category="messages", event="m2")
+    assert used == ["push"]
+    assert len(await _sent_to(phone)) == 1
+
+
+def test_quiet_hours_cross_midnight_and_end_in_the_morning() -> None:
+    prefs = preferences_parse("", 21 * 60, 8 * 60)
+    # 23:30 in New York (the clinic's zone) is 04:30 UTC the next day in November.
+    late = datetime(2026, 11, 24, 4, 30, tzinfo=UTC)
+    until = quiet_until(prefs, late)
+    assert until is not None
+    assert until.astimezone(UTC) == datetime(2026, 11, 24, 13, 0, tzinfo=UTC)  # 08:00 local
+    assert quiet_until(prefs, datetime(2026, 11, 24, 17, 0, tzinfo=UTC)) is None  # noon
+    assert quiet_until(preferences_parse("", None, None), late) is None
+
+
+async def test_texts_wait_out_quiet_hours_but_email_does_not(client: AsyncClient) -> None:
+    person, phone, email = await _person_with_contacts()
+    account_id = person.account.id
+    now = datetime.now(UTC)
+    local_minute = (now.hour * 60 + now.minute + 24 * 60 - 5 * 60) % (24 * 60)
+    await Account.update(
+        {
+            Account.notify_prefs: '{"messages": ["sms", "email"]}',
+            # Quiet from an hour ago to an hour from now, whatever the time of the run.
+            Account.quiet_start: (local_minute - 60) % 1440,
+            Account.quiet_end: (local_minute + 60) % 1440,
+        }
+    ).where(Account.id == account_id)
+    async with write_transaction():
+        await notify_account(account_id=account_id, category="messages", event="q1")
+    text = (await _sent_to(phone))[0]
+    mail = (await _sent_to(email))[0]
+    assert text["next_attempt_at"] > now + timedelta(minutes=30)  # type: ignore[operator]
+    assert mail["next_attempt_at"] < now + timedelta(minutes=1)  # type: ignore[operator]
+
+
+async def test_one_subscription_per_device_from_known_push_services_only(
+    client: AsyncClient,
+) -> None:
+    person = await make_person()
+    await sign_in(client, person)
+    page = await client.get("/notifications")
+    token = re.search(r'<meta name="csrf-token" content="([^"]+)"', page.text)
+    assert token is not None
+    headers = {"X-CSRFToken": token.group(1)}
+    endpoint = FCM + unique("dev")
+    for _ in range(2):
+        made = await client.post(
+            "/push/subscriptions", json={"endpoint": endpoint, "keys": KEYS}, headers=headers
+        )
+        assert made.status_code == 201
+    assert await PushSubscription.count().where(PushSubscription.endpoint == endpoint) == 1
+    refused = await client.post(
+        "/push/subscriptions",
+        json={"endpoint": "https://169.254.169.254/latest", "keys": KEYS},
+        headers=headers,
+    )
+    assert refused.status_code == 400
+    listing = await client.get("/notifications")
+    device = re.search(r"/push/subscriptions/([^/]+)/remove", listing.text)
+    assert device is not None
+    await client.post(
+        f"/push/subscriptions/{device.group(1)}/remove",
+        data={"_csrf_token": csrf_from(listing.text)},
+    )
+    assert not await PushSubscription.exists().where(PushSubscription.endpoint == endpoint)
+
+
+async def test_a_guardian_hears_of_results_but_never_of_a_confidential_one() -> None:
+    teen = await make_person("Teen", birth=years_ago(15))
+    parent, parent_phone, _ = await _person_with_contacts()
+    await grant(parent.account, teen.patient, kind="proxy", relationship="parent")
+    async with write_transaction():
+        assert await notify_patient(patient_id=teen.patient.id, category="results", event="x") == 2
+    assert len(await _sent_to(parent_phone)) == 1
+    async with write_transaction():
+        told = await notify_patient(
+            patient_id=teen.patient.id, category="results", event="y", confidential=True
+        )
+    assert told == 1
+    assert len(await _sent_to(parent_phone)) == 1  # nothing more for the guardian
+
+
+async def test_a_patient_not_enrolled_yet_gets_a_text_at_the_record_s_phone() -> None:
+    patient = await make_patient(given="New")
+    phone = f"+1555013{unique('')[-4:]}"
+    await Patient.update({Patient.phone: phone}).where(Patient.id == patient.id)
+    async with write_transaction():
+        assert await notify_patient(patient_id=patient.id, category="results", event="z") == 1
+    assert [row["channel"] for row in await _sent_to(phone)] == ["sms"]
