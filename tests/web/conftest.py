@@ -12,11 +12,12 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from app.handlers.support import SESSION_COOKIE
+from app.handlers.support import SESSION_COOKIE, STAFF_COOKIE
 from app.main import create_app
-from app.services.sessions import session_start
+from app.services.sessions import session_start, staff_session_start
 from app.settings import Settings
-from tests.factories import Person
+from app.tables import StaffUser
+from tests.factories import Person, unique
 
 BASE_URL = "http://portal.test"
 
@@ -80,3 +81,23 @@ def csrf_from(html: str) -> str:
     match = re.search(r'name="_csrf_token" value="([^"]+)"', html)
     assert match, "page has no CSRF field"
     return match.group(1)
+
+
+async def staff_signed_in(client: httpx.AsyncClient, role: str = "front_desk") -> StaffUser:
+    """A staff member with this role, signed in to the console on this client."""
+    staff = StaffUser(
+        given_name="Sam",
+        family_name=unique("Staff"),
+        email=f"{unique('s')}@clinic.test",
+        role=role,
+    )
+    await StaffUser.insert(staff)
+    token = await staff_session_start(
+        staff_id=staff.id,
+        lifetime=timedelta(hours=1),
+        ip="127.0.0.1",
+        user_agent="pytest",
+        reason="test",
+    )
+    client.cookies.set(STAFF_COOKIE, token, path="/staff")
+    return staff

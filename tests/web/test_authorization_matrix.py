@@ -32,12 +32,12 @@ from litestar import Litestar
 from litestar.routes import HTTPRoute
 
 from app.db import write_transaction
-from app.handlers.support import SESSION_COOKIE, STAFF_COOKIE
+from app.handlers.support import SESSION_COOKIE
 from app.main import create_app
 from app.services.access import SCOPE_AREAS
 from app.services.demo_clinic import PERSONAS as DEMO_PERSONAS
 from app.services.demo_sign_in import DEMO_STAFF
-from app.services.sessions import session_start, staff_session_start, token_hash
+from app.services.sessions import session_start, token_hash
 from app.services.staff_roles import ROLES
 from app.settings import Settings, get_settings
 from app.tables import (
@@ -62,7 +62,7 @@ from tests.factories import (
     unique,
     years_ago,
 )
-from tests.web.conftest import BASE_URL
+from tests.web.conftest import BASE_URL, staff_signed_in
 from tests.web.test_join import _location
 
 # Rules ------------------------------------------------------------------------------------
@@ -593,21 +593,7 @@ async def sign_in_as(client: httpx.AsyncClient, persona: str, rule: Rule, world:
     if persona == "anonymous":
         return
     if persona in STAFF_ROLES:
-        staff = StaffUser(
-            given_name="Sam",
-            family_name=unique("Staff"),
-            email=f"{unique('s')}@clinic.test",
-            role=persona,
-        )
-        await StaffUser.insert(staff)
-        token = await staff_session_start(
-            staff_id=staff.id,
-            lifetime=timedelta(hours=1),
-            ip="127.0.0.1",
-            user_agent="pytest",
-            reason="test",
-        )
-        client.cookies.set(STAFF_COOKIE, token, path="/staff")
+        await staff_signed_in(client, role=persona)
         return
     if persona == "patient":
         token = await _session(world.account_id, world.patient.id)

@@ -32,8 +32,7 @@ from tests.factories import (
     unique,
     years_ago,
 )
-from tests.web.conftest import csrf_from, serving, sign_in
-from tests.web.test_staff import staff_signed_in
+from tests.web.conftest import csrf_from, serving, sign_in, staff_signed_in
 
 
 async def _invite(client: AsyncClient, contact: str, scope: str, end_date: str = "") -> str:

@@ -10,8 +10,7 @@ from httpx import AsyncClient, Response
 
 from app.tables import AccessGrant, AuditEvent, JoinRequest, Location, OutboxMessage, Patient
 from tests.factories import make_patient, unique
-from tests.web.conftest import csrf_from
-from tests.web.test_staff import staff_signed_in
+from tests.web.conftest import csrf_from, staff_signed_in
 
 
 async def _location() -> str:

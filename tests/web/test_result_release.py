@@ -11,8 +11,7 @@ from app.services.clock import set_clock, utcnow
 from app.services.result_release import release_plan, results_release_due
 from app.tables import LabReport, OutboxMessage, Patient
 from tests.factories import Person, make_person, make_report, unique
-from tests.web.conftest import csrf_from, sign_in
-from tests.web.test_staff import staff_signed_in
+from tests.web.conftest import csrf_from, sign_in, staff_signed_in
 
 
 def test_pathology_is_held_and_everything_else_goes_out_at_once() -> None:

@@ -10,33 +10,12 @@ from datetime import date, timedelta
 import httpx
 from httpx import AsyncClient
 
-from app.handlers.support import STAFF_COOKIE
 from app.services.clock import set_clock, utcnow
-from app.services.sessions import staff_session_start
 from app.services.staff_auth import staff_create
 from app.settings import Settings
-from app.tables import AuditEvent, EnrollmentInvite, OutboxMessage, Patient, StaffUser
+from app.tables import AuditEvent, EnrollmentInvite, OutboxMessage, Patient
 from tests.factories import make_patient, make_person, unique
-from tests.web.conftest import csrf_from, serving, sign_in
-
-
-async def staff_signed_in(client: AsyncClient, role: str = "front_desk") -> StaffUser:
-    staff = StaffUser(
-        given_name="Sam",
-        family_name=unique("Staff"),
-        email=f"{unique('s')}@clinic.test",
-        role=role,
-    )
-    await StaffUser.insert(staff)
-    token = await staff_session_start(
-        staff_id=staff.id,
-        lifetime=timedelta(hours=1),
-        ip="127.0.0.1",
-        user_agent="pytest",
-        reason="test",
-    )
-    client.cookies.set(STAFF_COOKIE, token, path="/staff")
-    return staff
+from tests.web.conftest import csrf_from, serving, sign_in, staff_signed_in
 
 
 def _meta_csrf(html: str) -> str:
