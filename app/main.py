@@ -137,6 +137,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         staff.results,
         staff.result_review_post,
         staff.posters,
+        staff.deliveries,
+        staff.delivery_retry_post,
         staff.poster,
         create_static_files_router(
             path="/static",

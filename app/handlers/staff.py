@@ -52,6 +52,8 @@ from app.services.staff_auth import (
     staff_sign_in,
 )
 from app.services.staff_console import (
+    deliveries_failing,
+    delivery_retry,
     join_request_close,
     join_requests_count,
     join_requests_open,
@@ -378,6 +380,21 @@ async def poster(
             "Cache-Control": "no-store",
         },
     )
+
+
+@get("/staff/deliveries", name="staff_deliveries")
+async def deliveries(staff: NamedDependency[StaffActor]) -> Template:
+    return staff_page(
+        "staff/deliveries.html", staff=staff, problems=await deliveries_failing(staff=staff)
+    )
+
+
+@post("/staff/deliveries/{public_id:str}/retry", name="staff_delivery_retry")
+async def delivery_retry_post(
+    staff: NamedDependency[StaffActor], public_id: FromPath[str]
+) -> Redirect:
+    await delivery_retry(staff=staff, public_id=public_id)
+    return Redirect("/staff/deliveries", status_code=303)
 
 
 @get("/staff/outbox", name="staff_outbox")

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from app.channels import masked
 from app.db import write_transaction
 from app.services.access import StaffActor
 from app.services.audit import audit_staff
@@ -292,3 +293,63 @@ async def outbox_recent(*, staff: StaffActor, limit: int = 50) -> list[OutboxLin
         .limit(limit)
     )
     return [OutboxLine(**row) for row in rows]
+
+
+@dataclass(frozen=True)
+class DeliveryProblem:
+    public_id: str
+    channel: str
+    recipient: str  # masked: enough to tell rows apart, not to identify anyone
+    attempts: int
+    last_error: str
+    status: str
+    created_at: datetime
+
+
+async def deliveries_failing(*, staff: StaffActor, limit: int = 100) -> list[DeliveryProblem]:
+    """Messages that gave up (dead) or keep failing: never their text, which may carry a
+    link or a code."""
+    staff_require(staff.role, "deliveries")
+    rows = await (
+        OutboxMessage.select(
+            OutboxMessage.public_id,
+            OutboxMessage.channel,
+            OutboxMessage.recipient,
+            OutboxMessage.attempts,
+            OutboxMessage.last_error,
+            OutboxMessage.status,
+            OutboxMessage.created_at,
+        )
+        .where(
+            (OutboxMessage.status == "dead")
+            | ((OutboxMessage.status == "pending") & (OutboxMessage.attempts > 0))
+        )
+        .order_by(OutboxMessage.id, ascending=False)
+        .limit(limit)
+    )
+    return [DeliveryProblem(**{**row, "recipient": masked(row["recipient"])}) for row in rows]
+
+
+async def delivery_retry(*, staff: StaffActor, public_id: str) -> None:
+    """Send a dead message again (after the phone number or settings were fixed)."""
+    staff_require(staff.role, "deliveries")
+    async with write_transaction():
+        revived = (
+            await OutboxMessage.update(
+                {
+                    OutboxMessage.status: "pending",
+                    OutboxMessage.attempts: 0,
+                    OutboxMessage.next_attempt_at: utcnow(),
+                }
+            )
+            .where(OutboxMessage.public_id == public_id, OutboxMessage.status == "dead")
+            .returning(OutboxMessage.id)
+        )
+        if not revived:
+            raise NotFoundError(public_id)
+        await audit_staff(
+            staff=staff,
+            action="staff.delivery_retry",
+            resource_type="Outbox",
+            resource_id=public_id,
+        )

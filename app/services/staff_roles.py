@@ -32,6 +32,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "results.review": frozenset({"nurse", "clinician", "admin"}),
     # Search the audit trail: who looked at which record, when, from where.
     "audit.search": frozenset({"admin"}),
+    # Texts, emails and pushes that could not be delivered (the dead letters).
+    "deliveries": frozenset({"front_desk", "admin"}),
     # The demo clinic's outgoing texts and emails (demo mode only).
     "outbox": frozenset({"front_desk", "admin"}),
 }

@@ -46,6 +46,7 @@ from app.tables import (
     EnrollmentInvite,
     JoinRequest,
     LabObservation,
+    OutboxMessage,
     Passkey,
     Patient,
     PushSubscription,
@@ -288,6 +289,10 @@ MATRIX: dict[tuple[str, str], Rule] = {
         REVIEW_RESULTS, params={"public_id": "report"}, form={"comment": "Looks fine."}
     ),
     ("GET", "/staff/posters"): staff_only(FRONT_DESK_AND_ADMIN),
+    ("GET", "/staff/deliveries"): staff_only(FRONT_DESK_AND_ADMIN),
+    ("POST", "/staff/deliveries/{public_id}/retry"): staff_only(
+        FRONT_DESK_AND_ADMIN, params={"public_id": "dead_letter"}
+    ),
     ("GET", "/staff/posters/{code}/{size}"): staff_only(
         FRONT_DESK_AND_ADMIN, params={"code": "location", "size": "paper"}
     ),
@@ -545,7 +550,21 @@ async def _push_device(world: World) -> str:
     return str(row.public_id)
 
 
+async def _dead_letter(_: World) -> str:
+    row = OutboxMessage(
+        channel="sms",
+        recipient="+15550120000",
+        body="b",
+        idempotency_key=secrets.token_hex(8),
+        status="dead",
+        next_attempt_at=datetime.now(UTC),
+    )
+    await OutboxMessage.insert(row)
+    return str(row.public_id)
+
+
 FACTS: dict[str, Callable[[World], Awaitable[str]]] = {
+    "dead_letter": _dead_letter,
     "push_device": _push_device,
     "report": _report,
     "lab_test": _lab_test,

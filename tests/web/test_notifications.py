@@ -18,7 +18,7 @@ from app.services.notify import (
 )
 from app.tables import Account, OutboxMessage, Patient, PushSubscription
 from tests.factories import Person, grant, make_patient, make_person, unique, years_ago
-from tests.web.conftest import csrf_from, sign_in
+from tests.web.conftest import csrf_from, sign_in, staff_signed_in
 
 FCM = "https://fcm.googleapis.com/fcm/send/"
 KEYS = {
@@ -170,3 +170,37 @@ async def test_a_patient_not_enrolled_yet_gets_a_text_at_the_record_s_phone() ->
     async with write_transaction():
         assert await notify_patient(patient_id=patient.id, category="results", event="z") == 1
     assert [row["channel"] for row in await _sent_to(phone)] == ["sms"]
+
+
+async def test_the_front_desk_sees_what_was_not_delivered_and_can_try_again(
+    client: AsyncClient,
+) -> None:
+    dead = OutboxMessage(
+        channel="sms",
+        recipient="+15550129999",
+        body="Your portal sign-in code is 123456.",
+        idempotency_key=unique("k"),
+        status="dead",
+        attempts=8,
+        last_error="twilio 400: invalid number",
+        next_attempt_at=datetime.now(UTC),
+    )
+    await OutboxMessage.insert(dead)
+    await staff_signed_in(client, role="clinician")
+    assert (await client.get("/staff/deliveries")).status_code == 403
+    await staff_signed_in(client, role="front_desk")
+    page = await client.get("/staff/deliveries")
+    assert "***9999" in page.text
+    assert "+15550129999" not in page.text
+    assert "123456" not in page.text  # never the text itself
+    assert "invalid number" in page.text
+    retried = await client.post(
+        f"/staff/deliveries/{dead.public_id}/retry",
+        data={"_csrf_token": csrf_from(page.text)},
+        follow_redirects=False,
+    )
+    assert retried.status_code == 303
+    row = await OutboxMessage.select(OutboxMessage.status, OutboxMessage.attempts).where(
+        OutboxMessage.id == dead.id
+    )
+    assert row == [{"status": "pending", "attempts": 0}]
