@@ -19,6 +19,7 @@ from app.services.caregivers import guardian_grants_end_at_adulthood
 from app.services.clinic import clinic_profile_load, clinic_profile_set
 from app.services.outbox import outbox_deliver
 from app.services.result_release import results_release_due
+from app.services.scheduling import visit_reminders_send
 from app.settings import Settings
 
 log = logging.getLogger("portal.worker")
@@ -84,13 +85,18 @@ async def _housekeeping() -> None:
 
 
 async def _release_held_results() -> None:
-    try:
-        released = await results_release_due()
-    except Exception as error:  # tried again next minute
-        log.error("releasing held results failed: %s", type(error).__name__)
-        return
-    if released:
-        log.info("released %d held results", released)
+    """Every minute: held results whose hold has ended, and tomorrow's visit reminders."""
+    for duty, done in (
+        (results_release_due, "released %d held results"),
+        (visit_reminders_send, "queued %d visit reminders"),
+    ):
+        try:
+            count = await duty()
+        except Exception as error:  # tried again next minute
+            log.error("%s failed: %s", duty.__name__, type(error).__name__)
+            continue
+        if count:
+            log.info(done, count)
 
 
 def worker_name() -> str:

@@ -73,7 +73,8 @@ def test_no_passkey_here_a_code_by_text_signs_in_and_offers_one(
     page.wait_for_url("**/sign-in/code/check")
     with sqlite3.connect(server_info.database) as db:
         body = db.execute(
-            "SELECT body FROM outbox WHERE recipient = '+15550101006' ORDER BY id DESC LIMIT 1"
+            "SELECT body FROM outbox WHERE recipient = '+15550101006'"
+            " AND body LIKE 'Your portal sign-in code%' ORDER BY id DESC LIMIT 1"
         ).fetchone()[0]
     code = re.search(r"\b(\d{6})\b", body).group(1)  # type: ignore[union-attr]
     page.get_by_role("textbox", name="Code").fill(code)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from app.db import write_transaction
 from app.services.access import PatientContext
 from app.services.audit import audit_record
 from app.services.clock import utcnow
+from app.services.notify import notify_patient
 from app.tables import Appointment
 
 
@@ -114,3 +115,32 @@ async def visits_list(context: PatientContext, *, past: bool, limit: int = 30) -
             .limit(limit)
         )
         return [_visit_line(row) for row in rows]
+
+
+REMINDER_AHEAD = timedelta(hours=24)
+
+
+async def visit_reminders_send() -> int:
+    """Queue the day-before reminder for each booked visit starting within a day, once,
+    through each person's notification choices (the worker runs this every minute)."""
+    now = utcnow()
+    async with write_transaction():
+        due = await Appointment.raw(
+            """
+            UPDATE appointment SET reminded_at = {}
+            WHERE status = 'booked' AND reminded_at IS NULL
+              AND starts_at > {} AND starts_at <= {}
+            RETURNING public_id, patient, confidential
+            """,
+            now,
+            now,
+            now + REMINDER_AHEAD,
+        )
+        for visit in due:
+            await notify_patient(
+                patient_id=visit["patient"],
+                category="appointments",
+                event=f"visit-{visit['public_id']}",
+                confidential=bool(visit["confidential"]),
+            )
+    return len(due)

@@ -25,4 +25,6 @@ class Appointment(Table):
     # Sexual, reproductive or mental health, or as the clinician flags: hidden from
     # guardians of adolescents (SECURITY.md).
     confidential = Boolean(default=False)
+    # When the day-before reminder was queued (once per visit).
+    reminded_at = Timestamptz(null=True, default=None)
     created_at = created_at_column()

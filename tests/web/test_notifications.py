@@ -204,3 +204,36 @@ async def test_the_front_desk_sees_what_was_not_delivered_and_can_try_again(
         OutboxMessage.id == dead.id
     )
     assert row == [{"status": "pending", "attempts": 0}]
+
+
+async def test_a_visit_tomorrow_gets_one_reminder_through_the_person_s_choices() -> None:
+    from app.services.scheduling import visit_reminders_send
+    from app.tables import Appointment, Clinician
+    from tests.factories import make_clinician
+
+    teen = await make_person("Teen", birth=years_ago(15))
+    parent, parent_phone, _ = await _person_with_contacts()
+    await grant(parent.account, teen.patient, kind="proxy", relationship="parent")
+    teen_phone = f"+1555012{unique('')[-4:]}"
+    await Patient.update({Patient.phone: teen_phone}).where(Patient.id == teen.patient.id)
+    clinician = await make_clinician()
+    location = await Clinician.select(Clinician.location).where(Clinician.id == clinician).first()
+    assert location is not None
+    soon = datetime.now(UTC) + timedelta(hours=20)
+    for confidential, starts in ((False, soon), (True, soon), (False, soon + timedelta(days=3))):
+        await Appointment.insert(
+            Appointment(
+                patient=teen.patient.id,
+                clinician=clinician,
+                location=location["location"],
+                starts_at=starts,
+                ends_at=starts + timedelta(minutes=30),
+                visit_type="follow_up",
+                confidential=confidential,
+            )
+        )
+    assert await visit_reminders_send() >= 2
+    assert await visit_reminders_send() == 0  # once per visit
+    # Default choices for visits: push, then a text (no device here).
+    assert len(await _sent_to(teen_phone)) == 2
+    assert len(await _sent_to(parent_phone)) == 1  # not the confidential one
