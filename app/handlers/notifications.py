@@ -20,8 +20,8 @@ from app.handlers.support import page
 from app.services.access import Actor, PatientContext
 from app.services.audit import audit_record
 from app.services.notify import (
-    CATEGORIES,
     CHANNELS,
+    CONFIGURABLE,
     notify_account,
     preferences_for,
     preferences_save,
@@ -51,7 +51,7 @@ async def settings_page(
         tab="more",
         devices=await subscriptions_list(actor=actor),
         prefs=await preferences_for(actor.account_id),
-        categories=tuple(CATEGORIES),
+        categories=CONFIGURABLE,
         channels=CHANNELS,
         vapid_key=vapid_public_key(get_settings().vapid_private_key),
         done=done,
@@ -63,7 +63,7 @@ async def save(request: Request[Any, Any, Any], actor: NamedDependency[Actor]) -
     form = await request.form()
     chosen = {
         category: tuple(c for c in CHANNELS if form.get(f"{category}.{c}") == "on")
-        for category in CATEGORIES
+        for category in CONFIGURABLE
     }
     quiet = None
     if form.get("quiet") == "on":

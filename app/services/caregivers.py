@@ -15,12 +15,12 @@ from typing import Any
 from app.db import write_transaction
 from app.i18n import N_
 from app.services.access import SCOPE_AREAS, Actor, PatientContext, StaffActor, age_rules
-from app.services.accounts import account_contacts
 from app.services.audit import audit_insert, audit_record, audit_staff
 from app.services.clinic import clinic_profile, clinic_today
 from app.services.clock import utcnow
 from app.services.codes import normalise_contact
 from app.services.errors import NotFoundError, NotPermittedError
+from app.services.notify import notify_account, notify_patient
 from app.services.outbox import outbox_enqueue
 from app.services.sessions import session_start
 from app.services.staff_roles import staff_require
@@ -35,11 +35,6 @@ INVITE_SUBJECT = N_("An invitation to help with someone's care")
 INVITE_TEXT = N_(
     "%(clinic)s: you are invited to help someone with their care in the patient portal. "
     "Tap to accept: %(link)s"
-)
-ACCEPTED_SUBJECT = N_("Someone now has access to your record")
-ACCEPTED_TEXT = N_(
-    "A caregiver you invited now has access to your patient portal record. "
-    "You can change this at any time in the portal."
 )
 
 
@@ -481,7 +476,7 @@ async def invite_accept(
         )
         await AccessGrant.insert(grant)
         if inviter["invited_by_account"] is not None:
-            await _tell_patient_of_new_caregiver(invite.patient_id)
+            await _tell_patient_of_new_caregiver(invite.patient_id, str(grant.public_id))
         session_token: str | None = None
         if actor is None:
             session_token = await session_start(
@@ -512,24 +507,16 @@ async def invite_accept(
     return session_token
 
 
-async def _tell_patient_of_new_caregiver(patient_id: int) -> None:
-    """So access no one meant to give does not go unnoticed."""
-    patient = (
-        await Patient.select(Patient.phone, Patient.email, Patient.birth_date)
-        .where(Patient.id == patient_id)
-        .first()
+async def _tell_patient_of_new_caregiver(patient_id: int, grant_public_id: str) -> None:
+    """So access no one meant to give does not go unnoticed: the patient alone is told."""
+    await notify_patient(
+        patient_id=patient_id,
+        category="access",
+        event=f"grant-{grant_public_id}",
+        confidential=True,
     )
-    if patient is None:
-        return
-    for channel, recipient in (("sms", patient["phone"]), ("email", patient["email"])):
-        if recipient:
-            await outbox_enqueue(
-                channel=channel, recipient=recipient, subject=ACCEPTED_SUBJECT, body=ACCEPTED_TEXT
-            )
-            return
 
 
-ADULTHOOD_SUBJECT = N_("A change to who can see a portal record")
 ADULTHOOD_GUARDIAN_TEXT = N_(
     "%(clinic)s: your access to a family member's portal record has ended because they are "
     "now an adult. They can give you access again in the portal."
@@ -570,25 +557,20 @@ async def guardian_grants_end_at_adulthood() -> int:
             cutoff,
         )
         for grant in ended:
-            guardian = await account_contacts(grant["account"])
-            patient = (
-                await Patient.select(Patient.phone, Patient.email)
-                .where(Patient.id == grant["patient"])
-                .first()
+            event = f"adulthood-{grant['public_id']}"
+            await notify_account(
+                account_id=grant["account"],
+                category="access",
+                event=event,
+                text=ADULTHOOD_GUARDIAN_TEXT % {"clinic": clinic},
             )
-            adult = (patient["phone"], patient["email"]) if patient else (None, None)
-            for (phone, email), text in (
-                (guardian, ADULTHOOD_GUARDIAN_TEXT),
-                (adult, ADULTHOOD_PATIENT_TEXT),
-            ):
-                channel, recipient = ("sms", phone) if phone else ("email", email)
-                if recipient:
-                    await outbox_enqueue(
-                        channel=channel,
-                        recipient=recipient,
-                        subject=ADULTHOOD_SUBJECT,
-                        body=text % {"clinic": clinic},
-                    )
+            await notify_patient(
+                patient_id=grant["patient"],
+                category="access",
+                event=event,
+                confidential=True,  # the now-adult patient alone
+                text=ADULTHOOD_PATIENT_TEXT % {"clinic": clinic},
+            )
             await audit_insert(
                 action="sharing.ended_at_adulthood",
                 patient=grant["patient"],

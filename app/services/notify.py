@@ -25,13 +25,17 @@ CATEGORIES: dict[str, tuple[str | None, str, str]] = {
     "appointments": ("appointments", "/visits", N_("You have a visit coming up.")),
     "bills": ("billing", "/more", N_("You have a new bill.")),
     "news": (None, "/home", N_("There is news from your clinic.")),
+    # Who can see a record changed: a security notice, always sent (not in the settings).
+    "access": (None, "/sharing", N_("There is a change to who can see a portal record.")),
 }
+CONFIGURABLE = tuple(category for category in CATEGORIES if category != "access")
 DEFAULTS: dict[str, tuple[str, ...]] = {
     "messages": ("push",),
     "results": ("push",),
     "appointments": ("push", "sms"),
     "bills": ("push",),
     "news": (),
+    "access": ("push", "sms"),
 }
 OPEN_PORTAL = N_("Open the patient portal to see it.")
 
@@ -54,7 +58,7 @@ def preferences_parse(raw: str, quiet_start: int | None, quiet_end: int | None) 
         stored = {}
     if isinstance(stored, dict):
         for category, channels in stored.items():
-            if category in CATEGORIES and isinstance(channels, list):
+            if category in CONFIGURABLE and isinstance(channels, list):
                 chosen[category] = tuple(c for c in CHANNELS if c in channels)
     return Preferences(chosen, quiet_start, quiet_end)
 
@@ -85,12 +89,16 @@ async def preferences_for(account_id: int) -> Preferences:
     return preferences_parse(row["notify_prefs"], row["quiet_start"], row["quiet_end"])
 
 
-async def notify_account(*, account_id: int, category: str, event: str) -> list[str]:
+async def notify_account(
+    *, account_id: int, category: str, event: str, text: str | None = None
+) -> list[str]:
     """Queue this account's notice (inside the caller's transaction); the channels used.
 
     `event` names what happened (e.g. "result-<public id>"): pushes carry it as their tag,
-    so the same event shown twice replaces itself."""
-    _area, url, text = CATEGORIES[category]
+    so the same event shown twice replaces itself. `text` replaces the category's words
+    where a notice must say more (never anything about health)."""
+    _area, url, default_text = CATEGORIES[category]
+    text = text or default_text
     prefs = await preferences_for(account_id)
     wanted = list(prefs.wants(category))
     wait = quiet_until(prefs, utcnow())
@@ -120,7 +128,12 @@ async def notify_account(*, account_id: int, category: str, event: str) -> list[
 
 
 async def notify_patient(
-    *, patient_id: int, category: str, event: str, confidential: bool = False
+    *,
+    patient_id: int,
+    category: str,
+    event: str,
+    confidential: bool = False,
+    text: str | None = None,
 ) -> int:
     """Everyone who follows this record for this kind of news: the patient's own account
     and caregivers whose grant opens that area (for a confidential item, the patient
@@ -147,7 +160,7 @@ async def notify_patient(
         }
     )
     for account_id in accounts:
-        await notify_account(account_id=account_id, category=category, event=event)
+        await notify_account(account_id=account_id, category=category, event=event, text=text)
     if accounts:
         return len(accounts)
     patient = (
@@ -155,7 +168,7 @@ async def notify_patient(
     )
     if patient is None:
         return 0
-    _area, _url, text = CATEGORIES[category]
+    text = text or CATEGORIES[category][2]
     channel, recipient = (
         ("sms", patient["phone"]) if patient["phone"] else ("email", patient["email"])
     )
@@ -172,7 +185,7 @@ async def preferences_save(
 ) -> None:
     stored = {
         category: [c for c in CHANNELS if c in channels.get(category, ())]
-        for category in CATEGORIES
+        for category in CONFIGURABLE
     }
     await Account.update(
         {
