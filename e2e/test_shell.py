@@ -86,7 +86,7 @@ def test_offline_navigation_shows_the_offline_page(
         context.set_offline(False)
 
 
-def test_a_pushed_message_shows_a_notification(
+def test_a_pushed_message_shows_a_notification_that_opens_its_screen(
     context: BrowserContext, signed_in: Page, server: str
 ) -> None:
     page = signed_in
@@ -122,6 +122,18 @@ def test_a_pushed_message_shows_a_notification(
         what="the notification",
     )
     assert titles == [["You have a new message", "Open the portal to read it.", "/messages"]]
+
+    # A click on it takes the open portal window to the linked screen. A headless browser
+    # cannot click a system notification, so the service worker gets the same event.
+    [worker] = context.service_workers
+    worker.evaluate(
+        """async () => {
+            const [shown] = await self.registration.getNotifications();
+            self.dispatchEvent(new NotificationEvent("notificationclick", {notification: shown}));
+        }"""
+    )
+    page.wait_for_url("**/messages")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Messages")
 
 
 def test_the_portal_is_installable(playwright: Playwright, server: str) -> None:

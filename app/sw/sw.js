@@ -77,12 +77,14 @@ self.addEventListener("notificationclick", (event) => {
   const target = new URL((event.notification.data && event.notification.data.url) || "/home", self.location.origin);
   event.waitUntil(
     self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((windows) => {
-      for (const client of windows) {
-        if (new URL(client.url).origin === target.origin && "focus" in client) {
-          return client.focus().then((focused) => (focused && "navigate" in focused ? focused.navigate(target.href) : focused));
-        }
-      }
-      return self.clients.openWindow(target.href);
+      // An open portal window goes to the linked screen and comes to the front; without
+      // one (or if it cannot be moved), a new window opens there.
+      const open = windows.find((client) => new URL(client.url).origin === target.origin && "navigate" in client);
+      if (!open) return self.clients.openWindow(target.href);
+      return open.navigate(target.href).then(
+        (moved) => (moved || open).focus().catch(() => moved),
+        () => self.clients.openWindow(target.href)
+      );
     })
   );
 });

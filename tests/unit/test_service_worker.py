@@ -68,6 +68,6 @@ def test_a_click_focuses_an_open_portal_window_and_takes_it_there() -> None:
     )
     assert calls == [
         ["close"],
-        ["focus", "https://portal.example/home"],
         ["navigate", "https://portal.example/messages"],
+        ["focus", "https://portal.example/home"],
     ]
