@@ -92,6 +92,15 @@ def lab_explanation(loinc: str, locale: str) -> LabExplanation | None:
     return entry.explanations.get(language) or entry.explanations[DEFAULT_LANGUAGE]
 
 
+def lab_name(loinc: str, locale: str, lab_given: str) -> str:
+    """A test's name as the reader reads it: the lab's own name in English, our catalog's
+    translation in another language when we have one."""
+    if locale.replace("_", "-").split("-")[0].lower() == DEFAULT_LANGUAGE:
+        return lab_given
+    explanation = lab_explanation(loinc, locale)
+    return explanation.name if explanation else lab_given
+
+
 def lab_reference_range(loinc: str, *, sex: str, age: int) -> ReferenceRange | None:
     """The typical range for this person: a sex-specific range over one for "any" sex, then the
     narrowest age band. None for an unknown test or when no range fits (e.g. a child, where only

@@ -17,7 +17,12 @@ from app.services.charts import RangeBar, TrendChart, range_bar, trend_chart
 from app.services.clinic import clinic_today
 from app.services.clock import utcnow
 from app.services.errors import NotFoundError
-from app.services.lab_catalog import LabExplanation, lab_explanation, lab_reference_range
+from app.services.lab_catalog import (
+    LabExplanation,
+    lab_explanation,
+    lab_name,
+    lab_reference_range,
+)
 from app.services.results import ObservationLine
 from app.tables import LabObservation, LabReport, Patient
 
@@ -64,7 +69,7 @@ async def _report(context: PatientContext, public_id: str) -> ReportDetail:
     condition, values = _released(context)
     rows = await LabReport.raw(
         f"""
-        SELECT r.id, r.public_id, r.name, r.effective_at, r.clinician_comment,
+        SELECT r.id, r.public_id, r.loinc, r.name, r.effective_at, r.clinician_comment,
                c.prefix, c.given_name, c.family_name
         FROM lab_report r LEFT JOIN clinician c ON c.id = r.ordering_clinician
         WHERE r.public_id = {{}} AND {condition}
@@ -78,6 +83,7 @@ async def _report(context: PatientContext, public_id: str) -> ReportDetail:
     observations = await (
         LabObservation.select(
             LabObservation.public_id,
+            LabObservation.loinc,
             LabObservation.name,
             LabObservation.value_number,
             LabObservation.value_text,
@@ -89,17 +95,24 @@ async def _report(context: PatientContext, public_id: str) -> ReportDetail:
         .where(LabObservation.report == row["id"], LabObservation.patient == context.patient.id)
         .order_by(LabObservation.id)
     )
+    locale = current_locale()
     clinician = " ".join(
         part for part in (row["prefix"], row["given_name"], row["family_name"]) if part
     )
     return ReportDetail(
         id=row["id"],
         public_id=row["public_id"],
-        name=row["name"],
+        name=lab_name(row["loinc"], locale, row["name"]),
         effective_at=row["effective_at"],
         clinician_name=clinician or None,
         clinician_comment=row["clinician_comment"],
-        observations=tuple(ObservationLine(**line) for line in observations),
+        observations=tuple(
+            ObservationLine(
+                **{key: value for key, value in line.items() if key != "loinc"}
+                | {"name": lab_name(line["loinc"], locale, line["name"])}
+            )
+            for line in observations
+        ),
     )
 
 

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.db import write_transaction
+from app.i18n import current_locale
 from app.services.access import PatientContext
 from app.services.audit import audit_record
 from app.services.clock import utcnow
+from app.services.lab_catalog import lab_name
 from app.tables import LabObservation, LabReport
 
 ABNORMAL = frozenset({"L", "H", "LL", "HH"})
@@ -50,6 +52,7 @@ async def _released_reports(context: PatientContext, *, limit: int) -> list[Repo
         LabReport.select(
             LabReport.id,
             LabReport.public_id,
+            LabReport.loinc,
             LabReport.name,
             LabReport.effective_at,
             LabReport.released_at,
@@ -73,6 +76,7 @@ async def _released_reports(context: PatientContext, *, limit: int) -> list[Repo
         await LabObservation.select(
             LabObservation.report,
             LabObservation.public_id,
+            LabObservation.loinc,
             LabObservation.name,
             LabObservation.value_number,
             LabObservation.value_text,
@@ -88,13 +92,15 @@ async def _released_reports(context: PatientContext, *, limit: int) -> list[Repo
         .order_by(LabObservation.id)
     )
     by_report: dict[int, list[ObservationLine]] = {}
+    locale = current_locale()
     for row in observations:
         report_id = row.pop("report")
+        row["name"] = lab_name(row.pop("loinc"), locale, row["name"])
         by_report.setdefault(report_id, []).append(ObservationLine(**row))
     return [
         ReportSummary(
             public_id=row["public_id"],
-            name=row["name"],
+            name=lab_name(row["loinc"], locale, row["name"]),
             effective_at=row["effective_at"],
             released_at=row["released_at"],
             is_new=row["first_viewed_at"] is None,
@@ -133,7 +139,7 @@ async def results_latest(context: PatientContext, *, limit: int) -> list[ReportH
         return []
     rows = await LabReport.raw(
         """
-        SELECT r.public_id, r.name, r.effective_at, r.first_viewed_at,
+        SELECT r.public_id, r.loinc, r.name, r.effective_at, r.first_viewed_at,
                (SELECT COUNT(*) FROM lab_observation o
                 WHERE o.report = r.id AND o.interpretation IN ('L', 'H', 'LL', 'HH')) AS abnormal
         FROM lab_report r
@@ -150,7 +156,7 @@ async def results_latest(context: PatientContext, *, limit: int) -> list[ReportH
     return [
         ReportHeadline(
             public_id=row["public_id"],
-            name=row["name"],
+            name=lab_name(row["loinc"], current_locale(), row["name"]),
             effective_at=row["effective_at"],
             is_new=row["first_viewed_at"] is None,
             abnormal_count=int(row["abnormal"]),

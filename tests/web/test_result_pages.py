@@ -90,3 +90,14 @@ async def test_held_other_people_s_and_confidential_reports_are_not_found(
     assert (await client.get(f"/results/{secret.public_id}")).status_code == 404
     await sign_in(client, teen)
     assert (await client.get(f"/results/{secret.public_id}")).status_code == 200
+
+
+async def test_in_spanish_the_tests_carry_their_spanish_names(client: AsyncClient) -> None:
+    person = await make_person()
+    report = await make_report(person.patient)
+    await sign_in(client, person)
+    english = await client.get(f"/results/{report.public_id}")
+    assert "Glucose" in english.text
+    spanish = await client.get(f"/results/{report.public_id}", headers={"Accept-Language": "es"})
+    assert "Glucosa" in spanish.text
+    assert ">Glucose<" not in spanish.text
