@@ -41,7 +41,12 @@ async def request_code(request: Request[Any, Any, Any], data: Form) -> Template 
             status_code=400 if error.reason == "contact" else 429,
             private=True,
         )
-    response = Redirect("/sign-in/code/check", status_code=303)
+    return to_code_check(handle)
+
+
+def to_code_check(handle: str, query: str = "") -> Redirect:
+    """On to the code form, the browser holding the handle of its pending code."""
+    response = Redirect(f"/sign-in/code/check{query}", status_code=303)
     response.set_cookie(
         CODE_COOKIE,
         handle,

@@ -10,9 +10,9 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
-from app.handlers.codes import CODE_COOKIE
+from app.handlers.codes import to_code_check
 from app.handlers.support import client_ip, page
-from app.services.codes import CODE_TTL, CodeError
+from app.services.codes import CodeError
 from app.services.rate_limit import JOIN_PER_IP, rate_limit_ip
 from app.services.self_enrollment import JoinLocation, join_location, join_start
 from app.settings import get_settings
@@ -69,13 +69,4 @@ async def join(
     except CodeError as error:
         status = 400 if error.reason == "contact" else 429
         return _form(location, typed, {error.reason}, status_code=status)
-    response = Redirect("/sign-in/code/check?joining=1", status_code=303)
-    response.set_cookie(
-        CODE_COOKIE,
-        handle,
-        max_age=int(CODE_TTL.total_seconds()),
-        httponly=True,
-        secure=get_settings().secure_cookies,
-        samesite="lax",
-    )
-    return response
+    return to_code_check(handle, "?joining=1")
