@@ -180,12 +180,16 @@ async def passkey_register(
     return str(passkey.public_id)
 
 
-async def passkey_authentication_options(*, rp: RelyingParty) -> tuple[str, str]:
-    """Options for navigator.credentials.get(): no account named, the device offers its own."""
-    options = generate_authentication_options(
-        rp_id=rp.id, user_verification=UserVerificationRequirement.PREFERRED
-    )
-    handle = await challenge_store("authenticate", options.challenge)
+async def passkey_authentication_options(
+    *,
+    rp: RelyingParty,
+    purpose: str = "authenticate",
+    user_verification: UserVerificationRequirement = UserVerificationRequirement.PREFERRED,
+) -> tuple[str, str]:
+    """Options for navigator.credentials.get(): no account named, the device offers its own.
+    Staff use their own purpose (their challenges never serve a patient's sign-in)."""
+    options = generate_authentication_options(rp_id=rp.id, user_verification=user_verification)
+    handle = await challenge_store(purpose, options.challenge)
     return options_to_json(options), handle
 
 

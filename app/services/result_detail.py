@@ -23,7 +23,7 @@ from app.services.lab_catalog import (
     lab_name,
     lab_reference_range,
 )
-from app.services.results import ObservationLine
+from app.services.results import OBSERVATION_COLUMNS, ObservationLine
 from app.tables import LabObservation, LabReport, Patient
 
 TREND_POINTS = 12
@@ -81,17 +81,7 @@ async def _report(context: PatientContext, public_id: str) -> ReportDetail:
         raise NotFoundError(public_id)
     row = rows[0]
     observations = await (
-        LabObservation.select(
-            LabObservation.public_id,
-            LabObservation.loinc,
-            LabObservation.name,
-            LabObservation.value_number,
-            LabObservation.value_text,
-            LabObservation.unit,
-            LabObservation.reference_low,
-            LabObservation.reference_high,
-            LabObservation.interpretation,
-        )
+        LabObservation.select(*OBSERVATION_COLUMNS)
         .where(LabObservation.report == row["id"], LabObservation.patient == context.patient.id)
         .order_by(LabObservation.id)
     )
@@ -106,13 +96,7 @@ async def _report(context: PatientContext, public_id: str) -> ReportDetail:
         effective_at=row["effective_at"],
         clinician_name=clinician or None,
         clinician_comment=row["clinician_comment"],
-        observations=tuple(
-            ObservationLine(
-                **{key: value for key, value in line.items() if key != "loinc"}
-                | {"name": lab_name(line["loinc"], locale, line["name"])}
-            )
-            for line in observations
-        ),
+        observations=tuple(ObservationLine.from_row(line, locale) for line in observations),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from app.db import write_transaction
 from app.i18n import current_locale
@@ -30,6 +31,28 @@ class ObservationLine:
     @property
     def is_abnormal(self) -> bool:
         return self.interpretation in ABNORMAL
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any], locale: str) -> ObservationLine:
+        """From a row of OBSERVATION_COLUMNS, the test named in the reader's language."""
+        return cls(
+            **{key: value for key, value in row.items() if key not in ("loinc", "report")}
+            | {"name": lab_name(row["loinc"], locale, row["name"])}
+        )
+
+
+# What every list of tests reads, for ObservationLine.from_row.
+OBSERVATION_COLUMNS = (
+    LabObservation.public_id,
+    LabObservation.loinc,
+    LabObservation.name,
+    LabObservation.value_number,
+    LabObservation.value_text,
+    LabObservation.unit,
+    LabObservation.reference_low,
+    LabObservation.reference_high,
+    LabObservation.interpretation,
+)
 
 
 @dataclass(frozen=True)
@@ -73,18 +96,7 @@ async def _released_reports(context: PatientContext, *, limit: int) -> list[Repo
     if not reports:
         return []
     observations = (
-        await LabObservation.select(
-            LabObservation.report,
-            LabObservation.public_id,
-            LabObservation.loinc,
-            LabObservation.name,
-            LabObservation.value_number,
-            LabObservation.value_text,
-            LabObservation.unit,
-            LabObservation.reference_low,
-            LabObservation.reference_high,
-            LabObservation.interpretation,
-        )
+        await LabObservation.select(LabObservation.report, *OBSERVATION_COLUMNS)
         .where(
             LabObservation.patient == context.patient.id,
             LabObservation.report.is_in([row["id"] for row in reports]),
@@ -94,9 +106,7 @@ async def _released_reports(context: PatientContext, *, limit: int) -> list[Repo
     by_report: dict[int, list[ObservationLine]] = {}
     locale = current_locale()
     for row in observations:
-        report_id = row.pop("report")
-        row["name"] = lab_name(row.pop("loinc"), locale, row["name"])
-        by_report.setdefault(report_id, []).append(ObservationLine(**row))
+        by_report.setdefault(row["report"], []).append(ObservationLine.from_row(row, locale))
     return [
         ReportSummary(
             public_id=row["public_id"],

@@ -80,6 +80,12 @@ async def session_start(
     return token
 
 
+async def _seen(session_id: int, last_seen_at: datetime, now: datetime) -> None:
+    """Keep the idle clock running, writing at most once a minute per session."""
+    if now - last_seen_at > LAST_SEEN_RESOLUTION:
+        await WebSession.update({WebSession.last_seen_at: now}).where(WebSession.id == session_id)
+
+
 async def session_actor(
     *, token: str, idle_timeout: timedelta, ip: str, user_agent: str
 ) -> Actor | None:
@@ -103,8 +109,7 @@ async def session_actor(
     if not rows:
         return None
     row = rows[0]
-    if now - row["last_seen_at"] > LAST_SEEN_RESOLUTION:
-        await WebSession.update({WebSession.last_seen_at: now}).where(WebSession.id == row["id"])
+    await _seen(row["id"], row["last_seen_at"], now)
     return Actor(
         account_id=row["account_id"],
         account_public_id=row["account_public_id"],
@@ -247,10 +252,7 @@ async def staff_session_actor(
     if not rows:
         return None
     row = rows[0]
-    if now - row["last_seen_at"] > LAST_SEEN_RESOLUTION:
-        await WebSession.update({WebSession.last_seen_at: now}).where(
-            WebSession.id == row["session_id"]
-        )
+    await _seen(row["session_id"], row["last_seen_at"], now)
     return _staff_actor(row, ip, user_agent)
 
 

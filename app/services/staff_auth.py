@@ -13,7 +13,6 @@ from datetime import timedelta
 from typing import Any
 
 from webauthn import (
-    generate_authentication_options,
     generate_registration_options,
     options_to_json,
     verify_registration_response,
@@ -36,6 +35,7 @@ from app.services.passkeys import (
     assertion_check,
     challenge_store,
     challenge_take,
+    passkey_authentication_options,
 )
 from app.services.sessions import staff_session_start
 from app.services.staff_roles import ROLES
@@ -244,11 +244,11 @@ async def staff_enroll(
 
 
 async def staff_authentication_options(*, rp: RelyingParty) -> tuple[str, str]:
-    options = generate_authentication_options(
-        rp_id=rp.id, user_verification=UserVerificationRequirement.REQUIRED
+    return await passkey_authentication_options(
+        rp=rp,
+        purpose="staff_authenticate",
+        user_verification=UserVerificationRequirement.REQUIRED,
     )
-    handle = await challenge_store("staff_authenticate", options.challenge)
-    return options_to_json(options), handle
 
 
 async def staff_sign_in(

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from litestar import Litestar
 
 from app.handlers.support import SESSION_COOKIE, STAFF_COOKIE
 from app.main import create_app
@@ -23,9 +24,10 @@ BASE_URL = "http://portal.test"
 
 
 @asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app on this test's event loop. (Litestar's own test client runs the app on another
-    thread's loop, which a PostgreSQL pool opened on this one cannot follow.)"""
+async def running(settings: Settings) -> AsyncIterator[Litestar]:
+    """The app, its lifespan running on this test's event loop. (Litestar's own test client
+    runs the app on another thread's loop, which a PostgreSQL pool opened on this one cannot
+    follow.)"""
     app = create_app(settings)
     started, stop = asyncio.Event(), asyncio.Event()
 
@@ -42,12 +44,19 @@ async def serving(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     if lifespan.done():
         lifespan.result()  # start-up failed: raise its error here
     try:
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as test_client:
-            yield test_client
+        yield app
     finally:
         stop.set()
         await lifespan
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app, as a browser without JavaScript on 127.0.0.1."""
+    async with running(settings) as app:
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as test_client:
+            yield test_client
 
 
 @pytest.fixture

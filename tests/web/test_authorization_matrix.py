@@ -13,7 +13,6 @@ side effects (a revoke, a sign-out, a rate-limit count) never change another's a
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import hashlib
 import itertools
@@ -21,7 +20,6 @@ import re
 import secrets
 import string
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -63,7 +61,7 @@ from tests.factories import (
     unique,
     years_ago,
 )
-from tests.web.conftest import BASE_URL, staff_signed_in
+from tests.web.conftest import BASE_URL, running, staff_signed_in
 from tests.web.test_join import _location
 
 # Rules ------------------------------------------------------------------------------------
@@ -697,31 +695,6 @@ def outcome_of(response: httpx.Response, template: str, rule: Rule) -> Outcome:
     if response.status_code == 404:
         return Outcome.NOT_FOUND
     return Outcome.UNEXPECTED
-
-
-@asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[Litestar]:
-    """The app and its lifespan on this test's event loop, as conftest.serving does, so that
-    each check can have a client of its own."""
-    app = create_app(settings)
-    started, stop = asyncio.Event(), asyncio.Event()
-
-    async def run_lifespan() -> None:
-        async with app.lifespan():
-            started.set()
-            await stop.wait()
-
-    lifespan = asyncio.create_task(run_lifespan())
-    await asyncio.wait(
-        [lifespan, asyncio.create_task(started.wait())], return_when="FIRST_COMPLETED"
-    )
-    if lifespan.done():
-        lifespan.result()
-    try:
-        yield app
-    finally:
-        stop.set()
-        await lifespan
 
 
 _addresses = itertools.count(1)
