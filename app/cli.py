@@ -124,11 +124,22 @@ def cmd_worker(_: argparse.Namespace) -> int:
     return 0
 
 
+_SELF_ACCESS_REFUSED = {
+    "child": "This patient is a child: they cannot have their own account. "
+    "Invite a parent or guardian from the staff console instead.",
+    "no_own_contact": "This patient is a teenager: their own account needs a phone or email "
+    "marked as theirs on the staff patient page (and --via for that contact).",
+    "guardian_contact": "That phone or email belongs to a parent or guardian with access; "
+    "a teenager's own account needs one of their own.",
+}
+
+
 def cmd_invite(args: argparse.Namespace) -> int:
     """Send (or print) an enrollment link for one patient."""
     from app.services.clinic import clinic_profile_load
     from app.services.enrollment import invite_create
     from app.services.errors import NotFoundError
+    from app.services.self_access import SelfAccessError
 
     settings = get_settings()
 
@@ -143,6 +154,9 @@ def cmd_invite(args: argparse.Namespace) -> int:
         link = asyncio.run(invite())
     except NotFoundError:
         print(f"No patient with MRN {args.patient}.", file=sys.stderr)
+        return 1
+    except SelfAccessError as refused:
+        print(_SELF_ACCESS_REFUSED[refused.reason], file=sys.stderr)
         return 1
     except ValueError as error:
         print(f"Cannot invite by {args.via}: {error}.", file=sys.stderr)

@@ -129,6 +129,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         staff.home,
         staff.patient,
         staff.invite,
+        staff.own_contacts,
         staff.guardian,
         staff.grant_revoke,
         staff.join_requests,

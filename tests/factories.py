@@ -173,3 +173,25 @@ async def make_report(
         )
     )
     return report
+
+
+async def with_contacts(
+    patient: Patient,
+    *,
+    phone: str | None = None,
+    email: str | None = None,
+    phone_is_own: bool = False,
+    email_is_own: bool = False,
+) -> Patient:
+    """The record with this phone and email (a teenager's marked as their own, or not)."""
+    await Patient.update(
+        {
+            Patient.phone: phone,
+            Patient.email: email,
+            Patient.phone_is_own: phone_is_own,
+            Patient.email_is_own: email_is_own,
+        }
+    ).where(Patient.id == patient.id)
+    patient.phone, patient.email = phone, email
+    patient.phone_is_own, patient.email_is_own = phone_is_own, email_is_own
+    return patient

@@ -1,7 +1,9 @@
-"""Sign in with a code by text or email: two plain forms, no JavaScript needed."""
+"""Sign in with a code by text or email: two plain forms, no JavaScript needed (three when
+several people use the contact: the date of birth says who)."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from litestar import Request, get, post
@@ -10,7 +12,7 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 
 from app.handlers.support import client_ip, page, session_lifetime, with_session_cookie
-from app.services.codes import CODE_TTL, CodeError, code_request, code_verify
+from app.services.codes import CODE_TTL, CodeError, code_choose, code_request, code_verify
 from app.services.rate_limit import CODE_CHECK_PER_IP, rate_limit_ip
 from app.settings import get_settings
 
@@ -63,22 +65,57 @@ async def check_form() -> Template:
     return page("sign_in/code_check.html", error="", private=True)
 
 
+def _birth_date_form(error: str = "", typed: str = "", status_code: int = 200) -> Template:
+    return page(
+        "sign_in/code_birth_date.html",
+        error=error,
+        typed=typed,
+        status_code=status_code,
+        private=True,
+    )
+
+
 @post("/sign-in/code/check", name="code_check")
 async def check_code(request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
+    """The code, or (its second step, for a shared contact) the date of birth."""
     ip, user_agent = client_ip(request), request.headers.get("user-agent", "")
+    asks_birth_date = "birth_date" in data
     if not await rate_limit_ip(CODE_CHECK_PER_IP, ip=ip, user_agent=user_agent):
+        if asks_birth_date:
+            return _birth_date_form("limit", data["birth_date"], status_code=429)
         return page("sign_in/code_check.html", error="limit", status_code=429, private=True)
+    handle = request.cookies.get(CODE_COOKIE, "")
+    settings = get_settings()
     try:
-        token = await code_verify(
-            handle=request.cookies.get(CODE_COOKIE, ""),
-            code=data.get("code", ""),
-            secret=get_settings().secret_key,
-            lifetime=session_lifetime(),
-            ip=ip,
-            user_agent=user_agent,
-        )
+        if asks_birth_date:
+            typed = data["birth_date"].strip()
+            try:
+                birth_date = date.fromisoformat(typed)
+            except ValueError:
+                return _birth_date_form("format", typed, status_code=400)
+            token: str | None = await code_choose(
+                handle=handle,
+                birth_date=birth_date,
+                secret=settings.secret_key,
+                lifetime=session_lifetime(),
+                ip=ip,
+                user_agent=user_agent,
+            )
+        else:
+            token = await code_verify(
+                handle=handle,
+                code=data.get("code", ""),
+                secret=settings.secret_key,
+                lifetime=session_lifetime(),
+                ip=ip,
+                user_agent=user_agent,
+            )
     except CodeError as error:
+        if error.reason == "mismatch":
+            return _birth_date_form("mismatch", data.get("birth_date", ""), status_code=400)
         return page("sign_in/code_check.html", error=error.reason, status_code=400, private=True)
+    if token is None:
+        return _birth_date_form()
     # Signed in: offer a passkey for this device next (the welcome screen).
     response = with_session_cookie(Redirect("/welcome", status_code=303), token)
     response.delete_cookie(CODE_COOKIE)

@@ -43,6 +43,7 @@ from app.services.posters import PAPER, location_codes, poster_location, poster_
 from app.services.qr import qr_svg
 from app.services.rate_limit import PASSKEY_SIGN_IN_PER_IP, rate_limit_ip
 from app.services.result_release import result_review, results_inbox
+from app.services.self_access import SelfAccessError
 from app.services.sessions import staff_session_end
 from app.services.staff_auth import (
     staff_authentication_options,
@@ -60,6 +61,7 @@ from app.services.staff_console import (
     outbox_recent,
     patient_card,
     patient_invite,
+    patient_own_contacts_set,
     patients_search,
 )
 from app.services.staff_roles import staff_may, staff_require
@@ -203,6 +205,8 @@ async def _patient_page(
         caregivers=caregivers,
         invites=invites,
         is_minor=card.age < age_rules().adult,
+        is_child=card.age < age_rules().adolescent,
+        adolescent_age=age_rules().adolescent,
         sent=sent,
         error=error,
         status_code=status_code,
@@ -257,6 +261,8 @@ async def invite(
             base_url=get_settings().base_url,
             clinic_name=current_clinic().name,
         )
+    except SelfAccessError as refused:  # a child, or a teenager without a contact of their own
+        return await _patient_page(staff, public_id, error=refused.reason, status_code=400)
     except ValueError:  # no phone or email on the record for that channel
         return await _patient_page(staff, public_id, error="no_contact", status_code=400)
     if via == "qr":
@@ -271,6 +277,23 @@ async def invite(
             link=invitation.link,
         )
     return Redirect(f"/staff/patients/{public_id}?sent={via}", status_code=303)
+
+
+@post("/staff/patients/{public_id:str}/own-contacts", name="staff_patient_own_contacts")
+async def own_contacts(
+    staff: NamedDependency[StaffActor], public_id: FromPath[str], data: Form
+) -> Template | Redirect:
+    """Which of a teenager's phone and email are their own (checkboxes: absent means no)."""
+    try:
+        await patient_own_contacts_set(
+            staff=staff,
+            public_id=public_id,
+            phone_is_own=data.get("phone_is_own") == "yes",
+            email_is_own=data.get("email_is_own") == "yes",
+        )
+    except SelfAccessError as refused:
+        return await _patient_page(staff, public_id, error=refused.reason, status_code=400)
+    return Redirect(f"/staff/patients/{public_id}?sent=own_contacts", status_code=303)
 
 
 # Join requests, posters, outbox -----------------------------------------------------------

@@ -3,6 +3,8 @@ without a passkey, and the way back in after losing one (SECURITY.md).
 
 Codes are six digits, kept as an HMAC, live ten minutes, work once and allow five tries.
 Asking for one always gets the same answer, whether or not the contact is on file.
+A contact that more than one person uses (a shared family phone) never picks one of them:
+after the right code, the date of birth says who is signing in.
 Limits: three codes per contact per quarter hour, ten per IP address per hour, counted in
 the database so every app process sees the same numbers.
 """
@@ -14,7 +16,9 @@ import hmac
 import re
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
 
 from app.db import write_transaction
 from app.i18n import N_
@@ -22,6 +26,7 @@ from app.services.audit import audit_anonymous
 from app.services.clock import utcnow
 from app.services.enrollment import account_for_patient
 from app.services.outbox import outbox_enqueue
+from app.services.self_access import holder_from, self_access_refusal
 from app.services.sessions import session_start
 from app.tables import AccessGrant, Account, SignInCode
 
@@ -34,11 +39,26 @@ CODE_TEXT = N_("Your portal sign-in code is %(code)s. It works for 10 minutes. N
 
 
 class CodeError(Exception):
-    """`contact`: not a phone or email; `limit`: too many; `wrong`; `expired`."""
+    """`contact`: not a phone or email; `limit`: too many; `wrong`; `expired`;
+    `mismatch`: the date of birth matched none of the people using the contact."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+@dataclass(frozen=True)
+class CodeTarget:
+    """Whom a code signs in: an account, a record not yet enrolled (a poster), or, for a
+    contact several people use, the records to choose from by date of birth."""
+
+    account: int | None = None
+    patient: int | None = None
+    choices: tuple[int, ...] = ()
+
+    @property
+    def anyone(self) -> bool:
+        return bool(self.account or self.patient or self.choices)
 
 
 def _mac(secret: str, value: str) -> str:
@@ -64,45 +84,62 @@ async def code_request(*, contact: str, secret: str, ip: str, user_agent: str) -
         raise CodeError("contact")
     channel, value = parsed
 
-    async def enrolled_account() -> tuple[int | None, int | None]:
-        contact_column = (
-            AccessGrant.patient.phone if channel == "sms" else AccessGrant.patient.email
-        )
-        match = (
-            await AccessGrant.select(AccessGrant.account)
-            .where(
-                AccessGrant.kind == "self",
-                AccessGrant.revoked_at.is_null(),
-                # Exact match (emails are kept lower-case): a LIKE pattern could match others.
-                contact_column == value,
-            )
-            .first()
-        )
-        if match is None:
-            # A caregiver with no record here: the contact their invitation went to.
-            account_column = Account.phone if channel == "sms" else Account.email
-            match = (
-                await Account.select(Account.id.as_alias("account"))
-                .where(account_column == value, Account.disabled_at.is_null())
-                .first()
-            )
-        return (match["account"] if match else None), None
+    async def find() -> CodeTarget:
+        return await _people_with_contact(channel, value)
 
     return await code_issue(
         channel=channel,
         value=value,
-        find=enrolled_account,
+        find=find,
         secret=secret,
         ip=ip,
         user_agent=user_agent,
     )
 
 
+async def _people_with_contact(channel: str, value: str) -> CodeTarget:
+    """Everyone this contact may sign in: accounts holding a self grant on a record with it
+    (a minor's only when the contact is their own, self_access.py), and accounts that have
+    it themselves (a caregiver with no record here). One person: them; several: their records,
+    to choose from by date of birth; a caregiver without a record cannot be told apart
+    that way, so is never chosen for a shared contact."""
+    contact_column = AccessGrant.patient.phone if channel == "sms" else AccessGrant.patient.email
+    rows = await AccessGrant.select(
+        AccessGrant.account,
+        AccessGrant.patient.id,
+        AccessGrant.patient.birth_date,
+        AccessGrant.patient.phone,
+        AccessGrant.patient.email,
+        AccessGrant.patient.phone_is_own,
+        AccessGrant.patient.email_is_own,
+    ).where(
+        AccessGrant.kind == "self",
+        AccessGrant.revoked_at.is_null(),
+        # Exact match (emails are kept lower-case): a LIKE pattern could match others.
+        contact_column == value,
+    )
+    records: dict[int, int] = {}  # account -> its record
+    for row in rows:
+        if await self_access_refusal(holder_from(row, prefix="patient."), channel) is None:
+            records.setdefault(row["account"], row["patient.id"])
+    account_column = Account.phone if channel == "sms" else Account.email
+    accounts = {
+        row["id"]
+        for row in await Account.select(Account.id).where(
+            account_column == value, Account.disabled_at.is_null()
+        )
+    }
+    people = accounts | set(records)
+    if len(people) == 1:
+        return CodeTarget(account=people.pop())
+    return CodeTarget(choices=tuple(sorted(records.values()))) if people else CodeTarget()
+
+
 async def code_issue(
     *,
     channel: str,
     value: str,
-    find: Callable[[], Awaitable[tuple[int | None, int | None]]],
+    find: Callable[[], Awaitable[CodeTarget]],
     secret: str,
     ip: str,
     user_agent: str,
@@ -126,20 +163,21 @@ async def code_issue(
             limited = True
         else:
             limited = False
-            account_id, patient_id = await find()
+            target = await find()
             await SignInCode.insert(
                 SignInCode(
                     handle_hash=_mac(secret, handle),
                     code_hash=_mac(secret, code),
-                    account=account_id,
-                    patient=patient_id,
+                    account=target.account,
+                    patient=target.patient,
+                    choices=",".join(str(choice) for choice in target.choices),
                     contact_hash=contact_hash,
                     ip=ip[:64],
                     created_at=now,
                     expires_at=now + CODE_TTL,
                 )
             )
-            if account_id or patient_id:
+            if target.anyone:
                 await outbox_enqueue(
                     channel=channel,
                     recipient=value,
@@ -151,41 +189,59 @@ async def code_issue(
     return handle
 
 
+async def _pending(secret: str, handle: str) -> dict[str, Any] | None:
+    """The browser's live code: not used, not expired, tries left."""
+    now = utcnow()
+    row: dict[str, Any] | None = (
+        await SignInCode.select(
+            SignInCode.id,
+            SignInCode.code_hash,
+            SignInCode.account,
+            SignInCode.patient,
+            SignInCode.patient.given_name,
+            SignInCode.patient.family_name,
+            SignInCode.failed_attempts,
+            SignInCode.choices,
+            SignInCode.code_ok_at,
+        )
+        .where(
+            SignInCode.handle_hash == _mac(secret, handle),
+            SignInCode.used_at.is_null(),
+            SignInCode.expires_at > now,
+            SignInCode.failed_attempts < MAX_CODE_ATTEMPTS,
+        )
+        .first()
+    )
+    return row
+
+
+async def _count_failure(row: dict[str, Any], action: str, reason: str, ip: str, ua: str) -> str:
+    failures = row["failed_attempts"] + 1
+    await SignInCode.update({SignInCode.failed_attempts: failures}).where(
+        SignInCode.id == row["id"]
+    )
+    await audit_anonymous(action=action, ip=ip, user_agent=ua)
+    return "expired" if failures >= MAX_CODE_ATTEMPTS else reason
+
+
 async def code_verify(
     *, handle: str, code: str, secret: str, lifetime: timedelta, ip: str, user_agent: str
-) -> str:
-    """Check the code; on a match start a session and return its token."""
+) -> str | None:
+    """Check the code; on a match start a session and return its token. None when the
+    contact is shared: the date of birth comes next (code_choose)."""
     now = utcnow()
+    token: str | None = None
     async with write_transaction():
-        row = (
-            await SignInCode.select(
-                SignInCode.id,
-                SignInCode.code_hash,
-                SignInCode.account,
-                SignInCode.patient,
-                SignInCode.patient.given_name,
-                SignInCode.patient.family_name,
-                SignInCode.failed_attempts,
-            )
-            .where(
-                SignInCode.handle_hash == _mac(secret, handle),
-                SignInCode.used_at.is_null(),
-                SignInCode.expires_at > now,
-                SignInCode.failed_attempts < MAX_CODE_ATTEMPTS,
-            )
-            .first()
-        )
+        row = await _pending(secret, handle)
         if row is None:
             failure: str | None = "expired"
-        elif (row["account"] is None and row["patient"] is None) or not hmac.compare_digest(
+        elif not (row["account"] or row["patient"] or row["choices"]) or not hmac.compare_digest(
             row["code_hash"], _mac(secret, code.strip())
         ):
-            failures = row["failed_attempts"] + 1
-            await SignInCode.update({SignInCode.failed_attempts: failures}).where(
-                SignInCode.id == row["id"]
-            )
-            await audit_anonymous(action="auth.code_wrong", ip=ip, user_agent=user_agent)
-            failure = "expired" if failures >= MAX_CODE_ATTEMPTS else "wrong"
+            failure = await _count_failure(row, "auth.code_wrong", "wrong", ip, user_agent)
+        elif row["choices"]:
+            failure = None
+            await SignInCode.update({SignInCode.code_ok_at: now}).where(SignInCode.id == row["id"])
         else:
             failure = None
             await SignInCode.update({SignInCode.used_at: now}).where(SignInCode.id == row["id"])
@@ -203,6 +259,43 @@ async def code_verify(
                 ip=ip,
                 user_agent=user_agent,
                 reason="code" if row["account"] else "self_enrollment",
+            )
+    if failure is not None:
+        raise CodeError(failure)
+    return token
+
+
+async def code_choose(
+    *, handle: str, birth_date: date, secret: str, lifetime: timedelta, ip: str, user_agent: str
+) -> str:
+    """After the right code for a shared contact: the one person of those using it with this
+    date of birth signs in. None or several: `mismatch` (counted with the code's tries)."""
+    now = utcnow()
+    async with write_transaction():
+        row = await _pending(secret, handle)
+        if row is None or row["code_ok_at"] is None or not row["choices"]:
+            raise CodeError("expired")
+        choices = [int(choice) for choice in row["choices"].split(",")]
+        matches = await AccessGrant.select(AccessGrant.account, AccessGrant.patient).where(
+            AccessGrant.patient.is_in(choices),
+            AccessGrant.kind == "self",
+            AccessGrant.revoked_at.is_null(),
+            AccessGrant.patient.birth_date == birth_date,
+        )
+        if len({match["account"] for match in matches}) != 1:
+            failure = await _count_failure(
+                row, "auth.code_birth_date_wrong", "mismatch", ip, user_agent
+            )
+        else:
+            failure = None
+            await SignInCode.update({SignInCode.used_at: now}).where(SignInCode.id == row["id"])
+            token = await session_start(
+                account_id=matches[0]["account"],
+                acting_patient_id=matches[0]["patient"],
+                lifetime=lifetime,
+                ip=ip,
+                user_agent=user_agent,
+                reason="code",
             )
     if failure is not None:
         raise CodeError(failure)

@@ -272,6 +272,8 @@ async def _seed_patients(
                 sex=sex,
                 phone=phone,
                 email=email,
+                # Lucas's phone is his, not his mother's: his own account may use it.
+                phone_is_own=mrn == "RFH-100003",
                 preferred_language="en",
                 address_line=f"{rng.randint(10, 990)} {rng.choice(STREETS)} Street",
                 city="Springfield",

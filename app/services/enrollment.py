@@ -18,6 +18,12 @@ from app.services.audit import audit_insert
 from app.services.clock import utcnow
 from app.services.errors import NotFoundError
 from app.services.outbox import outbox_enqueue
+from app.services.self_access import (
+    HOLDER_COLUMNS,
+    SelfAccessError,
+    holder_from,
+    self_access_refusal,
+)
 from app.services.sessions import session_start
 from app.tables import AccessGrant, Account, EnrollmentInvite, Patient
 
@@ -59,20 +65,24 @@ async def invite_create(
     ip: str = "",
     user_agent: str = "",
 ) -> Invitation:
-    """A new link for the patient with this MRN (any older open link stops working)."""
+    """A new link for the patient with this MRN (any older open link stops working).
+
+    Raises SelfAccessError when the age rules forbid this record an account of its own
+    (through this channel), ValueError when the record has no contact for it."""
     if via not in VIA:
         raise ValueError(via)
     token = secrets.token_urlsafe(24)
     link = f"{base_url}/enroll/{token}"
     now = utcnow()
     async with write_transaction():
-        patient = (
-            await Patient.select(Patient.id, Patient.phone, Patient.email)
-            .where(Patient.mrn == mrn)
-            .first()
-        )
+        patient = await Patient.select(*HOLDER_COLUMNS).where(Patient.mrn == mrn).first()
         if patient is None:
             raise NotFoundError(mrn)
+        refusal = await self_access_refusal(
+            holder_from(patient), via if via in ("sms", "email") else None
+        )
+        if refusal is not None:
+            raise SelfAccessError(refusal)
         recipient = {"sms": patient["phone"], "email": patient["email"]}.get(via, "-")
         if not recipient:
             raise ValueError(f"no {via} contact on the record")
@@ -117,8 +127,13 @@ async def _open_invite(token: str) -> dict[str, object] | None:
         await EnrollmentInvite.select(
             EnrollmentInvite.id,
             EnrollmentInvite.failed_attempts,
+            EnrollmentInvite.via,
             EnrollmentInvite.patient.id,
             EnrollmentInvite.patient.birth_date,
+            EnrollmentInvite.patient.phone,
+            EnrollmentInvite.patient.email,
+            EnrollmentInvite.patient.phone_is_own,
+            EnrollmentInvite.patient.email_is_own,
             EnrollmentInvite.patient.given_name,
             EnrollmentInvite.patient.family_name,
         )
@@ -133,8 +148,17 @@ async def _open_invite(token: str) -> dict[str, object] | None:
     return row
 
 
+async def _still_allowed(invite: dict[str, object]) -> bool:
+    """The age rules again when the link is used: the child may have a guardian now, or the
+    contact may no longer be marked as theirs, since the link was made."""
+    via = str(invite["via"])
+    holder = holder_from(invite, prefix="patient.")
+    return await self_access_refusal(holder, via if via in ("sms", "email") else None) is None
+
+
 async def invite_is_open(token: str) -> bool:
-    return await _open_invite(token) is not None
+    invite = await _open_invite(token)
+    return invite is not None and await _still_allowed(invite)
 
 
 async def enroll_confirm(
@@ -167,6 +191,11 @@ async def enroll_confirm(
             failed = EnrollmentError(
                 "expired" if locked else "mismatch", MAX_DATE_ATTEMPTS - failures
             )
+        elif not await _still_allowed(invite):
+            await EnrollmentInvite.update({EnrollmentInvite.voided_at: utcnow()}).where(
+                EnrollmentInvite.id == invite_id
+            )
+            failed = EnrollmentError("expired")
         else:
             failed = None
             # Only one of two simultaneous taps on the same link can use it.

@@ -3,6 +3,8 @@
 When all of it matches one record, a one-time code goes to that phone or email (which is
 the one already on the record). When it does not, the front desk gets a join request. The
 person sees the same answer either way, so the form cannot be used to learn who is a patient.
+A match on a minor becomes a join request too: name, date of birth and a family phone are
+things a parent knows, so a minor's own account starts with the front desk (self_access.py).
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
-from app.services.codes import CodeError, code_issue, normalise_contact
+from app.services.codes import CodeError, CodeTarget, code_issue, normalise_contact
 from app.services.errors import NotFoundError
+from app.services.self_access import is_minor
 from app.tables import AccessGrant, JoinRequest, Location, Patient
 
 
@@ -60,7 +63,7 @@ async def join_start(
     channel, value = parsed
     given, family = comparable_name(given_name), comparable_name(family_name)
 
-    async def matching_record() -> tuple[int | None, int | None]:
+    async def matching_record() -> CodeTarget:
         contact_column = Patient.phone if channel == "sms" else Patient.email
         candidates = await Patient.select(
             Patient.id, Patient.given_name, Patient.preferred_name, Patient.family_name
@@ -76,9 +79,9 @@ async def join_start(
             and given
             in {comparable_name(row["given_name"]), comparable_name(row["preferred_name"] or "")}
         ]
-        if len(matches) != 1:
+        if len(matches) != 1 or is_minor(birth_date):
             await _file_join_request(location, given_name, family_name, birth_date, value)
-            return None, None
+            return CodeTarget()
         account = (
             await AccessGrant.select(AccessGrant.account)
             .where(
@@ -88,7 +91,7 @@ async def join_start(
             )
             .first()
         )
-        return (account["account"] if account else None), matches[0]
+        return CodeTarget(account=account["account"] if account else None, patient=matches[0])
 
     return await code_issue(
         channel=channel,

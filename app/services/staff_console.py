@@ -15,6 +15,7 @@ from app.services.clinic import clinic_today
 from app.services.clock import utcnow
 from app.services.enrollment import Invitation, invite_create
 from app.services.errors import NotFoundError
+from app.services.self_access import SelfAccessError, guardian_contacts
 from app.services.staff_roles import staff_require
 from app.tables import AccessGrant, EnrollmentInvite, JoinRequest, OutboxMessage, Patient
 
@@ -45,6 +46,8 @@ class PatientCard:
     age: int
     phone: str | None
     email: str | None
+    phone_is_own: bool
+    email_is_own: bool
     enrolled: bool
     last_invite_via: str | None
     last_invite_at: datetime | None
@@ -179,6 +182,8 @@ async def patient_card(*, staff: StaffActor, public_id: str) -> PatientCard:
         age=age,
         phone=patient.phone,
         email=patient.email,
+        phone_is_own=patient.phone_is_own,
+        email_is_own=patient.email_is_own,
         enrolled=enrolled,
         last_invite_via=invite["via"] if invite else None,
         last_invite_at=invite["created_at"] if invite else None,
@@ -189,7 +194,8 @@ async def patient_card(*, staff: StaffActor, public_id: str) -> PatientCard:
 async def patient_invite(
     *, staff: StaffActor, public_id: str, via: str, base_url: str, clinic_name: str
 ) -> Invitation:
-    """Send (sms, email) or show (qr) a new enrollment link; any older link stops working."""
+    """Send (sms, email) or show (qr) a new enrollment link; any older link stops working.
+    A child, or a teenager without a contact of their own, gets SelfAccessError instead."""
     staff_require(staff.role, "patients.invite")
     patient = await Patient.select(Patient.mrn).where(Patient.public_id == public_id).first()
     if patient is None:
@@ -203,6 +209,39 @@ async def patient_invite(
         ip=staff.ip,
         user_agent=staff.user_agent,
     )
+
+
+async def patient_own_contacts_set(
+    *, staff: StaffActor, public_id: str, phone_is_own: bool, email_is_own: bool
+) -> None:
+    """Mark which of the record's phone and email are the patient's own (a teenager's, not a
+    parent's): the only contacts a teenager's own account may use. A contact a parent or
+    guardian with access uses is refused (SelfAccessError `guardian_contact`), nothing changed."""
+    staff_require(staff.role, "patients.invite")
+    async with write_transaction():
+        patient = (
+            await Patient.select(Patient.id, Patient.phone, Patient.email)
+            .where(Patient.public_id == public_id)
+            .first()
+        )
+        if patient is None:
+            raise NotFoundError(public_id)
+        phone_is_own = phone_is_own and bool(patient["phone"])
+        email_is_own = email_is_own and bool(patient["email"])
+        marked = {patient["phone"]} if phone_is_own else set()
+        marked |= {patient["email"]} if email_is_own else set()
+        if marked & await guardian_contacts(patient["id"]):
+            raise SelfAccessError("guardian_contact")
+        await Patient.update(
+            {Patient.phone_is_own: phone_is_own, Patient.email_is_own: email_is_own}
+        ).where(Patient.id == patient["id"])
+        await audit_staff(
+            staff=staff,
+            action="staff.own_contacts",
+            patient_id=patient["id"],
+            resource_type="Patient",
+            resource_id=public_id,
+        )
 
 
 @dataclass(frozen=True)

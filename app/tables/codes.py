@@ -1,6 +1,6 @@
 """One-time sign-in codes: the fallback for a device without a passkey."""
 
-from piccolo.columns import ForeignKey, Integer, OnDelete, Serial, Timestamptz, Varchar
+from piccolo.columns import ForeignKey, Integer, OnDelete, Serial, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 from app.tables.columns import created_at_column
@@ -24,3 +24,7 @@ class SignInCode(Table, tablename="sign_in_code"):
     expires_at = Timestamptz()
     used_at = Timestamptz(null=True, default=None)
     failed_attempts = Integer(default=0)
+    # A contact that more than one person uses: the records it could mean (ids, comma
+    # separated), and when the code was right, so the date of birth can say which one.
+    choices = Text(default="")
+    code_ok_at = Timestamptz(null=True, default=None)

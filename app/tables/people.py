@@ -1,6 +1,16 @@
 """Who is who (SECURITY.md): patients are records, accounts sign in, grants join them."""
 
-from piccolo.columns import Date, ForeignKey, Integer, OnDelete, Serial, Text, Timestamptz, Varchar
+from piccolo.columns import (
+    Boolean,
+    Date,
+    ForeignKey,
+    Integer,
+    OnDelete,
+    Serial,
+    Text,
+    Timestamptz,
+    Varchar,
+)
 from piccolo.table import Table
 
 from app.tables.clinic import Clinician, Location
@@ -21,6 +31,10 @@ class Patient(Table):
     sex = Varchar(length=10)
     phone = Varchar(length=40, null=True, default=None)
     email = Varchar(length=200, null=True, default=None)
+    # Staff marked this phone or email as the patient's own (not a parent's): a teenager
+    # may have their own account only through a contact so marked (SECURITY.md).
+    phone_is_own = Boolean(default=False)
+    email_is_own = Boolean(default=False)
     preferred_language = Varchar(length=10, default="en")
     address_line = Varchar(length=200, default="")
     city = Varchar(length=100, default="")

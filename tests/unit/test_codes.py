@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -12,12 +12,14 @@ from app.services.codes import (
     CONTACT_LIMIT,
     MAX_CODE_ATTEMPTS,
     CodeError,
+    code_choose,
     code_request,
     code_verify,
     normalise_contact,
 )
-from app.tables import OutboxMessage, Patient
-from tests.factories import make_person, unique
+from app.services.sessions import token_hash
+from app.tables import OutboxMessage, Patient, WebSession
+from tests.factories import grant, make_person, unique, with_contacts, years_ago
 
 SECRET = "test-secret"
 
@@ -33,7 +35,7 @@ async def _ask(contact: str, ip: str = "10.1.1.1") -> str:
     return await code_request(contact=contact, secret=SECRET, ip=ip, user_agent="t")
 
 
-async def _check(handle: str, code: str) -> str:
+async def _check(handle: str, code: str) -> str | None:
     return await code_verify(
         handle=handle,
         code=code,
@@ -120,3 +122,85 @@ async def test_codes_for_one_contact_are_limited() -> None:
         await _ask("+15559990001", ip=unique("10.8."))
     with pytest.raises(CodeError, match="limit"):
         await _ask("+15559990001", ip=unique("10.8."))
+
+
+async def _account_of(token: str | None) -> int | None:
+    assert token is not None
+    row = (
+        await WebSession.select(WebSession.account)
+        .where(WebSession.token_hash == token_hash(token))
+        .first()
+    )
+    return row["account"] if row else None
+
+
+async def _choose(handle: str, birth: date) -> str:
+    return await code_choose(
+        handle=handle,
+        birth_date=birth,
+        secret=SECRET,
+        lifetime=timedelta(hours=1),
+        ip="10.1.1.1",
+        user_agent="t",
+    )
+
+
+async def test_a_phone_two_people_share_asks_whose_birth_date_and_never_picks() -> None:
+    first, phone = await _person_with_phone()
+    spouse = await make_person("Sam", birth=date(1979, 2, 3))
+    await with_contacts(spouse.patient, phone=phone)
+    handle = await _ask(phone)
+    # The right code alone signs nobody in: the date of birth says who.
+    assert await _check(handle, await _sent_code(phone)) is None
+    with pytest.raises(CodeError, match="mismatch"):
+        await _choose(handle, date(1979, 2, 4))
+    token = await _choose(handle, spouse.patient.birth_date)
+    assert await _account_of(token) == spouse.account.id != first.account.id  # type: ignore[attr-defined]
+    with pytest.raises(CodeError, match="expired"):
+        await _choose(handle, spouse.patient.birth_date)
+
+
+async def test_the_birth_date_step_needs_the_right_code_first() -> None:
+    _, phone = await _person_with_phone()
+    spouse = await make_person("Sam", birth=date(1979, 2, 3))
+    await with_contacts(spouse.patient, phone=phone)
+    handle = await _ask(phone)
+    with pytest.raises(CodeError, match="expired"):
+        await _choose(handle, spouse.patient.birth_date)
+
+
+async def test_a_family_phone_does_not_sign_into_a_teenagers_own_account() -> None:
+    teen = await make_person("Teo", birth=years_ago(15))
+    phone = "+15550" + unique("")[-6:]
+    await with_contacts(teen.patient, phone=phone)  # on the record, not marked as his
+    before = await OutboxMessage.count()
+    handle = await _ask(phone)
+    assert await OutboxMessage.count() == before
+    with pytest.raises(CodeError, match="wrong"):
+        await _check(handle, "123456")
+    # The parent with the same phone gets their own account, never the teenager's.
+    parent = await make_person("Paula")
+    await with_contacts(parent.patient, phone=phone)
+    await grant(parent.account, teen.patient, kind="proxy", relationship="parent")
+    handle = await _ask(phone, ip="10.1.1.2")
+    token = await _check(handle, await _sent_code(phone))
+    assert await _account_of(token) == parent.account.id
+    # Marked as his own, but the parent uses it too: still not his account's way in.
+    await with_contacts(teen.patient, phone=phone, phone_is_own=True)
+    handle = await _ask(phone, ip="10.1.1.3")
+    token = await _check(handle, await _sent_code(phone))
+    assert await _account_of(token) == parent.account.id
+
+
+async def test_a_teenagers_own_phone_signs_them_in_and_a_childs_never_does() -> None:
+    teen = await make_person("Teo", birth=years_ago(15))
+    phone = "+15550" + unique("")[-6:]
+    await with_contacts(teen.patient, phone=phone, phone_is_own=True)
+    token = await _check(await _ask(phone), await _sent_code(phone))
+    assert await _account_of(token) == teen.account.id
+    child = await make_person("Nina", birth=years_ago(8))
+    child_phone = "+15550" + unique("")[-6:]
+    await with_contacts(child.patient, phone=child_phone, phone_is_own=True)
+    before = await OutboxMessage.count()
+    await _ask(child_phone)
+    assert await OutboxMessage.count() == before

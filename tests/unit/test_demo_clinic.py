@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
+
 from app.services.access import patient_context_resolve
 from app.services.demo_clinic import PERSONAS, demo_clinic_seed
+from app.services.enrollment import invite_create
 from app.services.home import home_summary
+from app.services.self_access import SelfAccessError
 from app.tables import AccessGrant, Clinician, LabReport, Location, Patient
 from tests.factories import actor_for
 
@@ -87,3 +91,18 @@ async def test_every_persona_has_a_home_with_a_next_visit_and_new_results() -> N
         assert summary.next_visit is not None, persona.slug
         assert summary.next_visit.starts_at > datetime.now(UTC) - timedelta(minutes=1)
         assert summary.new_results > 0, persona.slug
+
+
+async def test_the_demo_teenager_can_be_invited_on_his_own_phone_and_the_child_cannot() -> None:
+    await demo_clinic_seed(reset=True)
+    lucas = await Patient.objects().where(Patient.mrn == "RFH-100003").first()
+    assert lucas is not None
+    assert (lucas.phone_is_own, lucas.email_is_own) == (True, False)
+    invitation = await invite_create(
+        mrn="RFH-100003", via="sms", base_url="https://portal.example", clinic_name="C"
+    )
+    assert invitation.key
+    with pytest.raises(SelfAccessError, match="child"):
+        await invite_create(
+            mrn="RFH-100002", via="qr", base_url="https://portal.example", clinic_name="C"
+        )

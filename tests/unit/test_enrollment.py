@@ -14,8 +14,17 @@ from app.services.enrollment import (
     invite_create,
     invite_is_open,
 )
-from app.tables import AccessGrant, OutboxMessage
-from tests.factories import make_patient, make_person
+from app.services.self_access import SelfAccessError
+from app.tables import AccessGrant, Account, EnrollmentInvite, OutboxMessage, Patient
+from tests.factories import (
+    grant,
+    make_account,
+    make_patient,
+    make_person,
+    unique,
+    with_contacts,
+    years_ago,
+)
 
 BASE = "https://portal.example"
 BIRTH = date(1980, 5, 17)
@@ -34,8 +43,6 @@ async def _confirm(token: str, birth: date = BIRTH) -> str:
 
 async def test_a_text_invitation_carries_the_link_and_nothing_about_health() -> None:
     patient = await make_patient(given="Rosa")
-    from app.tables import Patient
-
     await Patient.update({Patient.phone: "+15550104444"}).where(Patient.id == patient.id)
     invitation = await invite_create(
         mrn=patient.mrn, via="sms", base_url=BASE, clinic_name="Test Clinic"
@@ -112,3 +119,82 @@ async def test_an_unknown_token_looks_like_an_expired_one() -> None:
     with pytest.raises(EnrollmentError) as unknown:
         await _confirm("no-such-token")
     assert unknown.value.reason == "expired"
+
+
+async def _teen(*, phone_is_own: bool = False, email_is_own: bool = False) -> Patient:
+    teen = await make_patient(given="Teo", birth=years_ago(15))
+    return await with_contacts(
+        teen,
+        phone="+15550" + unique("")[-6:],
+        email=f"{unique('teo')}@mail.test",
+        phone_is_own=phone_is_own,
+        email_is_own=email_is_own,
+    )
+
+
+@pytest.mark.parametrize("via", ["sms", "email", "print", "qr"])
+async def test_a_child_under_the_adolescent_age_gets_no_link_of_their_own(via: str) -> None:
+    child = await make_patient(given="Nina", birth=years_ago(7))
+    await with_contacts(
+        child,
+        phone="+15550" + unique("")[-6:],
+        email=f"{unique('nina')}@mail.test",
+        phone_is_own=True,
+        email_is_own=True,
+    )
+    with pytest.raises(SelfAccessError) as refused:
+        await invite_create(mrn=child.mrn, via=via, base_url=BASE, clinic_name="C")
+    assert refused.value.reason == "child"
+    assert not await EnrollmentInvite.exists().where(EnrollmentInvite.patient == child.id)
+
+
+async def test_a_teenager_gets_a_link_only_through_a_contact_marked_as_their_own() -> None:
+    teen = await _teen(phone_is_own=True)
+    with pytest.raises(SelfAccessError) as by_email:
+        await invite_create(mrn=teen.mrn, via="email", base_url=BASE, clinic_name="C")
+    assert by_email.value.reason == "no_own_contact"
+    assert await invite_create(mrn=teen.mrn, via="sms", base_url=BASE, clinic_name="C")
+    assert await invite_create(mrn=teen.mrn, via="qr", base_url=BASE, clinic_name="C")
+    unmarked = await _teen()
+    for via in ("sms", "email", "print", "qr"):
+        with pytest.raises(SelfAccessError) as refused:
+            await invite_create(mrn=unmarked.mrn, via=via, base_url=BASE, clinic_name="C")
+        assert refused.value.reason == "no_own_contact"
+
+
+async def test_a_contact_a_guardian_uses_never_opens_a_teenagers_own_account() -> None:
+    teen = await _teen(phone_is_own=True)
+    # The parent's own record has the same phone: a family phone marked by mistake.
+    parent = await make_person("Paula")
+    await with_contacts(parent.patient, phone=teen.phone)
+    await grant(parent.account, teen, kind="proxy", relationship="parent")
+    for via in ("sms", "qr"):
+        with pytest.raises(SelfAccessError) as refused:
+            await invite_create(mrn=teen.mrn, via=via, base_url=BASE, clinic_name="C")
+        assert refused.value.reason == "guardian_contact"
+    # A guardian with no record here: the email on their account counts the same.
+    other = await _teen(email_is_own=True)
+    guardian = await make_account("Gus")
+    await Account.update({Account.email: other.email}).where(Account.id == guardian.id)
+    await grant(guardian, other, kind="proxy", relationship="guardian")
+    with pytest.raises(SelfAccessError, match="guardian_contact"):
+        await invite_create(mrn=other.mrn, via="email", base_url=BASE, clinic_name="C")
+
+
+async def test_an_open_link_stops_working_when_the_contact_is_no_longer_theirs() -> None:
+    teen = await _teen(phone_is_own=True)
+    token = await _invite(teen.mrn, via="sms")
+    await Patient.update({Patient.phone_is_own: False}).where(Patient.id == teen.id)
+    assert not await invite_is_open(token)
+    with pytest.raises(EnrollmentError) as refused:
+        await _confirm(token, teen.birth_date)
+    assert refused.value.reason == "expired"
+    assert not await AccessGrant.exists().where(AccessGrant.patient == teen.id)
+
+
+async def test_a_teenager_with_their_own_phone_enrolls() -> None:
+    teen = await _teen(phone_is_own=True)
+    assert await _confirm(await _invite(teen.mrn, via="sms"), teen.birth_date)
+    assert await AccessGrant.exists().where(
+        AccessGrant.patient == teen.id, AccessGrant.kind == "self"
+    )

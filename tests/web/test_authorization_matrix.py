@@ -268,6 +268,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/staff/patients/{public_id}/invite"): staff_only(
         MEET_PATIENTS, params={"public_id": "patient"}, form={"via": "sms"}
     ),
+    ("POST", "/staff/patients/{public_id}/own-contacts"): staff_only(
+        MEET_PATIENTS, params={"public_id": "patient"}, form={"phone_is_own": "yes"}
+    ),
     ("POST", "/staff/patients/{public_id}/guardian"): staff_only(
         MANAGE_GRANTS,
         params={"public_id": "child"},

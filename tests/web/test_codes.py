@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from httpx import AsyncClient
 
 from app.tables import OutboxMessage, Patient
-from tests.factories import make_person
+from tests.factories import make_person, with_contacts
 from tests.web.conftest import csrf_from
 
 
@@ -52,3 +53,45 @@ async def test_a_contact_that_is_not_a_phone_or_email_is_explained(client: Async
     assert response.status_code == 400
     assert "mobile number or an email" in response.text
     assert 'value="maria"' in response.text
+
+
+async def test_a_shared_phone_asks_for_the_date_of_birth_without_javascript(
+    client: AsyncClient,
+) -> None:
+    ana = await make_person("Ana", birth=date(1981, 4, 5))
+    ben = await make_person("Ben", birth=date(1979, 8, 9))
+    for person in (ana, ben):
+        await with_contacts(person.patient, phone="+15550176666")
+    token = csrf_from((await client.get("/sign-in/code")).text)
+    await client.post("/sign-in/code", data={"contact": "5550176666", "_csrf_token": token})
+    body = (
+        await OutboxMessage.select(OutboxMessage.body)
+        .where(OutboxMessage.recipient == "+15550176666")
+        .first()
+    )
+    assert body is not None
+    code = re.search(r"\b(\d{6})\b", body["body"]).group(1)  # type: ignore[union-attr]
+    step = await client.post(
+        "/sign-in/code/check", data={"code": code, "_csrf_token": token}, follow_redirects=False
+    )
+    assert step.status_code == 200
+    assert "More than one person uses this phone or email" in step.text
+    assert 'name="birth_date"' in step.text
+    wrong = await client.post(
+        "/sign-in/code/check", data={"birth_date": "1981-04-06", "_csrf_token": token}
+    )
+    assert wrong.status_code == 400
+    assert "That did not match" in wrong.text
+    assert 'value="1981-04-06"' in wrong.text
+    bad = await client.post(
+        "/sign-in/code/check", data={"birth_date": "April", "_csrf_token": token}
+    )
+    assert bad.status_code == 400
+    assert "Please enter your date of birth." in bad.text
+    done = await client.post(
+        "/sign-in/code/check",
+        data={"birth_date": "1979-08-09", "_csrf_token": token},
+        follow_redirects=False,
+    )
+    assert done.headers["location"] == "/welcome"
+    assert "You are in, Ben" in (await client.get("/welcome")).text

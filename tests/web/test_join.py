@@ -9,7 +9,7 @@ from datetime import date
 from httpx import AsyncClient, Response
 
 from app.tables import AccessGrant, AuditEvent, JoinRequest, Location, OutboxMessage, Patient
-from tests.factories import make_patient, unique
+from tests.factories import make_patient, unique, with_contacts, years_ago
 from tests.web.conftest import csrf_from, staff_signed_in
 
 
@@ -142,6 +142,47 @@ async def test_a_non_match_gets_the_same_answer_and_a_join_request(client: Async
         contact=patient.phone,
     )
     assert await JoinRequest.count().where(JoinRequest.contact == patient.phone) == 1
+
+
+async def test_a_match_on_a_minor_becomes_a_join_request_with_the_same_answer(
+    client: AsyncClient,
+) -> None:
+    code = await _location()
+    birth = years_ago(15)
+    teen = await make_patient(given="Teo", birth=birth)
+    # The family phone: on the teenager's record and known to the whole family.
+    phone = f"+1555017{teen.id % 10000:04d}"
+    await with_contacts(teen, phone=phone, phone_is_own=True)
+    stranger = await _join(
+        client,
+        code,
+        given_name="Teo",
+        family_name=unique("Nobody"),
+        birth_date=birth.isoformat(),
+        contact="+15559990123",
+    )
+    client.cookies.clear()
+    matched = await _join(
+        client,
+        code,
+        given_name="Teo",
+        family_name=teen.family_name,
+        birth_date=birth.isoformat(),
+        contact=phone,
+    )
+    assert (matched.status_code, matched.headers["location"]) == (
+        stranger.status_code,
+        stranger.headers["location"],
+    )
+    assert set(matched.cookies) == set(stranger.cookies)
+    assert not await OutboxMessage.exists().where(OutboxMessage.recipient == phone)
+    assert await JoinRequest.exists().where(JoinRequest.contact == phone)
+    check = await client.get("/sign-in/code/check?joining=1")
+    refused = await client.post(
+        "/sign-in/code/check", data={"code": "123456", "_csrf_token": csrf_from(check.text)}
+    )
+    assert refused.status_code == 400
+    assert not await AccessGrant.exists().where(AccessGrant.patient == teen.id)
 
 
 async def test_the_front_desk_sees_and_closes_join_requests(client: AsyncClient) -> None:

@@ -14,7 +14,7 @@ from app.services.clock import set_clock, utcnow
 from app.services.staff_auth import staff_create
 from app.settings import Settings
 from app.tables import AuditEvent, EnrollmentInvite, OutboxMessage, Patient
-from tests.factories import make_patient, make_person, unique
+from tests.factories import grant, make_patient, make_person, unique, with_contacts, years_ago
 from tests.web.conftest import csrf_from, serving, sign_in, staff_signed_in
 
 
@@ -161,6 +161,87 @@ async def test_a_qr_invitation_is_shown_once_and_replaces_the_text_link(
     assert old_link is not None
     assert (await client.get(old_link.group(1))).status_code == 410
     assert await EnrollmentInvite.count().where(EnrollmentInvite.patient == patient.id) == 2
+
+
+async def test_a_child_gets_no_invitation_of_their_own_and_staff_are_told_why(
+    client: AsyncClient,
+) -> None:
+    await staff_signed_in(client)
+    child = await make_patient(given="Nina", birth=years_ago(7))
+    await with_contacts(child, phone="+15550" + unique("")[-6:])
+    page = await client.get(f"/staff/patients/{child.public_id}")
+    assert "Show a QR code" not in page.text
+    assert "Add a parent or guardian instead" in page.text
+    for via in ("qr", "sms"):
+        refused = await client.post(
+            f"/staff/patients/{child.public_id}/invite",
+            data={"via": via, "_csrf_token": csrf_from(page.text)},
+        )
+        assert refused.status_code == 400
+        assert "Children under 12 cannot have their own portal account" in refused.text
+    assert not await EnrollmentInvite.exists().where(EnrollmentInvite.patient == child.id)
+    assert not await OutboxMessage.exists().where(OutboxMessage.recipient == child.phone)
+
+
+async def test_a_teenager_is_invited_once_staff_mark_a_contact_as_their_own(
+    client: AsyncClient,
+) -> None:
+    staff = await staff_signed_in(client)
+    teen = await make_patient(given="Teo", birth=years_ago(15))
+    await with_contacts(teen, phone="+15550" + unique("")[-6:], email=f"{unique('t')}@mail.test")
+    url = f"/staff/patients/{teen.public_id}"
+    page = await client.get(url)
+    token = csrf_from(page.text)
+    refused = await client.post(f"{url}/invite", data={"via": "qr", "_csrf_token": token})
+    assert refused.status_code == 400
+    assert "only through a phone or email that is their own" in refused.text
+    assert not await EnrollmentInvite.exists().where(EnrollmentInvite.patient == teen.id)
+    # The form: a real checkbox per contact, saved and audited.
+    assert 'name="phone_is_own"' in page.text
+    marked = await client.post(
+        f"{url}/own-contacts",
+        data={"phone_is_own": "yes", "_csrf_token": token},
+        follow_redirects=False,
+    )
+    assert marked.status_code == 303
+    row = await Patient.select(Patient.phone_is_own, Patient.email_is_own).where(
+        Patient.id == teen.id
+    )
+    assert row == [{"phone_is_own": True, "email_is_own": False}]
+    assert await AuditEvent.exists().where(
+        AuditEvent.actor_staff == staff.id,
+        AuditEvent.patient == teen.id,
+        AuditEvent.action == "staff.own_contacts",
+    )
+    assert "own phone and email" in (await client.get(marked.headers["location"])).text
+    by_email = await client.post(f"{url}/invite", data={"via": "email", "_csrf_token": token})
+    assert by_email.status_code == 400
+    sent = await client.post(
+        f"{url}/invite", data={"via": "sms", "_csrf_token": token}, follow_redirects=False
+    )
+    assert sent.status_code == 303
+    assert await OutboxMessage.exists().where(OutboxMessage.recipient == teen.phone)
+
+
+async def test_a_parents_phone_cannot_be_marked_as_the_teenagers_own(
+    client: AsyncClient,
+) -> None:
+    await staff_signed_in(client)
+    teen = await make_patient(given="Teo", birth=years_ago(15))
+    phone = "+15550" + unique("")[-6:]
+    await with_contacts(teen, phone=phone)
+    parent = await make_person("Paula")
+    await with_contacts(parent.patient, phone=phone)
+    await grant(parent.account, teen, kind="proxy", relationship="parent")
+    url = f"/staff/patients/{teen.public_id}"
+    token = csrf_from((await client.get(url)).text)
+    refused = await client.post(
+        f"{url}/own-contacts", data={"phone_is_own": "yes", "_csrf_token": token}
+    )
+    assert refused.status_code == 400
+    assert "belongs to a parent or guardian with access" in refused.text
+    row = await Patient.select(Patient.phone_is_own).where(Patient.id == teen.id)
+    assert row == [{"phone_is_own": False}]
 
 
 async def test_billing_staff_can_find_but_not_invite(client: AsyncClient) -> None:
