@@ -14,12 +14,13 @@ from typing import Any
 
 from app.db import write_transaction
 from app.i18n import N_
-from app.services.access import SCOPE_AREAS, Actor, PatientContext, StaffActor, age_rules
+from app.services.access import Actor, PatientContext, StaffActor
 from app.services.audit import audit_insert, audit_record, audit_staff
 from app.services.clinic import clinic_profile, clinic_today
 from app.services.clock import utcnow
 from app.services.codes import normalise_contact
 from app.services.errors import NotFoundError, NotPermittedError
+from app.services.grants import SCOPE_AREAS, age_on, age_rules, live_grants
 from app.services.notify import notify_account, notify_patient
 from app.services.outbox import outbox_enqueue
 from app.services.sessions import session_start
@@ -193,10 +194,7 @@ async def guardian_invite(
         )
         if patient is None:
             raise NotFoundError(patient_public_id)
-        born: date = patient["birth_date"]
-        today = clinic_today()
-        age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-        if age >= age_rules().adult:
+        if age_on(patient["birth_date"], clinic_today()) >= age_rules().adult:
             raise InviteError("minor_only")
         public_id = await _create_invite(
             patient_id=patient["id"],
@@ -218,25 +216,11 @@ async def guardian_invite(
 
 
 async def caregivers_for(patient_id: int) -> tuple[list[CaregiverLine], list[PendingInvite]]:
-    """Who can act for this patient now, and who has been invited."""
+    """Who can act for this patient now (the live grants selector), and who has been
+    invited."""
     now = utcnow()
-    grants = await (
-        AccessGrant.select(
-            AccessGrant.public_id,
-            AccessGrant.account.display_name,
-            AccessGrant.relationship,
-            AccessGrant.scope,
-            AccessGrant.starts_at,
-            AccessGrant.expires_at,
-            AccessGrant.granted_by_staff,
-        )
-        .where(
-            AccessGrant.patient == patient_id,
-            AccessGrant.kind == "proxy",
-            AccessGrant.revoked_at.is_null(),
-            (AccessGrant.expires_at.is_null()) | (AccessGrant.expires_at > now),
-        )
-        .order_by(AccessGrant.starts_at)
+    grants = sorted(
+        await live_grants(patient_id=patient_id, kind="proxy"), key=lambda g: (g.starts_at, g.id)
     )
     invites = await (
         CaregiverInvite.select(
@@ -257,15 +241,15 @@ async def caregivers_for(patient_id: int) -> tuple[list[CaregiverLine], list[Pen
     return (
         [
             CaregiverLine(
-                grant_public_id=row["public_id"],
-                name=row["account.display_name"],
-                relationship=row["relationship"],
-                scope=row["scope"],
-                since=row["starts_at"],
-                until=row["expires_at"],
-                by_staff=row["granted_by_staff"] is not None,
+                grant_public_id=grant.public_id,
+                name=grant.account_name,
+                relationship=grant.relationship,
+                scope=grant.scope,
+                since=grant.starts_at,
+                until=grant.expires_at,
+                by_staff=grant.granted_by_staff is not None,
             )
-            for row in grants
+            for grant in grants
         ],
         [PendingInvite(**row) for row in invites],
     )
@@ -539,8 +523,8 @@ def _adult_on_or_before(today: date, adult: int) -> date:
 async def guardian_grants_end_at_adulthood() -> int:
     """End the staff-given guardian grants of patients who have come of age, and tell both.
 
-    Access already stops at that birthday (the context ignores such grants); this makes it
-    final and sends the notices. Safe to run from several workers: each grant ends once."""
+    Access already stops at that birthday (the grants selector's `Grant.ended_by_age`); this
+    makes it final and sends the notices. Safe to run from several workers: each grant ends once."""
     cutoff = _adult_on_or_before(clinic_today(), age_rules().adult)
     now = utcnow()
     clinic = clinic_profile().name

@@ -363,3 +363,23 @@ async def test_access_history_shows_staff_who_looked(client: AsyncClient) -> Non
     assert "Nurse" in history.text
     assert "looked at your record" in history.text
     assert client.cookies.get(SESSION_COOKIE)
+
+
+async def test_caregiver_lists_leave_out_a_guardian_whose_access_ended_at_18(
+    client: AsyncClient,
+) -> None:
+    grown = await make_person("Grown", birth=years_ago(18, days=2))
+    parent_account = await make_account("Former Guardian")
+    await grant(parent_account, grown.patient, kind="proxy", relationship="parent")
+    helper_account = await make_account("Chosen Friend")
+    await grant(helper_account, grown.patient, kind="proxy", relationship="friend")
+    # Housekeeping has not run yet: the grant row is still open, but access has ended.
+    await staff_signed_in(client, role="front_desk")
+    console = await client.get(f"/staff/patients/{grown.patient.public_id}")
+    assert "Chosen Friend" in console.text
+    assert "Former Guardian" not in console.text
+    client.cookies.delete("portal_staff", path="/staff")
+    await sign_in(client, grown)
+    own = await client.get("/sharing")
+    assert "Chosen Friend" in own.text
+    assert "Former Guardian" not in own.text
