@@ -33,6 +33,7 @@ from app.services.caregivers import (
     invite_open,
 )
 from app.services.errors import NotFoundError
+from app.services.phones import country_names
 from app.settings import get_settings
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -59,6 +60,8 @@ async def _sharing_page(
         done=done,
         errors=errors,
         typed=typed or {**dict.fromkeys(INVITE_FIELDS, ""), "scope": "appointments_billing"},
+        sms_countries=country_names(get_settings().sms_countries),
+        invite_cap=get_settings().caregiver_invites_open,
         status_code=status_code,
     )
 
@@ -88,7 +91,10 @@ async def invite(context: NamedDependency[PatientContext], data: Form) -> Templa
         )
     except InviteError as error:
         return await _sharing_page(
-            context, errors=frozenset({error.reason}), typed=typed, status_code=400
+            context,
+            errors=frozenset({error.reason}),
+            typed=typed,
+            status_code=429 if error.reason.startswith("limit") else 400,
         )
     return Redirect("/sharing?done=invited", status_code=303)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from app.db import write_transaction
+from app.db import engine, write_transaction
 from app.i18n import N_
 from app.services.access import Actor, PatientContext, StaffActor
 from app.services.audit import audit_insert, audit_record, audit_staff
@@ -23,11 +23,18 @@ from app.services.errors import NotFoundError, NotPermittedError
 from app.services.grants import SCOPE_AREAS, age_on, age_rules, live_grants
 from app.services.notify import notify_account, notify_patient
 from app.services.outbox import outbox_enqueue
+from app.services.phones import phone_allowed, phone_region
+from app.services.rate_limit import RateRule, rate_limit_allow
 from app.services.sessions import session_start
 from app.services.staff_roles import staff_require
+from app.settings import get_settings
 from app.tables import AccessGrant, Account, CaregiverInvite, Patient
 
 INVITE_LIFETIME = timedelta(days=7)
+# Attempts to invite, per account, in the shared rate limiter: a flood of form posts stops
+# here before it costs the database anything. The caps on what is sent (open and daily,
+# settings.py) are counted in the database.
+INVITE_ATTEMPTS_PER_ACCOUNT = RateRule("caregiver_invite_account", 40, timedelta(hours=1))
 SCOPES = tuple(SCOPE_AREAS)
 PATIENT_RELATIONSHIPS = ("spouse", "child", "parent", "sibling", "friend", "other")
 GUARDIAN_RELATIONSHIPS = ("parent", "guardian")
@@ -40,7 +47,9 @@ INVITE_TEXT = N_(
 
 
 class InviteError(Exception):
-    """`contact`, `scope`, `relationship`, `end_date`, `adult_only`, `minor_only`, `own_record`."""
+    """`contact`, `country` (a number the clinic does not text), `scope`, `relationship`,
+    `end_date`, `adult_only`, `minor_only`, `own_record`, `name`, `limit_open` (too many
+    waiting), `limit_daily` (too many today), `limit_attempts` (too many tries this hour)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -90,10 +99,23 @@ def end_of_day(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=clinic_profile().timezone)
 
 
+def invite_contact(contact: str) -> tuple[str, str]:
+    """("sms", "+1...") or ("email", "..."): a contact the clinic may write to. Texts go
+    only to valid numbers in the countries the clinic serves (see phones.py)."""
+    parsed = normalise_contact(contact)
+    if parsed is None:
+        raise InviteError("contact")
+    channel, value = parsed
+    if channel == "sms" and not phone_allowed(value, get_settings().sms_countries):
+        raise InviteError("country" if phone_region(value) else "contact")
+    return channel, value
+
+
 async def _create_invite(
     *,
     patient_id: int,
-    contact: str,
+    channel: str,
+    value: str,
     relationship: str,
     scope: str,
     grant_expires_at: datetime | None,
@@ -103,10 +125,6 @@ async def _create_invite(
 ) -> str:
     """Inside the caller's transaction: void older invitations to the same contact for this
     patient, store the new one and queue the message. Returns the invitation's public id."""
-    parsed = normalise_contact(contact)
-    if parsed is None:
-        raise InviteError("contact")
-    channel, value = parsed
     token = secrets.token_urlsafe(24)
     now = utcnow()
     await CaregiverInvite.update({CaregiverInvite.voided_at: now}).where(
@@ -138,6 +156,33 @@ async def _create_invite(
     return str(invite.public_id)
 
 
+async def _invite_caps_check(account_id: int, contact: str) -> None:
+    """Inside the caller's transaction, before anything is written: refuse when this
+    account has too many invitations waiting, or has sent too many in the last day
+    (cancelled ones count: cancelling and sending again is still sending)."""
+    settings = get_settings()
+    if engine().engine_type != "sqlite":  # SQLite's write transactions already queue
+        # Two invitations sent at once must not both slip under the caps.
+        await Account.raw("SELECT id FROM account WHERE id = {} FOR UPDATE", account_id)
+    now = utcnow()
+    sent_today = await CaregiverInvite.count().where(
+        CaregiverInvite.invited_by_account == account_id,
+        CaregiverInvite.created_at > now - timedelta(days=1),
+    )
+    if sent_today >= settings.caregiver_invites_per_day:
+        raise InviteError("limit_daily")
+    waiting = await CaregiverInvite.count().where(
+        CaregiverInvite.invited_by_account == account_id,
+        CaregiverInvite.used_at.is_null(),
+        CaregiverInvite.voided_at.is_null(),
+        CaregiverInvite.expires_at > now,
+        # A new invitation to the same contact replaces the waiting one.
+        CaregiverInvite.contact != contact,
+    )
+    if waiting >= settings.caregiver_invites_open:
+        raise InviteError("limit_open")
+
+
 async def caregiver_invite(
     *,
     context: PatientContext,
@@ -158,10 +203,15 @@ async def caregiver_invite(
         raise InviteError("relationship")
     if end_date is not None and end_date < clinic_today():
         raise InviteError("end_date")
+    if not await rate_limit_allow(INVITE_ATTEMPTS_PER_ACCOUNT, context.actor.account_public_id):
+        raise InviteError("limit_attempts")
+    channel, value = invite_contact(contact)
     async with write_transaction():
+        await _invite_caps_check(context.actor.account_id, value)
         public_id = await _create_invite(
             patient_id=context.patient.id,
-            contact=contact,
+            channel=channel,
+            value=value,
             relationship=relationship,
             scope=scope,
             grant_expires_at=end_of_day(end_date) if end_date else None,
@@ -186,6 +236,7 @@ async def guardian_invite(
     staff_require(staff.role, "grants.manage")
     if relationship not in GUARDIAN_RELATIONSHIPS:
         raise InviteError("relationship")
+    channel, value = invite_contact(contact)
     async with write_transaction():
         patient = (
             await Patient.select(Patient.id, Patient.birth_date)
@@ -198,7 +249,8 @@ async def guardian_invite(
             raise InviteError("minor_only")
         public_id = await _create_invite(
             patient_id=patient["id"],
-            contact=contact,
+            channel=channel,
+            value=value,
             relationship=relationship,
             scope="full",
             grant_expires_at=None,

@@ -4,20 +4,24 @@ minor's guardian, and a guardian's access ends at 18 with both told."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, date, datetime, timedelta
 
-from httpx import AsyncClient
+from httpx import AsyncClient, Response
 
 from app.handlers.support import SESSION_COOKIE
-from app.services.caregivers import guardian_grants_end_at_adulthood
+from app.services.caregivers import INVITE_ATTEMPTS_PER_ACCOUNT, guardian_grants_end_at_adulthood
 from app.services.clock import set_clock, utcnow
+from app.services.phones import phone_allowed
+from app.services.rate_limit import rate_limit_allow
 from app.services.sessions import session_start
 from app.tables import (
     AccessGrant,
     Account,
     Appointment,
     AuditEvent,
+    CaregiverInvite,
     Clinician,
     Conversation,
     OutboxMessage,
@@ -208,7 +212,7 @@ async def test_invitations_are_checked_and_can_be_cancelled(client: AsyncClient)
 async def test_a_caregiver_with_no_record_signs_in_with_a_code(client: AsyncClient) -> None:
     patient = await make_person()
     await sign_in(client, patient)
-    phone = f"+1555017{unique('')[-4:]}"
+    phone = f"+1617555{unique('')[-4:]}"  # a valid number in the United States
     link = await _invite(client, phone, "full")
     await _accept_as_new_person(client, link, "Phone Person")
     client.cookies.clear()
@@ -383,3 +387,125 @@ async def test_caregiver_lists_leave_out_a_guardian_whose_access_ended_at_18(
     own = await client.get("/sharing")
     assert "Chosen Friend" in own.text
     assert "Former Guardian" not in own.text
+
+
+async def _try_invite(client: AsyncClient, contact: str, token: str) -> Response:
+    return await client.post(
+        "/sharing/invite",
+        data={
+            "contact": contact,
+            "relationship": "friend",
+            "scope": "billing",
+            "_csrf_token": token,
+        },
+        follow_redirects=False,
+    )
+
+
+async def _invitations_sent_by(account_id: int) -> tuple[int, int]:
+    """(invitations stored, messages queued to their contacts)."""
+    invites = await CaregiverInvite.select(CaregiverInvite.contact).where(
+        CaregiverInvite.invited_by_account == account_id
+    )
+    contacts = [row["contact"] for row in invites]
+    queued = await OutboxMessage.count().where(OutboxMessage.recipient.is_in(contacts or [""]))
+    return len(invites), queued
+
+
+async def test_invitations_stop_at_five_waiting_and_ten_a_day_with_nothing_sent(
+    client: AsyncClient,
+) -> None:
+    patient = await make_person("Busy")
+    await sign_in(client, patient)
+    token = csrf_from((await client.get("/sharing")).text)
+    # A burst, as a script would send it: only the first five go out.
+    answers = [await _try_invite(client, f"{unique('burst')}@mail.test", token) for _ in range(30)]
+    assert [answer.status_code for answer in answers].count(303) == 5
+    refused = answers[-1]
+    assert refused.status_code == 429
+    assert "You have 5 invitations waiting" in refused.text
+    assert await _invitations_sent_by(patient.account.id) == (5, 5)
+
+    # Cancelled invitations no longer wait, but they were sent today: five more, then no more.
+    await CaregiverInvite.update({CaregiverInvite.voided_at: utcnow()}).where(
+        CaregiverInvite.invited_by_account == patient.account.id
+    )
+    for _ in range(5):
+        sent = await _try_invite(client, f"{unique('more')}@mail.test", token)
+        assert sent.status_code == 303
+    refused = await _try_invite(client, f"{unique('late')}@mail.test", token)
+    assert refused.status_code == 429
+    assert "as many invitations as you can today" in refused.text
+    assert await _invitations_sent_by(patient.account.id) == (10, 10)
+
+    # A day later (those five accepted or cancelled by then) the daily count starts again.
+    await CaregiverInvite.update({CaregiverInvite.voided_at: utcnow()}).where(
+        CaregiverInvite.invited_by_account == patient.account.id
+    )
+    later = utcnow() + timedelta(days=1, minutes=1)
+    set_clock(lambda: later)
+    await sign_in(client, patient)
+    token = csrf_from((await client.get("/sharing")).text)
+    assert (await _try_invite(client, f"{unique('next')}@mail.test", token)).status_code == 303
+
+
+async def test_invitations_sent_at_once_cannot_slip_past_the_cap(client: AsyncClient) -> None:
+    patient = await make_person("Racing")
+    await sign_in(client, patient)
+    token = csrf_from((await client.get("/sharing")).text)
+    answers = await asyncio.gather(
+        *(_try_invite(client, f"{unique('race')}@mail.test", token) for _ in range(12))
+    )
+    assert [answer.status_code for answer in answers].count(303) == 5
+    assert await _invitations_sent_by(patient.account.id) == (5, 5)
+
+
+async def test_the_shared_rate_limiter_counts_invitations_too(client: AsyncClient) -> None:
+    patient = await make_person("Counted")
+    for _ in range(INVITE_ATTEMPTS_PER_ACCOUNT.limit):  # tries counted by any app process
+        await rate_limit_allow(INVITE_ATTEMPTS_PER_ACCOUNT, patient.account.public_id)
+    await sign_in(client, patient)
+    token = csrf_from((await client.get("/sharing")).text)
+    refused = await _try_invite(client, f"{unique('rl')}@mail.test", token)
+    assert refused.status_code == 429
+    assert "You have tried many times" in refused.text
+    assert await _invitations_sent_by(patient.account.id) == (0, 0)
+
+
+async def test_invitations_text_only_numbers_in_the_clinic_s_countries(
+    client: AsyncClient,
+) -> None:
+    patient = await make_person("Abroad")
+    await sign_in(client, patient)
+    token = csrf_from((await client.get("/sharing")).text)
+    for number in ("+44 20 7946 0000", "+1 416 555 0123", "+1 809 555 0100"):  # UK, Canada, DR
+        refused = await _try_invite(client, number, token)
+        assert refused.status_code == 400
+        assert "texts only phone numbers in United States" in refused.text
+        assert number in refused.text  # the form keeps what was typed
+    unassigned = await _try_invite(client, "+1 555 017 1234", token)  # no such area code
+    assert unassigned.status_code == 400
+    assert "Please enter a mobile phone number or an email address" in unassigned.text
+    assert await _invitations_sent_by(patient.account.id) == (0, 0)
+    assert (await _try_invite(client, "(617) 555-0123", token)).status_code == 303
+    client.cookies.set("portal_locale", "es")
+    spanish = await client.get("/sharing", headers={"Accept-Language": "es"})
+    token = csrf_from(spanish.text)
+    refused = await client.post(
+        "/sharing/invite",
+        data={
+            "contact": "+442079460000",
+            "relationship": "friend",
+            "scope": "billing",
+            "_csrf_token": token,
+        },
+        headers={"Accept-Language": "es"},
+    )
+    assert "Estados Unidos" in refused.text
+
+
+def test_the_clinic_chooses_which_countries_it_texts() -> None:
+    assert phone_allowed("+16175550123", ("US",))
+    assert not phone_allowed("+14165550123", ("US",))
+    assert phone_allowed("+14165550123", ("US", "CA"))
+    assert not phone_allowed("+15550171234", ("US", "CA"))  # not a valid number anywhere
