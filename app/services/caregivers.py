@@ -1,7 +1,9 @@
 """Caregivers (proxies): an adult patient invites someone by phone or email with a scope and
 an optional end date; clinic staff invite a minor's parent or guardian after checking the
-relationship. The invitee accepts with the same passwordless flow, and the patient (or
-staff) can revoke at once: the next request resolves the context without the grant.
+relationship. The invitee accepts with the same passwordless flow, after entering a
+one-time code sent to the phone or email the invitation went to (holding the link is not
+enough: links get forwarded), and the patient (or staff) can revoke at once: the next
+request resolves the context without the grant.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from app.services.access import Actor, PatientContext, StaffActor
 from app.services.audit import audit_insert, audit_record, audit_staff
 from app.services.clinic import clinic_profile, clinic_today
 from app.services.clock import utcnow
-from app.services.codes import normalise_contact
+from app.services.codes import CodeError, code_confirm, code_issue, normalise_contact
 from app.services.errors import NotFoundError, NotPermittedError
 from app.services.grants import SCOPE_AREAS, age_on, age_rules, live_grants
 from app.services.notify import notify_account, notify_patient
@@ -40,6 +42,11 @@ PATIENT_RELATIONSHIPS = ("spouse", "child", "parent", "sibling", "friend", "othe
 GUARDIAN_RELATIONSHIPS = ("parent", "guardian")
 # No names and nothing about health: only that an invitation is waiting.
 INVITE_SUBJECT = N_("An invitation to help with someone's care")
+INVITE_CODE_SUBJECT = N_("Your code to accept an invitation")
+INVITE_CODE_TEXT = N_(
+    "Your code to accept the invitation in the patient portal is %(code)s. "
+    "It works for 10 minutes. Never share it."
+)
 INVITE_TEXT = N_(
     "%(clinic)s: you are invited to help someone with their care in the patient portal. "
     "Tap to accept: %(link)s"
@@ -49,7 +56,8 @@ INVITE_TEXT = N_(
 class InviteError(Exception):
     """`contact`, `country` (a number the clinic does not text), `scope`, `relationship`,
     `end_date`, `adult_only`, `minor_only`, `own_record`, `name`, `limit_open` (too many
-    waiting), `limit_daily` (too many today), `limit_attempts` (too many tries this hour)."""
+    waiting), `limit_daily` (too many today), `limit_attempts` (too many tries this hour);
+    accepting: `code_wrong`, `code_expired`, `code_limit` (too many codes asked for)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -81,13 +89,20 @@ class OpenInvite:
     id: int
     patient_id: int
     patient_first_name: str
-    patient_name: str
     relationship: str
     scope: str
     channel: str
     contact: str
     grant_expires_at: datetime | None
     invited_by_staff: bool
+
+    @property
+    def contact_hint(self) -> str:
+        """Where the code goes, shown only in part to whoever holds the link."""
+        if self.channel == "sms":
+            return f"••• {self.contact[-2:]}"
+        local, _, domain = self.contact.partition("@")
+        return f"{local[:1]}•••@{domain}"
 
 
 def _hash(token: str) -> str:
@@ -409,8 +424,7 @@ async def invite_open(token: str) -> OpenInvite | None:
     rows = await CaregiverInvite.raw(
         """
         SELECT i.id, i.patient, i.relationship, i.scope, i.channel, i.contact,
-               i.grant_expires_at, i.invited_by_staff,
-               p.given_name, p.preferred_name, p.family_name
+               i.grant_expires_at, i.invited_by_staff, p.given_name, p.preferred_name
         FROM caregiver_invite i JOIN patient p ON p.id = i.patient
         WHERE i.token_hash = {} AND i.used_at IS NULL AND i.voided_at IS NULL
           AND i.expires_at > {}
@@ -421,12 +435,11 @@ async def invite_open(token: str) -> OpenInvite | None:
     if not rows:
         return None
     row = rows[0]
-    first = row["preferred_name"] or row["given_name"]
     return OpenInvite(
         id=row["id"],
         patient_id=row["patient"],
-        patient_first_name=first,
-        patient_name=f"{first} {row['family_name']}",
+        # Before acceptance the link shows a first name only: it may have been forwarded.
+        patient_first_name=row["preferred_name"] or row["given_name"],
         relationship=row["relationship"],
         scope=row["scope"],
         channel=row["channel"],
@@ -436,17 +449,62 @@ async def invite_open(token: str) -> OpenInvite | None:
     )
 
 
+async def invite_code_send(*, token: str, secret: str, ip: str, user_agent: str) -> str:
+    """Send a one-time code to the contact the invitation went to (the sign-in codes' limits
+    apply); returns the browser's handle for it. Whoever accepts must show they hold that
+    phone or email, not just the link."""
+    invite = await invite_open(token)
+    if invite is None:
+        raise NotFoundError("invite")
+
+    async def nobody() -> tuple[int | None, int | None]:
+        return None, None  # the code proves the contact; it signs no one in
+
+    try:
+        return await code_issue(
+            channel=invite.channel,
+            value=invite.contact,
+            find=nobody,
+            secret=secret,
+            ip=ip,
+            user_agent=user_agent,
+            proof_of_contact=(INVITE_CODE_SUBJECT, INVITE_CODE_TEXT),
+        )
+    except CodeError as error:
+        raise InviteError("code_limit") from error
+
+
 async def invite_accept(
     *,
     token: str,
     actor: Actor | None,
     display_name: str,
+    code_handle: str,
+    code: str,
+    secret: str,
     lifetime: timedelta,
     ip: str,
     user_agent: str,
 ) -> str | None:
-    """Accept an invitation: as the signed-in account, or as a new account named
-    `display_name` (then a session token is returned for it). The grant starts now."""
+    """Accept an invitation with the code sent to its contact: as the signed-in account, or
+    as a new account named `display_name` (then a session token is returned for it). The
+    grant starts now."""
+    invite = await invite_open(token)
+    if invite is None:
+        raise NotFoundError("invite")
+    if actor is None and not " ".join(display_name.split()):
+        raise InviteError("name")  # before the code is used up
+    try:
+        await code_confirm(
+            handle=code_handle,
+            code=code,
+            secret=secret,
+            contact=invite.contact,
+            ip=ip,
+            user_agent=user_agent,
+        )
+    except CodeError as error:
+        raise InviteError(f"code_{error.reason}") from error
     async with write_transaction():
         invite = await invite_open(token)
         if invite is None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from httpx import AsyncClient, Response
 
 from app.handlers.support import SESSION_COOKIE
@@ -16,6 +18,7 @@ from app.services.clock import set_clock, utcnow
 from app.services.phones import phone_allowed
 from app.services.rate_limit import rate_limit_allow
 from app.services.sessions import session_start
+from app.settings import Settings
 from app.tables import (
     AccessGrant,
     Account,
@@ -37,6 +40,19 @@ from tests.factories import (
     years_ago,
 )
 from tests.web.conftest import csrf_from, serving, sign_in, staff_signed_in
+
+
+def _own_address() -> str:
+    n = int(unique(""))
+    return f"10.77.{n // 250 % 250}.{n % 250 + 1}"
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
+    """Each test from an address of its own: invitation codes, like sign-in codes, are
+    limited per address, and the database keeps the counts across tests."""
+    async with serving(settings, ip=_own_address()) as test_client:
+        yield test_client
 
 
 async def _invite(client: AsyncClient, contact: str, scope: str, end_date: str = "") -> str:
@@ -66,12 +82,40 @@ async def _invite(client: AsyncClient, contact: str, scope: str, end_date: str =
     return link.group(1)
 
 
-async def _accept_as_new_person(client: AsyncClient, link: str, name: str) -> None:
-    client.cookies.clear()
+async def _code_sent_to(contact: str) -> str:
+    """The digits of the newest invitation code texted or emailed to `contact`."""
+    rows = (
+        await OutboxMessage.select(OutboxMessage.body)
+        .where(OutboxMessage.recipient == contact)
+        .order_by(OutboxMessage.id, ascending=False)
+    )
+    for row in rows:
+        if match := re.search(r"accept the invitation .* is (\d{6})", row["body"]):
+            return match.group(1)
+    raise AssertionError(f"no invitation code sent to {contact}")
+
+
+async def _ask_for_code(client: AsyncClient, link: str) -> Response:
     page = await client.get(link)
     assert page.status_code == 200
+    return await client.post(
+        f"{link}/code", data={"_csrf_token": csrf_from(page.text)}, follow_redirects=False
+    )
+
+
+async def _accept_as_new_person(client: AsyncClient, link: str, name: str, contact: str) -> None:
+    client.cookies.clear()
+    sent = await _ask_for_code(client, link)
+    assert sent.headers["location"] == link
+    page = await client.get(link)
     accepted = await client.post(
-        link, data={"name": name, "_csrf_token": csrf_from(page.text)}, follow_redirects=False
+        link,
+        data={
+            "name": name,
+            "code": await _code_sent_to(contact),
+            "_csrf_token": csrf_from(page.text),
+        },
+        follow_redirects=False,
     )
     assert accepted.headers["location"] == "/welcome"
 
@@ -100,15 +144,15 @@ async def test_a_caregiver_with_appointments_and_bills_sees_exactly_that_until_r
             )
         )
     contact = f"{unique('carer')}@mail.test"
-    async with serving(get_settings()) as rosa:
+    async with serving(get_settings(), ip=_own_address()) as rosa:
         await sign_in(rosa, patient)
         link = await _invite(rosa, contact, "appointments_billing")
         message = await OutboxMessage.select(OutboxMessage.body).where(
             OutboxMessage.recipient == contact
         )
         assert "Rosa" not in message[0]["body"]  # no names, nothing about health
-        async with serving(get_settings()) as carer:
-            await _accept_as_new_person(carer, link, "Sam Carer")
+        async with serving(get_settings(), ip=_own_address()) as carer:
+            await _accept_as_new_person(carer, link, "Sam Carer", contact)
             welcome = await carer.get("/welcome")
             assert "You are in, Sam" in welcome.text
             assert (await carer.get("/visits")).status_code == 200
@@ -140,7 +184,7 @@ async def test_an_end_date_ends_the_caregiver_s_access(client: AsyncClient) -> N
     link = await _invite(
         client, contact, "full", end_date=(date.today() + timedelta(days=3)).isoformat()
     )
-    await _accept_as_new_person(client, link, "Temp Helper")
+    await _accept_as_new_person(client, link, "Temp Helper", contact)
     assert (await client.get("/home")).status_code == 200
     later = utcnow() + timedelta(days=5)
     set_clock(lambda: later)
@@ -214,7 +258,7 @@ async def test_a_caregiver_with_no_record_signs_in_with_a_code(client: AsyncClie
     await sign_in(client, patient)
     phone = f"+1617555{unique('')[-4:]}"  # a valid number in the United States
     link = await _invite(client, phone, "full")
-    await _accept_as_new_person(client, link, "Phone Person")
+    await _accept_as_new_person(client, link, "Phone Person", phone)
     client.cookies.clear()
     form = await client.get("/sign-in/code")
     await client.post("/sign-in/code", data={"contact": phone, "_csrf_token": csrf_from(form.text)})
@@ -509,3 +553,130 @@ def test_the_clinic_chooses_which_countries_it_texts() -> None:
     assert not phone_allowed("+14165550123", ("US",))
     assert phone_allowed("+14165550123", ("US", "CA"))
     assert not phone_allowed("+15550171234", ("US", "CA"))  # not a valid number anywhere
+
+
+async def test_the_care_link_shows_a_first_name_only_before_acceptance(
+    client: AsyncClient,
+) -> None:
+    patient = await make_person("Rosalind")
+    await sign_in(client, patient)
+    contact = f"{unique('fn')}@mail.test"
+    link = await _invite(client, contact, "billing")
+    client.cookies.clear()
+    page = await client.get(link)
+    assert "Help Rosalind with their care" in page.text
+    assert patient.patient.family_name not in page.text
+    assert contact not in page.text  # the contact, in part only
+    assert f"{contact[0]}\u2022\u2022\u2022@mail.test" in page.text
+    await _ask_for_code(client, link)
+    assert patient.patient.family_name not in (await client.get(link)).text
+
+
+async def test_accepting_takes_the_code_sent_to_the_invited_contact(client: AsyncClient) -> None:
+    patient = await make_person()
+    await sign_in(client, patient)
+    contact = f"{unique('proof')}@mail.test"
+    link = await _invite(client, contact, "billing")
+    client.cookies.clear()
+
+    async def accept(code: str) -> Response:
+        page = await client.get(link)
+        return await client.post(
+            link,
+            data={"name": "Link Holder", "code": code, "_csrf_token": csrf_from(page.text)},
+            follow_redirects=False,
+        )
+
+    # Holding the link is not enough.
+    assert (await accept("")).status_code == 400
+    assert (await accept("123456")).status_code == 400
+    assert not await OutboxMessage.exists().where(
+        OutboxMessage.recipient == contact, OutboxMessage.body.like("%accept the invitation%")
+    )
+    sent = await _ask_for_code(client, link)
+    assert sent.status_code == 303
+    code = await _code_sent_to(contact)
+    wrong = await accept(f"{(int(code) + 1) % 1_000_000:06d}")
+    assert wrong.status_code == 400
+    assert "That code is not right" in wrong.text
+    assert "Link Holder" in wrong.text  # the form keeps what was typed
+    # The code proves the contact only: it never signs anyone in.
+    handle = client.cookies.get("portal_care_code")
+    assert handle
+    client.cookies.set("portal_code", handle)
+    check = await client.get("/sign-in/code/check")
+    signed = await client.post(
+        "/sign-in/code/check",
+        data={"code": code, "_csrf_token": csrf_from(check.text)},
+        follow_redirects=False,
+    )
+    assert signed.status_code == 400
+    assert not await AccessGrant.exists().where(
+        AccessGrant.patient == patient.patient.id, AccessGrant.kind == "proxy"
+    )
+    accepted = await accept(code)
+    assert accepted.headers["location"] == "/welcome"
+    assert await AccessGrant.exists().where(
+        AccessGrant.patient == patient.patient.id, AccessGrant.kind == "proxy"
+    )
+
+
+async def test_a_code_for_one_invitation_does_not_open_another(client: AsyncClient) -> None:
+    patient = await make_person()
+    await sign_in(client, patient)
+    mine, theirs = f"{unique('mine')}@mail.test", f"{unique('theirs')}@mail.test"
+    my_link = await _invite(client, mine, "billing")
+    their_link = await _invite(client, theirs, "full")
+    client.cookies.clear()
+    await _ask_for_code(client, my_link)
+    page = await client.get(their_link)  # the code cookie is there, for the wrong contact
+    refused = await client.post(
+        their_link,
+        data={
+            "name": "Forwarded",
+            "code": await _code_sent_to(mine),
+            "_csrf_token": csrf_from(page.text),
+        },
+        follow_redirects=False,
+    )
+    assert refused.status_code == 400
+    assert "no longer works" in refused.text
+
+
+async def test_a_signed_in_caregiver_also_enters_the_code(client: AsyncClient) -> None:
+    patient = await make_person()
+    helper = await make_person("Helper")
+    await sign_in(client, patient)
+    contact = f"{unique('signed')}@mail.test"
+    link = await _invite(client, contact, "billing")
+    await sign_in(client, helper)
+    page = await client.get(link)
+    assert "Send me a code" in page.text
+    without = await client.post(
+        link, data={"code": "", "_csrf_token": csrf_from(page.text)}, follow_redirects=False
+    )
+    assert without.status_code == 400
+    await _ask_for_code(client, link)
+    page = await client.get(link)
+    done = await client.post(
+        link,
+        data={"code": await _code_sent_to(contact), "_csrf_token": csrf_from(page.text)},
+        follow_redirects=False,
+    )
+    assert done.headers["location"] == "/home"
+
+
+async def test_invitation_codes_have_the_sign_in_codes_limits(client: AsyncClient) -> None:
+    patient = await make_person()
+    await sign_in(client, patient)
+    contact = f"{unique('lim')}@mail.test"
+    link = await _invite(client, contact, "billing")
+    client.cookies.clear()
+    answers = [(await _ask_for_code(client, link)).status_code for _ in range(4)]
+    assert answers == [303, 303, 303, 429]
+    limited = await client.get(link)
+    assert limited.status_code == 200
+    codes = await OutboxMessage.count().where(
+        OutboxMessage.recipient == contact, OutboxMessage.body.like("%accept the invitation%")
+    )
+    assert codes == 3
