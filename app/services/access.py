@@ -85,6 +85,10 @@ class PatientContext:
         return self.grant.kind
 
     @property
+    def grant_scope(self) -> str:
+        return self.grant.scope
+
+    @property
     def relationship(self) -> str | None:
         return self.grant.relationship
 

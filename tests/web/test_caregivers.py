@@ -301,6 +301,17 @@ async def test_staff_invite_a_minor_s_guardian_after_checking(client: AsyncClien
         follow_redirects=False,
     )
     assert sent.headers["location"] == f"/staff/patients/{child.public_id}?sent=guardian"
+    abroad = await client.post(
+        f"/staff/patients/{child.public_id}/guardian",
+        data={
+            "contact": "+44 20 7946 0000",
+            "relationship": "parent",
+            "checked": "yes",
+            "_csrf_token": token,
+        },
+    )
+    assert abroad.status_code == 400
+    assert "texts only phone numbers in United States" in abroad.text
     assert await OutboxMessage.exists().where(OutboxMessage.recipient == contact)
     adult_page = await client.get(f"/staff/patients/{adult.public_id}")
     assert "Add a parent or guardian" not in adult_page.text
@@ -312,6 +323,7 @@ async def test_staff_invite_a_minor_s_guardian_after_checking(client: AsyncClien
 
 
 async def test_turning_18_ends_a_guardian_grant_and_tells_both(client: AsyncClient) -> None:
+    await guardian_grants_end_at_adulthood()  # what other tests left for housekeeping
     turning = await make_patient(given="Almost", birth=years_ago(18, days=-3))  # 18 in 3 days
     await Patient.update({Patient.phone: "+15550166661"}).where(Patient.id == turning.id)
     parent = await make_person("Parent")
