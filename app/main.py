@@ -118,6 +118,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         sharing.cancel,
         sharing.history,
         sharing.care_page,
+        sharing.care_code,
         sharing.care_accept,
         staff.sign_in_page,
         staff.sign_in_options,

@@ -60,6 +60,9 @@ class Settings:
     smtp_starttls: bool
     email_from: str
     redis_url: str
+    sms_countries: tuple[str, ...] = ("US",)
+    caregiver_invites_open: int = 5
+    caregiver_invites_per_day: int = 10
 
     @property
     def is_sqlite(self) -> bool:
@@ -181,6 +184,16 @@ def load_settings() -> Settings:
         email_from=os.environ.get("PORTAL_EMAIL_FROM", "portal@localhost"),
         # Rate limit counters shared by every app process; unset keeps them in each process.
         redis_url=os.environ.get("PORTAL_REDIS_URL", "").strip(),
+        # Countries whose phone numbers a patient may have the clinic text (ISO codes).
+        sms_countries=tuple(
+            code.strip().upper()
+            for code in os.environ.get("PORTAL_SMS_COUNTRIES", "US").split(",")
+            if code.strip()
+        ),
+        # Caps on the invitations one account may send, so no one can use the clinic's
+        # number to spam or run up its bill: waiting at once, and sent in a day.
+        caregiver_invites_open=_int("PORTAL_CAREGIVER_INVITES_OPEN", 5),
+        caregiver_invites_per_day=_int("PORTAL_CAREGIVER_INVITES_PER_DAY", 10),
     )
 
 

@@ -1,7 +1,7 @@
 """Acting for someone else, end to end: an adult invites a caregiver for appointments and
-bills, the caregiver enrolls without a password and sees exactly that, and revoking takes
-effect on the caregiver's next request. A parent cannot reach another family's record by
-editing what the page sends."""
+bills, the caregiver proves the invited email with a code, enrolls without a password and
+sees exactly that, and revoking takes effect on the caregiver's next request. A parent cannot
+reach another family's record by editing what the page sends."""
 
 from __future__ import annotations
 
@@ -40,8 +40,17 @@ def test_an_invited_caregiver_sees_appointments_and_bills_until_access_ends(
     carer_context.set_default_timeout(15_000)
     carer = carer_context.new_page()
     _virtual_authenticator(carer_context, carer)
-    carer.goto(link)  # screen 1: who invites, and what they will see
+    carer.goto(link)  # screen 1: who invites (a first name only), and what they will see
+    expect(carer.get_by_role("heading", level=1)).to_have_text("Help David with their care")
     expect(carer.get_by_text("You will see: Appointments and bills.")).to_be_visible()
+    carer.get_by_role("button", name="Send me a code").click()  # to the invited email
+    expect(carer.get_by_label("Code")).to_be_visible()
+    with sqlite3.connect(server_info.database) as db:
+        code_text = db.execute(
+            "SELECT body FROM outbox WHERE recipient = ? ORDER BY id DESC", (CAREGIVER_EMAIL,)
+        ).fetchone()[0]
+    code = re.search(r"is (\d{6})\.", code_text).group(1)  # type: ignore[union-attr]
+    carer.get_by_label("Code").fill(code)
     carer.get_by_label("Your full name").fill("Sam Chen")
     carer.get_by_role("button", name="Accept").click()
     carer.wait_for_url("**/welcome")  # screen 2: a passkey for next time

@@ -25,14 +25,19 @@ from app.services.caregivers import (
     PATIENT_RELATIONSHIPS,
     SCOPES,
     InviteError,
+    OpenInvite,
     caregiver_invite,
     caregivers_list,
     grant_revoke,
     invite_accept,
     invite_cancel,
+    invite_code_send,
     invite_open,
 )
+from app.services.codes import CODE_TTL
 from app.services.errors import NotFoundError
+from app.services.phones import country_names
+from app.services.rate_limit import CODE_CHECK_PER_IP, rate_limit_ip
 from app.settings import get_settings
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -59,6 +64,8 @@ async def _sharing_page(
         done=done,
         errors=errors,
         typed=typed or {**dict.fromkeys(INVITE_FIELDS, ""), "scope": "appointments_billing"},
+        sms_countries=country_names(get_settings().sms_countries),
+        invite_cap=get_settings().caregiver_invites_open,
         status_code=status_code,
     )
 
@@ -88,7 +95,10 @@ async def invite(context: NamedDependency[PatientContext], data: Form) -> Templa
         )
     except InviteError as error:
         return await _sharing_page(
-            context, errors=frozenset({error.reason}), typed=typed, status_code=400
+            context,
+            errors=frozenset({error.reason}),
+            typed=typed,
+            status_code=429 if error.reason.startswith("limit") else 400,
         )
     return Redirect("/sharing?done=invited", status_code=303)
 
@@ -117,56 +127,108 @@ async def history(context: NamedDependency[PatientContext]) -> Template:
 
 # Accepting ---------------------------------------------------------------------------------
 
+CARE_CODE_COOKIE = "portal_care_code"
 
-@get("/care/{token:str}", name="care_invite")
-async def care_page(request: Request[Any, Any, Any], token: FromPath[str]) -> Template:
-    invite = await invite_open(token)
+
+def _care_page(
+    request: Request[Any, Any, Any],
+    token: str,
+    invite: OpenInvite | None,
+    *,
+    error: str = "",
+    typed_name: str = "",
+    status_code: int = 200,
+) -> Template:
     return page(
         "care/accept.html",
         invite=invite,
         token=token,
         signed_in=signed_in_actor(request),
-        error="",
-        status_code=200 if invite else 410,
+        code_sent=bool(request.cookies.get(CARE_CODE_COOKIE)),
+        error=error,
+        typed_name=typed_name,
+        status_code=status_code if invite else 410,
         private=True,
     )
+
+
+@get("/care/{token:str}", name="care_invite")
+async def care_page(request: Request[Any, Any, Any], token: FromPath[str]) -> Template:
+    return _care_page(request, token, await invite_open(token))
+
+
+@post("/care/{token:str}/code", name="care_code")
+async def care_code(request: Request[Any, Any, Any], token: FromPath[str]) -> Template | Redirect:
+    """Send the code that proves the invited phone or email is in the person's hands."""
+    try:
+        handle = await invite_code_send(
+            token=token,
+            secret=get_settings().secret_key,
+            ip=client_ip(request),
+            user_agent=request.headers.get("user-agent", ""),
+        )
+    except NotFoundError:
+        return _care_page(request, token, None)
+    except InviteError as error:
+        return _care_page(
+            request, token, await invite_open(token), error=error.reason, status_code=429
+        )
+    response = Redirect(f"/care/{token}", status_code=303)
+    response.set_cookie(
+        CARE_CODE_COOKIE,
+        handle,
+        path="/care",
+        max_age=int(CODE_TTL.total_seconds()),
+        httponly=True,
+        secure=get_settings().secure_cookies,
+        samesite="lax",
+    )
+    return response
 
 
 @post("/care/{token:str}", name="care_accept")
 async def care_accept(
     request: Request[Any, Any, Any], token: FromPath[str], data: Form
 ) -> Template | Redirect:
-    actor = signed_in_actor(request)
+    ip, user_agent = client_ip(request), request.headers.get("user-agent", "")
+    typed_name = data.get("name", "")
+    if not await rate_limit_ip(CODE_CHECK_PER_IP, ip=ip, user_agent=user_agent):
+        return _care_page(
+            request,
+            token,
+            await invite_open(token),
+            error="code_limit",
+            typed_name=typed_name,
+            status_code=429,
+        )
     try:
         session_token = await invite_accept(
             token=token,
-            actor=actor,
-            display_name=data.get("name", ""),
+            actor=signed_in_actor(request),
+            display_name=typed_name,
+            code_handle=request.cookies.get(CARE_CODE_COOKIE, ""),
+            code=data.get("code", ""),
+            secret=get_settings().secret_key,
             lifetime=session_lifetime(),
-            ip=client_ip(request),
-            user_agent=request.headers.get("user-agent", ""),
+            ip=ip,
+            user_agent=user_agent,
         )
     except NotFoundError:
-        return page(
-            "care/accept.html",
-            invite=None,
-            token=token,
-            signed_in=actor,
-            error="",
-            status_code=410,
-            private=True,
-        )
+        return _care_page(request, token, None)
     except InviteError as error:
-        return page(
-            "care/accept.html",
-            invite=await invite_open(token),
-            token=token,
-            signed_in=actor,
+        return _care_page(
+            request,
+            token,
+            await invite_open(token),
             error=error.reason,
+            typed_name=typed_name,
             status_code=400,
-            private=True,
         )
-    if session_token is None:
-        return Redirect("/home", status_code=303)
-    # A new account: a passkey for this device next.
-    return with_session_cookie(Redirect("/welcome", status_code=303), session_token)
+    # A new account goes on to make a passkey for this device; an existing one goes home.
+    response = (
+        with_session_cookie(Redirect("/welcome", status_code=303), session_token)
+        if session_token is not None
+        else Redirect("/home", status_code=303)
+    )
+    response.delete_cookie(CARE_CODE_COOKIE, path="/care")
+    return response

@@ -39,6 +39,7 @@ from app.services.caregivers import (
     staff_grant_revoke,
 )
 from app.services.passkeys import PasskeyError, credential_from, device_name
+from app.services.phones import country_names
 from app.services.posters import PAPER, location_codes, poster_location, poster_svg
 from app.services.qr import qr_svg
 from app.services.rate_limit import PASSKEY_SIGN_IN_PER_IP, rate_limit_ip
@@ -207,6 +208,7 @@ async def _patient_page(
         is_minor=card.age < age_rules().adult,
         is_child=card.age < age_rules().adolescent,
         adolescent_age=age_rules().adolescent,
+        sms_countries=country_names(get_settings().sms_countries),
         sent=sent,
         error=error,
         status_code=status_code,

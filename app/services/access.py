@@ -1,59 +1,26 @@
 """Who is signed in (Actor) and for whom they act (PatientContext).
 
 A PatientContext is the only way services reach health data: every query is scoped by its
-patient id, and what a proxy may see is decided here, once.
+patient id, and what a proxy may see comes from the one grants selector (grants.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
-from typing import Any
 
 from app.services.clinic import clinic_today
-from app.services.clock import utcnow
 from app.services.errors import NotPermittedError
-from app.tables import AccessGrant
 
-# Areas of a record, and which grant scopes open them.
-AREAS = ("results", "appointments", "messages", "billing", "record")
-SCOPE_AREAS: dict[str, frozenset[str]] = {
-    "full": frozenset(AREAS),
-    "appointments_billing": frozenset({"appointments", "billing"}),
-    "billing": frozenset({"billing"}),
-    "messages": frozenset({"messages"}),
-}
-
-# SECURITY.md's defaults for a parent's or guardian's access to a minor: full under 12; from
-# 12 the guardian keeps scheduling, billing and general results (confidential items stay
-# hidden); at 18 the grant ends unless the now-adult patient gave it.
-GUARDIAN_RELATIONSHIPS = frozenset({"parent", "guardian"})
-
-
-@dataclass(frozen=True)
-class AgeRules:
-    """The ages SECURITY.md's proxy rules turn on; a clinic can set them (settings.py)."""
-
-    adolescent: int = 12
-    adult: int = 18
-
-
-_age_rules = AgeRules()
-
-
-def age_rules() -> AgeRules:
-    return _age_rules
-
-
-def age_rules_set(rules: AgeRules) -> None:
-    global _age_rules
-    if not 0 < rules.adolescent < rules.adult:
-        raise ValueError("the adolescent age must be above 0 and below the adult age")
-    _age_rules = rules
-
-
-ADOLESCENT_GUARDIAN_AREAS = frozenset({"appointments", "billing", "results"})
+# The grant rules live in the grants selector; these names stay importable from here.
+from app.services.grants import ADOLESCENT_GUARDIAN_AREAS as ADOLESCENT_GUARDIAN_AREAS
+from app.services.grants import AREAS as AREAS
+from app.services.grants import GUARDIAN_RELATIONSHIPS as GUARDIAN_RELATIONSHIPS
+from app.services.grants import SCOPE_AREAS as SCOPE_AREAS
+from app.services.grants import AgeRules as AgeRules
+from app.services.grants import Grant, live_grants, widest_per_patient
+from app.services.grants import PatientRef as PatientRef
+from app.services.grants import age_rules as age_rules
+from app.services.grants import age_rules_set as age_rules_set
 
 
 @dataclass(frozen=True)
@@ -90,24 +57,6 @@ class StaffActor:
 
 
 @dataclass(frozen=True)
-class PatientRef:
-    id: int
-    public_id: str
-    given_name: str
-    family_name: str
-    preferred_name: str | None
-    birth_date: date
-
-    @property
-    def first_name(self) -> str:
-        return self.preferred_name or self.given_name
-
-    def age_on(self, day: date) -> int:
-        had_birthday = (day.month, day.day) >= (self.birth_date.month, self.birth_date.day)
-        return day.year - self.birth_date.year - (0 if had_birthday else 1)
-
-
-@dataclass(frozen=True)
 class Profile:
     """Someone whose record this account may open: for the switcher."""
 
@@ -124,23 +73,36 @@ class Profile:
 @dataclass(frozen=True)
 class PatientContext:
     actor: Actor
-    patient: PatientRef
-    grant_kind: str
-    grant_scope: str
-    relationship: str | None
+    grant: Grant
     profiles: tuple[Profile, ...] = ()
 
     @property
+    def patient(self) -> PatientRef:
+        return self.grant.patient
+
+    @property
+    def grant_kind(self) -> str:
+        return self.grant.kind
+
+    @property
+    def grant_scope(self) -> str:
+        return self.grant.scope
+
+    @property
+    def relationship(self) -> str | None:
+        return self.grant.relationship
+
+    @property
     def is_self(self) -> bool:
-        return self.grant_kind == "self"
+        return self.grant.is_self
 
     @property
     def is_guardian_of_adolescent(self) -> bool:
-        return _guardian_of_adolescent(self.grant_kind, self.relationship, self.patient)
+        return self.grant.is_guardian_of_adolescent(clinic_today())
 
     @property
     def areas(self) -> frozenset[str]:
-        return _grant_areas(self.grant_kind, self.grant_scope, self.relationship, self.patient)
+        return self.grant.areas(clinic_today())
 
     def may(self, area: str) -> bool:
         return area in self.areas
@@ -152,108 +114,36 @@ class PatientContext:
     @property
     def sees_confidential(self) -> bool:
         """Items marked confidential are for the patient themself only."""
-        return self.is_self
+        return self.grant.sees_confidential
 
 
 async def patient_context_resolve(actor: Actor) -> PatientContext | None:
     """The context for the profile this device chose, else the account's own record.
 
-    One query (hand-written: it runs on every request) returns every live grant with its
-    patient, which also fills the profile switcher. None when the account has no live grant.
+    One query (the live grants selector) returns every live grant with its patient, which
+    also fills the profile switcher. None when the account has no live grant.
     """
-    now = utcnow()
-    rows = await AccessGrant.raw(
-        """
-        SELECT g.kind, g.scope, g.relationship, g.granted_by_account,
-               p.id AS patient_id, p.public_id, p.given_name, p.family_name,
-               p.preferred_name, p.birth_date
-        FROM access_grant g JOIN patient p ON p.id = g.patient
-        WHERE g.account = {} AND g.revoked_at IS NULL AND g.starts_at <= {}
-          AND (g.expires_at IS NULL OR g.expires_at > {})
-        ORDER BY g.kind DESC, p.birth_date, p.id, g.id
-        """,
-        actor.account_id,
-        now,
-        now,
-    )
-    rows = _one_grant_per_patient(row for row in rows if not _guardian_grant_ended(row))
-    if not rows:
+    grants = widest_per_patient(await live_grants(account_id=actor.account_id))
+    if not grants:
         return None
     chosen = next(
-        (row for row in rows if row["patient_id"] == actor.acting_patient_id),
-        next((row for row in rows if row["kind"] == "self"), rows[0]),
+        (grant for grant in grants if grant.patient.id == actor.acting_patient_id),
+        next((grant for grant in grants if grant.is_self), grants[0]),
     )
-    patients = {row["patient_id"]: _patient_ref(row) for row in rows}
     today = clinic_today()
     return PatientContext(
         actor=actor,
-        patient=patients[chosen["patient_id"]],
-        grant_kind=chosen["kind"],
-        grant_scope=chosen["scope"],
-        relationship=chosen["relationship"],
+        grant=chosen,
         profiles=tuple(
             Profile(
-                public_id=ref.public_id,
-                first_name=ref.first_name,
-                age=ref.age_on(today),
-                is_self=row["kind"] == "self",
-                is_current=row is chosen,
-                patient_id=ref.id,
-                areas=_grant_areas(row["kind"], row["scope"], row["relationship"], ref),
+                public_id=grant.patient.public_id,
+                first_name=grant.patient.first_name,
+                age=grant.patient.age_on(today),
+                is_self=grant.is_self,
+                is_current=grant is chosen,
+                patient_id=grant.patient.id,
+                areas=grant.areas(today),
             )
-            for row in rows
-            for ref in (patients[row["patient_id"]],)
+            for grant in grants
         ),
     )
-
-
-def _guardian_of_adolescent(kind: str, relationship: str | None, patient: PatientRef) -> bool:
-    return (
-        kind != "self"
-        and relationship in GUARDIAN_RELATIONSHIPS
-        and _age_rules.adolescent <= patient.age_on(clinic_today()) < _age_rules.adult
-    )
-
-
-def _grant_areas(
-    kind: str, scope: str, relationship: str | None, patient: PatientRef
-) -> frozenset[str]:
-    areas = SCOPE_AREAS.get(scope, frozenset())
-    if _guardian_of_adolescent(kind, relationship, patient):
-        areas &= ADOLESCENT_GUARDIAN_AREAS
-    return areas
-
-
-def _patient_ref(row: dict[str, Any]) -> PatientRef:
-    return PatientRef(
-        id=row["patient_id"],
-        public_id=row["public_id"],
-        given_name=row["given_name"],
-        family_name=row["family_name"],
-        preferred_name=row["preferred_name"],
-        birth_date=row["birth_date"],
-    )
-
-
-def _guardian_grant_ended(row: dict[str, Any]) -> bool:
-    """A parent's or guardian's grant that clinic staff gave for a minor ends at 18."""
-    return (
-        row["kind"] == "proxy"
-        and row["relationship"] in GUARDIAN_RELATIONSHIPS
-        and row["granted_by_account"] is None
-        and _patient_ref(row).age_on(clinic_today()) >= _age_rules.adult
-    )
-
-
-def _one_grant_per_patient(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Where two live grants cover one person, the widest one counts (in a stable order)."""
-    chosen: dict[int, dict[str, Any]] = {}
-    for row in rows:
-        current = chosen.get(row["patient_id"])
-        if current is None or _reach(row) > _reach(current):
-            chosen[row["patient_id"]] = row
-    return list(chosen.values())
-
-
-def _reach(row: dict[str, Any]) -> int:
-    return 100 if row["kind"] == "self" else len(SCOPE_AREAS.get(row["scope"], ()))

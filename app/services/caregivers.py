@@ -1,7 +1,9 @@
 """Caregivers (proxies): an adult patient invites someone by phone or email with a scope and
 an optional end date; clinic staff invite a minor's parent or guardian after checking the
-relationship. The invitee accepts with the same passwordless flow, and the patient (or
-staff) can revoke at once: the next request resolves the context without the grant.
+relationship. The invitee accepts with the same passwordless flow, after entering a
+one-time code sent to the phone or email the invitation went to (holding the link is not
+enough: links get forwarded), and the patient (or staff) can revoke at once: the next
+request resolves the context without the grant.
 """
 
 from __future__ import annotations
@@ -12,26 +14,39 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from app.db import write_transaction
+from app.db import engine, write_transaction
 from app.i18n import N_
-from app.services.access import SCOPE_AREAS, Actor, PatientContext, StaffActor, age_rules
+from app.services.access import Actor, PatientContext, StaffActor
 from app.services.audit import audit_insert, audit_record, audit_staff
 from app.services.clinic import clinic_profile, clinic_today
 from app.services.clock import utcnow
-from app.services.codes import normalise_contact
+from app.services.codes import CodeError, CodeTarget, code_confirm, code_issue, normalise_contact
 from app.services.errors import NotFoundError, NotPermittedError
+from app.services.grants import SCOPE_AREAS, age_on, age_rules, live_grants
 from app.services.notify import notify_account, notify_patient
 from app.services.outbox import outbox_enqueue
+from app.services.phones import phone_allowed, phone_region
+from app.services.rate_limit import RateRule, rate_limit_allow
 from app.services.sessions import session_start
 from app.services.staff_roles import staff_require
+from app.settings import get_settings
 from app.tables import AccessGrant, Account, CaregiverInvite, Patient
 
 INVITE_LIFETIME = timedelta(days=7)
+# Attempts to invite, per account, in the shared rate limiter: a flood of form posts stops
+# here before it costs the database anything. The caps on what is sent (open and daily,
+# settings.py) are counted in the database.
+INVITE_ATTEMPTS_PER_ACCOUNT = RateRule("caregiver_invite_account", 40, timedelta(hours=1))
 SCOPES = tuple(SCOPE_AREAS)
 PATIENT_RELATIONSHIPS = ("spouse", "child", "parent", "sibling", "friend", "other")
 GUARDIAN_RELATIONSHIPS = ("parent", "guardian")
 # No names and nothing about health: only that an invitation is waiting.
 INVITE_SUBJECT = N_("An invitation to help with someone's care")
+INVITE_CODE_SUBJECT = N_("Your code to accept an invitation")
+INVITE_CODE_TEXT = N_(
+    "Your code to accept the invitation in the patient portal is %(code)s. "
+    "It works for 10 minutes. Never share it."
+)
 INVITE_TEXT = N_(
     "%(clinic)s: you are invited to help someone with their care in the patient portal. "
     "Tap to accept: %(link)s"
@@ -39,7 +54,10 @@ INVITE_TEXT = N_(
 
 
 class InviteError(Exception):
-    """`contact`, `scope`, `relationship`, `end_date`, `adult_only`, `minor_only`, `own_record`."""
+    """`contact`, `country` (a number the clinic does not text), `scope`, `relationship`,
+    `end_date`, `adult_only`, `minor_only`, `own_record`, `name`, `limit_open` (too many
+    waiting), `limit_daily` (too many today), `limit_attempts` (too many tries this hour);
+    accepting: `code_wrong`, `code_expired`, `code_limit` (too many codes asked for)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -71,13 +89,20 @@ class OpenInvite:
     id: int
     patient_id: int
     patient_first_name: str
-    patient_name: str
     relationship: str
     scope: str
     channel: str
     contact: str
     grant_expires_at: datetime | None
     invited_by_staff: bool
+
+    @property
+    def contact_hint(self) -> str:
+        """Where the code goes, shown only in part to whoever holds the link."""
+        if self.channel == "sms":
+            return f"••• {self.contact[-2:]}"
+        local, _, domain = self.contact.partition("@")
+        return f"{local[:1]}•••@{domain}"
 
 
 def _hash(token: str) -> str:
@@ -89,10 +114,23 @@ def end_of_day(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=clinic_profile().timezone)
 
 
+def invite_contact(contact: str) -> tuple[str, str]:
+    """("sms", "+1...") or ("email", "..."): a contact the clinic may write to. Texts go
+    only to valid numbers in the countries the clinic serves (see phones.py)."""
+    parsed = normalise_contact(contact)
+    if parsed is None:
+        raise InviteError("contact")
+    channel, value = parsed
+    if channel == "sms" and not phone_allowed(value, get_settings().sms_countries):
+        raise InviteError("country" if phone_region(value) else "contact")
+    return channel, value
+
+
 async def _create_invite(
     *,
     patient_id: int,
-    contact: str,
+    channel: str,
+    value: str,
     relationship: str,
     scope: str,
     grant_expires_at: datetime | None,
@@ -102,10 +140,6 @@ async def _create_invite(
 ) -> str:
     """Inside the caller's transaction: void older invitations to the same contact for this
     patient, store the new one and queue the message. Returns the invitation's public id."""
-    parsed = normalise_contact(contact)
-    if parsed is None:
-        raise InviteError("contact")
-    channel, value = parsed
     token = secrets.token_urlsafe(24)
     now = utcnow()
     await CaregiverInvite.update({CaregiverInvite.voided_at: now}).where(
@@ -137,6 +171,33 @@ async def _create_invite(
     return str(invite.public_id)
 
 
+async def _invite_caps_check(account_id: int, contact: str) -> None:
+    """Inside the caller's transaction, before anything is written: refuse when this
+    account has too many invitations waiting, or has sent too many in the last day
+    (cancelled ones count: cancelling and sending again is still sending)."""
+    settings = get_settings()
+    if engine().engine_type != "sqlite":  # SQLite's write transactions already queue
+        # Two invitations sent at once must not both slip under the caps.
+        await Account.raw("SELECT id FROM account WHERE id = {} FOR UPDATE", account_id)
+    now = utcnow()
+    sent_today = await CaregiverInvite.count().where(
+        CaregiverInvite.invited_by_account == account_id,
+        CaregiverInvite.created_at > now - timedelta(days=1),
+    )
+    if sent_today >= settings.caregiver_invites_per_day:
+        raise InviteError("limit_daily")
+    waiting = await CaregiverInvite.count().where(
+        CaregiverInvite.invited_by_account == account_id,
+        CaregiverInvite.used_at.is_null(),
+        CaregiverInvite.voided_at.is_null(),
+        CaregiverInvite.expires_at > now,
+        # A new invitation to the same contact replaces the waiting one.
+        CaregiverInvite.contact != contact,
+    )
+    if waiting >= settings.caregiver_invites_open:
+        raise InviteError("limit_open")
+
+
 async def caregiver_invite(
     *,
     context: PatientContext,
@@ -157,10 +218,15 @@ async def caregiver_invite(
         raise InviteError("relationship")
     if end_date is not None and end_date < clinic_today():
         raise InviteError("end_date")
+    if not await rate_limit_allow(INVITE_ATTEMPTS_PER_ACCOUNT, context.actor.account_public_id):
+        raise InviteError("limit_attempts")
+    channel, value = invite_contact(contact)
     async with write_transaction():
+        await _invite_caps_check(context.actor.account_id, value)
         public_id = await _create_invite(
             patient_id=context.patient.id,
-            contact=contact,
+            channel=channel,
+            value=value,
             relationship=relationship,
             scope=scope,
             grant_expires_at=end_of_day(end_date) if end_date else None,
@@ -185,6 +251,7 @@ async def guardian_invite(
     staff_require(staff.role, "grants.manage")
     if relationship not in GUARDIAN_RELATIONSHIPS:
         raise InviteError("relationship")
+    channel, value = invite_contact(contact)
     async with write_transaction():
         patient = (
             await Patient.select(Patient.id, Patient.birth_date)
@@ -193,14 +260,12 @@ async def guardian_invite(
         )
         if patient is None:
             raise NotFoundError(patient_public_id)
-        born: date = patient["birth_date"]
-        today = clinic_today()
-        age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-        if age >= age_rules().adult:
+        if age_on(patient["birth_date"], clinic_today()) >= age_rules().adult:
             raise InviteError("minor_only")
         public_id = await _create_invite(
             patient_id=patient["id"],
-            contact=contact,
+            channel=channel,
+            value=value,
             relationship=relationship,
             scope="full",
             grant_expires_at=None,
@@ -218,25 +283,11 @@ async def guardian_invite(
 
 
 async def caregivers_for(patient_id: int) -> tuple[list[CaregiverLine], list[PendingInvite]]:
-    """Who can act for this patient now, and who has been invited."""
+    """Who can act for this patient now (the live grants selector), and who has been
+    invited."""
     now = utcnow()
-    grants = await (
-        AccessGrant.select(
-            AccessGrant.public_id,
-            AccessGrant.account.display_name,
-            AccessGrant.relationship,
-            AccessGrant.scope,
-            AccessGrant.starts_at,
-            AccessGrant.expires_at,
-            AccessGrant.granted_by_staff,
-        )
-        .where(
-            AccessGrant.patient == patient_id,
-            AccessGrant.kind == "proxy",
-            AccessGrant.revoked_at.is_null(),
-            (AccessGrant.expires_at.is_null()) | (AccessGrant.expires_at > now),
-        )
-        .order_by(AccessGrant.starts_at)
+    grants = sorted(
+        await live_grants(patient_id=patient_id, kind="proxy"), key=lambda g: (g.starts_at, g.id)
     )
     invites = await (
         CaregiverInvite.select(
@@ -257,15 +308,15 @@ async def caregivers_for(patient_id: int) -> tuple[list[CaregiverLine], list[Pen
     return (
         [
             CaregiverLine(
-                grant_public_id=row["public_id"],
-                name=row["account.display_name"],
-                relationship=row["relationship"],
-                scope=row["scope"],
-                since=row["starts_at"],
-                until=row["expires_at"],
-                by_staff=row["granted_by_staff"] is not None,
+                grant_public_id=grant.public_id,
+                name=grant.account_name,
+                relationship=grant.relationship,
+                scope=grant.scope,
+                since=grant.starts_at,
+                until=grant.expires_at,
+                by_staff=grant.granted_by_staff is not None,
             )
-            for row in grants
+            for grant in grants
         ],
         [PendingInvite(**row) for row in invites],
     )
@@ -373,8 +424,7 @@ async def invite_open(token: str) -> OpenInvite | None:
     rows = await CaregiverInvite.raw(
         """
         SELECT i.id, i.patient, i.relationship, i.scope, i.channel, i.contact,
-               i.grant_expires_at, i.invited_by_staff,
-               p.given_name, p.preferred_name, p.family_name
+               i.grant_expires_at, i.invited_by_staff, p.given_name, p.preferred_name
         FROM caregiver_invite i JOIN patient p ON p.id = i.patient
         WHERE i.token_hash = {} AND i.used_at IS NULL AND i.voided_at IS NULL
           AND i.expires_at > {}
@@ -385,12 +435,11 @@ async def invite_open(token: str) -> OpenInvite | None:
     if not rows:
         return None
     row = rows[0]
-    first = row["preferred_name"] or row["given_name"]
     return OpenInvite(
         id=row["id"],
         patient_id=row["patient"],
-        patient_first_name=first,
-        patient_name=f"{first} {row['family_name']}",
+        # Before acceptance the link shows a first name only: it may have been forwarded.
+        patient_first_name=row["preferred_name"] or row["given_name"],
         relationship=row["relationship"],
         scope=row["scope"],
         channel=row["channel"],
@@ -400,17 +449,62 @@ async def invite_open(token: str) -> OpenInvite | None:
     )
 
 
+async def invite_code_send(*, token: str, secret: str, ip: str, user_agent: str) -> str:
+    """Send a one-time code to the contact the invitation went to (the sign-in codes' limits
+    apply); returns the browser's handle for it. Whoever accepts must show they hold that
+    phone or email, not just the link."""
+    invite = await invite_open(token)
+    if invite is None:
+        raise NotFoundError("invite")
+
+    async def nobody() -> CodeTarget:
+        return CodeTarget()  # the code proves the contact; it signs no one in
+
+    try:
+        return await code_issue(
+            channel=invite.channel,
+            value=invite.contact,
+            find=nobody,
+            secret=secret,
+            ip=ip,
+            user_agent=user_agent,
+            proof_of_contact=(INVITE_CODE_SUBJECT, INVITE_CODE_TEXT),
+        )
+    except CodeError as error:
+        raise InviteError("code_limit") from error
+
+
 async def invite_accept(
     *,
     token: str,
     actor: Actor | None,
     display_name: str,
+    code_handle: str,
+    code: str,
+    secret: str,
     lifetime: timedelta,
     ip: str,
     user_agent: str,
 ) -> str | None:
-    """Accept an invitation: as the signed-in account, or as a new account named
-    `display_name` (then a session token is returned for it). The grant starts now."""
+    """Accept an invitation with the code sent to its contact: as the signed-in account, or
+    as a new account named `display_name` (then a session token is returned for it). The
+    grant starts now."""
+    invite = await invite_open(token)
+    if invite is None:
+        raise NotFoundError("invite")
+    if actor is None and not " ".join(display_name.split()):
+        raise InviteError("name")  # before the code is used up
+    try:
+        await code_confirm(
+            handle=code_handle,
+            code=code,
+            secret=secret,
+            contact=invite.contact,
+            ip=ip,
+            user_agent=user_agent,
+        )
+    except CodeError as error:
+        raise InviteError(f"code_{error.reason}") from error
     async with write_transaction():
         invite = await invite_open(token)
         if invite is None:
@@ -539,8 +633,8 @@ def _adult_on_or_before(today: date, adult: int) -> date:
 async def guardian_grants_end_at_adulthood() -> int:
     """End the staff-given guardian grants of patients who have come of age, and tell both.
 
-    Access already stops at that birthday (the context ignores such grants); this makes it
-    final and sends the notices. Safe to run from several workers: each grant ends once."""
+    Access already stops at that birthday (the grants selector's `Grant.ended_by_age`); this
+    makes it final and sends the notices. Safe to run from several workers: each grant ends once."""
     cutoff = _adult_on_or_before(clinic_today(), age_rules().adult)
     now = utcnow()
     clinic = clinic_profile().name

@@ -143,10 +143,14 @@ async def code_issue(
     secret: str,
     ip: str,
     user_agent: str,
+    proof_of_contact: tuple[str, str] | None = None,
 ) -> str:
     """Within the limits, make a code for whoever `find` names (an account, or a record not
     yet enrolled) and send it to `value`; with nobody found, make a code that never works,
-    so the answer looks the same. Returns the browser's handle."""
+    so the answer looks the same. Returns the browser's handle.
+
+    `proof_of_contact` (subject, text with %(code)s) sends a code that only proves the
+    person holds `value` (see `code_confirm`): it names no one, so it signs no one in."""
     contact_hash = _mac(secret, value)
     now = utcnow()
     handle = secrets.token_urlsafe(24)
@@ -177,12 +181,13 @@ async def code_issue(
                     expires_at=now + CODE_TTL,
                 )
             )
-            if target.anyone:
+            if target.anyone or proof_of_contact:
+                subject, text = proof_of_contact or (CODE_SUBJECT, CODE_TEXT)
                 await outbox_enqueue(
                     channel=channel,
                     recipient=value,
-                    subject=CODE_SUBJECT,
-                    body=CODE_TEXT % {"code": code},
+                    subject=subject,
+                    body=text % {"code": code},
                 )
     if limited:
         raise CodeError("limit")
@@ -300,3 +305,40 @@ async def code_choose(
     if failure is not None:
         raise CodeError(failure)
     return token
+
+
+async def code_confirm(
+    *, handle: str, code: str, secret: str, contact: str, ip: str, user_agent: str
+) -> None:
+    """Check a code sent with `proof_of_contact` to `contact`, and use it up; raises
+    CodeError ("wrong", "expired") otherwise. Its own transaction, so wrong tries count
+    even when the caller's work fails. Same lifetime and tries as a sign-in code."""
+    now = utcnow()
+    async with write_transaction():
+        row = (
+            await SignInCode.select(SignInCode.id, SignInCode.code_hash, SignInCode.failed_attempts)
+            .where(
+                SignInCode.handle_hash == _mac(secret, handle),
+                SignInCode.contact_hash == _mac(secret, contact),
+                SignInCode.account.is_null(),
+                SignInCode.patient.is_null(),
+                SignInCode.used_at.is_null(),
+                SignInCode.expires_at > now,
+                SignInCode.failed_attempts < MAX_CODE_ATTEMPTS,
+            )
+            .first()
+        )
+        if row is None:
+            failure: str | None = "expired"
+        elif not hmac.compare_digest(row["code_hash"], _mac(secret, code.strip())):
+            failures = row["failed_attempts"] + 1
+            await SignInCode.update({SignInCode.failed_attempts: failures}).where(
+                SignInCode.id == row["id"]
+            )
+            await audit_anonymous(action="auth.code_wrong", ip=ip, user_agent=user_agent)
+            failure = "expired" if failures >= MAX_CODE_ATTEMPTS else "wrong"
+        else:
+            failure = None
+            await SignInCode.update({SignInCode.used_at: now}).where(SignInCode.id == row["id"])
+    if failure is not None:
+        raise CodeError(failure)

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from app.i18n import N_
-from app.services.access import SCOPE_AREAS
 from app.services.accounts import account_contacts
-from app.services.clinic import clinic_profile
+from app.services.clinic import clinic_profile, clinic_today
 from app.services.clock import utcnow
+from app.services.grants import live_grants
 from app.services.outbox import outbox_enqueue
 from app.services.push import push_enqueue
-from app.tables import AccessGrant, Account, Patient
+from app.tables import Account, Patient
 
 CHANNELS = ("push", "sms", "email")
 # category: (the area of a record it belongs to, where it links, what it says)
@@ -136,33 +136,23 @@ async def notify_patient(
     text: str | None = None,
 ) -> int:
     """Everyone who follows this record for this kind of news: the patient's own account
-    and caregivers whose grant opens that area (for a confidential item, the patient
-    alone: even "you have a new result" would tell). A patient without an account yet gets
-    a text (or email) at the contact on the record. Returns how many people were told."""
+    and caregivers whose live grant opens that area, by the grants selector's rules (for a
+    confidential item, the patient alone: even "you have a new result" would tell). A
+    patient without an account yet gets a text (or email) at the contact on the record,
+    except of a confidential item while a guardian looks after the record. Returns how
+    many people were told."""
     area = CATEGORIES[category][0]
-    now = utcnow()
-    grants = await AccessGrant.select(
-        AccessGrant.account, AccessGrant.kind, AccessGrant.scope
-    ).where(
-        AccessGrant.patient == patient_id,
-        AccessGrant.revoked_at.is_null(),
-        (AccessGrant.expires_at.is_null()) | (AccessGrant.expires_at > now),
-    )
+    today = clinic_today()
+    grants = await live_grants(patient_id=patient_id)
     accounts = sorted(
-        {
-            row["account"]
-            for row in grants
-            if row["kind"] == "self"
-            or (
-                not confidential
-                and (area is None or area in SCOPE_AREAS.get(row["scope"], frozenset()))
-            )
-        }
+        {grant.account_id for grant in grants if grant.may_hear_of(area, confidential, today)}
     )
     for account_id in accounts:
         await notify_account(account_id=account_id, category=category, event=event, text=text)
     if accounts:
         return len(accounts)
+    if confidential and any(grant.is_clinic_given_guardian for grant in grants):
+        return 0  # a minor's record may carry a guardian's phone or email
     patient = (
         await Patient.select(Patient.phone, Patient.email).where(Patient.id == patient_id).first()
     )

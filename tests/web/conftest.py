@@ -51,10 +51,11 @@ async def running(settings: Settings) -> AsyncIterator[Litestar]:
 
 
 @asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the app, as a browser without JavaScript on 127.0.0.1."""
+async def serving(settings: Settings, ip: str = "127.0.0.1") -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app, as a browser without JavaScript on 127.0.0.1 (or `ip`, for a
+    test whose per-address counts must not add up with other tests')."""
     async with running(settings) as app:
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        transport = httpx.ASGITransport(app=app, client=(ip, 50000))
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as test_client:
             yield test_client
 

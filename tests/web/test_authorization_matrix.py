@@ -247,11 +247,12 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ),
     ("GET", "/access-history"): Rule(Kind.SELF),
     ("GET", "/care/{token}"): public(params={"token": "care_token"}),
+    ("POST", "/care/{token}/code"): public(params={"token": "care_token"}, form={}),
     ("POST", "/care/{token}"): public(
         params={"token": "care_token"},
-        form={"name": "New Helper"},
+        form={"name": "New Helper", "code": "000000"},
         ok_statuses=ALLOWED | {400},
-        why="an account that already holds a grant on the record: 400",
+        why="without the code sent to the invited contact: 400, whoever asks",
     ),
     # The clinic console.
     ("GET", "/staff/sign-in"): public(),

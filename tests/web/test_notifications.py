@@ -237,3 +237,46 @@ async def test_a_visit_tomorrow_gets_one_reminder_through_the_person_s_choices()
     # Default choices for visits: push, then a text (no device here).
     assert len(await _sent_to(teen_phone)) == 2
     assert len(await _sent_to(parent_phone)) == 1  # not the confidential one
+
+
+async def test_a_guardian_of_a_15_year_old_hears_nothing_of_messages_or_confidential_items() -> (
+    None
+):
+    teen = await make_person("Teen", birth=years_ago(15))
+    parent, parent_phone, _ = await _person_with_contacts()
+    await grant(parent.account, teen.patient, kind="proxy", relationship="parent")
+    async with write_transaction():
+        # From 12 a guardian's access has no messages: not even "you have a new message".
+        told = await notify_patient(patient_id=teen.patient.id, category="messages", event="m")
+        assert told == 1  # the teenager alone
+        told = await notify_patient(
+            patient_id=teen.patient.id, category="messages", event="c", confidential=True
+        )
+        assert told == 1
+    assert await _sent_to(parent_phone) == []
+
+
+async def test_a_confidential_item_of_a_minor_without_an_account_is_not_texted_to_the_record() -> (
+    None
+):
+    teen = await make_patient(given="Quiet", birth=years_ago(15))
+    parent, parent_phone, _ = await _person_with_contacts()
+    # A minor's record often carries the parent's phone.
+    await Patient.update({Patient.phone: parent_phone}).where(Patient.id == teen.id)
+    await grant(parent.account, teen, kind="proxy", relationship="parent")
+    async with write_transaction():
+        told = await notify_patient(
+            patient_id=teen.id, category="results", event="c", confidential=True
+        )
+    assert told == 0
+    assert await _sent_to(parent_phone) == []
+
+
+async def test_a_guardian_whose_access_ended_at_18_hears_nothing_before_housekeeping() -> None:
+    grown = await make_patient(given="Grown", birth=years_ago(18, days=2))
+    parent, parent_phone, _ = await _person_with_contacts()
+    await grant(parent.account, grown, kind="proxy", relationship="parent")  # not yet tidied
+    async with write_transaction():
+        await notify_patient(patient_id=grown.id, category="results", event="r")
+        await notify_patient(patient_id=grown.id, category="appointments", event="a")
+    assert await _sent_to(parent_phone) == []
