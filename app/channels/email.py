@@ -9,7 +9,7 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
 
-from app.channels import DeliveryError, Outgoing, masked
+from app.channels import DeliveryError, Outgoing, demo_receive, masked
 
 log = logging.getLogger("portal.email")
 
@@ -22,6 +22,7 @@ class ConsoleEmail:
 
     async def send(self, message: Outgoing) -> str:
         if self.reveal_body:
+            demo_receive(message)
             log.info(
                 "Email to %s: %s\n%s", masked(message.recipient), message.subject, message.body
             )

@@ -6,7 +6,7 @@ import logging
 
 import httpx
 
-from app.channels import DeliveryError, Outgoing, masked
+from app.channels import DeliveryError, Outgoing, demo_receive, masked
 
 log = logging.getLogger("portal.sms")
 
@@ -20,6 +20,7 @@ class ConsoleSMS:
 
     async def send(self, message: Outgoing) -> str:
         if self.reveal_body:
+            demo_receive(message)
             log.info("SMS to %s: %s", masked(message.recipient), message.body)
         else:
             log.info(

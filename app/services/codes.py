@@ -145,6 +145,7 @@ async def code_issue(
                     recipient=value,
                     subject=CODE_SUBJECT,
                     body=CODE_TEXT % {"code": code},
+                    kind="sign_in_code",
                 )
     if limited:
         raise CodeError("limit")

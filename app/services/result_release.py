@@ -13,6 +13,7 @@ from app.services.audit import audit_insert, audit_staff
 from app.services.clock import utcnow
 from app.services.errors import NotFoundError
 from app.services.notify import notify_patient
+from app.services.staff_console import audit_staff_saw
 from app.services.staff_roles import staff_require
 from app.settings import get_settings
 from app.tables import LabReport
@@ -39,6 +40,8 @@ async def _notify(patient_id: int, public_id: str, confidential: bool) -> None:
         category="results",
         event=f"result-{public_id}",
         confidential=confidential,
+        # The report itself (its random public id, nothing about it), not the list.
+        url=f"/results/{public_id}",
     )
 
 
@@ -86,7 +89,8 @@ async def results_inbox(*, staff: StaffActor, days: int = 14) -> list[InboxLine]
     rows = await LabReport.raw(
         """
         SELECT r.public_id, r.name, r.effective_at, r.hold_until, r.released_at,
-               r.clinician_comment, p.given_name, p.family_name, p.mrn
+               r.clinician_comment, p.given_name, p.family_name, p.mrn,
+               p.id AS patient_id, p.public_id AS patient_public_id
         FROM lab_report r JOIN patient p ON p.id = r.patient
         WHERE r.released_at IS NULL
            OR (r.released_at > {} AND r.clinician_comment IS NULL)
@@ -96,8 +100,11 @@ async def results_inbox(*, staff: StaffActor, days: int = 14) -> list[InboxLine]
         """,
         since,
     )
-    async with write_transaction():
-        await audit_staff(staff=staff, action="staff.results_inbox_view")
+    await audit_staff_saw(
+        staff=staff,
+        action="staff.results_inbox_view",
+        patients=[(row["patient_id"], row["patient_public_id"]) for row in rows],
+    )
     return [
         InboxLine(
             public_id=row["public_id"],
