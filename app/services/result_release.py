@@ -33,6 +33,11 @@ def release_plan(loinc: str, issued_at: datetime) -> ReleasePlan:
     return ReleasePlan(issued_at, None)
 
 
+def result_notice_url(public_id: str) -> str:
+    """Where a result's notice leads: the report itself, named by its random public id only."""
+    return f"/results/{public_id}"
+
+
 async def _notify(patient_id: int, public_id: str, confidential: bool) -> None:
     """Inside the caller's transaction, through each person's notification choices."""
     await notify_patient(
@@ -40,8 +45,7 @@ async def _notify(patient_id: int, public_id: str, confidential: bool) -> None:
         category="results",
         event=f"result-{public_id}",
         confidential=confidential,
-        # The report itself (its random public id, nothing about it), not the list.
-        url=f"/results/{public_id}",
+        url=result_notice_url(public_id),
     )
 
 
