@@ -13,13 +13,13 @@ from httpx import AsyncClient
 
 from app.db import write_transaction
 from app.services.clock import set_clock
-from app.services.outbox import outbox_claim
 from app.services.notify import (
     notify_account,
     notify_patient,
     preferences_parse,
     quiet_until,
 )
+from app.services.outbox import outbox_claim
 from app.tables import Account, OutboxMessage, Patient, PushSubscription
 from tests.factories import Person, grant, make_patient, make_person, unique, years_ago
 from tests.web.conftest import csrf_from, sign_in, staff_signed_in
