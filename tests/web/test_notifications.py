@@ -339,3 +339,21 @@ async def test_a_test_notice_says_it_is_a_test_even_with_no_channel_for_news(
     assert str(text["body"]).startswith("This is a test notice from the patient portal.")
     assert "message from your care team" not in str(text["body"])
     assert text["next_attempt_at"] < datetime.now(UTC) + timedelta(minutes=1)  # type: ignore[operator]
+
+
+async def test_quiet_hours_from_midnight_show_as_they_were_saved(client: AsyncClient) -> None:
+    person, _, _ = await _person_with_contacts()
+    await sign_in(client, person)
+    page = await client.get("/notifications")
+    await client.post(
+        "/notifications",
+        data={
+            "quiet": "on",
+            "quiet_start": "00:00",
+            "quiet_end": "23:59",
+            "_csrf_token": csrf_from(page.text),
+        },
+    )
+    shown = await client.get("/notifications")
+    assert 'name="quiet_start" value="00:00"' in shown.text
+    assert 'name="quiet_end" value="23:59"' in shown.text
