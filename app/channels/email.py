@@ -15,7 +15,8 @@ log = logging.getLogger("portal.email")
 
 
 class ConsoleEmail:
-    """Sends nothing: logs that an email would have gone (its text only in demo mode)."""
+    """Sends nothing: logs that an email would have gone (its text, logged and kept in
+    memory for the Outbox page, only in demo mode)."""
 
     def __init__(self, *, reveal_body: bool = False) -> None:
         self.reveal_body = reveal_body

@@ -39,8 +39,10 @@ BODY = "You have a new message. Open the portal to read it."
 
 @pytest.fixture(autouse=True)
 async def empty_outbox() -> AsyncIterator[None]:
+    # Before and after: a row left pending would be claimed by the next module's worker.
     await OutboxMessage.delete(force=True)
-    return
+    yield
+    await OutboxMessage.delete(force=True)
 
 
 async def _queue(

@@ -275,6 +275,7 @@ async def test_the_demo_outbox_shows_texts_as_received_though_the_table_drops_th
     settings: Settings,
 ) -> None:
     phone, gone = "+15550188801", "+15550188802"
+    await OutboxMessage.delete(force=True)  # this test's worker delivers texts only
     async with write_transaction():
         await outbox_enqueue(channel="sms", recipient=phone, body="Sign in: https://x.test/c/1")
     await outbox_deliver(channels={"sms": ConsoleSMS(reveal_body=True)}, worker="t", lease=LEASE)
@@ -304,6 +305,7 @@ async def test_the_demo_outbox_shows_texts_as_received_though_the_table_drops_th
 async def test_a_message_that_gave_up_shows_its_text_is_gone_and_cannot_be_sent_again(
     client: httpx.AsyncClient,
 ) -> None:
+    await OutboxMessage.delete(force=True)  # this test's worker delivers texts only
     async with write_transaction():
         await outbox_enqueue(channel="sms", recipient="+15550188803", body="Code 112233")
     refusing = _Refusing()
