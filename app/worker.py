@@ -17,6 +17,7 @@ from app.channels.push import WebPushChannel
 from app.channels.sms import ConsoleSMS, TwilioSMS
 from app.services.caregivers import guardian_grants_end_at_adulthood
 from app.services.clinic import clinic_profile_load, clinic_profile_set
+from app.services.notify import notify_account  # noqa: F401  (its import sets the fallback)
 from app.services.outbox import outbox_deliver, outbox_purge
 from app.services.result_release import results_release_due
 from app.services.scheduling import visit_reminders_send

@@ -160,7 +160,8 @@ async def notify_account(
 
 
 async def notify_test(*, account_id: int) -> list[str]:
-    """ "Send me a test notice": the channels it went by (none: nothing is chosen anywhere)."""
+    """The "Send me a test notice" button: the channels it went by (none when nothing is
+    chosen anywhere)."""
     async with write_transaction():
         return await notify_account(account_id=account_id, category="test", event="test")
 
