@@ -8,6 +8,8 @@ import logging
 from functools import cache
 from pathlib import Path
 
+from app.i18n import N_, SUPPORTED_LOCALES, translations_for
+
 APP_DIR = Path(__file__).resolve().parent
 STATIC_DIR = APP_DIR / "static"
 SW_SOURCE = APP_DIR / "sw" / "sw.js"
@@ -46,16 +48,35 @@ def htmx_available() -> bool:
     return present
 
 
+# What a notification says when its payload cannot be read, in every language: the service
+# worker picks the one the page registered it with (sw.js?lang=).
+SW_FALLBACK_TITLE = N_("Patient portal")
+SW_FALLBACK_BODY = N_("Open the portal to see what is new.")
+
+
+def _fallback_texts() -> dict[str, dict[str, str]]:
+    return {
+        locale: {
+            "title": translations_for(locale).ugettext(SW_FALLBACK_TITLE),
+            "body": translations_for(locale).ugettext(SW_FALLBACK_BODY),
+        }
+        for locale in SUPPORTED_LOCALES
+    }
+
+
 @cache
 def service_worker_script() -> str:
-    """sw.js with its cache version and precache list filled in.
+    """sw.js with its cache version, precache list and fallback texts filled in.
 
     The version changes whenever any shell asset or the worker itself changes, so an update
     replaces the old cache."""
     urls = [asset_url(path) for path in SHELL_ASSETS if (STATIC_DIR / path).is_file()]
     urls.append("/offline")
+    texts = json.dumps(_fallback_texts(), ensure_ascii=False, sort_keys=True)
     source = SW_SOURCE.read_text()
-    digest = hashlib.sha256((source + "".join(urls)).encode()).hexdigest()[:12]
-    return source.replace("__CACHE_VERSION__", digest).replace(
-        "__PRECACHE_URLS__", json.dumps(urls)
+    digest = hashlib.sha256((source + "".join(urls) + texts).encode()).hexdigest()[:12]
+    return (
+        source.replace("__CACHE_VERSION__", digest)
+        .replace("__PRECACHE_URLS__", json.dumps(urls))
+        .replace("__FALLBACK_TEXTS__", texts)
     )

@@ -45,6 +45,7 @@ class Settings:
     proxy_adolescent_age: int
     proxy_adult_age: int
     result_hold_hours: int
+    outbox_keep_days: int
     result_hold_loincs: frozenset[str]
     session_max_hours: int
     embedded_worker: bool
@@ -160,6 +161,9 @@ def load_settings() -> Settings:
         # Results go out when final (Cures Act); a clinic may hold chosen tests (by LOINC,
         # pathology by default) so a clinician can call first. Empty means no holds.
         result_hold_hours=_int("PORTAL_RESULT_HOLD_HOURS", 72),
+        # Delivered (or abandoned) messages are deleted after this many days; their text is
+        # already removed when they finish.
+        outbox_keep_days=max(_int("PORTAL_OUTBOX_KEEP_DAYS", 30), 1),
         result_hold_loincs=frozenset(
             code.strip()
             for code in os.environ.get(

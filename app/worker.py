@@ -17,10 +17,11 @@ from app.channels.push import WebPushChannel
 from app.channels.sms import ConsoleSMS, TwilioSMS
 from app.services.caregivers import guardian_grants_end_at_adulthood
 from app.services.clinic import clinic_profile_load, clinic_profile_set
-from app.services.outbox import outbox_deliver
+from app.services.notify import notify_account  # noqa: F401  (its import sets the fallback)
+from app.services.outbox import outbox_deliver, outbox_purge
 from app.services.result_release import results_release_due
 from app.services.scheduling import visit_reminders_send
-from app.settings import Settings
+from app.settings import Settings, get_settings
 
 log = logging.getLogger("portal.worker")
 
@@ -77,11 +78,14 @@ async def _housekeeping() -> None:
         # A standalone `portal worker` has not loaded the clinic (its name and time zone).
         clinic_profile_set(await clinic_profile_load())
         ended = await guardian_grants_end_at_adulthood()
+        purged = await outbox_purge(keep_days=get_settings().outbox_keep_days)
     except Exception as error:  # tried again next hour
         log.error("housekeeping failed: %s", type(error).__name__)
         return
     if ended:
         log.info("ended %d guardian grants at adulthood", ended)
+    if purged:
+        log.info("deleted %d finished outbox messages", purged)
 
 
 async def _release_held_results() -> None:

@@ -174,3 +174,18 @@ def eventually(page: Page, check: Any, *, timeout_ms: int = 10_000, what: str = 
         page.wait_for_timeout(100)
         waited += 100
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def received(browser: Browser, server: str, recipient: str) -> list[str]:
+    """What the clinic sent to `recipient`, newest first, read as the front desk reads it on the
+    demo's Outbox page (the outbox table keeps no text once a message is sent)."""
+    desk = browser.new_context(base_url=server, locale="en-US")
+    try:
+        page = desk.new_page()
+        page.goto("/demo/staff/front-desk")
+        page.get_by_role("button", name="Continue").click()
+        page.wait_for_url("**/staff")
+        page.goto("/staff/outbox")
+        return [item.inner_text() for item in page.locator(".outbox li", has_text=recipient).all()]
+    finally:
+        desk.close()

@@ -10,7 +10,7 @@ import sqlite3
 
 from playwright.sync_api import Browser, Page, expect
 
-from e2e.conftest import PHONE, ServerInfo, sign_in
+from e2e.conftest import PHONE, ServerInfo, received, sign_in
 from e2e.test_passkeys import _virtual_authenticator
 
 CAREGIVER_EMAIL = "sam.helper@example.com"
@@ -29,10 +29,7 @@ def test_an_invited_caregiver_sees_appointments_and_bills_until_access_ends(
     expect(page.get_by_role("status")).to_have_text(
         "Invitation sent. They get access once they accept it."
     )
-    with sqlite3.connect(server_info.database) as db:
-        body = db.execute(
-            "SELECT body FROM outbox WHERE recipient = ? ORDER BY id DESC", (CAREGIVER_EMAIL,)
-        ).fetchone()[0]
+    body = received(browser, server, CAREGIVER_EMAIL)[0]
     assert "David" not in body  # no names, nothing about health
     link = re.search(r"https?://\S+/care/\S+", body).group(0)  # type: ignore[union-attr]
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import tempfile
 
 from playwright.sync_api import BrowserContext, Page, Playwright, expect
 
-from e2e.conftest import PHONE, eventually, launch_options, sign_in
+from app.services.notify import CATEGORIES, OPEN_PORTAL
+from app.services.push import payload
+from app.services.result_release import result_notice_url
+from e2e.conftest import PHONE, ServerInfo, eventually, launch_options, sign_in
 
 
 def test_signed_in_home_shows_whose_record_and_the_tabs(signed_in: Page) -> None:
@@ -64,7 +68,7 @@ def test_tap_targets_are_at_least_44_px(signed_in: Page) -> None:
 def test_service_worker_registers_and_controls_the_page(signed_in: Page) -> None:
     page = signed_in
     script = page.evaluate("() => navigator.serviceWorker.ready.then(r => r.active.scriptURL)")
-    assert script.endswith("/sw.js")
+    assert script.endswith("/sw.js?lang=en")  # the page tells the worker its language
     page.reload()
     page.wait_for_function("() => navigator.serviceWorker.controller !== null")
 
@@ -134,6 +138,64 @@ def test_a_pushed_message_shows_a_notification_that_opens_its_screen(
     )
     page.wait_for_url("**/messages")
     expect(page.get_by_role("heading", level=1)).to_have_text("Messages")
+
+
+def test_a_result_notice_opens_that_report_through_the_service_worker(
+    context: BrowserContext, signed_in: Page, server: str, server_info: ServerInfo
+) -> None:
+    page = signed_in
+    with sqlite3.connect(server_info.database) as db:
+        report_id, name = db.execute(
+            "SELECT r.public_id, r.name FROM lab_report r JOIN patient p ON p.id = r.patient"
+            " WHERE p.mrn = 'RFH-100001' AND r.released_at IS NOT NULL"
+            " ORDER BY r.effective_at DESC LIMIT 1"
+        ).fetchone()
+    # The payload exactly as the server queues it when that result is released.
+    sent = payload(
+        title=CATEGORIES["results"][2],
+        body=OPEN_PORTAL,
+        url=result_notice_url(report_id),
+        tag=f"result-{report_id}",
+    )
+    assert name not in sent  # nothing about the test itself
+    context.grant_permissions(["notifications"], origin=server)
+    cdp = context.new_cdp_session(page)
+    registrations: list[str] = []
+    cdp.on(
+        "ServiceWorker.workerRegistrationUpdated",
+        lambda event: registrations.extend(
+            r["registrationId"] for r in event["registrations"] if not r["isDeleted"]
+        ),
+    )
+    cdp.send("ServiceWorker.enable")
+    page.evaluate("() => navigator.serviceWorker.ready")
+    eventually(page, lambda: registrations, what="the service worker registration")
+    page.goto("/home")
+    cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {"origin": server, "registrationId": registrations[-1], "data": sent},
+    )
+    shown = eventually(
+        page,
+        lambda: page.evaluate(
+            """() => navigator.serviceWorker.ready
+                 .then(r => r.getNotifications())
+                 .then(list => list.map(n => [n.title, n.tag, n.data.url]))"""
+        ),
+        what="the notification",
+    )
+    assert shown == [
+        ["You have a new test result.", f"result-{report_id}", f"/results/{report_id}"]
+    ]
+    [worker] = context.service_workers
+    worker.evaluate(
+        """async () => {
+            const [shown] = await self.registration.getNotifications();
+            self.dispatchEvent(new NotificationEvent("notificationclick", {notification: shown}));
+        }"""
+    )
+    page.wait_for_url(f"**/results/{report_id}")
+    expect(page.get_by_role("heading", level=1)).to_have_text(name)
 
 
 def test_the_portal_is_installable(playwright: Playwright, server: str) -> None:

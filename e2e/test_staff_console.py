@@ -13,7 +13,7 @@ from datetime import date
 
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from e2e.conftest import PHONE, ROOT, ServerInfo
+from e2e.conftest import PHONE, ROOT, ServerInfo, received
 from e2e.test_passkeys import _virtual_authenticator
 
 INVITED_MRN = "RFH-100161"  # an adult with a mobile phone on file
@@ -155,15 +155,10 @@ def test_a_poster_enrolls_a_match_and_files_a_non_match_without_saying_which(
     answer = matching.locator("main").inner_text()
     assert stranger.locator("main").inner_text() == answer
 
-    with sqlite3.connect(server_info.database) as db:
-        texted = db.execute(
-            # Codes only: the worker may also text this person a visit reminder.
-            "SELECT body FROM outbox WHERE recipient = ? AND body LIKE 'Your portal sign-in%'"
-            " ORDER BY id DESC",
-            (phone,),
-        ).fetchall()
+    # Codes only: the worker may also text this person a visit reminder.
+    texted = [text for text in received(browser, server, phone) if "sign-in code" in text]
     assert len(texted) == 1  # only the match was sent a code
-    code = re.search(r"\b(\d{6})\b", texted[0][0]).group(1)  # type: ignore[union-attr]
+    code = re.search(r"\b(\d{6})\b", texted[0]).group(1)  # type: ignore[union-attr]
     matching.get_by_role("textbox", name="Code").fill(code)
     matching.get_by_role("button", name="Sign in").click()
     matching.wait_for_url("**/welcome")

@@ -3,6 +3,7 @@ retried; the outbox decides when."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -39,3 +40,20 @@ def masked(recipient: str) -> str:
         name, _, domain = recipient.partition("@")
         return f"{name[:1]}***@{domain}"
     return f"***{recipient[-4:]}"
+
+
+# Demo mode only: what the console adapters "sent", by outbox key. It stands in for the
+# person's phone and inbox, so the demo's Outbox page can show a text as it was received after
+# the outbox row's copy is removed. In memory, bounded, gone at restart.
+DEMO_KEEP = 300
+_demo_received: OrderedDict[str, str] = OrderedDict()
+
+
+def demo_receive(message: Outgoing) -> None:
+    _demo_received[message.idempotency_key] = message.body
+    while len(_demo_received) > DEMO_KEEP:
+        _demo_received.popitem(last=False)
+
+
+def demo_received(key: str) -> str | None:
+    return _demo_received.get(key)

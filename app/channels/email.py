@@ -9,19 +9,21 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
 
-from app.channels import DeliveryError, Outgoing, masked
+from app.channels import DeliveryError, Outgoing, demo_receive, masked
 
 log = logging.getLogger("portal.email")
 
 
 class ConsoleEmail:
-    """Sends nothing: logs that an email would have gone (its text only in demo mode)."""
+    """Sends nothing: logs that an email would have gone (its text, logged and kept in
+    memory for the Outbox page, only in demo mode)."""
 
     def __init__(self, *, reveal_body: bool = False) -> None:
         self.reveal_body = reveal_body
 
     async def send(self, message: Outgoing) -> str:
         if self.reveal_body:
+            demo_receive(message)
             log.info(
                 "Email to %s: %s\n%s", masked(message.recipient), message.subject, message.body
             )

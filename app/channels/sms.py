@@ -6,20 +6,22 @@ import logging
 
 import httpx
 
-from app.channels import DeliveryError, Outgoing, masked
+from app.channels import DeliveryError, Outgoing, demo_receive, masked
 
 log = logging.getLogger("portal.sms")
 
 
 class ConsoleSMS:
     """Sends nothing: logs that a text would have gone. The text itself (which can hold a
-    single-use link) is logged only in demo mode, where the log is how people read it."""
+    single-use link) is logged, and kept in memory for the Outbox page, only in demo mode,
+    where that is how people read it."""
 
     def __init__(self, *, reveal_body: bool = False) -> None:
         self.reveal_body = reveal_body
 
     async def send(self, message: Outgoing) -> str:
         if self.reveal_body:
+            demo_receive(message)
             log.info("SMS to %s: %s", masked(message.recipient), message.body)
         else:
             log.info(

@@ -22,7 +22,7 @@ from app.services.audit import audit_record
 from app.services.notify import (
     CHANNELS,
     CONFIGURABLE,
-    notify_account,
+    notify_test,
     preferences_for,
     preferences_save,
 )
@@ -107,11 +107,6 @@ async def unsubscribe(actor: NamedDependency[Actor], public_id: FromPath[str]) -
 
 @post("/notifications/test", name="notifications_test")
 async def send_test(actor: NamedDependency[Actor]) -> Redirect:
-    """A harmless "news" notice through the person's own choices, to see it arrive."""
-    async with write_transaction():
-        used = await notify_account(account_id=actor.account_id, category="news", event="test")
-        if not used:
-            used = await notify_account(
-                account_id=actor.account_id, category="messages", event="test"
-            )
+    """A notice that says it is a test, through the person's own choices, to see it arrive."""
+    used = await notify_test(account_id=actor.account_id)
     return Redirect("/notifications?done=" + ("tested" if used else "nothing"), status_code=303)

@@ -33,7 +33,9 @@ def _kind(action: str) -> str:
         return "shared"
     if action.startswith("enrollment.invite"):
         return "invited"
-    if action.endswith((".view", ".list", "_view")) or action.startswith(("results.", "home.")):
+    if action.endswith((".view", ".list", "_view", "_search")) or action.startswith(
+        ("results.", "home.")
+    ):
         return "viewed"
     return "used"
 

@@ -167,6 +167,7 @@ async def _create_invite(
         recipient=value,
         subject=INVITE_SUBJECT,
         body=INVITE_TEXT % {"clinic": clinic_profile().name, "link": f"{base_url}/care/{token}"},
+        kind="caregiver_invite",
     )
     return str(invite.public_id)
 

@@ -188,6 +188,7 @@ async def code_issue(
                     recipient=value,
                     subject=subject,
                     body=text % {"code": code},
+                    kind="contact_code" if proof_of_contact else "sign_in_code",
                 )
     if limited:
         raise CodeError("limit")

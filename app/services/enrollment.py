@@ -107,6 +107,7 @@ async def invite_create(
                 recipient=recipient,
                 subject=INVITE_SUBJECT,
                 body=INVITE_TEXT % {"clinic": clinic_name, "link": link},
+                kind="enrollment_invite",
             )
         await audit_insert(
             occurred_at=now,

@@ -1,21 +1,25 @@
 """One path for every notice (a reply, a result, a reminder, a bill, news): each person's
-choice of channel per category, quiet hours, and a fallback to a text or an email when no
-device can take a push. Nothing about health ever goes in the notice itself."""
+choice of channel per category, quiet hours (pushes and texts wait for their end), and a
+fallback to a text or an email when no device can take a push, whether that is known when the
+notice is queued (no device) or only when the last device's push gives up (404/410).
+Nothing about health ever goes in the notice itself."""
 
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
+from app.db import write_transaction
 from app.i18n import N_
 from app.services.accounts import account_contacts
 from app.services.clinic import clinic_profile, clinic_today
 from app.services.clock import utcnow
 from app.services.grants import live_grants
-from app.services.outbox import outbox_enqueue
+from app.services.outbox import Undelivered, outbox_enqueue, outbox_on_undelivered
 from app.services.push import push_enqueue
-from app.tables import Account, Patient
+from app.tables import Account, OutboxMessage, Patient
 
 CHANNELS = ("push", "sms", "email")
 # category: (the area of a record it belongs to, where it links, what it says)
@@ -27,8 +31,14 @@ CATEGORIES: dict[str, tuple[str | None, str, str]] = {
     "news": (None, "/home", N_("There is news from your clinic.")),
     # Who can see a record changed: a security notice, always sent (not in the settings).
     "access": (None, "/sharing", N_("There is a change to who can see a portal record.")),
+    # "Send me a test notice": by every channel the person chose for anything, at once.
+    "test": (
+        None,
+        "/notifications",
+        N_("This is a test notice from the patient portal. Your notices will look like this."),
+    ),
 }
-CONFIGURABLE = tuple(category for category in CATEGORIES if category != "access")
+CONFIGURABLE = tuple(category for category in CATEGORIES if category not in ("access", "test"))
 DEFAULTS: dict[str, tuple[str, ...]] = {
     "messages": ("push",),
     "results": ("push",),
@@ -36,6 +46,7 @@ DEFAULTS: dict[str, tuple[str, ...]] = {
     "bills": ("push",),
     "news": (),
     "access": ("push", "sms"),
+    "test": (),
 }
 OPEN_PORTAL = N_("Open the patient portal to see it.")
 
@@ -47,6 +58,9 @@ class Preferences:
     quiet_end: int | None
 
     def wants(self, category: str) -> tuple[str, ...]:
+        if category == "test":
+            chosen = {c for configurable in CONFIGURABLE for c in self.wants(configurable)}
+            return tuple(c for c in CHANNELS if c in chosen)
         return self.channels.get(category, DEFAULTS.get(category, ()))
 
 
@@ -90,27 +104,44 @@ async def preferences_for(account_id: int) -> Preferences:
 
 
 async def notify_account(
-    *, account_id: int, category: str, event: str, text: str | None = None
+    *,
+    account_id: int,
+    category: str,
+    event: str,
+    text: str | None = None,
+    url: str | None = None,
 ) -> list[str]:
     """Queue this account's notice (inside the caller's transaction); the channels used.
 
     `event` names what happened (e.g. "result-<public id>"): pushes carry it as their tag,
     so the same event shown twice replaces itself. `text` replaces the category's words
-    where a notice must say more (never anything about health)."""
-    _area, url, default_text = CATEGORIES[category]
+    where a notice must say more (never anything about health); `url` replaces the
+    category's screen with the exact one (by random public id only)."""
+    _area, default_url, default_text = CATEGORIES[category]
     text = text or default_text
     prefs = await preferences_for(account_id)
     wanted = list(prefs.wants(category))
-    wait = quiet_until(prefs, utcnow())
+    # A test is sent when the person asks for it, so they can see it arrive.
+    wait = None if category == "test" else quiet_until(prefs, utcnow())
+    kind = f"notice.{category}"
     used: list[str] = []
+    phone, email = await account_contacts(account_id)
     if "push" in wanted:
+        # Pushes alone: if every one of them gives up, a text or email goes instead.
+        alone = "sms" not in wanted and "email" not in wanted
         if await push_enqueue(
-            account_id=account_id, title=text, body=OPEN_PORTAL, url=url, tag=event
+            account_id=account_id,
+            title=text,
+            body=OPEN_PORTAL,
+            url=url or default_url,
+            tag=event,
+            not_before=wait,
+            kind=kind,
+            notice=secrets.token_hex(16) if alone else None,
         ):
             used.append("push")
-        elif "sms" not in wanted and "email" not in wanted:
-            wanted.append("sms")  # no device takes a push: fall back to a text or email
-    phone, email = await account_contacts(account_id)
+        elif alone:
+            wanted.append(_fallback_channel(phone))  # no device takes a push
     if "sms" in wanted and not phone and "email" not in wanted:
         wanted.append("email")
     for channel, recipient in (("sms", phone), ("email", email)):
@@ -122,9 +153,50 @@ async def notify_account(
                 body=f"{text} {OPEN_PORTAL}",
                 # Texts wait out the quiet hours; an email does not wake anyone.
                 not_before=wait if channel == "sms" else None,
+                kind=kind,
             )
             used.append(channel)
     return used
+
+
+async def notify_test(*, account_id: int) -> list[str]:
+    """The "Send me a test notice" button: the channels it went by (none when nothing is
+    chosen anywhere)."""
+    async with write_transaction():
+        return await notify_account(account_id=account_id, category="test", event="test")
+
+
+def _fallback_channel(phone: str | None) -> str:
+    """Instead of a push: a text, or an email for someone with no phone on file."""
+    return "sms" if phone else "email"
+
+
+async def _notice_undelivered(notice: Undelivered) -> None:
+    """A notice none of whose pushes arrived (the devices are gone): once, by text or email,
+    within the same quiet hours."""
+    key = f"fallback-{notice.notice}"
+    if await OutboxMessage.exists().where(OutboxMessage.idempotency_key == key):
+        return
+    phone, email = await account_contacts(notice.account_id)
+    channel = _fallback_channel(phone)
+    recipient = phone if channel == "sms" else email
+    if not recipient:
+        return
+    wait = None
+    if channel == "sms" and notice.kind != "notice.test":
+        wait = quiet_until(await preferences_for(notice.account_id), utcnow())
+    await outbox_enqueue(
+        channel=channel,
+        recipient=recipient,
+        subject=notice.subject,
+        body=f"{notice.subject} {OPEN_PORTAL}",
+        key=key,
+        not_before=wait,
+        kind=notice.kind,
+    )
+
+
+outbox_on_undelivered(_notice_undelivered)
 
 
 async def notify_patient(
@@ -134,6 +206,7 @@ async def notify_patient(
     event: str,
     confidential: bool = False,
     text: str | None = None,
+    url: str | None = None,
 ) -> int:
     """Everyone who follows this record for this kind of news: the patient's own account
     and caregivers whose live grant opens that area, by the grants selector's rules (for a
@@ -148,7 +221,9 @@ async def notify_patient(
         {grant.account_id for grant in grants if grant.may_hear_of(area, confidential, today)}
     )
     for account_id in accounts:
-        await notify_account(account_id=account_id, category=category, event=event, text=text)
+        await notify_account(
+            account_id=account_id, category=category, event=event, text=text, url=url
+        )
     if accounts:
         return len(accounts)
     if confidential and any(grant.is_clinic_given_guardian for grant in grants):
@@ -165,7 +240,11 @@ async def notify_patient(
     if not recipient:
         return 0
     await outbox_enqueue(
-        channel=channel, recipient=recipient, subject=text, body=f"{text} {OPEN_PORTAL}"
+        channel=channel,
+        recipient=recipient,
+        subject=text,
+        body=f"{text} {OPEN_PORTAL}",
+        kind=f"notice.{category}",
     )
     return 1
 

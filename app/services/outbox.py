@@ -4,14 +4,20 @@ A worker claims due rows under a lease, sends them, and marks each sent, or sche
 retry with exponential backoff (or the provider's Retry-After), or gives up after
 MAX_ATTEMPTS. A worker that dies mid-delivery loses nothing: its lease runs out and another
 worker claims the row again, with the same idempotency key.
+
+A message's text can hold a sign-in code or a single-use link, so it is kept only while it may
+still be sent: a finished row (sent or given up) keeps its kind, length and a keyed hash, and
+is deleted after PORTAL_OUTBOX_KEEP_DAYS.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import random
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +25,7 @@ from typing import Any
 from app.channels import Channel, DeliveryError, Outgoing
 from app.db import engine, write_transaction
 from app.services.clock import utcnow
+from app.settings import get_settings
 from app.tables import OutboxMessage
 
 log = logging.getLogger("portal.outbox")
@@ -34,6 +41,34 @@ class Claimed:
     id: int
     message: Outgoing
     attempts: int
+    kind: str = ""
+    notice: str | None = None
+    account_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Undelivered:
+    """A notice none of whose pushes could be delivered."""
+
+    account_id: int
+    notice: str
+    kind: str
+    subject: str
+
+
+# Set by app.services.notify: what to do when a notice's last push gives up (it sits above
+# the outbox, so the outbox cannot import it).
+_on_undelivered: list[Callable[[Undelivered], Awaitable[None]]] = []
+
+
+def outbox_on_undelivered(handler: Callable[[Undelivered], Awaitable[None]]) -> None:
+    _on_undelivered[:] = [handler]
+
+
+def body_hmac(body: str) -> str:
+    """Keyed, so a six-digit code cannot be found again by hashing every candidate."""
+    key = get_settings().secret_key.encode()
+    return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
 
 
 async def outbox_enqueue(
@@ -44,10 +79,15 @@ async def outbox_enqueue(
     body: str,
     key: str | None = None,
     not_before: datetime | None = None,
+    kind: str = "",
+    account_id: int | None = None,
+    notice: str | None = None,
 ) -> str:
     """Queue a message inside the caller's transaction; returns its idempotency key.
 
-    Messages carry no health information: they say that something is waiting in the portal."""
+    Messages carry no health information: they say that something is waiting in the portal.
+    `kind` names the sort of message once its text is gone; a push with `notice` (and the
+    account) falls back to a text or email when it is the notice's last push to give up."""
     if channel not in CHANNELS:
         raise ValueError(channel)
     key = key or secrets.token_hex(16)
@@ -57,6 +97,11 @@ async def outbox_enqueue(
             recipient=recipient,
             subject=subject,
             body=body,
+            body_length=len(body),
+            body_hmac=body_hmac(body),
+            kind=kind[:40],
+            notice=notice,
+            account=account_id,
             idempotency_key=key,
             # Quiet hours: a message may wait until the person's morning.
             next_attempt_at=max(utcnow(), not_before) if not_before else utcnow(),
@@ -91,7 +136,8 @@ async def outbox_claim(*, worker: str, limit: int, lease: timedelta) -> list[Cla
                 ORDER BY next_attempt_at, id
                 LIMIT {{}} {lock}
             )
-            RETURNING id, channel, recipient, subject, body, idempotency_key, attempts
+            RETURNING id, channel, recipient, subject, body, idempotency_key, attempts,
+                      kind, notice, account
             """,  # noqa: S608 - only the fixed lock clause is formatted in; values are bound
             worker,
             now + lease,
@@ -103,6 +149,9 @@ async def outbox_claim(*, worker: str, limit: int, lease: timedelta) -> list[Cla
         Claimed(
             id=row["id"],
             attempts=row["attempts"],
+            kind=row["kind"],
+            notice=row["notice"],
+            account_id=row["account"],
             message=Outgoing(
                 channel=row["channel"],
                 recipient=row["recipient"],
@@ -115,12 +164,46 @@ async def outbox_claim(*, worker: str, limit: int, lease: timedelta) -> list[Cla
     ]
 
 
+def _scrubbed() -> dict[Any, Any]:
+    return {OutboxMessage.body: "", OutboxMessage.scrubbed_at: utcnow()}
+
+
 async def _finish(claimed: Claimed, worker: str, values: dict[Any, Any]) -> None:
     """Record the outcome, only if this worker still holds the lease."""
     async with write_transaction():
         await OutboxMessage.update(values).where(
             OutboxMessage.id == claimed.id, OutboxMessage.lease_owner == worker
         )
+
+
+async def _give_up(claimed: Claimed, worker: str, values: dict[Any, Any]) -> None:
+    """Mark a message dead; when it was a notice's last push still in play, hand the notice
+    to its fallback, once (the notice's rows are locked, so two workers cannot both see
+    themselves as the last)."""
+    async with write_transaction():
+        if claimed.notice and engine().engine_type != "sqlite":
+            await OutboxMessage.raw(
+                "SELECT id FROM outbox WHERE notice = {} ORDER BY id FOR UPDATE", claimed.notice
+            )
+        updated = (
+            await OutboxMessage.update(values)
+            .where(OutboxMessage.id == claimed.id, OutboxMessage.lease_owner == worker)
+            .returning(OutboxMessage.id)
+        )
+        if not (updated and claimed.notice and claimed.account_id and _on_undelivered):
+            return
+        still_in_play = await OutboxMessage.exists().where(
+            OutboxMessage.notice == claimed.notice, OutboxMessage.status != "dead"
+        )
+        if not still_in_play:
+            await _on_undelivered[0](
+                Undelivered(
+                    account_id=claimed.account_id,
+                    notice=claimed.notice,
+                    kind=claimed.kind,
+                    subject=claimed.message.subject,
+                )
+            )
 
 
 async def outbox_deliver(
@@ -148,25 +231,40 @@ async def _deliver_one(claimed: Claimed, channels: Mapping[str, Channel], worker
             error.reason,
             " (giving up)" if dead else "",
         )
-        await _finish(
-            claimed,
-            worker,
-            {
-                **released,
-                OutboxMessage.status: "dead" if dead else "pending",
-                OutboxMessage.next_attempt_at: retry_at,
-                OutboxMessage.last_error: error.reason[:200],
-            },
-        )
+        failed = {
+            **released,
+            OutboxMessage.next_attempt_at: retry_at,
+            OutboxMessage.last_error: error.reason[:200],
+        }
+        if dead:
+            await _give_up(claimed, worker, {**failed, **_scrubbed(), OutboxMessage.status: "dead"})
+        else:
+            await _finish(claimed, worker, {**failed, OutboxMessage.status: "pending"})
         return
     await _finish(
         claimed,
         worker,
         {
             **released,
+            **_scrubbed(),
             OutboxMessage.status: "sent",
             OutboxMessage.sent_at: utcnow(),
             OutboxMessage.provider_id: provider_id[:100],
             OutboxMessage.last_error: "",
         },
     )
+
+
+async def outbox_purge(*, keep_days: int) -> int:
+    """Delete finished messages (sent, or given up) older than `keep_days`; how many."""
+    cutoff = utcnow() - timedelta(days=keep_days)
+    async with write_transaction():
+        gone = (
+            await OutboxMessage.delete()
+            .where(
+                OutboxMessage.status.is_in(["sent", "dead"]),
+                OutboxMessage.created_at < cutoff,
+            )
+            .returning(OutboxMessage.id)
+        )
+    return len(gone)

@@ -387,4 +387,5 @@ async def _announce_new_passkey(account_id: int) -> None:
                 recipient=recipient,
                 subject=NEW_PASSKEY_SUBJECT,
                 body=NEW_PASSKEY_TEXT,
+                kind="passkey_added",
             )

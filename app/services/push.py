@@ -160,15 +160,33 @@ async def subscription_remove(*, actor: Actor, public_id: str) -> None:
         )
 
 
-async def push_enqueue(*, account_id: int, title: str, body: str, url: str, tag: str) -> int:
+async def push_enqueue(
+    *,
+    account_id: int,
+    title: str,
+    body: str,
+    url: str,
+    tag: str,
+    not_before: datetime | None = None,
+    kind: str = "",
+    notice: str | None = None,
+) -> int:
     """Queue one push per device of the account (inside the caller's transaction); the
-    number queued, 0 when the account has no device subscribed."""
+    number queued, 0 when the account has no device subscribed. `not_before` holds them
+    (quiet hours); `notice` groups them for the fallback when all of them give up."""
     devices = await PushSubscription.select(PushSubscription.public_id).where(
         PushSubscription.account == account_id
     )
     text = payload(title=title, body=body, url=url, tag=tag)
     for device in devices:
         await outbox_enqueue(
-            channel="push", recipient=str(device["public_id"]), subject=title, body=text
+            channel="push",
+            recipient=str(device["public_id"]),
+            subject=title,
+            body=text,
+            not_before=not_before,
+            kind=kind,
+            account_id=account_id,
+            notice=notice,
         )
     return len(devices)

@@ -13,6 +13,7 @@ from app.services.audit import audit_insert, audit_staff
 from app.services.clock import utcnow
 from app.services.errors import NotFoundError
 from app.services.notify import notify_patient
+from app.services.staff_console import audit_staff_saw
 from app.services.staff_roles import staff_require
 from app.settings import get_settings
 from app.tables import LabReport
@@ -32,6 +33,11 @@ def release_plan(loinc: str, issued_at: datetime) -> ReleasePlan:
     return ReleasePlan(issued_at, None)
 
 
+def result_notice_url(public_id: str) -> str:
+    """Where a result's notice leads: the report itself, named by its random public id only."""
+    return f"/results/{public_id}"
+
+
 async def _notify(patient_id: int, public_id: str, confidential: bool) -> None:
     """Inside the caller's transaction, through each person's notification choices."""
     await notify_patient(
@@ -39,6 +45,7 @@ async def _notify(patient_id: int, public_id: str, confidential: bool) -> None:
         category="results",
         event=f"result-{public_id}",
         confidential=confidential,
+        url=result_notice_url(public_id),
     )
 
 
@@ -86,7 +93,8 @@ async def results_inbox(*, staff: StaffActor, days: int = 14) -> list[InboxLine]
     rows = await LabReport.raw(
         """
         SELECT r.public_id, r.name, r.effective_at, r.hold_until, r.released_at,
-               r.clinician_comment, p.given_name, p.family_name, p.mrn
+               r.clinician_comment, p.given_name, p.family_name, p.mrn,
+               p.id AS patient_id, p.public_id AS patient_public_id
         FROM lab_report r JOIN patient p ON p.id = r.patient
         WHERE r.released_at IS NULL
            OR (r.released_at > {} AND r.clinician_comment IS NULL)
@@ -96,8 +104,11 @@ async def results_inbox(*, staff: StaffActor, days: int = 14) -> list[InboxLine]
         """,
         since,
     )
-    async with write_transaction():
-        await audit_staff(staff=staff, action="staff.results_inbox_view")
+    await audit_staff_saw(
+        staff=staff,
+        action="staff.results_inbox_view",
+        patients=[(row["patient_id"], row["patient_public_id"]) for row in rows],
+    )
     return [
         InboxLine(
             public_id=row["public_id"],

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from app.channels import masked
+from app.channels import demo_received, masked
 from app.db import write_transaction
 from app.services.access import StaffActor
 from app.services.audit import audit_staff
@@ -119,14 +119,36 @@ async def patients_search(*, staff: StaffActor, text: str) -> list[PatientLine]:
         values.extend([_like_prefix(word.lower())] * 3)
     # Only fixed SQL fragments are joined here; every typed word is a bound parameter.
     sql = (
-        "SELECT public_id, mrn, given_name, family_name, preferred_name, birth_date"  # noqa: S608
-        f" FROM patient WHERE {' AND '.join(conditions)}"
+        "SELECT id, public_id, mrn, given_name, family_name, preferred_name,"  # noqa: S608
+        f" birth_date FROM patient WHERE {' AND '.join(conditions)}"
         f" ORDER BY family_name, given_name LIMIT {SEARCH_LIMIT}"
     )
     rows = await Patient.raw(sql, *values)
+    await audit_staff_saw(
+        staff=staff,
+        action="staff.patient_search",
+        patients=[(row["id"], row["public_id"]) for row in rows],
+    )
+    return [PatientLine(**{k: v for k, v in row.items() if k != "id"}) for row in rows]
+
+
+async def audit_staff_saw(
+    *, staff: StaffActor, action: str, patients: list[tuple[int, str]]
+) -> None:
+    """One audit row for each patient a list showed (so it reaches that patient's access
+    history), all in one transaction and written together; one row without a patient when
+    the list was empty."""
     async with write_transaction():
-        await audit_staff(staff=staff, action="staff.patient_search")
-    return [PatientLine(**row) for row in rows]
+        if not patients:
+            await audit_staff(staff=staff, action=action)
+        for patient_id, public_id in dict(patients).items():
+            await audit_staff(
+                staff=staff,
+                action=action,
+                patient_id=patient_id,
+                resource_type="Patient",
+                resource_id=public_id,
+            )
 
 
 async def patient_card(*, staff: StaffActor, public_id: str) -> PatientCard:
@@ -311,13 +333,16 @@ class OutboxLine:
     channel: str
     recipient: str
     subject: str
-    body: str
+    body: str | None  # None: sent, and its text is no longer kept
     status: str
     created_at: datetime
 
 
 async def outbox_recent(*, staff: StaffActor, limit: int = 50) -> list[OutboxLine]:
-    """The demo clinic's texts and emails, newest first (demo mode only: they carry links)."""
+    """The demo clinic's texts and emails, newest first (demo mode only: they carry links).
+
+    A finished row no longer holds its text; the demo shows the copy the console adapter
+    "delivered" (in memory), or says the text was removed."""
     staff_require(staff.role, "outbox")
     rows = await (
         OutboxMessage.select(
@@ -325,13 +350,26 @@ async def outbox_recent(*, staff: StaffActor, limit: int = 50) -> list[OutboxLin
             OutboxMessage.recipient,
             OutboxMessage.subject,
             OutboxMessage.body,
+            OutboxMessage.scrubbed_at,
+            OutboxMessage.idempotency_key,
             OutboxMessage.status,
             OutboxMessage.created_at,
         )
+        .where(OutboxMessage.channel.is_in(["sms", "email"]))
         .order_by(OutboxMessage.id, ascending=False)
         .limit(limit)
     )
-    return [OutboxLine(**row) for row in rows]
+    return [
+        OutboxLine(
+            channel=row["channel"],
+            recipient=row["recipient"],
+            subject=row["subject"],
+            body=demo_received(row["idempotency_key"]) if row["scrubbed_at"] else row["body"],
+            status=row["status"],
+            created_at=row["created_at"],
+        )
+        for row in rows
+    ]
 
 
 @dataclass(frozen=True)
@@ -343,6 +381,7 @@ class DeliveryProblem:
     last_error: str
     status: str
     created_at: datetime
+    removed: bool  # its text is gone (it gave up), so it cannot be sent again
 
 
 async def deliveries_failing(*, staff: StaffActor, limit: int = 100) -> list[DeliveryProblem]:
@@ -358,6 +397,7 @@ async def deliveries_failing(*, staff: StaffActor, limit: int = 100) -> list[Del
             OutboxMessage.last_error,
             OutboxMessage.status,
             OutboxMessage.created_at,
+            OutboxMessage.scrubbed_at,
         )
         .where(
             (OutboxMessage.status == "dead")
@@ -366,11 +406,19 @@ async def deliveries_failing(*, staff: StaffActor, limit: int = 100) -> list[Del
         .order_by(OutboxMessage.id, ascending=False)
         .limit(limit)
     )
-    return [DeliveryProblem(**{**row, "recipient": masked(row["recipient"])}) for row in rows]
+    return [
+        DeliveryProblem(
+            **{k: v for k, v in row.items() if k not in ("scrubbed_at", "recipient")},
+            recipient=masked(row["recipient"]),
+            removed=row["scrubbed_at"] is not None,
+        )
+        for row in rows
+    ]
 
 
 async def delivery_retry(*, staff: StaffActor, public_id: str) -> None:
-    """Send a dead message again (after the phone number or settings were fixed)."""
+    """Send a dead message again (after the phone number or settings were fixed), while its
+    text is still kept."""
     staff_require(staff.role, "deliveries")
     async with write_transaction():
         revived = (
@@ -381,7 +429,11 @@ async def delivery_retry(*, staff: StaffActor, public_id: str) -> None:
                     OutboxMessage.next_attempt_at: utcnow(),
                 }
             )
-            .where(OutboxMessage.public_id == public_id, OutboxMessage.status == "dead")
+            .where(
+                OutboxMessage.public_id == public_id,
+                OutboxMessage.status == "dead",
+                OutboxMessage.scrubbed_at.is_null(),
+            )
             .returning(OutboxMessage.id)
         )
         if not revived:

@@ -6,6 +6,15 @@
 const CACHE = "portal-shell-__CACHE_VERSION__";
 const PRECACHE_URLS = __PRECACHE_URLS__;
 const OFFLINE_URL = "/offline";
+// A notification whose payload cannot be read still speaks the person's language: the page
+// registers this worker as /sw.js?lang=<its language>; else the browser's language decides.
+const FALLBACK_TEXTS = __FALLBACK_TEXTS__;
+
+function fallbackText() {
+  const asked = new URLSearchParams(self.location.search || "").get("lang");
+  const browser = String((self.navigator && self.navigator.language) || "").slice(0, 2);
+  return FALLBACK_TEXTS[asked] || FALLBACK_TEXTS[browser] || FALLBACK_TEXTS.en;
+}
 
 self.addEventListener("install", (event) => {
   event.waitUntil(
@@ -52,7 +61,8 @@ self.addEventListener("push", (event) => {
   } catch (error) {
     data = {};
   }
-  const title = data.title || "Patient portal";
+  const fallback = fallbackText();
+  const title = data.title || fallback.title;
   // Only a screen of this portal: "//elsewhere" also starts with a slash.
   let url = "/home";
   try {
@@ -63,7 +73,7 @@ self.addEventListener("push", (event) => {
   }
   event.waitUntil(
     self.registration.showNotification(title, {
-      body: data.body || "Open the portal to see what is new.",
+      body: data.body || fallback.body,
       icon: "/static/icons/icon-192.png",
       badge: "/static/icons/icon-192.png",
       tag: data.tag || undefined,

@@ -19,7 +19,8 @@ const windows = input.windows.map((url) => ({
   },
 }));
 const self = {
-  location: { origin },
+  location: { origin, search: input.search || "" },
+  navigator: { language: input.language || "en-US" },
   addEventListener: (type, handler) => (handlers[type] = handler),
   registration: {
     showNotification: (title, options) => {
@@ -37,7 +38,15 @@ const self = {
   },
   skipWaiting: () => Promise.resolve(),
 };
-vm.runInNewContext(input.source, { self, caches: {}, fetch: () => {}, URL, Promise, console });
+vm.runInNewContext(input.source, {
+  self,
+  caches: {},
+  fetch: () => {},
+  URL,
+  URLSearchParams,
+  Promise,
+  console,
+});
 
 let waited = Promise.resolve();
 const event = {

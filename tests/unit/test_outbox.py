@@ -22,7 +22,15 @@ from app.channels.email import SMTPEmail
 from app.channels.sms import ConsoleSMS, TwilioSMS
 from app.db import write_transaction
 from app.services.clock import set_clock
-from app.services.outbox import MAX_ATTEMPTS, backoff, outbox_claim, outbox_deliver, outbox_enqueue
+from app.services.outbox import (
+    MAX_ATTEMPTS,
+    backoff,
+    body_hmac,
+    outbox_claim,
+    outbox_deliver,
+    outbox_enqueue,
+    outbox_purge,
+)
 from app.tables import OutboxMessage
 
 LEASE = timedelta(minutes=2)
@@ -31,13 +39,17 @@ BODY = "You have a new message. Open the portal to read it."
 
 @pytest.fixture(autouse=True)
 async def empty_outbox() -> AsyncIterator[None]:
+    # Before and after: a row left pending would be claimed by the next module's worker.
     await OutboxMessage.delete(force=True)
-    return
+    yield
+    await OutboxMessage.delete(force=True)
 
 
-async def _queue(channel: str = "sms", recipient: str = "+15550100001", **extra: Any) -> str:
+async def _queue(
+    channel: str = "sms", recipient: str = "+15550100001", body: str = BODY, **extra: Any
+) -> str:
     async with write_transaction():
-        return await outbox_enqueue(channel=channel, recipient=recipient, body=BODY, **extra)
+        return await outbox_enqueue(channel=channel, recipient=recipient, body=body, **extra)
 
 
 async def _row(key: str) -> dict[str, Any]:
@@ -261,3 +273,53 @@ async def test_email_goes_through_a_real_smtp_server_with_a_stable_message_id() 
     assert email.get_payload().strip() == BODY
     row = await _row(key)
     assert (row["status"], row["provider_id"]) == ("sent", email["Message-ID"])
+
+
+async def test_a_delivered_message_keeps_only_its_kind_length_and_a_keyed_hash() -> None:
+    secret = "Your portal sign-in code is 493817. It works for 10 minutes."
+    async with write_transaction():
+        key = await outbox_enqueue(
+            channel="sms", recipient="+15550100003", body=secret, kind="sign_in_code"
+        )
+    await outbox_deliver(channels={"sms": ConsoleSMS()}, worker="w", lease=LEASE)
+    row = await _row(key)
+    assert row["status"] == "sent"
+    assert "493817" not in row["body"]
+    assert row["scrubbed_at"] is not None
+    assert (row["kind"], row["body_length"]) == ("sign_in_code", len(secret))
+    assert row["body_hmac"] == body_hmac(secret) != body_hmac(secret.replace("493817", "493818"))
+
+
+async def test_a_message_that_gives_up_keeps_no_text_either() -> None:
+    key = await _queue(body="Join us: https://portal.example/care/AbCdEf123456")
+    refusing = Recorder(fail=DeliveryError("twilio 400", permanent=True))
+    await outbox_deliver(channels={"sms": refusing}, worker="w", lease=LEASE)
+    row = await _row(key)
+    assert row["status"] == "dead"
+    assert "/care/" not in row["body"]
+    assert row["scrubbed_at"] is not None
+
+
+async def test_a_message_still_to_send_keeps_its_text() -> None:
+    key = await _queue()
+    failing = Recorder(fail=DeliveryError("provider down"))
+    await outbox_deliver(channels={"sms": failing}, worker="w", lease=LEASE)
+    row = await _row(key)
+    assert (row["status"], row["body"], row["scrubbed_at"]) == ("pending", BODY, None)
+
+
+async def test_finished_messages_are_deleted_after_the_days_kept() -> None:
+    start = datetime.now(UTC)
+    set_clock(lambda: start)
+    for _ in range(2):
+        await _queue()
+    waiting = await _queue()
+    await outbox_deliver(channels={"sms": ConsoleSMS()}, worker="w", limit=1, lease=LEASE)  # sent
+    refusing = Recorder(fail=DeliveryError("twilio 400", permanent=True))
+    await outbox_deliver(channels={"sms": refusing}, worker="w", limit=1, lease=LEASE)  # dead
+    set_clock(lambda: start + timedelta(days=29))
+    assert await outbox_purge(keep_days=30) == 0
+    set_clock(lambda: start + timedelta(days=31))
+    assert await outbox_purge(keep_days=30) == 2
+    left = await OutboxMessage.select(OutboxMessage.idempotency_key)
+    assert [row["idempotency_key"] for row in left] == [waiting]

@@ -20,12 +20,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from app.channels.email import ConsoleEmail
 from app.channels.push import WebPushChannel
+from app.channels.sms import ConsoleSMS
+from app.db import write_transaction
 from app.services.clock import set_clock, utcnow
+from app.services.notify import notify_account
 from app.services.outbox import outbox_deliver
 from app.services.push import endpoint_allowed, push_enqueue, vapid_public_key
 from app.settings import get_settings
-from app.tables import OutboxMessage, PushSubscription
+from app.tables import OutboxMessage, Patient, PushSubscription
 from tests.factories import make_person
 
 LEASE = timedelta(minutes=2)
@@ -205,3 +209,37 @@ def test_only_known_push_services_receive_our_requests() -> None:
     assert not endpoint_allowed("https://evil.example/push", hosts)
     assert not endpoint_allowed("https://push.apple.com.evil.example/x", hosts)
     assert not endpoint_allowed("http://10.0.0.1/internal", (*hosts, "10.0.0.1"))
+
+
+@pytest.mark.parametrize(
+    ("answers", "texts"),
+    [
+        ([410], 1),  # the only device is gone
+        ([410, 404], 1),  # every device is gone: still one text
+        ([410, 201], 0),  # another device showed it
+    ],
+)
+async def test_a_notice_whose_devices_are_all_gone_goes_by_text_exactly_once(
+    push_service: PushService, answers: list[int], texts: int
+) -> None:
+    person = await make_person()
+    phone = f"+1555012{secrets.randbelow(10_000):04d}"
+    await Patient.update({Patient.phone: phone}).where(Patient.id == person.patient.id)
+    for n in range(len(answers)):
+        await PushSubscription.insert(
+            PushSubscription(
+                account=person.account.id, endpoint=f"{push_service.url}{n}", **push_service.keys
+            )
+        )
+    push_service.answers = [(status, {}) for status in answers]
+    async with write_transaction():
+        used = await notify_account(account_id=person.account.id, category="results", event="g")
+    assert used == ["push"]  # queued as a push: whether a device is gone is not known yet
+    channels = {**_channels(), "sms": ConsoleSMS(), "email": ConsoleEmail()}
+    for _ in range(2):
+        while await outbox_deliver(channels=channels, worker="w", lease=LEASE):
+            pass
+    sent = await OutboxMessage.select(OutboxMessage.status, OutboxMessage.kind).where(
+        OutboxMessage.recipient == phone
+    )
+    assert sent == [{"status": "sent", "kind": "notice.results"}] * texts

@@ -71,3 +71,17 @@ def test_a_click_focuses_an_open_portal_window_and_takes_it_there() -> None:
         ["navigate", "https://portal.example/messages"],
         ["focus", "https://portal.example/home"],
     ]
+
+
+def test_an_unreadable_push_speaks_the_language_the_page_registered_the_worker_with() -> None:
+    [(_, title, options)] = _replay("push", payload="not json", search="?lang=es")
+    assert title == "Portal del paciente"
+    assert options["body"] == "Abra el portal para ver lo nuevo."
+
+
+def test_an_unreadable_push_follows_the_browser_when_the_page_did_not_say() -> None:
+    [(_, title, _options)] = _replay("push", payload="not json", language="es-MX")
+    assert title == "Portal del paciente"
+    [(_, title, options)] = _replay("push", payload="not json")
+    assert title == "Patient portal"
+    assert options["body"] == "Open the portal to see what is new."

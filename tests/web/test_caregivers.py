@@ -36,6 +36,7 @@ from tests.factories import (
     make_clinician,
     make_patient,
     make_person,
+    make_report,
     unique,
     years_ago,
 )
@@ -692,3 +693,32 @@ async def test_invitation_codes_have_the_sign_in_codes_limits(client: AsyncClien
         OutboxMessage.recipient == contact, OutboxMessage.body.like("%accept the invitation%")
     )
     assert codes == 3
+
+
+async def test_staff_lists_that_show_a_patient_reach_that_patient_s_access_history(
+    client: AsyncClient,
+) -> None:
+    person = await make_person("Listed")
+    await make_report(person.patient, name="Skin biopsy", released=False)
+    searcher = await staff_signed_in(client, role="front_desk")
+    found = await client.get("/staff", params={"q": person.patient.mrn})
+    assert person.patient.public_id in found.text
+    reviewer = await staff_signed_in(client, role="clinician")
+    inbox = await client.get("/staff/results")
+    assert "Skin biopsy" in inbox.text
+    for staff, action in (
+        (searcher, "staff.patient_search"),
+        (reviewer, "staff.results_inbox_view"),
+    ):
+        assert await AuditEvent.exists().where(
+            AuditEvent.actor_staff == staff.id,
+            AuditEvent.patient == person.patient.id,
+            AuditEvent.action == action,
+        ), action
+    client.cookies.delete("portal_staff", path="/staff")
+    await sign_in(client, person)
+    history = await client.get("/access-history")
+    assert f"{searcher.given_name} {searcher.family_name}" in history.text
+    assert "Front desk" in history.text
+    assert f"{reviewer.given_name} {reviewer.family_name}" in history.text
+    assert "Clinician" in history.text

@@ -4,18 +4,22 @@ guardian about a teenager's confidential result."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from httpx import AsyncClient
 
 from app.db import write_transaction
+from app.services.clock import set_clock
 from app.services.notify import (
     notify_account,
     notify_patient,
     preferences_parse,
     quiet_until,
 )
+from app.services.outbox import outbox_claim
 from app.tables import Account, OutboxMessage, Patient, PushSubscription
 from tests.factories import Person, grant, make_patient, make_person, unique, years_ago
 from tests.web.conftest import csrf_from, sign_in, staff_signed_in
@@ -280,3 +284,119 @@ async def test_a_guardian_whose_access_ended_at_18_hears_nothing_before_housekee
         await notify_patient(patient_id=grown.id, category="results", event="r")
         await notify_patient(patient_id=grown.id, category="appointments", event="a")
     assert await _sent_to(parent_phone) == []
+
+
+async def _with_device(person: Person) -> None:
+    await PushSubscription.insert(
+        PushSubscription(account=person.account.id, endpoint=FCM + unique("d"), **KEYS)
+    )
+
+
+async def _quiet(person: Person, start: str, end: str) -> None:
+    def minutes(at: str) -> int:
+        hour, minute = at.split(":")
+        return int(hour) * 60 + int(minute)
+
+    await Account.update(
+        {Account.quiet_start: minutes(start), Account.quiet_end: minutes(end)}
+    ).where(Account.id == person.account.id)
+
+
+async def _pushes(person: Person) -> list[dict[str, Any]]:
+    return await OutboxMessage.select(
+        OutboxMessage.body, OutboxMessage.next_attempt_at, OutboxMessage.kind
+    ).where(OutboxMessage.account == person.account.id, OutboxMessage.channel == "push")
+
+
+async def test_a_push_inside_quiet_hours_waits_until_they_end() -> None:
+    person, _, _ = await _person_with_contacts()
+    await _with_device(person)
+    await _quiet(person, "00:00", "23:59")
+    # 10:00 in New York, the clinic's zone: quiet until 23:59 the same evening.
+    morning = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+    set_clock(lambda: morning)
+    async with write_transaction():
+        assert await notify_account(
+            account_id=person.account.id, category="messages", event="q2"
+        ) == ["push"]
+    [push] = await _pushes(person)
+    end = datetime(2026, 11, 25, 4, 59, tzinfo=UTC)
+    assert push["next_attempt_at"] == end
+    lease = timedelta(minutes=2)
+    assert await outbox_claim(worker="w", limit=50, lease=lease) == []  # held
+    set_clock(lambda: end + timedelta(seconds=1))
+    claimed = await outbox_claim(worker="w", limit=50, lease=lease)
+    assert [c.message.channel for c in claimed if c.account_id == person.account.id] == ["push"]
+
+
+async def test_a_push_late_at_night_waits_for_the_morning_across_midnight() -> None:
+    person, _, _ = await _person_with_contacts()
+    await _with_device(person)
+    await _quiet(person, "21:00", "08:00")
+    set_clock(lambda: datetime(2026, 11, 24, 4, 30, tzinfo=UTC))  # 23:30 in New York
+    async with write_transaction():
+        await notify_account(account_id=person.account.id, category="results", event="q3")
+    [push] = await _pushes(person)
+    assert push["next_attempt_at"] == datetime(2026, 11, 24, 13, 0, tzinfo=UTC)  # 08:00
+
+
+async def test_a_result_notice_opens_that_report_by_its_public_id_only() -> None:
+    from app.services.result_release import results_release_due
+    from app.tables import LabReport
+    from tests.factories import make_report
+
+    person, _, _ = await _person_with_contacts()
+    await _with_device(person)
+    report = await make_report(person.patient, name="Skin biopsy", released=False)
+    await LabReport.update({LabReport.hold_until: datetime.now(UTC) - timedelta(minutes=1)}).where(
+        LabReport.id == report.id
+    )
+    await results_release_due()
+    [push] = await _pushes(person)
+    sent = json.loads(str(push["body"]))
+    assert sent["url"] == f"/results/{report.public_id}"
+    assert sent["tag"] == f"result-{report.public_id}"
+    assert "biopsy" not in str(push["body"]).lower()
+    assert push["kind"] == "notice.results"
+
+
+async def test_a_test_notice_says_it_is_a_test_even_with_no_channel_for_news(
+    client: AsyncClient,
+) -> None:
+    person, phone, _ = await _person_with_contacts()
+    await sign_in(client, person)
+    page = await client.get("/notifications")
+    # Texts for messages only, nothing for news.
+    await client.post(
+        "/notifications",
+        data={"messages.sms": "on", "_csrf_token": csrf_from(page.text)},
+    )
+    await _quiet(person, "00:00", "23:59")  # asked for now: it does not wait
+    sent = await client.post(
+        "/notifications/test",
+        data={"_csrf_token": csrf_from(page.text)},
+        follow_redirects=False,
+    )
+    assert sent.headers["location"] == "/notifications?done=tested"
+    [text] = await _sent_to(phone)
+    assert str(text["body"]).startswith("This is a test notice from the patient portal.")
+    assert "message from your care team" not in str(text["body"])
+    assert text["next_attempt_at"] < datetime.now(UTC) + timedelta(minutes=1)  # type: ignore[operator]
+
+
+async def test_quiet_hours_from_midnight_show_as_they_were_saved(client: AsyncClient) -> None:
+    person, _, _ = await _person_with_contacts()
+    await sign_in(client, person)
+    page = await client.get("/notifications")
+    await client.post(
+        "/notifications",
+        data={
+            "quiet": "on",
+            "quiet_start": "00:00",
+            "quiet_end": "23:59",
+            "_csrf_token": csrf_from(page.text),
+        },
+    )
+    shown = await client.get("/notifications")
+    assert 'name="quiet_start" value="00:00"' in shown.text
+    assert 'name="quiet_end" value="23:59"' in shown.text

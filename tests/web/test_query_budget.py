@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from httpx import AsyncClient
 
-from tests.factories import make_person, make_report
+from app.tables import Patient
+from tests.factories import make_patient, make_person, make_report, unique
 from tests.querycount import counting_queries
-from tests.web.conftest import sign_in
+from tests.web.conftest import sign_in, staff_signed_in
 
 
 async def test_session_and_patient_context_cost_two_queries(client: AsyncClient) -> None:
@@ -34,3 +35,23 @@ async def test_home_and_results_do_not_grow_with_the_record(client: AsyncClient)
         many = await _queries_for(client, path, reports=12)
         assert few == many, path
         assert many <= 8, path
+
+
+async def _search_queries(client: AsyncClient, matches: int) -> int:
+    family = unique("Budget")
+    for _ in range(matches):
+        patient = await make_patient(given="Listed")
+        await Patient.update({Patient.family_name: family}).where(Patient.id == patient.id)
+    with counting_queries() as queries:
+        response = await client.get("/staff", params={"q": family})
+    assert response.status_code == 200
+    assert response.text.count("/staff/patients/") >= matches
+    return len(queries)
+
+
+async def test_a_staff_search_costs_the_same_however_many_patients_it_shows(
+    client: AsyncClient,
+) -> None:
+    await staff_signed_in(client)
+    # Each patient shown gets an audit row, written together at commit.
+    assert await _search_queries(client, matches=1) == await _search_queries(client, matches=6)

@@ -10,12 +10,18 @@ from datetime import date, timedelta
 import httpx
 from httpx import AsyncClient
 
+from app.channels import DeliveryError, Outgoing
+from app.channels.sms import ConsoleSMS
+from app.db import write_transaction
 from app.services.clock import set_clock, utcnow
+from app.services.outbox import outbox_deliver, outbox_enqueue
 from app.services.staff_auth import staff_create
 from app.settings import Settings
 from app.tables import AuditEvent, EnrollmentInvite, OutboxMessage, Patient
 from tests.factories import grant, make_patient, make_person, unique, with_contacts, years_ago
 from tests.web.conftest import csrf_from, serving, sign_in, staff_signed_in
+
+LEASE = timedelta(minutes=2)
 
 
 def _meta_csrf(html: str) -> str:
@@ -344,3 +350,64 @@ async def test_the_front_desk_prints_a_poster_for_a_location(client: AsyncClient
 async def test_billing_staff_print_no_posters(client: AsyncClient) -> None:
     await staff_signed_in(client, role="billing")
     assert (await client.get("/staff/posters")).status_code == 403
+
+
+async def test_the_demo_outbox_shows_texts_as_received_though_the_table_drops_them(
+    settings: Settings,
+) -> None:
+    phone, gone = "+15550188801", "+15550188802"
+    await OutboxMessage.delete(force=True)  # this test's worker delivers texts only
+    async with write_transaction():
+        await outbox_enqueue(channel="sms", recipient=phone, body="Sign in: https://x.test/c/1")
+    await outbox_deliver(channels={"sms": ConsoleSMS(reveal_body=True)}, worker="t", lease=LEASE)
+    assert not await OutboxMessage.exists().where(OutboxMessage.body.like("%https://x.test%"))
+    # The console adapter's copy stands in for the phone; a restarted demo has none.
+    await OutboxMessage.insert(
+        OutboxMessage(
+            channel="sms",
+            recipient=gone,
+            body="",
+            body_length=30,
+            status="sent",
+            scrubbed_at=utcnow(),
+            idempotency_key=unique("k"),
+            next_attempt_at=utcnow(),
+        )
+    )
+    async with serving(replace(settings, demo=True)) as demo:
+        await staff_signed_in(demo)
+        page = await demo.get("/staff/outbox")
+    assert page.status_code == 200
+    assert "https://x.test/c/1" in page.text
+    assert gone in page.text
+    assert "Sent. Its text is no longer kept." in page.text
+
+
+async def test_a_message_that_gave_up_shows_its_text_is_gone_and_cannot_be_sent_again(
+    client: httpx.AsyncClient,
+) -> None:
+    await OutboxMessage.delete(force=True)  # this test's worker delivers texts only
+    async with write_transaction():
+        await outbox_enqueue(channel="sms", recipient="+15550188803", body="Code 112233")
+    refusing = _Refusing()
+    await outbox_deliver(channels={"sms": refusing}, worker="t", lease=LEASE)
+    dead = await OutboxMessage.objects().where(OutboxMessage.recipient == "+15550188803").first()
+    assert dead is not None
+    assert dead.status == "dead"
+    await staff_signed_in(client, role="front_desk")
+    page = await client.get("/staff/deliveries")
+    assert page.status_code == 200
+    assert "***8803" in page.text
+    assert "cannot be sent again" in page.text
+    assert f"/staff/deliveries/{dead.public_id}/retry" not in page.text
+    retried = await client.post(
+        f"/staff/deliveries/{dead.public_id}/retry", data={"_csrf_token": csrf_from(page.text)}
+    )
+    assert retried.status_code == 404
+    row = await OutboxMessage.select(OutboxMessage.status).where(OutboxMessage.id == dead.id)
+    assert row == [{"status": "dead"}]
+
+
+class _Refusing:
+    async def send(self, message: Outgoing) -> str:
+        raise DeliveryError("twilio 400: invalid number", permanent=True)

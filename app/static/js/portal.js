@@ -5,7 +5,9 @@
 
   if ("serviceWorker" in navigator) {
     window.addEventListener("load", function () {
-      navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(function () {});
+      // The page's language goes with the worker, for notices it cannot read.
+      var lang = encodeURIComponent(document.documentElement.lang || "en");
+      navigator.serviceWorker.register("/sw.js?lang=" + lang, { scope: "/" }).catch(function () {});
     });
   }
 
