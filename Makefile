@@ -6,12 +6,13 @@ BIN := $(VENV)/bin
 HTMX_VERSION := 2.0.11
 HTMX_SHA256 := d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717
 HTMX := app/static/vendor/htmx.min.js
-PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
+# Gets the browser and PostgreSQL server the tests need, then runs the command after `--`.
+SETUP := $(PYTHON) .ci/setup
 
 .PHONY: help demo test install vendor lint typecheck unit unit-postgres e2e bench serve migrate seed i18n clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(BIN)/portal: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,20 +40,21 @@ serve: install ## serve without demo sign-in (PORTAL_* settings apply)
 	$(BIN)/portal serve
 
 lint: install ## ruff, ruff format --check, mypy
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check . .ci/setup
+	$(BIN)/ruff format --check . .ci/setup
 	$(BIN)/mypy
 
 unit: install ## unit and web tests on SQLite
 	env -u PORTAL_TEST_POSTGRES_URL $(BIN)/pytest tests -q
 
-unit-postgres: install ## unit and web tests on PostgreSQL ($$PORTAL_TEST_POSTGRES_URL)
-	PORTAL_TEST_POSTGRES_URL=$${PORTAL_TEST_POSTGRES_URL:-$(PG_TEST_URL)} $(BIN)/pytest tests -q
+unit-postgres: ## unit and web tests on PostgreSQL (PORTAL_TEST_POSTGRES_URL, else a throwaway one)
+	@$(SETUP) --postgres -- $(BIN)/pytest tests -q
 
-e2e: install ## end-to-end tests in Chromium (phone viewport)
-	$(BIN)/pytest e2e -q -p no:cacheprovider
+e2e: ## end-to-end tests in Chromium (PORTAL_CHROMIUM, else one installed), phone viewport
+	@$(SETUP) --browser -- $(BIN)/pytest e2e -q -p no:cacheprovider
 
-test: lint unit unit-postgres e2e ## everything CI runs: lint, tests on SQLite and PostgreSQL, e2e
+test: ## everything CI runs, after getting what it needs: lint, SQLite, PostgreSQL, e2e
+	@$(SETUP) -- $(MAKE) --no-print-directory lint unit unit-postgres e2e
 
 bench: install ## page weight and load figures against bare Litestar
 	$(BIN)/python bench/page_weight.py

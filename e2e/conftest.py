@@ -1,8 +1,9 @@
 """End-to-end harness: the real server in a subprocess, real Chromium through Playwright.
 
 The server runs `portal demo` on a free port with a fresh SQLite database in a temporary
-folder. Chromium is Debian's (/usr/bin/chromium) or PORTAL_CHROMIUM; on a machine with
-neither, Playwright's own download is used.
+folder. Chromium is PORTAL_CHROMIUM, by default Debian's /usr/bin/chromium; `make e2e` and
+`make test` install one first when there is none (.ci/setup). Without one the run stops at once
+with a one-line message instead of failing in every test.
 """
 
 from __future__ import annotations
@@ -41,21 +42,24 @@ CHROMIUM_ARGS = [
 ]
 
 
-def chromium_path() -> str | None:
-    configured = os.environ.get("PORTAL_CHROMIUM")
-    if configured:
-        return configured
-    return shutil.which("chromium") or (
-        None if not Path("/usr/bin/chromium").exists() else "/usr/bin/chromium"
-    )
+def chromium_path() -> str:
+    path = os.environ.get("PORTAL_CHROMIUM") or "/usr/bin/chromium"
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        pytest.exit(
+            f"no browser at {path} (PORTAL_CHROMIUM): `make e2e` installs one, "
+            "or set PORTAL_CHROMIUM to a Chromium binary",
+            returncode=4,
+        )
+    return path
 
 
 def launch_options() -> dict[str, Any]:
-    options: dict[str, Any] = {"headless": True, "args": CHROMIUM_ARGS}
-    path = chromium_path()
-    if path:
-        options["executable_path"] = path
-    return options
+    return {"headless": True, "args": CHROMIUM_ARGS, "executable_path": chromium_path()}
+
+
+def pytest_sessionstart() -> None:
+    """Check for the browser before the server starts, so a missing one costs no time."""
+    chromium_path()
 
 
 def _free_port() -> int:

@@ -41,8 +41,16 @@ os.environ["PORTAL_SECRET_KEY"] = "test-secret-key-0123456789abcdef"
 os.environ.pop("PORTAL_DEMO", None)
 # Tests deliver the outbox themselves; a background worker would race them.
 os.environ["PORTAL_EMBEDDED_WORKER"] = "0"
+_POSTGRES_PROBLEM = ""
 if _POSTGRES_SERVER:
-    asyncio.run(_postgres_admin(f'CREATE DATABASE "{_POSTGRES_DB}"'))
+    try:
+        asyncio.run(_postgres_admin(f'CREATE DATABASE "{_POSTGRES_DB}"'))
+    except OSError as error:  # nothing listens there: one line at start, not a traceback
+        _where = urlsplit(_POSTGRES_SERVER)
+        _POSTGRES_PROBLEM = (
+            f"no PostgreSQL at {_where.hostname}:{_where.port or 5432} "
+            f"(PORTAL_TEST_POSTGRES_URL): {error}; `make unit-postgres` starts one"
+        )
     os.environ["PORTAL_DATABASE_URL"] = _with_database(_POSTGRES_SERVER, _POSTGRES_DB)
 else:
     os.environ["PORTAL_DATABASE_URL"] = f"sqlite:///{_DATA_DIR}/portal.db"
@@ -55,8 +63,13 @@ def pytest_report_header() -> str:
     return f"portal database: {'postgresql' if _POSTGRES_SERVER else 'sqlite'}"
 
 
+def pytest_sessionstart() -> None:
+    if _POSTGRES_PROBLEM:
+        pytest.exit(_POSTGRES_PROBLEM, returncode=4)
+
+
 def pytest_sessionfinish() -> None:
-    if _POSTGRES_SERVER:
+    if _POSTGRES_SERVER and not _POSTGRES_PROBLEM:
         asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{_POSTGRES_DB}" WITH (FORCE)'))
 
 
