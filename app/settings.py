@@ -60,6 +60,7 @@ class Settings:
     smtp_starttls: bool
     email_from: str
     redis_url: str
+    audit_seal_max_seconds: int
 
     @property
     def is_sqlite(self) -> bool:
@@ -181,6 +182,9 @@ def load_settings() -> Settings:
         email_from=os.environ.get("PORTAL_EMAIL_FROM", "portal@localhost"),
         # Rate limit counters shared by every app process; unset keeps them in each process.
         redis_url=os.environ.get("PORTAL_REDIS_URL", "").strip(),
+        # Audit rows are sealed into the hash chain about a second after they are written;
+        # /healthz and `portal audit verify` report when the oldest waits longer than this.
+        audit_seal_max_seconds=_int("PORTAL_AUDIT_SEAL_MAX_SECONDS", 60),
     )
 
 
