@@ -1,4 +1,5 @@
-"""The outbox worker: `portal worker`, or a task inside the server in the embedded default."""
+"""The worker: `portal worker`, or a task inside the server in the embedded default. It
+delivers the outbox, runs the timed duties and seals audit rows into the hash chain."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ patient id, and what a proxy may see is decided here, once.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -68,6 +68,9 @@ class Actor:
     acting_patient_id: int | None
     ip: str
     user_agent: str
+    # The account's live grants with their patients, read in the session's own query so a
+    # request resolves its PatientContext without another; None: read them when needed.
+    grants: tuple[dict[str, Any], ...] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -155,27 +158,39 @@ class PatientContext:
         return self.is_self
 
 
+# The live grants of account `a` with their patients: shared with the session lookup
+# (app.services.sessions), which reads them in the same query. Two placeholders: now, now.
+LIVE_GRANT_COLUMNS = """g.kind, g.scope, g.relationship, g.granted_by_account,
+    p.id AS patient_id, p.public_id, p.given_name, p.family_name, p.preferred_name,
+    p.birth_date"""
+LIVE_GRANT_JOIN = """LEFT JOIN access_grant g ON g.account = a.id AND g.revoked_at IS NULL
+        AND g.starts_at <= {} AND (g.expires_at IS NULL OR g.expires_at > {})
+    LEFT JOIN patient p ON p.id = g.patient"""
+LIVE_GRANT_ORDER = "g.kind DESC, p.birth_date, p.id, g.id"
+
+
 async def patient_context_resolve(actor: Actor) -> PatientContext | None:
     """The context for the profile this device chose, else the account's own record.
 
     One query (hand-written: it runs on every request) returns every live grant with its
-    patient, which also fills the profile switcher. None when the account has no live grant.
+    patient, which also fills the profile switcher; the session lookup usually read them
+    already (Actor.grants). None when the account has no live grant.
     """
-    now = utcnow()
-    rows = await AccessGrant.raw(
-        """
-        SELECT g.kind, g.scope, g.relationship, g.granted_by_account,
-               p.id AS patient_id, p.public_id, p.given_name, p.family_name,
-               p.preferred_name, p.birth_date
-        FROM access_grant g JOIN patient p ON p.id = g.patient
-        WHERE g.account = {} AND g.revoked_at IS NULL AND g.starts_at <= {}
-          AND (g.expires_at IS NULL OR g.expires_at > {})
-        ORDER BY g.kind DESC, p.birth_date, p.id, g.id
-        """,
-        actor.account_id,
-        now,
-        now,
-    )
+    if actor.grants is not None:
+        rows = list(actor.grants)
+    else:
+        now = utcnow()
+        rows = await AccessGrant.raw(
+            f"""
+            SELECT {LIVE_GRANT_COLUMNS}
+            FROM account a {LIVE_GRANT_JOIN}
+            WHERE a.id = {{}} AND g.id IS NOT NULL
+            ORDER BY {LIVE_GRANT_ORDER}
+            """,  # noqa: S608  (only constant SQL is formatted in)
+            now,
+            now,
+            actor.account_id,
+        )
     rows = _one_grant_per_patient(row for row in rows if not _guardian_grant_ended(row))
     if not rows:
         return None
