@@ -210,7 +210,10 @@ async def audit_seal(
     in the same transaction as the seals, so on PostgreSQL a second sealer waits for that row
     until the first commits and then sees the lease taken; on SQLite the transaction is the
     one writer. Rows get their places in the order sealed: a row whose transaction commits
-    late is simply sealed in a later batch."""
+    late is simply sealed in a later batch. With nothing waiting it writes nothing (an idle
+    portal does not write every second); the lease then lapses, and any sealer may take it."""
+    if not await AuditEvent.exists().where(AuditEvent.seal_seq.is_null()):
+        return 0
     now = utcnow()
     async with write_transaction():
         claimed = (

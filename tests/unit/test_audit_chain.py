@@ -335,7 +335,9 @@ async def test_a_sealer_that_fails_halfway_loses_nothing(monkeypatch: pytest.Mon
 
 async def test_a_sealer_that_stopped_renewing_its_lease_is_replaced() -> None:
     await audit_seal_release(holder=audit.PROCESS_SEALER)
-    await audit_seal(holder="crashed-worker")  # takes the lease, then is never heard of again
+    await _write(1, seal=False)
+    # Takes the lease with a round of sealing, then is never heard of again.
+    assert await audit_seal(holder="crashed-worker") >= 1
     [row_id] = await _write(1, seal=False)
     assert await audit_seal() == 0  # the lease still runs
     later = utcnow() + SEAL_LEASE + timedelta(seconds=1)
@@ -412,3 +414,11 @@ async def test_the_command_fails_at_a_changed_row() -> None:
     assert f"Audit trail broken at row {middle}:" in err
     status, _, err = await _portal("audit", "verify")
     assert status == 0, err
+
+
+async def test_a_sealer_with_nothing_to_seal_writes_nothing() -> None:
+    await audit_seal_all()
+    await audit_seal_release(holder=audit.PROCESS_SEALER)  # the lease is free to take
+    head = await AuditChainHead.select().first()
+    assert await audit_seal(holder="idle-worker") == 0
+    assert await AuditChainHead.select().first() == head  # not even its lease
