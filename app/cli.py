@@ -247,18 +247,31 @@ def cmd_poster(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(_: argparse.Namespace) -> int:
-    """Recompute the audit trail's hash chain; exit 1 at the first row that does not fit."""
+    """Recompute the sealed audit trail's hash chain; exit 1 at the first row that does not
+    fit. Rows still waiting to be sealed are counted, and flagged when they wait too long."""
     from app.services.audit import audit_verify
+    from app.services.clock import utcnow
 
     result = asyncio.run(audit_verify())
-    if result.broken_at is not None:
-        print(f"Audit trail broken at row {result.broken_at}: {result.reason}.", file=sys.stderr)
+    if not result.intact:
+        where = "" if result.broken_at is None else f" at row {result.broken_at}"
+        print(f"Audit trail broken{where}: {result.reason}.", file=sys.stderr)
         return 1
     rows = "row" if result.rows_checked == 1 else "rows"
-    print(f"Audit trail intact: {result.rows_checked} {rows} checked.")
+    print(f"Audit trail intact: {result.rows_checked} sealed {rows} checked.")
     if result.last_hash:
         # Kept somewhere else, it also shows whether the newest rows were later removed.
         print(f"Newest row hash: {result.last_hash}")
+    backlog = result.backlog
+    age = int(backlog.age(utcnow()).total_seconds())
+    print(f"Waiting to be sealed: {backlog.waiting}, the oldest for {age} seconds.")
+    limit = get_settings().audit_seal_max_seconds
+    if age > limit:
+        print(
+            f"Warning: audit rows wait longer than {limit} seconds to be sealed;"
+            " is a worker running?",
+            file=sys.stderr,
+        )
     return 0
 
 

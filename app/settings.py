@@ -61,6 +61,7 @@ class Settings:
     smtp_starttls: bool
     email_from: str
     redis_url: str
+    audit_seal_max_seconds: int
     sms_countries: tuple[str, ...] = ("US",)
     caregiver_invites_open: int = 5
     caregiver_invites_per_day: int = 10
@@ -198,6 +199,9 @@ def load_settings() -> Settings:
         # number to spam or run up its bill: waiting at once, and sent in a day.
         caregiver_invites_open=_int("PORTAL_CAREGIVER_INVITES_OPEN", 5),
         caregiver_invites_per_day=_int("PORTAL_CAREGIVER_INVITES_PER_DAY", 10),
+        # Audit rows are sealed into the hash chain about a second after they are written;
+        # /healthz and `portal audit verify` report when the oldest waits longer than this.
+        audit_seal_max_seconds=_int("PORTAL_AUDIT_SEAL_MAX_SECONDS", 60),
     )
 
 

@@ -1,4 +1,5 @@
-"""The outbox worker: `portal worker`, or a task inside the server in the embedded default."""
+"""The worker: `portal worker`, or a task inside the server in the embedded default. It
+delivers the outbox, runs the timed duties and seals audit rows into the hash chain."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from app.channels import Channel
 from app.channels.email import ConsoleEmail, SMTPEmail
 from app.channels.push import WebPushChannel
 from app.channels.sms import ConsoleSMS, TwilioSMS
+from app.services.audit import SEAL_BATCH, audit_seal, audit_seal_release
 from app.services.caregivers import guardian_grants_end_at_adulthood
 from app.services.clinic import clinic_profile_load, clinic_profile_set
 from app.services.notify import notify_account  # noqa: F401  (its import sets the fallback)
@@ -31,6 +33,8 @@ POLL_SECONDS = 1.0
 HOUSEKEEPING_SECONDS = 3600.0
 # Held results whose hold has ended are released within this long.
 RELEASE_SECONDS = 60.0
+# Audit rows wait about this long to be sealed into the chain.
+SEAL_SECONDS = 1.0
 
 
 def channels_from_settings(settings: Settings) -> dict[str, Channel]:
@@ -107,10 +111,30 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
+async def run_sealer(name: str, stop: asyncio.Event) -> None:
+    """Seal audit rows into the chain until `stop` is set: at once while a full batch waits,
+    otherwise every SEAL_SECONDS. Whichever worker holds the lease does the work."""
+    try:
+        while not stop.is_set():
+            try:
+                sealed = await audit_seal(holder=name)
+            except Exception as error:  # the rows wait for the next round; /healthz tells
+                log.error("audit sealing failed: %s", type(error).__name__)
+                sealed = 0
+            if sealed < SEAL_BATCH:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=SEAL_SECONDS)
+    finally:
+        with contextlib.suppress(Exception):
+            await audit_seal_release(holder=name)
+
+
 async def run_worker(channels: dict[str, Channel], stop: asyncio.Event) -> None:
-    """Deliver until `stop` is set; wait a second between empty rounds."""
+    """Deliver until `stop` is set; wait a second between empty rounds. The audit sealer runs
+    beside it, so a slow delivery never holds sealing up."""
     name = worker_name()
     log.info("outbox worker %s started", name)
+    sealer = asyncio.create_task(run_sealer(name, stop))
     next_housekeeping = next_release = 0.0
     while not stop.is_set():
         if time.monotonic() >= next_housekeeping:
@@ -127,4 +151,5 @@ async def run_worker(channels: dict[str, Channel], stop: asyncio.Event) -> None:
         if claimed == 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=POLL_SECONDS)
+    await sealer
     log.info("outbox worker %s stopped", name)

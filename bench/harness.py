@@ -96,6 +96,44 @@ def portal_server(database_url: str | None = None, workers: int = 1) -> Iterator
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+@contextmanager
+def floor_server() -> Iterator[str]:
+    """bench/floor_app.py (the home template from memory, through the portal's middleware),
+    served like the portal: uvicorn, one worker, on a migrated, empty SQLite file."""
+    data_dir = Path(tempfile.mkdtemp(prefix="portal-floor-"))
+    env = {
+        **os.environ,
+        "PORTAL_DATA_DIR": str(data_dir),
+        "PORTAL_DATABASE_URL": f"sqlite:///{data_dir}/portal.db",
+        "PORTAL_EMBEDDED_WORKER": "0",
+        "PORTAL_LOG_LEVEL": "WARNING",
+    }
+    subprocess.run(
+        [sys.executable, "-m", "app.cli", "migrate"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bench.floor_app:app",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-server-header",
+    ]
+    try:
+        with running(command, env, port) as url:
+            yield url
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
 def sign_in(url: str, persona: str = "maria") -> dict[str, str]:
     """The demo sign-in through the real form; returns the cookies a browser would hold."""
     with httpx.Client(base_url=url, follow_redirects=False) as client:

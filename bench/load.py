@@ -1,9 +1,11 @@
-"""Load: the signed-in home page under concurrent users, next to bare Litestar.
+"""Load: the signed-in home page under concurrent users, next to bare Litestar and the floor.
 
 Each target is served by uvicorn in its own process, one worker, and loaded from this
 process over keep-alive HTTP/1.1 connections on loopback, for a fixed number of seconds
 per concurrency level. Prints p50/p95/p99 latency, requests per second, errors, and each
-page's throughput as a ratio of the bare Litestar text response measured in the same run.
+page's throughput as a ratio of two baselines measured in the same run: the bare Litestar
+text response, and the rendering floor (bench/floor_app.py: the same home template from
+in-memory data through the portal's own middleware, no database).
 Budget (QUALITY.md), home at 20 users: PostgreSQL p95 <= 60 ms, SQLite p95 <= 150 ms.
 """
 
@@ -19,7 +21,8 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from bench.harness import free_port, portal_server, running, sign_in
+from bench.floor_app import FLOOR_PATH
+from bench.harness import floor_server, free_port, portal_server, running, sign_in
 
 POSTGRES_URL = os.environ.get(
     "PORTAL_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -95,11 +98,15 @@ async def load(url: str, path: str, cookies: dict[str, str], users: int, seconds
     return figures
 
 
-def _print(name: str, users: int, figures: Figures, baseline_rps: float | None) -> None:
-    ratio = f"{figures.rps / baseline_rps:.2f}" if baseline_rps else "1.00"
+def _print(
+    name: str, users: int, figures: Figures, bare_rps: float | None, floor_rps: float | None
+) -> None:
+    bare = f"{figures.rps / bare_rps:.2f}" if bare_rps else "1.00"
+    floor = f"{figures.rps / floor_rps:.2f}" if floor_rps else "-"
     print(
         f"{name:<26}{users:>6}{figures.rps:>9.0f}{figures.percentile(0.50):>9.1f}"
-        f"{figures.percentile(0.95):>9.1f}{figures.percentile(0.99):>9.1f}{figures.errors:>8}{ratio:>8}"
+        f"{figures.percentile(0.95):>9.1f}{figures.percentile(0.99):>9.1f}{figures.errors:>8}"
+        f"{bare:>8}{floor:>8}"
     )
 
 
@@ -119,8 +126,8 @@ def main() -> int:
     args = parser.parse_args()
     levels = [int(level) for level in args.users.split(",")]
 
-    columns = ("users", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "ratio")
-    widths = (6, 9, 9, 9, 9, 8, 8)
+    columns = ("users", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "/bare", "/floor")
+    widths = (6, 9, 9, 9, 9, 8, 8, 8)
     print(f"{'target':<26}" + "".join(f"{c:>{w}}" for c, w in zip(columns, widths, strict=True)))
     port = free_port()
     bare: dict[int, float] = {}
@@ -139,7 +146,14 @@ def main() -> int:
         for users in levels:
             figures = asyncio.run(load(url, "/", {}, users, args.seconds))
             bare[users] = figures.rps
-            _print("bare Litestar text", users, figures, None)
+            _print("bare Litestar text", users, figures, None, None)
+    floor: dict[int, float] = {}
+    with floor_server() as url:
+        for users in levels:
+            figures = asyncio.run(load(url, FLOOR_PATH, {}, users, args.seconds))
+            floor[users] = figures.rps
+            _print("home floor (no database)", users, figures, bare[users], None)
+            failed_floor = figures.errors > 0
 
     backends = [("sqlite", None)]
     if asyncio.run(_postgres_reachable()):
@@ -156,10 +170,13 @@ def main() -> int:
             ):
                 for users in levels:
                     figures = asyncio.run(load(url, path, jar, users, args.seconds))
-                    _print(name, users, figures, bare[users])
+                    _print(name, users, figures, bare[users], floor[users])
                     failed |= figures.errors > 0
-    print("ratio: requests per second divided by bare Litestar's at the same concurrency, same run")
-    return 1 if failed else 0
+    print(
+        "/bare, /floor: requests per second divided by bare Litestar's, and by the home floor's,"
+        " at the same concurrency in the same run"
+    )
+    return 1 if failed or failed_floor else 0
 
 
 if __name__ == "__main__":

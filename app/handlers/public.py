@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 from litestar import Request, get, post
@@ -13,8 +14,9 @@ from app import i18n
 from app.assets import STATIC_DIR, service_worker_script
 from app.handlers.support import LANGUAGE_COOKIE, page, safe_next, signed_in_actor
 from app.services.accounts import account_set_locale
+from app.services.audit import audit_backlog
+from app.services.clock import utcnow
 from app.settings import get_settings
-from app.tables import Organization
 from app.templating import current_clinic
 
 
@@ -33,11 +35,17 @@ async def offline() -> Template:
 
 @get("/healthz", name="healthz", cache=False)
 async def healthz() -> Response[dict[str, str]]:
+    """503 when the database cannot be reached. A sealer that falls behind (audit rows older
+    than PORTAL_AUDIT_SEAL_MAX_SECONDS still unsealed) says "degraded" with a 200: this
+    process still serves, and taking every server out of a load balancer would not help."""
     try:
-        await Organization.raw("SELECT 1")
+        backlog = await audit_backlog()
     except Exception:  # any failure to reach the database is the answer
         return Response({"status": "error", "database": "unreachable"}, status_code=503)
-    return Response({"status": "ok", "database": "ok"})
+    limit = timedelta(seconds=get_settings().audit_seal_max_seconds)
+    if backlog.age(utcnow()) > limit:
+        return Response({"status": "degraded", "database": "ok", "audit": "behind"})
+    return Response({"status": "ok", "database": "ok", "audit": "ok"})
 
 
 @get("/manifest.webmanifest", name="manifest")

@@ -6,7 +6,7 @@ patient id, and what a proxy may see comes from the one grants selector (grants.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.services.clinic import clinic_today
 from app.services.errors import NotPermittedError
@@ -35,6 +35,9 @@ class Actor:
     acting_patient_id: int | None
     ip: str
     user_agent: str
+    # The account's live grants with their patients, read in the session's own query so a
+    # request resolves its PatientContext without another; None: read them when needed.
+    grants: tuple[Grant, ...] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -121,9 +124,13 @@ async def patient_context_resolve(actor: Actor) -> PatientContext | None:
     """The context for the profile this device chose, else the account's own record.
 
     One query (the live grants selector) returns every live grant with its patient, which
-    also fills the profile switcher. None when the account has no live grant.
+    also fills the profile switcher; the session lookup usually read them already
+    (Actor.grants). None when the account has no live grant.
     """
-    grants = widest_per_patient(await live_grants(account_id=actor.account_id))
+    if actor.grants is None:
+        grants = widest_per_patient(await live_grants(account_id=actor.account_id))
+    else:
+        grants = widest_per_patient(list(actor.grants))
     if not grants:
         return None
     chosen = next(

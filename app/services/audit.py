@@ -1,18 +1,31 @@
 """Audit rows: written inside the caller's transaction, so no access goes unrecorded.
 
-The trail is append-only and hash-chained (SECURITY.md): every row stores
-`row_hash = sha256(previous row's row_hash + canonical JSON of this row's fields)`, so changing
-or removing a row breaks the chain at the next `portal audit verify`. The database refuses
-UPDATE of audit rows (a trigger, see migrations/); DELETE stays possible for `seed-demo --reset`.
+The trail is append-only and hash-chained (SECURITY.md), the way a Certificate Transparency log
+sequences its entries (RFC 6962): a request only inserts its rows, reading nothing and taking no
+lock; a sealer (`audit_seal`, run every second by the worker) then links the rows that wait into
+the chain, in batches, one process at a time (a lease on the chain head). Sealing gives each row
+its place (`seal_seq`, 1, 2, 3...) and
+`row_hash = sha256(previous sealed row's row_hash + canonical JSON of this row's fields)`, so
+changing, removing or moving a sealed row breaks the chain at the next `portal audit verify`,
+and the chain head (the newest row's place and hash) shows a removed tail.
+
+The database refuses every UPDATE of an audit row but the seal itself (a trigger, see
+migrations/): an unsealed row may get its place and hash once, with nothing else changed.
+Seals live on the rows rather than in a table of their own so a row and its seal cannot part,
+verification reads one table, and the chains hashed before sealing existed keep their hashes.
+DELETE stays possible for `seed-demo --reset`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from piccolo.engine.postgres import PostgresEngine
@@ -20,12 +33,19 @@ from piccolo.engine.postgres import PostgresEngine
 from app.db import defer_until_commit, engine, write_transaction
 from app.services.access import Actor, PatientContext, StaffActor
 from app.services.clock import utcnow
-from app.tables import AuditEvent
+from app.tables import AuditChainHead, AuditEvent
 
-# pg_advisory_xact_lock key taken by every audit writer ("audit_ch" in ASCII): the chain is
-# read and extended by one transaction at a time, so two writers never fork it.
+# The pg_advisory_xact_lock key the migration that first chained the rows took ("audit_ch").
 AUDIT_CHAIN_LOCK = 0x61756469745F6368
 VERIFY_BATCH = 1000
+# Rows linked per sealing transaction, and per UPDATE statement within it.
+SEAL_BATCH = 500
+SEAL_STATEMENT_ROWS = 200
+# A sealer that stops renewing its lease (a crash) is replaced after this long.
+SEAL_LEASE = timedelta(seconds=15)
+HEAD_ID = 1
+# This process's name as a sealer, unless the caller gives one.
+PROCESS_SEALER = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 # The fields under the hash, in the order they are read back for verification.
 _HASHED = (
@@ -84,7 +104,8 @@ async def audit_insert(
     ip: str = "",
     user_agent: str = "",
 ) -> None:
-    """Append one audit row to the chain; the only way audit rows are written."""
+    """Record one audit row (sealed into the chain shortly after); the only way audit rows
+    are written."""
     # Cut to the column sizes here, so the hashed text is exactly the stored text.
     fields: dict[str, Any] = {
         "occurred_at": _utc(occurred_at or utcnow()),
@@ -97,31 +118,16 @@ async def audit_insert(
         "ip": ip[: AuditEvent.ip.length],
         "user_agent": user_agent[: AuditEvent.user_agent.length],
     }
-    # Joins the caller's transaction (opening one only for a caller that has none), and is
-    # written just before it commits.
+    # Joins the caller's transaction (opening one only for a caller that has none); a
+    # transaction's rows are written together just before it commits, in one statement.
     async with write_transaction():
-        if not defer_until_commit("audit", fields, _append_to_chain):
-            await _append_to_chain([fields])
+        if not defer_until_commit("audit", fields, _insert_rows):
+            await _insert_rows([fields])
 
 
-async def _append_to_chain(rows: list[dict[str, Any]]) -> None:
-    """Chain and insert a transaction's audit rows, in the order they were recorded."""
-    if isinstance(engine(), PostgresEngine):
-        # Held until the transaction commits: the next writer then reads these rows as the
-        # last. A statement of its own, so the read below gets a snapshot taken after it.
-        await AuditEvent.raw("SELECT pg_advisory_xact_lock({})", AUDIT_CHAIN_LOCK)
-    # SQLite needs no lock: write_transaction is BEGIN IMMEDIATE, one writer at a time.
-    last = (
-        await AuditEvent.select(AuditEvent.row_hash)
-        .order_by(AuditEvent.id, ascending=False)
-        .first()
-    )
-    previous = str(last["row_hash"]) if last else ""
-    chained = []
-    for fields in rows:
-        previous = audit_row_hash(previous, fields)
-        chained.append(AuditEvent(**fields, row_hash=previous))
-    await AuditEvent.insert(*chained)
+async def _insert_rows(rows: list[dict[str, Any]]) -> None:
+    """Insert a transaction's audit rows, unsealed, in the order they were recorded."""
+    await AuditEvent.insert(*(AuditEvent(**fields) for fields in rows))
 
 
 async def audit_record(
@@ -175,44 +181,181 @@ async def audit_staff(
     )
 
 
-@dataclass(frozen=True)
-class AuditVerification:
-    rows_checked: int
-    # The id of the first row whose hash does not follow from the rows before it; None: intact.
-    broken_at: int | None
-    reason: str
-    # The newest row's hash: recorded elsewhere, it also reveals rows removed from the end.
-    last_hash: str
-
-    @property
-    def intact(self) -> bool:
-        return self.broken_at is None
+_SEAL_SQL = {
+    # (id, place, hash) triples joined onto the rows they seal, one statement per chunk.
+    "postgres": "UPDATE audit_event SET seal_seq = v.seq, row_hash = v.hash FROM (VALUES {}) "
+    "AS v(id, seq, hash) WHERE audit_event.id = v.id",
+    "sqlite": "UPDATE audit_event SET seal_seq = v.column2, row_hash = v.column3 FROM "
+    "(VALUES {}) AS v WHERE audit_event.id = v.column1",
+}
+_SEAL_VALUES = {"postgres": "({}::integer, {}::integer, {}::varchar)", "sqlite": "({}, {}, {})"}
 
 
-async def audit_verify(*, batch: int = VERIFY_BATCH) -> AuditVerification:
-    """Walk the trail in id order, a batch at a time, recomputing every row's hash."""
-    previous = ""
-    checked = 0
-    after = 0
-    while True:
+async def _store_seals(seals: list[tuple[int, int, str]]) -> None:
+    kind = "postgres" if isinstance(engine(), PostgresEngine) else "sqlite"
+    for start in range(0, len(seals), SEAL_STATEMENT_ROWS):
+        chunk = seals[start : start + SEAL_STATEMENT_ROWS]
+        values = ", ".join([_SEAL_VALUES[kind]] * len(chunk))
+        await AuditEvent.raw(
+            _SEAL_SQL[kind].format(values), *(value for seal in chunk for value in seal)
+        )
+
+
+async def audit_seal(
+    *, holder: str = PROCESS_SEALER, batch: int = SEAL_BATCH, lease: timedelta = SEAL_LEASE
+) -> int:
+    """Link up to `batch` unsealed rows into the chain, oldest id first; the number sealed.
+
+    Nothing happens while another holder's lease runs. Claiming the lease updates the head row
+    in the same transaction as the seals, so on PostgreSQL a second sealer waits for that row
+    until the first commits and then sees the lease taken; on SQLite the transaction is the
+    one writer. Rows get their places in the order sealed: a row whose transaction commits
+    late is simply sealed in a later batch. With nothing waiting it writes nothing (an idle
+    portal does not write every second); the lease then lapses, and any sealer may take it."""
+    if not await AuditEvent.exists().where(AuditEvent.seal_seq.is_null()):
+        return 0
+    now = utcnow()
+    async with write_transaction():
+        claimed = (
+            await AuditChainHead.update(
+                {AuditChainHead.holder: holder, AuditChainHead.lease_until: now + lease}
+            )
+            .where(
+                (AuditChainHead.id == HEAD_ID)
+                & (
+                    (AuditChainHead.holder == holder)
+                    | AuditChainHead.lease_until.is_null()
+                    | (AuditChainHead.lease_until < now)
+                )
+            )
+            .returning(AuditChainHead.last_seq, AuditChainHead.last_hash)
+        )
+        if not claimed:
+            return 0
         rows = (
-            await AuditEvent.select(AuditEvent.id, AuditEvent.row_hash, *_HASHED)
-            .where(AuditEvent.id > after)
+            await AuditEvent.select(AuditEvent.id, *_HASHED)
+            .where(AuditEvent.seal_seq.is_null())
             .order_by(AuditEvent.id)
             .limit(batch)
         )
+        if not rows:
+            return 0
+        place, previous = int(claimed[0]["last_seq"]), str(claimed[0]["last_hash"])
+        seals = []
         for row in rows:
-            stored = row["row_hash"]
-            if stored != audit_row_hash(previous, row):
+            place += 1
+            previous = audit_row_hash(previous, row)
+            seals.append((int(row["id"]), place, previous))
+        await _store_seals(seals)
+        await AuditChainHead.update(
+            {AuditChainHead.last_seq: place, AuditChainHead.last_hash: previous}
+        ).where(AuditChainHead.id == HEAD_ID)
+    return len(rows)
+
+
+async def audit_seal_all(*, holder: str = PROCESS_SEALER) -> int:
+    """Seal until nothing waits (tests, and `portal audit verify --seal`)."""
+    total = 0
+    while sealed := await audit_seal(holder=holder):
+        total += sealed
+    return total
+
+
+async def audit_seal_release(*, holder: str) -> None:
+    """Give the lease up (a sealer that stops), so the next one need not wait it out."""
+    await AuditChainHead.update({AuditChainHead.lease_until: None}).where(
+        (AuditChainHead.id == HEAD_ID) & (AuditChainHead.holder == holder)
+    )
+
+
+@dataclass(frozen=True)
+class AuditBacklog:
+    """Rows written but not yet sealed: normally a second's worth."""
+
+    waiting: int
+    oldest: datetime | None
+
+    def age(self, now: datetime) -> timedelta:
+        if self.oldest is None:
+            return timedelta(0)
+        return max(timedelta(0), now - _utc(self.oldest))
+
+
+async def audit_backlog() -> AuditBacklog:
+    # Both read the partial index of unsealed rows; the lowest id waits the longest.
+    first = (
+        await AuditEvent.select(AuditEvent.occurred_at)
+        .where(AuditEvent.seal_seq.is_null())
+        .order_by(AuditEvent.id)
+        .first()
+    )
+    if first is None:
+        return AuditBacklog(0, None)
+    waiting = await AuditEvent.count().where(AuditEvent.seal_seq.is_null())
+    return AuditBacklog(waiting, first["occurred_at"])
+
+
+@dataclass(frozen=True)
+class AuditVerification:
+    rows_checked: int
+    # The id of the first sealed row that does not fit the rows before it; None: none found.
+    broken_at: int | None
+    # Why the chain is broken; empty when it is intact.
+    reason: str
+    # The newest sealed row's hash: recorded elsewhere, it also reveals rows removed later.
+    last_hash: str
+    backlog: AuditBacklog
+
+    @property
+    def intact(self) -> bool:
+        return not self.reason
+
+
+async def audit_verify(*, batch: int = VERIFY_BATCH) -> AuditVerification:
+    """Walk the sealed rows in seal order, a batch at a time, recomputing every row's hash,
+    then compare the end of the walk with the chain head."""
+    head = (
+        await AuditChainHead.select(AuditChainHead.last_seq, AuditChainHead.last_hash)
+        .where(AuditChainHead.id == HEAD_ID)
+        .first()
+    )
+    backlog = await audit_backlog()
+    if head is None:
+        return AuditVerification(0, None, "the chain head is missing", "", backlog)
+    # Rows sealed after the head was read are the next run's to check.
+    last_seq = int(head["last_seq"])
+    previous = ""
+    checked = 0
+    while True:
+        rows = (
+            await AuditEvent.select(
+                AuditEvent.id, AuditEvent.seal_seq, AuditEvent.row_hash, *_HASHED
+            )
+            .where((AuditEvent.seal_seq > checked) & (AuditEvent.seal_seq <= last_seq))
+            .order_by(AuditEvent.seal_seq)
+            .limit(batch)
+        )
+        for row in rows:
+            if row["seal_seq"] != checked + 1:
                 reason = (
-                    "the row has no hash (written around the audit service)"
-                    if not stored
-                    else "its hash does not match its contents and the row before it "
-                    "(the row was changed, or a row before it was removed or changed)"
+                    f"sealed row number {checked + 1} is missing "
+                    "(it was removed, or the rows were re-numbered)"
                 )
-                return AuditVerification(checked, int(row["id"]), reason, previous)
-            previous = str(stored)
+                return AuditVerification(checked, int(row["id"]), reason, previous, backlog)
+            if row["row_hash"] != audit_row_hash(previous, row):
+                reason = (
+                    "its hash does not match its contents and the row before it "
+                    "(the row was changed or moved, or a row before it was removed or changed)"
+                )
+                return AuditVerification(checked, int(row["id"]), reason, previous, backlog)
+            previous = str(row["row_hash"])
             checked += 1
         if len(rows) < batch:
-            return AuditVerification(checked, None, "", previous)
-        after = int(rows[-1]["id"])
+            break
+    if checked != last_seq or previous != head["last_hash"]:
+        reason = (
+            f"the chain ends at sealed row {checked} but its head records {last_seq} rows: "
+            "the newest sealed rows were removed or changed"
+        )
+        return AuditVerification(checked, None, reason, previous, backlog)
+    return AuditVerification(checked, None, "", previous, backlog)

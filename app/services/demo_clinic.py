@@ -23,6 +23,7 @@ from app.tables import (
     AccessGrant,
     Account,
     Appointment,
+    AuditChainHead,
     AuditEvent,
     Clinician,
     Conversation,
@@ -128,6 +129,10 @@ async def _wipe() -> None:
         Organization,
     ):
         await table.delete(force=True)
+    # The trail was emptied with everything else: its chain starts again from the first row.
+    await AuditChainHead.update(
+        {AuditChainHead.last_seq: 0, AuditChainHead.last_hash: ""}, force=True
+    )
 
 
 async def demo_clinic_exists() -> bool:

@@ -9,6 +9,7 @@ through `live_grants`, so a rule changed here changes everywhere at once. Housek
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -155,6 +156,22 @@ class Grant:
         return 100 if self.is_self else len(SCOPE_AREAS.get(self.scope, ()))
 
 
+# A Grant's columns over access_grant g, patient p and account a, aliased so they can sit
+# beside other tables' columns: the session lookup (sessions.py) reads an account's grants in
+# its own query with these, so a request needs no second query for its PatientContext.
+GRANT_COLUMNS = """g.id AS grant_id, g.public_id AS grant_public_id, g.account AS grant_account,
+       a.display_name AS grant_account_name, g.kind, g.scope, g.relationship,
+       g.granted_by_account, g.granted_by_staff, g.starts_at, g.expires_at,
+       p.id AS patient_id, p.public_id AS patient_public_id, p.given_name,
+       p.family_name, p.preferred_name, p.birth_date"""
+GRANT_ORDER = "g.kind DESC, p.birth_date, p.id, g.id"
+# The not-revoked, started, unexpired grants of account `a` (placeholders: now, now); the age
+# rules are applied by `grants_live`, in Python, as for every other read.
+ACCOUNT_GRANTS_JOIN = """LEFT JOIN access_grant g ON g.account = a.id AND g.revoked_at IS NULL
+        AND g.starts_at <= {} AND (g.expires_at IS NULL OR g.expires_at > {})
+    LEFT JOIN patient p ON p.id = g.patient"""
+
+
 async def live_grants(
     *, account_id: int | None = None, patient_id: int | None = None, kind: str | None = None
 ) -> list[Grant]:
@@ -162,7 +179,7 @@ async def live_grants(
     query (it runs on every request), then the age rules. Own record first, then by age."""
     if account_id is None and patient_id is None:
         raise ValueError("live_grants needs an account or a patient")
-    now, today = utcnow(), clinic_today()
+    now = utcnow()
     conditions = ["g.revoked_at IS NULL", "g.starts_at <= {}"]
     conditions.append("(g.expires_at IS NULL OR g.expires_at > {})")
     values: list[Any] = [now, now]
@@ -172,19 +189,22 @@ async def live_grants(
             values.append(value)
     rows = await AccessGrant.raw(
         f"""
-        SELECT g.id, g.public_id, g.account, a.display_name, g.kind, g.scope, g.relationship,
-               g.granted_by_account, g.granted_by_staff, g.starts_at, g.expires_at,
-               p.id AS patient_id, p.public_id AS patient_public_id, p.given_name,
-               p.family_name, p.preferred_name, p.birth_date
+        SELECT {GRANT_COLUMNS}
         FROM access_grant g
         JOIN patient p ON p.id = g.patient
         JOIN account a ON a.id = g.account
         WHERE {" AND ".join(conditions)}
-        ORDER BY g.kind DESC, p.birth_date, p.id, g.id
+        ORDER BY {GRANT_ORDER}
         """,  # noqa: S608  (only fixed column names are formatted in)
         *values,
     )
-    grants = (_grant(row) for row in rows)
+    return grants_live(rows, now)
+
+
+def grants_live(rows: Iterable[dict[str, Any]], now: datetime | None = None) -> list[Grant]:
+    """The live ones among rows read with GRANT_COLUMNS (rows without a grant are skipped)."""
+    now, today = now or utcnow(), clinic_today()
+    grants = (_grant(row) for row in rows if row["grant_id"] is not None)
     return [grant for grant in grants if grant.is_live(now, today)]
 
 
@@ -200,10 +220,10 @@ def widest_per_patient(grants: list[Grant]) -> list[Grant]:
 
 def _grant(row: dict[str, Any]) -> Grant:
     return Grant(
-        id=row["id"],
-        public_id=str(row["public_id"]),
-        account_id=row["account"],
-        account_name=row["display_name"],
+        id=row["grant_id"],
+        public_id=str(row["grant_public_id"]),
+        account_id=row["grant_account"],
+        account_name=row["grant_account_name"],
         patient=PatientRef(
             id=row["patient_id"],
             public_id=str(row["patient_public_id"]),

@@ -14,6 +14,7 @@ from app.services.access import Actor, StaffActor
 from app.services.audit import audit_record, audit_staff
 from app.services.clock import utcnow
 from app.services.errors import NotFoundError
+from app.services.grants import ACCOUNT_GRANTS_JOIN, GRANT_COLUMNS, GRANT_ORDER, grants_live
 from app.tables import WebSession
 
 # last_seen_at is written at most this often, so most requests stay read-only.
@@ -92,16 +93,21 @@ async def session_actor(
     """The signed-in account for this token, or None when unknown, ended, idle or expired."""
     now = utcnow()
     # Hand-written SQL: this runs on every request, and building the ORM join costs more
-    # than running it (bench/). Placeholders are bound parameters on both engines.
+    # than running it (bench/). It also reads the account's live grants (a row each), so the
+    # request's PatientContext needs no query of its own. Placeholders are bound parameters.
     rows = await WebSession.raw(
-        """
+        f"""
         SELECT s.id, s.last_seen_at, s.acting_patient,
                a.id AS account_id, a.public_id AS account_public_id,
-               a.display_name, a.locale
+               a.display_name, a.locale, {GRANT_COLUMNS}
         FROM web_session s JOIN account a ON a.id = s.account
-        WHERE s.token_hash = {} AND s.revoked_at IS NULL AND s.expires_at > {}
-          AND s.last_seen_at > {} AND a.disabled_at IS NULL
-        """,
+        {ACCOUNT_GRANTS_JOIN}
+        WHERE s.token_hash = {{}} AND s.revoked_at IS NULL AND s.expires_at > {{}}
+          AND s.last_seen_at > {{}} AND a.disabled_at IS NULL
+        ORDER BY {GRANT_ORDER}
+        """,  # noqa: S608  (only constant SQL is formatted in)
+        now,
+        now,
         token_hash(token),
         now,
         now - idle_timeout,
@@ -119,6 +125,7 @@ async def session_actor(
         acting_patient_id=row["acting_patient"],
         ip=ip,
         user_agent=user_agent,
+        grants=tuple(grants_live(rows, now)),
     )
 
 

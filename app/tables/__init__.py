@@ -1,6 +1,6 @@
 """Piccolo tables, one module per domain. Each maps onto a FHIR R4 resource where one exists."""
 
-from app.tables.audit import AuditEvent
+from app.tables.audit import AuditChainHead, AuditEvent
 from app.tables.clinic import Clinician, Location, Organization
 from app.tables.codes import SignInCode
 from app.tables.enrollment import EnrollmentInvite, JoinRequest, StaffInvite
@@ -17,6 +17,7 @@ __all__ = [
     "AccessGrant",
     "Account",
     "Appointment",
+    "AuditChainHead",
     "AuditEvent",
     "CaregiverInvite",
     "Clinician",

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 
 from httpx import AsyncClient
 
+from app.services.audit import audit_insert, audit_seal_all
+from app.services.clock import utcnow
+from app.settings import Settings
 from tests.factories import make_person, make_report
 from tests.web.conftest import csrf_from, sign_in
 
@@ -137,8 +141,22 @@ async def test_errors_have_their_own_page_and_htmx_gets_them_in_place(
 
 
 async def test_health_check_reports_the_database(client: AsyncClient) -> None:
+    await audit_seal_all()
     response = await client.get("/healthz")
-    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "audit": "ok"}
+
+
+async def test_health_check_degrades_while_audit_rows_wait_too_long_for_the_sealer(
+    client: AsyncClient, settings: Settings
+) -> None:
+    await audit_seal_all()
+    late = utcnow() - timedelta(seconds=settings.audit_seal_max_seconds + 5)
+    await audit_insert(action="test.health.waiting", occurred_at=late)
+    response = await client.get("/healthz")
+    assert response.status_code == 200  # this server still serves
+    assert response.json() == {"status": "degraded", "database": "ok", "audit": "behind"}
+    await audit_seal_all()
+    assert (await client.get("/healthz")).json()["status"] == "ok"
 
 
 async def test_manifest_makes_the_portal_installable(client: AsyncClient) -> None:
