@@ -86,6 +86,12 @@ class Settings:
         return self.base_url.startswith("https://")
 
 
+def make_private_dir(path: Path) -> None:
+    """Create a folder only this user can open (0700): it holds the database and secrets.
+    A folder that already exists keeps its mode: it may be shared on purpose."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
 def _new_vapid_key() -> str:
     """A P-256 key for Web Push (VAPID), as PEM: made once, kept, so subscriptions last."""
     from cryptography.hazmat.primitives import serialization
@@ -112,7 +118,7 @@ def _load_or_create_secrets(data_dir: Path) -> dict[str, str]:
     fresh = {name: make() for name, make in missing.items() if name not in stored}
     if fresh:
         stored.update(fresh)
-        data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(data_dir)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(stored, handle, indent=2)
