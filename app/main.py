@@ -13,6 +13,7 @@ from litestar.config.compression import CompressionConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
@@ -41,7 +42,7 @@ from app.handlers.support import (
     provide_patient_context,
     provide_staff,
 )
-from app.security import security_headers_hook
+from app.security import ForwardedHeaders, security_headers_hook
 from app.services.access import AgeRules, age_rules_set
 from app.services.clinic import clinic_profile_load
 from app.services.rate_limit import rate_limit_close
@@ -158,6 +159,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         debug=settings.debug,
         before_request=identify_request,
+        middleware=[DefineMiddleware(ForwardedHeaders, proxies=settings.trusted_proxies)],
         dependencies={
             "actor": Provide(provide_actor),
             "context": Provide(provide_patient_context),

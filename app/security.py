@@ -1,9 +1,16 @@
-"""Security headers on every response: pages, static files, and errors the router raises."""
+"""Security headers on every response (pages, static files, and errors the router raises),
+and which client a request comes from when the portal runs behind a proxy."""
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Sequence
+
 from litestar.datastructures import MutableScopeHeaders
-from litestar.types import Message, Scope
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.settings import IPNetwork
 
 CONTENT_SECURITY_POLICY = "; ".join(
     (
@@ -49,3 +56,74 @@ def security_headers_hook(*, https: bool):  # type: ignore[no-untyped-def]
                 response_headers[name] = value
 
     return add_security_headers
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address from X-Forwarded-For: "203.0.113.7", "2001:db8::1", "[2001:db8::1]:443",
+    "203.0.113.7:5000"; None for anything else."""
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _trusted(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address, proxies: Sequence[IPNetwork]
+) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return any(address in network for network in proxies)
+
+
+def forwarded_client(peer: str, forwarded_for: str, proxies: Sequence[IPNetwork]) -> str | None:
+    """The client's address when `peer` is a trusted proxy, else None (keep the peer).
+
+    Each proxy appends the address it saw, so the right-most address that is not one of
+    our proxies is the first one we can believe; anything left of it the client wrote."""
+    peer_address = _address(peer)
+    if peer_address is None or not _trusted(peer_address, proxies):
+        return None
+    hops = [hop for hop in forwarded_for.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        address = _address(hop)
+        if address is None:
+            return None  # garbled: count the request under the proxy, never a made-up name
+        if not _trusted(address, proxies):
+            return str(address)
+    first = _address(hops[0]) if hops else None
+    return str(first) if first else None
+
+
+class ForwardedHeaders:
+    """ASGI middleware: believe X-Forwarded-For and X-Forwarded-Proto only from the proxies
+    in PORTAL_TRUSTED_PROXIES (none by default), so the per-address limits, sessions and
+    the audit trail see the real client and a client cannot name its own address."""
+
+    def __init__(self, app: ASGIApp, proxies: Sequence[IPNetwork]) -> None:
+        self.app = app
+        self.proxies = tuple(proxies)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        if self.proxies and client and scope["type"] in {"http", "websocket"}:
+            peer = _address(client[0])
+            if peer is not None and _trusted(peer, self.proxies):
+                self._believe(scope, client[0])
+        await self.app(scope, receive, send)
+
+    def _believe(self, scope: Scope, peer: str) -> None:
+        """The request came through one of our proxies: take its word for who sent it."""
+        headers: dict[str, list[str]] = {}
+        for name, value in scope["headers"]:
+            headers.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
+        found = forwarded_client(peer, ",".join(headers.get("x-forwarded-for", [])), self.proxies)
+        if found is not None:
+            scope["client"] = (found, 0)
+        proto = ",".join(headers.get("x-forwarded-proto", [])).split(",")[-1].strip().lower()
+        if proto in {"http", "https"} and scope["type"] == ScopeType.HTTP:
+            scope["scheme"] = proto

@@ -6,6 +6,7 @@ Secrets that are not given are generated once into the data directory, never com
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
@@ -15,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 SQLITE_PREFIX = "sqlite:///"
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -27,6 +29,17 @@ def _flag(name: str, default: bool) -> bool:
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
     return int(raw) if raw else default
+
+
+def _networks(name: str) -> tuple[IPNetwork, ...]:
+    """Addresses and CIDR blocks, separated by commas or spaces."""
+    networks = []
+    for item in os.environ.get(name, "").replace(",", " ").split():
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError as error:
+            raise ValueError(f"{name}: {item!r} is not an IP address or CIDR block") from error
+    return tuple(networks)
 
 
 @dataclass(frozen=True)
@@ -60,6 +73,7 @@ class Settings:
     smtp_starttls: bool
     email_from: str
     redis_url: str
+    trusted_proxies: tuple[IPNetwork, ...] = ()
 
     @property
     def is_sqlite(self) -> bool:
@@ -187,6 +201,9 @@ def load_settings() -> Settings:
         email_from=os.environ.get("PORTAL_EMAIL_FROM", "portal@localhost"),
         # Rate limit counters shared by every app process; unset keeps them in each process.
         redis_url=os.environ.get("PORTAL_REDIS_URL", "").strip(),
+        # Proxies whose X-Forwarded-For/-Proto we believe; none by default, so a client
+        # cannot pick the address its attempts are counted under.
+        trusted_proxies=_networks("PORTAL_TRUSTED_PROXIES"),
     )
 
 
