@@ -14,9 +14,11 @@ from app.handlers.support import client_ip, page, safe_next, session_lifetime, w
 from app.services.access import Actor, PatientContext
 from app.services.passkeys import (
     CHALLENGE_TTL,
+    KnownCredentialError,
     LastPasskeyError,
     PasskeyError,
     RelyingParty,
+    UnverifiedUserError,
     credential_from,
     device_name,
     passkey_authentication_options,
@@ -60,6 +62,27 @@ def ceremony_failed(message: str, status_code: int = 400) -> Response[dict[str, 
     )
 
 
+def ceremony_refused(error: PasskeyError, fallback: str) -> Response[dict[str, str]]:
+    """What went wrong, in words the person can act on where there is something to do;
+    else the one message that tells a forger nothing."""
+    if isinstance(error, UnverifiedUserError):
+        return ceremony_failed(
+            i18n.gettext(
+                "Your device did not check that it is you. Turn on a screen lock (a PIN, "
+                "fingerprint or face) on this device, or set a PIN on your security key, "
+                "then try again."
+            )
+        )
+    if isinstance(error, KnownCredentialError):
+        return ceremony_failed(
+            i18n.gettext(
+                "This passkey is already saved here. Use it to sign in, or make a new "
+                "passkey on another device."
+            )
+        )
+    return ceremony_failed(fallback)
+
+
 @post("/passkeys/options", name="passkey_register_options", status_code=200)
 async def register_options(actor: NamedDependency[Actor]) -> Response[str]:
     options_json, handle = await passkey_registration_options(actor=actor, rp=relying_party())
@@ -78,8 +101,10 @@ async def register(
             credential=credential_from((await request.body()).decode()),
             device_name=device_name(request.headers.get("user-agent", "")),
         )
-    except PasskeyError:
-        return ceremony_failed(i18n.gettext("That passkey could not be added. Please try again."))
+    except PasskeyError as error:
+        return ceremony_refused(
+            error, i18n.gettext("That passkey could not be added. Please try again.")
+        )
     redirect = safe_next(request.query_params.get("next"), "/passkeys?passkey=added")
     response = Response({"redirect": redirect}, status_code=201)
     response.delete_cookie(CHALLENGE_COOKIE)
@@ -135,9 +160,9 @@ async def sign_in(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
             ip=ip,
             user_agent=user_agent,
         )
-    except PasskeyError:
-        return ceremony_failed(
-            i18n.gettext("We could not sign you in with that passkey. Please try again.")
+    except PasskeyError as error:
+        return ceremony_refused(
+            error, i18n.gettext("We could not sign you in with that passkey. Please try again.")
         )
     response = Response({"redirect": safe_next(request.query_params.get("next"), "/home")})
     with_session_cookie(response, token)

@@ -17,6 +17,7 @@ from app import i18n
 from app.handlers.passkeys import (
     CHALLENGE_COOKIE,
     ceremony_failed,
+    ceremony_refused,
     options_response,
     relying_party,
 )
@@ -116,9 +117,9 @@ async def sign_in(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
             ip=ip,
             user_agent=user_agent,
         )
-    except PasskeyError:
-        return ceremony_failed(
-            i18n.gettext("We could not sign you in with that passkey. Please try again.")
+    except PasskeyError as error:
+        return ceremony_refused(
+            error, i18n.gettext("We could not sign you in with that passkey. Please try again.")
         )
     response = Response({"redirect": _staff_next(request)})
     response.delete_cookie(CHALLENGE_COOKIE)
@@ -159,8 +160,10 @@ async def enroll(request: Request[Any, Any, Any], token: FromPath[str]) -> Respo
             ip=client_ip(request),
             user_agent=request.headers.get("user-agent", ""),
         )
-    except PasskeyError:
-        return ceremony_failed(i18n.gettext("That passkey could not be added. Please try again."))
+    except PasskeyError as error:
+        return ceremony_refused(
+            error, i18n.gettext("That passkey could not be added. Please try again.")
+        )
     response = Response({"redirect": STAFF_PREFIX}, status_code=201)
     response.delete_cookie(CHALLENGE_COOKIE)
     return with_staff_cookie(response, session_token)
