@@ -78,7 +78,8 @@ async def check_code(request: Request[Any, Any, Any], data: Form) -> Template | 
             user_agent=user_agent,
         )
     except CodeError as error:
-        return page("sign_in/code_check.html", error=error.reason, status_code=400, private=True)
+        status = 429 if error.reason == "locked" else 400
+        return page("sign_in/code_check.html", error=error.reason, status_code=status, private=True)
     # Signed in: offer a passkey for this device next (the welcome screen).
     response = with_session_cookie(Redirect("/welcome", status_code=303), token)
     response.delete_cookie(CODE_COOKIE)

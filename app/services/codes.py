@@ -3,8 +3,11 @@ without a passkey, and the way back in after losing one (SECURITY.md).
 
 Codes are six digits, kept as an HMAC, live ten minutes, work once and allow five tries.
 Asking for one always gets the same answer, whether or not the contact is on file.
-Limits: three codes per contact per quarter hour, ten per IP address per hour, counted in
-the database so every app process sees the same numbers.
+Limits: three codes per contact per quarter hour and ten a day; ten wrong codes per contact
+a day, across all its codes; ten codes per IP address (an IPv6 /64) per hour. They are
+counted in the database so every app process sees the same numbers. A contact that reaches
+a daily limit is paused for the rest of the day, and the person on file is told: someone
+else may be trying, and their passkey still works.
 """
 
 from __future__ import annotations
@@ -14,27 +17,39 @@ import hmac
 import re
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from app.db import write_transaction
 from app.i18n import N_
+from app.services.accounts import account_contacts
 from app.services.audit import audit_anonymous
 from app.services.clock import utcnow
 from app.services.enrollment import account_for_patient
 from app.services.outbox import outbox_enqueue
+from app.services.rate_limit import rate_key
 from app.services.sessions import session_start
-from app.tables import AccessGrant, Account, SignInCode
+from app.tables import AccessGrant, Account, Patient, SignInCode
 
 CODE_TTL = timedelta(minutes=10)
 MAX_CODE_ATTEMPTS = 5
 CONTACT_LIMIT, CONTACT_WINDOW = 3, timedelta(minutes=15)
 IP_LIMIT, IP_WINDOW = 10, timedelta(hours=1)
+# Daily caps per contact: a slow guesser over many codes gets ten guesses a day in a million,
+# and one person's typos over a day fit well within them.
+CONTACT_DAY_LIMIT, CONTACT_GUESS_BUDGET, DAY = 10, 10, timedelta(days=1)
 CODE_SUBJECT = N_("Your sign-in code")
 CODE_TEXT = N_("Your portal sign-in code is %(code)s. It works for 10 minutes. Never share it.")
+PAUSED_SUBJECT = N_("Sign-in codes paused")
+PAUSED_TEXT = N_(
+    "Too many sign-in codes were asked for or tried for your patient portal account today, "
+    "so we paused codes for a day. If this was not you, call your clinic. "
+    "You can still sign in with a passkey."
+)
 
 
 class CodeError(Exception):
-    """`contact`: not a phone or email; `limit`: too many; `wrong`; `expired`."""
+    """`contact`: not a phone or email; `limit`: too many for now; `locked`: too many
+    today; `wrong`; `expired`."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -114,18 +129,27 @@ async def code_issue(
     now = utcnow()
     handle = secrets.token_urlsafe(24)
     code = f"{secrets.randbelow(1_000_000):06d}"
+    network = rate_key(ip)[:64]  # an IPv6 /64 is one household's or one attacker's
     async with write_transaction():
+        today_for_contact = await SignInCode.count().where(
+            SignInCode.contact_hash == contact_hash, SignInCode.created_at > now - DAY
+        )
         recent_for_contact = await SignInCode.count().where(
             SignInCode.contact_hash == contact_hash, SignInCode.created_at > now - CONTACT_WINDOW
         )
         recent_from_ip = await SignInCode.count().where(
-            SignInCode.ip == ip[:64], SignInCode.created_at > now - IP_WINDOW
+            SignInCode.ip == network, SignInCode.created_at > now - IP_WINDOW
         )
-        if recent_for_contact >= CONTACT_LIMIT or recent_from_ip >= IP_LIMIT:
+        limited: str | None = None
+        if today_for_contact >= CONTACT_DAY_LIMIT or (
+            await _guesses_today(contact_hash, now) >= CONTACT_GUESS_BUDGET
+        ):
+            limited = "locked"
+        elif recent_for_contact >= CONTACT_LIMIT or recent_from_ip >= IP_LIMIT:
+            limited = "limit"
+        if limited:
             await audit_anonymous(action="auth.code_limited", ip=ip, user_agent=user_agent)
-            limited = True
         else:
-            limited = False
             account_id, patient_id = await find()
             await SignInCode.insert(
                 SignInCode(
@@ -134,7 +158,7 @@ async def code_issue(
                     account=account_id,
                     patient=patient_id,
                     contact_hash=contact_hash,
-                    ip=ip[:64],
+                    ip=network,
                     created_at=now,
                     expires_at=now + CODE_TTL,
                 )
@@ -146,9 +170,41 @@ async def code_issue(
                     subject=CODE_SUBJECT,
                     body=CODE_TEXT % {"code": code},
                 )
+                if today_for_contact + 1 == CONTACT_DAY_LIMIT:
+                    await _tell_paused(account_id, patient_id)  # this was the day's last
     if limited:
-        raise CodeError("limit")
+        raise CodeError(limited)
     return handle
+
+
+async def _guesses_today(contact_hash: str, now: datetime) -> int:
+    """Wrong codes entered for this contact in the last day, over all its codes."""
+    rows = await SignInCode.raw(
+        """
+        SELECT COALESCE(SUM(failed_attempts), 0) AS used FROM sign_in_code
+        WHERE contact_hash = {} AND created_at > {}
+        """,
+        contact_hash,
+        now - DAY,
+    )
+    return int(rows[0]["used"])
+
+
+async def _tell_paused(account_id: int | None, patient_id: int | None) -> None:
+    """Tell the person on file (every contact we have) that codes stopped for a day. Says
+    nothing about health; inside the caller's transaction."""
+    if account_id is not None:
+        phone, email = await account_contacts(account_id)
+    elif patient_id is not None:
+        row = await Patient.select(Patient.phone, Patient.email).where(Patient.id == patient_id)
+        phone, email = (row[0]["phone"], row[0]["email"]) if row else (None, None)
+    else:
+        return
+    for channel, recipient in (("sms", phone), ("email", email)):
+        if recipient:
+            await outbox_enqueue(
+                channel=channel, recipient=recipient, subject=PAUSED_SUBJECT, body=PAUSED_TEXT
+            )
 
 
 async def code_verify(
@@ -166,6 +222,7 @@ async def code_verify(
                 SignInCode.patient.given_name,
                 SignInCode.patient.family_name,
                 SignInCode.failed_attempts,
+                SignInCode.contact_hash,
             )
             .where(
                 SignInCode.handle_hash == _mac(secret, handle),
@@ -175,8 +232,11 @@ async def code_verify(
             )
             .first()
         )
+        guesses = 0 if row is None else await _guesses_today(row["contact_hash"], now)
         if row is None:
             failure: str | None = "expired"
+        elif guesses >= CONTACT_GUESS_BUDGET:
+            failure = "locked"  # even the right code: the day's guesses are used up
         elif (row["account"] is None and row["patient"] is None) or not hmac.compare_digest(
             row["code_hash"], _mac(secret, code.strip())
         ):
@@ -186,6 +246,9 @@ async def code_verify(
             )
             await audit_anonymous(action="auth.code_wrong", ip=ip, user_agent=user_agent)
             failure = "expired" if failures >= MAX_CODE_ATTEMPTS else "wrong"
+            if guesses + 1 == CONTACT_GUESS_BUDGET:
+                failure = "locked"
+                await _tell_paused(row["account"], row["patient"])
         else:
             failure = None
             await SignInCode.update({SignInCode.used_at: now}).where(SignInCode.id == row["id"])

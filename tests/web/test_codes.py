@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from httpx import AsyncClient
 
+from app.services import codes
 from app.tables import OutboxMessage, Patient
 from tests.factories import make_person
 from tests.web.conftest import csrf_from
@@ -52,3 +54,22 @@ async def test_a_contact_that_is_not_a_phone_or_email_is_explained(client: Async
     assert response.status_code == 400
     assert "mobile number or an email" in response.text
     assert 'value="maria"' in response.text
+
+
+async def test_a_contact_paused_for_the_day_is_told_so_in_plain_words(
+    client: AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(codes, "CONTACT_DAY_LIMIT", 1)
+    person = await make_person("Ana")
+    await Patient.update({Patient.phone: "+15550177001"}).where(Patient.id == person.patient.id)
+    token = csrf_from((await client.get("/sign-in/code")).text)
+    first = await client.post(
+        "/sign-in/code", data={"contact": "555 017 7001", "_csrf_token": token}
+    )
+    assert first.status_code == 303  # on to the code form
+    paused = await client.post(
+        "/sign-in/code", data={"contact": "555 017 7001", "_csrf_token": token}
+    )
+    assert paused.status_code == 429
+    assert "paused for a day" in paused.text
+    assert 'value="555 017 7001"' in paused.text
