@@ -37,12 +37,20 @@ from app.handlers import (
 from app.handlers.errors import EXCEPTION_HANDLERS
 from app.handlers.patient import PatientPages
 from app.handlers.support import (
+    CSRF_COOKIE,
+    cookie_name,
     identify_request,
+    legacy_cookies,
     provide_actor,
     provide_patient_context,
     provide_staff,
 )
-from app.security import ForwardedHeaders, security_headers_hook
+from app.security import (
+    ForwardedHeaders,
+    MaskedCSRFMiddleware,
+    forget_cookies_hook,
+    security_headers_hook,
+)
 from app.services.access import AgeRules, age_rules_set
 from app.services.clinic import clinic_profile_load
 from app.services.rate_limit import rate_limit_close
@@ -159,7 +167,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         debug=settings.debug,
         before_request=identify_request,
-        middleware=[DefineMiddleware(ForwardedHeaders, proxies=settings.trusted_proxies)],
+        middleware=[
+            DefineMiddleware(ForwardedHeaders, proxies=settings.trusted_proxies),
+            # Litestar's CSRF check, with tokens masked per response (security.py: BREACH).
+            DefineMiddleware(
+                MaskedCSRFMiddleware,
+                config=CSRFConfig(
+                    secret=settings.secret_key,
+                    cookie_name=cookie_name(CSRF_COOKIE),
+                    cookie_secure=settings.secure_cookies,
+                    cookie_httponly=True,
+                    cookie_samesite="lax",
+                ),
+            ),
+        ],
         dependencies={
             "actor": Provide(provide_actor),
             "context": Provide(provide_patient_context),
@@ -168,16 +189,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         plugins=[HTMXPlugin()],
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(environment)),
-        csrf_config=CSRFConfig(
-            secret=settings.secret_key,
-            cookie_name="portal_csrf",
-            cookie_secure=settings.secure_cookies,
-            cookie_httponly=True,
-            cookie_samesite="lax",
-        ),
         compression_config=CompressionConfig(
             backend="gzip", minimum_size=500, gzip_compress_level=6
         ),
-        before_send=[security_headers_hook(https=settings.secure_cookies)],
+        before_send=[
+            security_headers_hook(https=settings.secure_cookies),
+            forget_cookies_hook(legacy_cookies()),
+        ],
         openapi_config=None,
     )

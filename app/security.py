@@ -1,14 +1,22 @@
 """Security headers on every response (pages, static files, and errors the router raises),
-and which client a request comes from when the portal runs behind a proxy."""
+which client a request comes from when the portal runs behind a proxy, and CSRF tokens
+masked per response."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
-from collections.abc import Sequence
+import secrets
+from collections.abc import Mapping, Sequence
 
+from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import MutableScopeHeaders
+from litestar.datastructures.cookie import Cookie
 from litestar.enums import ScopeType
+from litestar.middleware.csrf import CSRF_SECRET_LENGTH, CSRFMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.utils.scope.state import ScopeState
 
 from app.settings import IPNetwork
 
@@ -127,3 +135,87 @@ class ForwardedHeaders:
         proto = ",".join(headers.get("x-forwarded-proto", [])).split(",")[-1].strip().lower()
         if proto in {"http", "https"} and scope["type"] == ScopeType.HTTP:
             scope["scheme"] = proto
+
+
+# CSRF tokens, masked per response --------------------------------------------------------
+#
+# BREACH: a page compressed with gzip that holds both a secret and text an attacker can
+# choose (a reflected `?next=`) leaks the secret byte by byte through the compressed size.
+# Rather than keep every reflected value out of every compressed page (easy to get wrong as
+# pages grow), the CSRF token is never the same twice on the wire: each response shows it
+# XORed with a fresh random pad, pad first (as Django does). The cookie keeps the plain
+# token; a form's or header's token is unmasked before Litestar's usual check.
+
+
+# Litestar's plain token: 32 random bytes and their HMAC, in hex.
+CSRF_TOKEN_LENGTH = CSRF_SECRET_LENGTH * 2
+
+
+def csrf_mask(token: str) -> str:
+    """The token as a page shows it: random pad + (token XOR pad), base64url; "" for a
+    cookie that is not a token (it fails the check either way)."""
+    try:
+        raw = bytes.fromhex(token)
+    except ValueError:
+        return ""
+    pad = secrets.token_bytes(len(raw))
+    masked = pad + bytes(a ^ b for a, b in zip(raw, pad, strict=True))
+    return base64.urlsafe_b64encode(masked).decode().rstrip("=")
+
+
+def csrf_unmask(shown: str) -> str:
+    """The plain token from a masked one; a plain (older, unmasked) token as it is; "" for
+    anything else, which then fails the check."""
+    if len(shown) == CSRF_TOKEN_LENGTH:
+        return shown
+    try:
+        masked = base64.urlsafe_b64decode(shown + "=" * (-len(shown) % 4))
+    except (ValueError, binascii.Error):
+        return ""
+    if len(masked) != CSRF_TOKEN_LENGTH:  # a pad and a token of 64 bytes each
+        return ""
+    half = len(masked) // 2
+    pad, xored = masked[:half], masked[half:]
+    return bytes(a ^ b for a, b in zip(xored, pad, strict=True)).hex()
+
+
+class MaskedCSRFMiddleware(CSRFMiddleware):
+    """Litestar's CSRF middleware (cookie + form field or X-CSRFToken header), with the
+    token pages show masked per response (above)."""
+
+    def __init__(self, app: ASGIApp, config: CSRFConfig) -> None:
+        super().__init__(app=_mask_for_templates(app), config=config)
+
+    def _csrf_tokens_match(self, request_csrf_token: str, cookie_csrf_token: str) -> bool:
+        return super()._csrf_tokens_match(csrf_unmask(request_csrf_token), cookie_csrf_token)
+
+
+def _mask_for_templates(app: ASGIApp) -> ASGIApp:
+    """Between the CSRF check and the handler: what csrf_token() gives templates is a
+    fresh mask of the plain token."""
+
+    async def masked(scope: Scope, receive: Receive, send: Send) -> None:
+        state = ScopeState.from_scope(scope)
+        if isinstance(state.csrf_token, str) and state.csrf_token:
+            plain = csrf_unmask(state.csrf_token)
+            state.csrf_token = csrf_mask(plain) if plain else ""
+        await app(scope, receive, send)
+
+    return masked
+
+
+def forget_cookies_hook(cookies: Mapping[str, str]):  # type: ignore[no-untyped-def]
+    """A before_send hook: tell the browser to drop these cookies (name: path) whenever a
+    request still carries one."""
+
+    async def forget(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start" or not cookies:
+            return
+        sent = b"; ".join(value for name, value in scope["headers"] if name == b"cookie")
+        names = {part.split(b"=", 1)[0].strip().decode("latin-1") for part in sent.split(b";")}
+        headers = MutableScopeHeaders.from_message(message)
+        for name in names & cookies.keys():
+            gone = Cookie(key=name, value="", path=cookies[name], max_age=0, expires=0)
+            headers.add("set-cookie", gone.to_header(header=""))
+
+    return forget

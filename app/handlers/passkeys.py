@@ -10,7 +10,14 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from app import i18n
-from app.handlers.support import client_ip, page, safe_next, session_lifetime, with_session_cookie
+from app.handlers.support import (
+    client_ip,
+    cookie_name,
+    page,
+    safe_next,
+    session_lifetime,
+    with_session_cookie,
+)
 from app.services.access import Actor, PatientContext
 from app.services.passkeys import (
     CHALLENGE_TTL,
@@ -46,7 +53,7 @@ def options_response(options_json: str, handle: str) -> Response[str]:
         options_json, media_type="application/json", headers={"Cache-Control": "no-store"}
     )
     response.set_cookie(
-        CHALLENGE_COOKIE,
+        cookie_name(CHALLENGE_COOKIE),
         handle,
         max_age=int(CHALLENGE_TTL.total_seconds()),
         httponly=True,
@@ -97,7 +104,7 @@ async def register(
         await passkey_register(
             actor=actor,
             rp=relying_party(),
-            handle=request.cookies.get(CHALLENGE_COOKIE, ""),
+            handle=request.cookies.get(cookie_name(CHALLENGE_COOKIE), ""),
             credential=credential_from((await request.body()).decode()),
             device_name=device_name(request.headers.get("user-agent", "")),
         )
@@ -107,7 +114,7 @@ async def register(
         )
     redirect = safe_next(request.query_params.get("next"), "/passkeys?passkey=added")
     response = Response({"redirect": redirect}, status_code=201)
-    response.delete_cookie(CHALLENGE_COOKIE)
+    response.delete_cookie(cookie_name(CHALLENGE_COOKIE))
     return response
 
 
@@ -154,7 +161,7 @@ async def sign_in(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     try:
         token = await passkey_sign_in(
             rp=relying_party(),
-            handle=request.cookies.get(CHALLENGE_COOKIE, ""),
+            handle=request.cookies.get(cookie_name(CHALLENGE_COOKIE), ""),
             credential=credential_from(body),
             lifetime=lifetime,
             ip=ip,
@@ -166,7 +173,7 @@ async def sign_in(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
         )
     response = Response({"redirect": safe_next(request.query_params.get("next"), "/home")})
     with_session_cookie(response, token)
-    response.delete_cookie(CHALLENGE_COOKIE)
+    response.delete_cookie(cookie_name(CHALLENGE_COOKIE))
     return response
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from httpx import AsyncClient, Response
+from httpx import AsyncClient
 from webauthn.helpers import bytes_to_base64url
 
 from app.handlers.passkeys import CHALLENGE_COOKIE
@@ -15,7 +15,7 @@ from app.settings import Settings
 from app.tables import AuditEvent, Passkey, Patient, WebAuthnChallenge
 from tests.authenticator import SoftAuthenticator
 from tests.factories import make_person, unique
-from tests.web.conftest import csrf_from, sign_in
+from tests.web.conftest import add_passkey, csrf_from, passkey_sign_in, sign_in
 
 
 async def _token(client: AsyncClient) -> str:
@@ -194,39 +194,17 @@ async def test_the_code_page_offers_passkeys_in_autofill(client: AsyncClient) ->
 UNVERIFIED = "Your device did not check that it is you."
 
 
-async def _add_passkey(client: AsyncClient, authenticator: SoftAuthenticator) -> Response:
-    token = csrf_from((await client.get("/more")).text)
-    options = await client.post("/passkeys/options", headers={"X-CSRFToken": token}, json={})
-    assert options.json()["authenticatorSelection"]["userVerification"] == "required"
-    return await client.post(
-        "/passkeys",
-        headers={"X-CSRFToken": token},
-        json={"credential": authenticator.register(options.json())},
-    )
-
-
-async def _passkey_sign_in(client: AsyncClient, authenticator: SoftAuthenticator) -> Response:
-    token = await _token(client)
-    options = await client.post("/sign-in/passkey/options", headers={"X-CSRFToken": token}, json={})
-    assert options.json()["userVerification"] == "required"
-    return await client.post(
-        "/sign-in/passkey",
-        headers={"X-CSRFToken": token},
-        json={"credential": authenticator.sign_in(options.json())},
-    )
-
-
 async def test_a_device_that_did_not_check_it_was_the_person_cannot_add_a_passkey(
     client: AsyncClient,
 ) -> None:
     person = await make_person()
     await sign_in(client, person)
-    refused = await _add_passkey(client, SoftAuthenticator(user_verified=False))
+    refused = await add_passkey(client, SoftAuthenticator(user_verified=False))
     assert refused.status_code == 400
     assert UNVERIFIED in refused.json()["error"]
     assert "security key" in refused.json()["error"]
     assert not await Passkey.exists().where(Passkey.account == person.account.id)
-    assert (await _add_passkey(client, SoftAuthenticator())).status_code == 201
+    assert (await add_passkey(client, SoftAuthenticator())).status_code == 201
 
 
 async def test_a_sign_in_the_device_did_not_verify_is_refused_and_explained(
@@ -235,18 +213,18 @@ async def test_a_sign_in_the_device_did_not_verify_is_refused_and_explained(
     person = await make_person()
     await sign_in(client, person)
     authenticator = SoftAuthenticator()
-    assert (await _add_passkey(client, authenticator)).status_code == 201
+    assert (await add_passkey(client, authenticator)).status_code == 201
     client.cookies.clear()
 
     authenticator.user_verified = False  # touched, but no PIN, fingerprint or face
-    refused = await _passkey_sign_in(client, authenticator)
+    refused = await passkey_sign_in(client, authenticator)
     assert refused.status_code == 400
     assert UNVERIFIED in refused.json()["error"]
     assert "portal_session" not in refused.cookies
     assert await AuditEvent.exists().where(AuditEvent.action == "auth.sign_in_failed")
 
     authenticator.user_verified = True
-    signed_in = await _passkey_sign_in(client, authenticator)
+    signed_in = await passkey_sign_in(client, authenticator)
     assert signed_in.status_code == 200
     assert signed_in.json() == {"redirect": "/home"}
 
@@ -257,11 +235,11 @@ async def test_a_passkey_already_registered_is_refused_with_a_clear_answer(
     person, other = await make_person(), await make_person()
     authenticator = SoftAuthenticator()
     await sign_in(client, person)
-    assert (await _add_passkey(client, authenticator)).status_code == 201
+    assert (await add_passkey(client, authenticator)).status_code == 201
     for account_holder in (person, other):  # the same account, or someone else's
         client.cookies.clear()
         await sign_in(client, account_holder)
-        again = await _add_passkey(client, authenticator)
+        again = await add_passkey(client, authenticator)
         assert again.status_code == 400
         assert "already saved" in again.json()["error"]
     assert (
