@@ -49,6 +49,7 @@ from app.security import (
     ForwardedHeaders,
     MaskedCSRFMiddleware,
     forget_cookies_hook,
+    full_load_after_sign_in_hook,
     security_headers_hook,
 )
 from app.services.access import AgeRules, age_rules_set
@@ -195,6 +196,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         before_send=[
             security_headers_hook(https=settings.secure_cookies),
             forget_cookies_hook(legacy_cookies()),
+            full_load_after_sign_in_hook(cookie_name(CSRF_COOKIE)),
         ],
         openapi_config=None,
     )

@@ -219,3 +219,30 @@ def forget_cookies_hook(cookies: Mapping[str, str]):  # type: ignore[no-untyped-
             headers.add("set-cookie", gone.to_header(header=""))
 
     return forget
+
+
+def full_load_after_sign_in_hook(csrf_cookie: str):  # type: ignore[no-untyped-def]
+    """A before_send hook. Signing in sets a new CSRF cookie (handlers/support.py), but when
+    the form was sent by htmx (hx-boost), htmx would follow the redirect and swap only the
+    body, leaving the old token in the page's head and the body's hx-headers: the next
+    form would be refused. HX-Redirect has the browser load the next page in full."""
+    cookie_prefix = f"{csrf_cookie}=".encode()
+
+    async def full_load(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start" or message["status"] not in {302, 303}:
+            return
+        if not any(name == b"hx-request" for name, _ in scope["headers"]):
+            return
+        response_headers = list(message.get("headers", []))
+        if not any(
+            name.lower() == b"set-cookie" and value.startswith(cookie_prefix)
+            for name, value in response_headers
+        ):
+            return
+        message["status"] = 200
+        message["headers"] = [
+            (b"hx-redirect", value) if name.lower() == b"location" else (name, value)
+            for name, value in response_headers
+        ]
+
+    return full_load

@@ -175,3 +175,18 @@ async def test_on_https_old_cookie_names_sign_people_out_cleanly(
         assert len(dropped) == 1
         assert "Max-Age=0" in dropped[0]
         assert client.cookies.get("portal_session") is None
+
+
+async def test_a_sign_in_sent_by_htmx_loads_the_next_page_in_full(
+    client: httpx.AsyncClient,
+) -> None:
+    """htmx would swap only the body and keep the page's old CSRF token in its head."""
+    token = csrf_from((await client.get("/sign-in/code")).text)
+    client.headers["HX-Request"] = "true"
+    signed_in = await _code_sign_in(client, token)
+    assert signed_in.status_code == 200
+    assert signed_in.headers["hx-redirect"] == "/welcome"
+    assert "location" not in signed_in.headers
+    assert client.cookies.get("portal_session")
+    wrong = await client.post("/sign-in/code/check", data={"code": "1", "_csrf_token": token})
+    assert wrong.status_code == 403  # the token from before sign-in no longer works
