@@ -52,10 +52,13 @@ async def running(settings: Settings) -> AsyncIterator[Litestar]:
 
 
 @asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the app, as a browser without JavaScript on 127.0.0.1."""
+async def serving(
+    settings: Settings, address: str = "127.0.0.1"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app, as a browser without JavaScript on 127.0.0.1 (or `address`:
+    code requests are counted per address in the database, for the whole run)."""
     async with running(settings) as app:
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        transport = httpx.ASGITransport(app=app, client=(address, 50000))
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as test_client:
             yield test_client
 

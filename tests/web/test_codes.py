@@ -8,9 +8,10 @@ import pytest
 from httpx import AsyncClient
 
 from app.services import codes
+from app.settings import Settings
 from app.tables import OutboxMessage, Patient
 from tests.factories import make_person
-from tests.web.conftest import csrf_from
+from tests.web.conftest import csrf_from, serving
 
 
 async def test_code_by_text_signs_in_without_javascript(client: AsyncClient) -> None:
@@ -57,11 +58,16 @@ async def test_a_contact_that_is_not_a_phone_or_email_is_explained(client: Async
 
 
 async def test_a_contact_paused_for_the_day_is_told_so_in_plain_words(
-    client: AsyncClient, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(codes, "CONTACT_DAY_LIMIT", 1)
     person = await make_person("Ana")
     await Patient.update({Patient.phone: "+15550177001"}).where(Patient.id == person.patient.id)
+    async with serving(settings, "10.78.0.1") as client:  # its own hourly per-address count
+        await _paused_page(client)
+
+
+async def _paused_page(client: AsyncClient) -> None:
     token = csrf_from((await client.get("/sign-in/code")).text)
     first = await client.post(
         "/sign-in/code", data={"contact": "555 017 7001", "_csrf_token": token}
