@@ -70,7 +70,9 @@ def _serve(host: str, port: int, workers: int, settings: Settings) -> int:
         port=port,
         workers=workers,
         log_level=settings.log_level.lower(),
-        proxy_headers=True,
+        # Forwarded headers are read by the app, only from PORTAL_TRUSTED_PROXIES
+        # (app/security.py); uvicorn's own reading trusts whatever 127.0.0.1 sends.
+        proxy_headers=False,
         server_header=False,
         log_config=uvicorn_log_config(),
     )

@@ -13,6 +13,7 @@ Each connection lives on one thread of its own, so a query costs one hop to that
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -27,7 +28,7 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType
 from piccolo.querystring import QueryString
 
-from app.settings import Settings
+from app.settings import Settings, make_private_dir
 
 # Seconds a SQLite writer waits for the lock before giving up with "database is locked".
 SQLITE_BUSY_TIMEOUT_SECONDS = 15
@@ -212,7 +213,7 @@ class PortalSQLiteEngine(SQLiteEngine):
 def engine_for(settings: Settings) -> SQLiteEngine | PostgresEngine:
     if settings.is_sqlite:
         path = settings.sqlite_path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
         return PortalSQLiteEngine(path=str(path), timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
     return PostgresEngine(config={"dsn": settings.database_url}, extensions=())
 
@@ -225,11 +226,19 @@ def engine() -> Any:
 
 
 def prepare_sqlite_file(settings: Settings) -> None:
-    """WAL lets readers and one writer work at once; the setting is stored in the file."""
+    """WAL lets readers and one writer work at once; the setting is stored in the file.
+
+    The file holds health records: readable by this user only (0600). SQLite gives its -wal
+    and -shm files the database file's mode."""
     if not settings.is_sqlite:
         return
-    settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(settings.sqlite_path)
+    path = settings.sqlite_path
+    make_private_dir(path.parent)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for kept in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if kept.exists():
+            kept.chmod(0o600)  # a file made before this rule, or under a loose umask
+    connection = sqlite3.connect(path)
     try:
         connection.execute("PRAGMA journal_mode=WAL")
     finally:

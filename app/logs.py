@@ -1,4 +1,9 @@
-"""Logging hygiene: secrets in paths (enrollment links) never reach the access log."""
+"""Logging hygiene: secrets in paths and what staff search for never reach the access log.
+
+uvicorn logs each request's path with its query. Links that carry a secret (enrollment,
+caregiver, staff sign-up, demo sign-in) lose the secret, and every query value is replaced
+unless its name is on a short list of harmless ones (a staff search `?q=garcia 3/14/1985`,
+an audit search `?mrn=`, a `next` path that may itself hold a link)."""
 
 from __future__ import annotations
 
@@ -7,17 +12,46 @@ import logging
 import re
 from typing import Any
 
-_SECRET_PATHS = re.compile(r"/(enroll|demo/sign-in)/[^\s\"?]+")
+_SECRET_PATHS = re.compile(r"/(enroll|care|demo/sign-in|demo/staff)/[^\s\"?#]+")
+# Query names whose values say nothing about a person: flags, notices, dates, asset versions.
+_PLAIN_QUERY_NAMES = frozenset(
+    {"done", "sent", "passkey", "signed_out", "joining", "timeout", "show", "v", "since", "until"}
+)
+_NAME = re.compile(r"[A-Za-z_]{1,32}")
+REDACTED = "…"
+
+
+def redact_target(target: str) -> str:
+    """A request path with its query, as safe to log."""
+    path, question, query = target.partition("?")
+    path = _SECRET_PATHS.sub(rf"/\1/{REDACTED}", path)
+    if not question:
+        return path
+    pairs = []
+    for pair in query.split("&"):
+        name, equals, _ = pair.partition("=")
+        if name in _PLAIN_QUERY_NAMES:
+            pairs.append(pair)
+        elif _NAME.fullmatch(name):
+            pairs.append(f"{name}={REDACTED}" if equals else name)
+        else:
+            pairs.append(REDACTED)
+    return f"{path}?{'&'.join(pairs)}"
+
+
+def _redact(value: str) -> str:
+    if value.startswith("/"):
+        return redact_target(value)
+    return _SECRET_PATHS.sub(rf"/\1/{REDACTED}", value)
 
 
 class RedactSecretPaths(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
             record.args = tuple(
-                _SECRET_PATHS.sub(r"/\1/…", arg) if isinstance(arg, str) else arg
-                for arg in record.args
+                _redact(arg) if isinstance(arg, str) else arg for arg in record.args
             )
-        record.msg = _SECRET_PATHS.sub(r"/\1/…", str(record.msg))
+        record.msg = _redact(str(record.msg))
         return True
 
 

@@ -13,6 +13,7 @@ from litestar.config.compression import CompressionConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
@@ -36,12 +37,21 @@ from app.handlers import (
 from app.handlers.errors import EXCEPTION_HANDLERS
 from app.handlers.patient import PatientPages
 from app.handlers.support import (
+    CSRF_COOKIE,
+    cookie_name,
     identify_request,
+    legacy_cookies,
     provide_actor,
     provide_patient_context,
     provide_staff,
 )
-from app.security import security_headers_hook
+from app.security import (
+    ForwardedHeaders,
+    MaskedCSRFMiddleware,
+    forget_cookies_hook,
+    full_load_after_sign_in_hook,
+    security_headers_hook,
+)
 from app.services.access import AgeRules, age_rules_set
 from app.services.clinic import clinic_profile_load
 from app.services.rate_limit import rate_limit_close
@@ -160,6 +170,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         debug=settings.debug,
         before_request=identify_request,
+        middleware=[
+            DefineMiddleware(ForwardedHeaders, proxies=settings.trusted_proxies),
+            # Litestar's CSRF check, with tokens masked per response (security.py: BREACH).
+            DefineMiddleware(
+                MaskedCSRFMiddleware,
+                config=CSRFConfig(
+                    secret=settings.secret_key,
+                    cookie_name=cookie_name(CSRF_COOKIE),
+                    cookie_secure=settings.secure_cookies,
+                    cookie_httponly=True,
+                    cookie_samesite="lax",
+                ),
+            ),
+        ],
         dependencies={
             "actor": Provide(provide_actor),
             "context": Provide(provide_patient_context),
@@ -168,16 +192,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         plugins=[HTMXPlugin()],
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(environment)),
-        csrf_config=CSRFConfig(
-            secret=settings.secret_key,
-            cookie_name="portal_csrf",
-            cookie_secure=settings.secure_cookies,
-            cookie_httponly=True,
-            cookie_samesite="lax",
-        ),
         compression_config=CompressionConfig(
             backend="gzip", minimum_size=500, gzip_compress_level=6
         ),
-        before_send=[security_headers_hook(https=settings.secure_cookies)],
+        before_send=[
+            security_headers_hook(https=settings.secure_cookies),
+            forget_cookies_hook(legacy_cookies()),
+            full_load_after_sign_in_hook(cookie_name(CSRF_COOKIE)),
+        ],
         openapi_config=None,
     )

@@ -1,9 +1,24 @@
-"""Security headers on every response: pages, static files, and errors the router raises."""
+"""Security headers on every response (pages, static files, and errors the router raises),
+which client a request comes from when the portal runs behind a proxy, and CSRF tokens
+masked per response."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import ipaddress
+import secrets
+from collections.abc import Mapping, Sequence
+
+from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import MutableScopeHeaders
-from litestar.types import Message, Scope
+from litestar.datastructures.cookie import Cookie
+from litestar.enums import ScopeType
+from litestar.middleware.csrf import CSRF_SECRET_LENGTH, CSRFMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.utils.scope.state import ScopeState
+
+from app.settings import IPNetwork
 
 CONTENT_SECURITY_POLICY = "; ".join(
     (
@@ -49,3 +64,185 @@ def security_headers_hook(*, https: bool):  # type: ignore[no-untyped-def]
                 response_headers[name] = value
 
     return add_security_headers
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address from X-Forwarded-For: "203.0.113.7", "2001:db8::1", "[2001:db8::1]:443",
+    "203.0.113.7:5000"; None for anything else."""
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _trusted(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address, proxies: Sequence[IPNetwork]
+) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return any(address in network for network in proxies)
+
+
+def forwarded_client(peer: str, forwarded_for: str, proxies: Sequence[IPNetwork]) -> str | None:
+    """The client's address when `peer` is a trusted proxy, else None (keep the peer).
+
+    Each proxy appends the address it saw, so the right-most address that is not one of
+    our proxies is the first one we can believe; anything left of it the client wrote."""
+    peer_address = _address(peer)
+    if peer_address is None or not _trusted(peer_address, proxies):
+        return None
+    hops = [hop for hop in forwarded_for.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        address = _address(hop)
+        if address is None:
+            return None  # garbled: count the request under the proxy, never a made-up name
+        if not _trusted(address, proxies):
+            return str(address)
+    first = _address(hops[0]) if hops else None
+    return str(first) if first else None
+
+
+class ForwardedHeaders:
+    """ASGI middleware: believe X-Forwarded-For and X-Forwarded-Proto only from the proxies
+    in PORTAL_TRUSTED_PROXIES (none by default), so the per-address limits, sessions and
+    the audit trail see the real client and a client cannot name its own address."""
+
+    def __init__(self, app: ASGIApp, proxies: Sequence[IPNetwork]) -> None:
+        self.app = app
+        self.proxies = tuple(proxies)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        if self.proxies and client and scope["type"] in {"http", "websocket"}:
+            peer = _address(client[0])
+            if peer is not None and _trusted(peer, self.proxies):
+                self._believe(scope, client[0])
+        await self.app(scope, receive, send)
+
+    def _believe(self, scope: Scope, peer: str) -> None:
+        """The request came through one of our proxies: take its word for who sent it."""
+        headers: dict[str, list[str]] = {}
+        for name, value in scope["headers"]:
+            headers.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
+        found = forwarded_client(peer, ",".join(headers.get("x-forwarded-for", [])), self.proxies)
+        if found is not None:
+            scope["client"] = (found, 0)
+        proto = ",".join(headers.get("x-forwarded-proto", [])).split(",")[-1].strip().lower()
+        if proto in {"http", "https"} and scope["type"] == ScopeType.HTTP:
+            scope["scheme"] = proto
+
+
+# CSRF tokens, masked per response --------------------------------------------------------
+#
+# BREACH: a page compressed with gzip that holds both a secret and text an attacker can
+# choose (a reflected `?next=`) leaks the secret byte by byte through the compressed size.
+# Rather than keep every reflected value out of every compressed page (easy to get wrong as
+# pages grow), the CSRF token is never the same twice on the wire: each response shows it
+# XORed with a fresh random pad, pad first (as Django does). The cookie keeps the plain
+# token; a form's or header's token is unmasked before Litestar's usual check.
+
+
+# Litestar's plain token: 32 random bytes and their HMAC, in hex.
+CSRF_TOKEN_LENGTH = CSRF_SECRET_LENGTH * 2
+
+
+def csrf_mask(token: str) -> str:
+    """The token as a page shows it: random pad + (token XOR pad), base64url; "" for a
+    cookie that is not a token (it fails the check either way)."""
+    try:
+        raw = bytes.fromhex(token)
+    except ValueError:
+        return ""
+    pad = secrets.token_bytes(len(raw))
+    masked = pad + bytes(a ^ b for a, b in zip(raw, pad, strict=True))
+    return base64.urlsafe_b64encode(masked).decode().rstrip("=")
+
+
+def csrf_unmask(shown: str) -> str:
+    """The plain token from a masked one; a plain (older, unmasked) token as it is; "" for
+    anything else, which then fails the check."""
+    if len(shown) == CSRF_TOKEN_LENGTH:
+        return shown
+    try:
+        masked = base64.urlsafe_b64decode(shown + "=" * (-len(shown) % 4))
+    except (ValueError, binascii.Error):
+        return ""
+    if len(masked) != CSRF_TOKEN_LENGTH:  # a pad and a token of 64 bytes each
+        return ""
+    half = len(masked) // 2
+    pad, xored = masked[:half], masked[half:]
+    return bytes(a ^ b for a, b in zip(xored, pad, strict=True)).hex()
+
+
+class MaskedCSRFMiddleware(CSRFMiddleware):
+    """Litestar's CSRF middleware (cookie + form field or X-CSRFToken header), with the
+    token pages show masked per response (above)."""
+
+    def __init__(self, app: ASGIApp, config: CSRFConfig) -> None:
+        super().__init__(app=_mask_for_templates(app), config=config)
+
+    def _csrf_tokens_match(self, request_csrf_token: str, cookie_csrf_token: str) -> bool:
+        return super()._csrf_tokens_match(csrf_unmask(request_csrf_token), cookie_csrf_token)
+
+
+def _mask_for_templates(app: ASGIApp) -> ASGIApp:
+    """Between the CSRF check and the handler: what csrf_token() gives templates is a
+    fresh mask of the plain token."""
+
+    async def masked(scope: Scope, receive: Receive, send: Send) -> None:
+        state = ScopeState.from_scope(scope)
+        if isinstance(state.csrf_token, str) and state.csrf_token:
+            plain = csrf_unmask(state.csrf_token)
+            state.csrf_token = csrf_mask(plain) if plain else ""
+        await app(scope, receive, send)
+
+    return masked
+
+
+def forget_cookies_hook(cookies: Mapping[str, str]):  # type: ignore[no-untyped-def]
+    """A before_send hook: tell the browser to drop these cookies (name: path) whenever a
+    request still carries one."""
+
+    async def forget(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start" or not cookies:
+            return
+        sent = b"; ".join(value for name, value in scope["headers"] if name == b"cookie")
+        names = {part.split(b"=", 1)[0].strip().decode("latin-1") for part in sent.split(b";")}
+        headers = MutableScopeHeaders.from_message(message)
+        for name in names & cookies.keys():
+            gone = Cookie(key=name, value="", path=cookies[name], max_age=0, expires=0)
+            headers.add("set-cookie", gone.to_header(header=""))
+
+    return forget
+
+
+def full_load_after_sign_in_hook(csrf_cookie: str):  # type: ignore[no-untyped-def]
+    """A before_send hook. Signing in sets a new CSRF cookie (handlers/support.py), but when
+    the form was sent by htmx (hx-boost), htmx would follow the redirect and swap only the
+    body, leaving the old token in the page's head and the body's hx-headers: the next
+    form would be refused. HX-Redirect has the browser load the next page in full."""
+    cookie_prefix = f"{csrf_cookie}=".encode()
+
+    async def full_load(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start" or message["status"] not in {302, 303}:
+            return
+        if not any(name == b"hx-request" for name, _ in scope["headers"]):
+            return
+        response_headers = list(message.get("headers", []))
+        if not any(
+            name.lower() == b"set-cookie" and value.startswith(cookie_prefix)
+            for name, value in response_headers
+        ):
+            return
+        message["status"] = 200
+        message["headers"] = [
+            (b"hx-redirect", value) if name.lower() == b"location" else (name, value)
+            for name, value in response_headers
+        ]
+
+    return full_load

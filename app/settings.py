@@ -6,6 +6,7 @@ Secrets that are not given are generated once into the data directory, never com
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
@@ -15,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 SQLITE_PREFIX = "sqlite:///"
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -27,6 +29,17 @@ def _flag(name: str, default: bool) -> bool:
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
     return int(raw) if raw else default
+
+
+def _networks(name: str) -> tuple[IPNetwork, ...]:
+    """Addresses and CIDR blocks, separated by commas or spaces."""
+    networks = []
+    for item in os.environ.get(name, "").replace(",", " ").split():
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError as error:
+            raise ValueError(f"{name}: {item!r} is not an IP address or CIDR block") from error
+    return tuple(networks)
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,7 @@ class Settings:
     sms_countries: tuple[str, ...] = ("US",)
     caregiver_invites_open: int = 5
     caregiver_invites_per_day: int = 10
+    trusted_proxies: tuple[IPNetwork, ...] = ()
 
     @property
     def is_sqlite(self) -> bool:
@@ -89,6 +103,12 @@ class Settings:
     @property
     def secure_cookies(self) -> bool:
         return self.base_url.startswith("https://")
+
+
+def make_private_dir(path: Path) -> None:
+    """Create a folder only this user can open (0700): it holds the database and secrets.
+    A folder that already exists keeps its mode: it may be shared on purpose."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def _new_vapid_key() -> str:
@@ -117,7 +137,7 @@ def _load_or_create_secrets(data_dir: Path) -> dict[str, str]:
     fresh = {name: make() for name, make in missing.items() if name not in stored}
     if fresh:
         stored.update(fresh)
-        data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(data_dir)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(stored, handle, indent=2)
@@ -202,6 +222,9 @@ def load_settings() -> Settings:
         # Audit rows are sealed into the hash chain about a second after they are written;
         # /healthz and `portal audit verify` report when the oldest waits longer than this.
         audit_seal_max_seconds=_int("PORTAL_AUDIT_SEAL_MAX_SECONDS", 60),
+        # Proxies whose X-Forwarded-For/-Proto we believe; none by default, so a client
+        # cannot pick the address its attempts are counted under.
+        trusted_proxies=_networks("PORTAL_TRUSTED_PROXIES"),
     )
 
 

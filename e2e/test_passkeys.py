@@ -50,3 +50,24 @@ def test_add_a_passkey_then_sign_back_in_with_one_tap(
     page.get_by_role("button", name="Sign in with a passkey").click()
     page.wait_for_url("**/home")
     expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Maria")
+
+
+def test_a_sign_in_the_device_could_not_verify_is_refused_and_explained(
+    context: BrowserContext, signed_in: Page
+) -> None:
+    page = signed_in
+    cdp, authenticator = _virtual_authenticator(context, page)
+    page.goto("/passkeys")
+    page.get_by_role("button", name="Add a passkey on this device").click()
+    page.wait_for_url("**/passkeys?passkey=added")
+    page.goto("/more")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_text("You are signed out.")).to_be_visible()
+
+    # Touched, but no fingerprint, face or PIN: the device cannot say it was the person.
+    cdp.send(  # type: ignore[attr-defined]
+        "WebAuthn.setUserVerified", {"authenticatorId": authenticator, "isUserVerified": False}
+    )
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    expect(page.get_by_role("alert")).to_contain_text("check that it is you")
+    assert "/home" not in page.url

@@ -11,7 +11,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
-from app.handlers.support import SESSION_COOKIE, page, safe_next, signed_in_actor
+from app.handlers.support import SESSION_COOKIE, cookie_name, page, safe_next, signed_in_actor
 from app.services.access import Actor, PatientContext
 from app.services.profiles import profile_switch
 from app.services.sessions import (
@@ -28,7 +28,7 @@ CLEAR_SITE_DATA = {"Clear-Site-Data": '"cache"'}
 
 def _signed_out() -> Redirect:
     response = Redirect("/?signed_out=1", status_code=303, headers=CLEAR_SITE_DATA)
-    response.delete_cookie(SESSION_COOKIE)
+    response.delete_cookie(cookie_name(SESSION_COOKIE))
     return response
 
 

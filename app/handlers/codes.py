@@ -11,7 +11,13 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
 
-from app.handlers.support import client_ip, page, session_lifetime, with_session_cookie
+from app.handlers.support import (
+    client_ip,
+    cookie_name,
+    page,
+    session_lifetime,
+    with_session_cookie,
+)
 from app.services.codes import CODE_TTL, CodeError, code_choose, code_request, code_verify
 from app.services.rate_limit import CODE_CHECK_PER_IP, rate_limit_ip
 from app.settings import get_settings
@@ -50,7 +56,7 @@ def to_code_check(handle: str, query: str = "") -> Redirect:
     """On to the code form, the browser holding the handle of its pending code."""
     response = Redirect(f"/sign-in/code/check{query}", status_code=303)
     response.set_cookie(
-        CODE_COOKIE,
+        cookie_name(CODE_COOKIE),
         handle,
         max_age=int(CODE_TTL.total_seconds()),
         httponly=True,
@@ -84,7 +90,7 @@ async def check_code(request: Request[Any, Any, Any], data: Form) -> Template | 
         if asks_birth_date:
             return _birth_date_form("limit", data["birth_date"], status_code=429)
         return page("sign_in/code_check.html", error="limit", status_code=429, private=True)
-    handle = request.cookies.get(CODE_COOKIE, "")
+    handle = request.cookies.get(cookie_name(CODE_COOKIE), "")
     settings = get_settings()
     try:
         if asks_birth_date:
@@ -113,10 +119,11 @@ async def check_code(request: Request[Any, Any, Any], data: Form) -> Template | 
     except CodeError as error:
         if error.reason == "mismatch":
             return _birth_date_form("mismatch", data.get("birth_date", ""), status_code=400)
-        return page("sign_in/code_check.html", error=error.reason, status_code=400, private=True)
+        status = 429 if error.reason == "locked" else 400
+        return page("sign_in/code_check.html", error=error.reason, status_code=status, private=True)
     if token is None:
         return _birth_date_form()
     # Signed in: offer a passkey for this device next (the welcome screen).
     response = with_session_cookie(Redirect("/welcome", status_code=303), token)
-    response.delete_cookie(CODE_COOKIE)
+    response.delete_cookie(cookie_name(CODE_COOKIE))
     return response

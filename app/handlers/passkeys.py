@@ -10,13 +10,22 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from app import i18n
-from app.handlers.support import client_ip, page, safe_next, session_lifetime, with_session_cookie
+from app.handlers.support import (
+    client_ip,
+    cookie_name,
+    page,
+    safe_next,
+    session_lifetime,
+    with_session_cookie,
+)
 from app.services.access import Actor, PatientContext
 from app.services.passkeys import (
     CHALLENGE_TTL,
+    KnownCredentialError,
     LastPasskeyError,
     PasskeyError,
     RelyingParty,
+    UnverifiedUserError,
     credential_from,
     device_name,
     passkey_authentication_options,
@@ -44,7 +53,7 @@ def options_response(options_json: str, handle: str) -> Response[str]:
         options_json, media_type="application/json", headers={"Cache-Control": "no-store"}
     )
     response.set_cookie(
-        CHALLENGE_COOKIE,
+        cookie_name(CHALLENGE_COOKIE),
         handle,
         max_age=int(CHALLENGE_TTL.total_seconds()),
         httponly=True,
@@ -58,6 +67,27 @@ def ceremony_failed(message: str, status_code: int = 400) -> Response[dict[str, 
     return Response(
         {"error": message}, status_code=status_code, headers={"Cache-Control": "no-store"}
     )
+
+
+def ceremony_refused(error: PasskeyError, fallback: str) -> Response[dict[str, str]]:
+    """What went wrong, in words the person can act on where there is something to do;
+    else the one message that tells a forger nothing."""
+    if isinstance(error, UnverifiedUserError):
+        return ceremony_failed(
+            i18n.gettext(
+                "Your device did not check that it is you. Turn on a screen lock (a PIN, "
+                "fingerprint or face) on this device, or set a PIN on your security key, "
+                "then try again."
+            )
+        )
+    if isinstance(error, KnownCredentialError):
+        return ceremony_failed(
+            i18n.gettext(
+                "This passkey is already saved here. Use it to sign in, or make a new "
+                "passkey on another device."
+            )
+        )
+    return ceremony_failed(fallback)
 
 
 @post("/passkeys/options", name="passkey_register_options", status_code=200)
@@ -74,15 +104,17 @@ async def register(
         await passkey_register(
             actor=actor,
             rp=relying_party(),
-            handle=request.cookies.get(CHALLENGE_COOKIE, ""),
+            handle=request.cookies.get(cookie_name(CHALLENGE_COOKIE), ""),
             credential=credential_from((await request.body()).decode()),
             device_name=device_name(request.headers.get("user-agent", "")),
         )
-    except PasskeyError:
-        return ceremony_failed(i18n.gettext("That passkey could not be added. Please try again."))
+    except PasskeyError as error:
+        return ceremony_refused(
+            error, i18n.gettext("That passkey could not be added. Please try again.")
+        )
     redirect = safe_next(request.query_params.get("next"), "/passkeys?passkey=added")
     response = Response({"redirect": redirect}, status_code=201)
-    response.delete_cookie(CHALLENGE_COOKIE)
+    response.delete_cookie(cookie_name(CHALLENGE_COOKIE))
     return response
 
 
@@ -129,19 +161,19 @@ async def sign_in(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     try:
         token = await passkey_sign_in(
             rp=relying_party(),
-            handle=request.cookies.get(CHALLENGE_COOKIE, ""),
+            handle=request.cookies.get(cookie_name(CHALLENGE_COOKIE), ""),
             credential=credential_from(body),
             lifetime=lifetime,
             ip=ip,
             user_agent=user_agent,
         )
-    except PasskeyError:
-        return ceremony_failed(
-            i18n.gettext("We could not sign you in with that passkey. Please try again.")
+    except PasskeyError as error:
+        return ceremony_refused(
+            error, i18n.gettext("We could not sign you in with that passkey. Please try again.")
         )
     response = Response({"redirect": safe_next(request.query_params.get("next"), "/home")})
     with_session_cookie(response, token)
-    response.delete_cookie(CHALLENGE_COOKIE)
+    response.delete_cookie(cookie_name(CHALLENGE_COOKIE))
     return response
 
 

@@ -17,6 +17,7 @@ from app import i18n
 from app.handlers.passkeys import (
     CHALLENGE_COOKIE,
     ceremony_failed,
+    ceremony_refused,
     options_response,
     relying_party,
 )
@@ -24,10 +25,12 @@ from app.handlers.support import (
     STAFF_COOKIE,
     STAFF_PREFIX,
     client_ip,
+    cookie_name,
     htmx_target,
     page,
     safe_next,
     session_lifetime,
+    staff_cookie_path,
     with_staff_cookie,
 )
 from app.services.access import StaffActor, age_rules
@@ -113,18 +116,18 @@ async def sign_in(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     try:
         token = await staff_sign_in(
             rp=relying_party(),
-            handle=request.cookies.get(CHALLENGE_COOKIE, ""),
+            handle=request.cookies.get(cookie_name(CHALLENGE_COOKIE), ""),
             credential=credential_from((await request.body()).decode()),
             lifetime=session_lifetime(),
             ip=ip,
             user_agent=user_agent,
         )
-    except PasskeyError:
-        return ceremony_failed(
-            i18n.gettext("We could not sign you in with that passkey. Please try again.")
+    except PasskeyError as error:
+        return ceremony_refused(
+            error, i18n.gettext("We could not sign you in with that passkey. Please try again.")
         )
     response = Response({"redirect": _staff_next(request)})
-    response.delete_cookie(CHALLENGE_COOKIE)
+    response.delete_cookie(cookie_name(CHALLENGE_COOKIE))
     return with_staff_cookie(response, token)
 
 
@@ -155,17 +158,19 @@ async def enroll(request: Request[Any, Any, Any], token: FromPath[str]) -> Respo
         session_token = await staff_enroll(
             token=token,
             rp=relying_party(),
-            handle=request.cookies.get(CHALLENGE_COOKIE, ""),
+            handle=request.cookies.get(cookie_name(CHALLENGE_COOKIE), ""),
             credential=credential_from((await request.body()).decode()),
             device_name=device_name(request.headers.get("user-agent", "")),
             lifetime=session_lifetime(),
             ip=client_ip(request),
             user_agent=request.headers.get("user-agent", ""),
         )
-    except PasskeyError:
-        return ceremony_failed(i18n.gettext("That passkey could not be added. Please try again."))
+    except PasskeyError as error:
+        return ceremony_refused(
+            error, i18n.gettext("That passkey could not be added. Please try again.")
+        )
     response = Response({"redirect": STAFF_PREFIX}, status_code=201)
-    response.delete_cookie(CHALLENGE_COOKIE)
+    response.delete_cookie(cookie_name(CHALLENGE_COOKIE))
     return with_staff_cookie(response, session_token)
 
 
@@ -175,7 +180,7 @@ async def sign_out(request: Request[Any, Any, Any]) -> Redirect:
     if staff is not None:
         await staff_session_end(staff=staff)
     response = Redirect("/staff/sign-in?signed_out=1", status_code=303)
-    response.delete_cookie(STAFF_COOKIE, path=STAFF_PREFIX)
+    response.delete_cookie(cookie_name(STAFF_COOKIE), path=staff_cookie_path())
     return response
 
 

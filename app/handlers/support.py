@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from litestar import Request
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.middleware.csrf import generate_csrf_token
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Response, Template
 
@@ -16,9 +17,11 @@ from app.services.access import Actor, PatientContext, StaffActor, patient_conte
 from app.services.sessions import session_actor, staff_session_actor
 from app.settings import get_settings
 
+# Base names; on HTTPS the browser gets them as `__Host-` cookies (cookie_name).
 SESSION_COOKIE = "portal_session"
-# Staff sessions have their own cookie, sent only to the console's paths.
+# Staff sessions have their own cookie, read only on the console's paths.
 STAFF_COOKIE = "portal_staff"
+CSRF_COOKIE = "portal_csrf"
 STAFF_PREFIX = "/staff"
 LANGUAGE_COOKIE = "portal_lang"
 # Requests that never need to know who is signed in (and so cost no query).
@@ -30,6 +33,28 @@ ResponseT = TypeVar("ResponseT", bound=Response[Any])
 
 def client_ip(request: Request[Any, Any, Any]) -> str:
     return request.client.host if request.client else ""
+
+
+def cookie_name(base: str) -> str:
+    """`__Host-` on HTTPS: the browser then keeps the cookie only if it is Secure, has no
+    Domain and has Path=/, so no other host (a neighbouring subdomain) can plant or
+    overwrite it: no fixed session, no CSRF cookie of an attacker's choosing. The prefix
+    needs Secure, so plain http://localhost development keeps the base name."""
+    return f"__Host-{base}" if get_settings().secure_cookies else base
+
+
+def staff_cookie_path() -> str:
+    """`__Host-` needs Path=/; on plain HTTP the staff cookie stays on the console's paths."""
+    return "/" if get_settings().secure_cookies else STAFF_PREFIX
+
+
+def legacy_cookies() -> dict[str, str]:
+    """Cookies older versions set without the prefix on HTTPS (name: path), which the
+    portal no longer reads: the browser is told to drop them, so their holders are signed
+    out cleanly and sign in again."""
+    if not get_settings().secure_cookies:
+        return {}
+    return {SESSION_COOKIE: "/", STAFF_COOKIE: STAFF_PREFIX, CSRF_COOKIE: "/"}
 
 
 async def identify_request(request: Request[Any, Any, Any]) -> None:
@@ -48,7 +73,7 @@ async def identify_request(request: Request[Any, Any, Any]) -> None:
         await _identify_staff(request)
         return
     actor: Actor | None = None
-    token = request.cookies.get(SESSION_COOKIE)
+    token = request.cookies.get(cookie_name(SESSION_COOKIE))
     if token:
         settings = get_settings()
         actor = await session_actor(
@@ -70,7 +95,7 @@ async def identify_request(request: Request[Any, Any, Any]) -> None:
 async def _identify_staff(request: Request[Any, Any, Any]) -> None:
     """On the console's paths only the staff session counts, never a patient's."""
     staff: StaffActor | None = None
-    token = request.cookies.get(STAFF_COOKIE)
+    token = request.cookies.get(cookie_name(STAFF_COOKIE))
     if token:
         staff = await staff_session_actor(
             token=token,
@@ -165,24 +190,39 @@ def session_lifetime() -> timedelta:
 def with_session_cookie(response: ResponseT, token: str) -> ResponseT:
     """Hand a new session to the browser: HttpOnly, SameSite=Lax, Secure on HTTPS."""
     response.set_cookie(
-        SESSION_COOKIE,
+        cookie_name(SESSION_COOKIE),
         token,
         max_age=int(session_lifetime().total_seconds()),
         httponly=True,
         secure=get_settings().secure_cookies,
         samesite="lax",
     )
-    return response
+    return with_new_csrf_token(response)
 
 
 def with_staff_cookie(response: ResponseT, token: str) -> ResponseT:
     response.set_cookie(
-        STAFF_COOKIE,
+        cookie_name(STAFF_COOKIE),
         token,
-        path=STAFF_PREFIX,
+        path=staff_cookie_path(),
         max_age=int(session_lifetime().total_seconds()),
         httponly=True,
         secure=get_settings().secure_cookies,
+        samesite="lax",
+    )
+    return with_new_csrf_token(response)
+
+
+def with_new_csrf_token(response: ResponseT) -> ResponseT:
+    """A fresh CSRF token whenever a session starts: one learned before sign-in (on a
+    shared computer, or planted) is worthless after it. Same attributes as the CSRF
+    middleware's own cookie (main.py)."""
+    settings = get_settings()
+    response.set_cookie(
+        cookie_name(CSRF_COOKIE),
+        generate_csrf_token(settings.secret_key),
+        httponly=True,
+        secure=settings.secure_cookies,
         samesite="lax",
     )
     return response

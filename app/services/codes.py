@@ -5,8 +5,11 @@ Codes are six digits, kept as an HMAC, live ten minutes, work once and allow fiv
 Asking for one always gets the same answer, whether or not the contact is on file.
 A contact that more than one person uses (a shared family phone) never picks one of them:
 after the right code, the date of birth says who is signing in.
-Limits: three codes per contact per quarter hour, ten per IP address per hour, counted in
-the database so every app process sees the same numbers.
+Limits: three codes per contact per quarter hour and ten a day; ten wrong codes per contact
+a day, across all its codes; ten codes per IP address (an IPv6 /64) per hour. They are
+counted in the database so every app process sees the same numbers. A contact that reaches
+a daily limit is paused for the rest of the day, and the person on file is told: someone
+else may be trying, and their passkey still works.
 """
 
 from __future__ import annotations
@@ -17,30 +20,42 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from app.db import write_transaction
 from app.i18n import N_
+from app.services.accounts import account_contacts
 from app.services.audit import audit_anonymous
 from app.services.clock import utcnow
 from app.services.enrollment import account_for_patient
 from app.services.outbox import outbox_enqueue
+from app.services.rate_limit import rate_key
 from app.services.self_access import holder_from, self_access_refusal
 from app.services.sessions import session_start
-from app.tables import AccessGrant, Account, SignInCode
+from app.tables import AccessGrant, Account, Patient, SignInCode
 
 CODE_TTL = timedelta(minutes=10)
 MAX_CODE_ATTEMPTS = 5
 CONTACT_LIMIT, CONTACT_WINDOW = 3, timedelta(minutes=15)
 IP_LIMIT, IP_WINDOW = 10, timedelta(hours=1)
+# Daily caps per contact: a slow guesser over many codes gets ten guesses a day in a million,
+# and one person's typos over a day fit well within them.
+CONTACT_DAY_LIMIT, CONTACT_GUESS_BUDGET, DAY = 10, 10, timedelta(days=1)
 CODE_SUBJECT = N_("Your sign-in code")
 CODE_TEXT = N_("Your portal sign-in code is %(code)s. It works for 10 minutes. Never share it.")
+PAUSED_SUBJECT = N_("Sign-in codes paused")
+PAUSED_TEXT = N_(
+    "Too many sign-in codes were asked for or tried for your patient portal account today, "
+    "so we paused codes for a day. If this was not you, call your clinic. "
+    "You can still sign in with a passkey."
+)
 
 
 class CodeError(Exception):
-    """`contact`: not a phone or email; `limit`: too many; `wrong`; `expired`;
-    `mismatch`: the date of birth matched none of the people using the contact."""
+    """`contact`: not a phone or email; `limit`: too many for now; `locked`: too many
+    today; `wrong`; `expired`; `mismatch`: the date of birth matched none of the people
+    using the contact."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -155,18 +170,27 @@ async def code_issue(
     now = utcnow()
     handle = secrets.token_urlsafe(24)
     code = f"{secrets.randbelow(1_000_000):06d}"
+    network = rate_key(ip)[:64]  # an IPv6 /64 is one household's or one attacker's
     async with write_transaction():
+        today_for_contact = await SignInCode.count().where(
+            SignInCode.contact_hash == contact_hash, SignInCode.created_at > now - DAY
+        )
         recent_for_contact = await SignInCode.count().where(
             SignInCode.contact_hash == contact_hash, SignInCode.created_at > now - CONTACT_WINDOW
         )
         recent_from_ip = await SignInCode.count().where(
-            SignInCode.ip == ip[:64], SignInCode.created_at > now - IP_WINDOW
+            SignInCode.ip == network, SignInCode.created_at > now - IP_WINDOW
         )
-        if recent_for_contact >= CONTACT_LIMIT or recent_from_ip >= IP_LIMIT:
+        limited: str | None = None
+        if today_for_contact >= CONTACT_DAY_LIMIT or (
+            await _guesses_today(contact_hash, now) >= CONTACT_GUESS_BUDGET
+        ):
+            limited = "locked"
+        elif recent_for_contact >= CONTACT_LIMIT or recent_from_ip >= IP_LIMIT:
+            limited = "limit"
+        if limited:
             await audit_anonymous(action="auth.code_limited", ip=ip, user_agent=user_agent)
-            limited = True
         else:
-            limited = False
             target = await find()
             await SignInCode.insert(
                 SignInCode(
@@ -176,7 +200,7 @@ async def code_issue(
                     patient=target.patient,
                     choices=",".join(str(choice) for choice in target.choices),
                     contact_hash=contact_hash,
-                    ip=ip[:64],
+                    ip=network,
                     created_at=now,
                     expires_at=now + CODE_TTL,
                 )
@@ -190,9 +214,45 @@ async def code_issue(
                     body=text % {"code": code},
                     kind="contact_code" if proof_of_contact else "sign_in_code",
                 )
+                if today_for_contact + 1 == CONTACT_DAY_LIMIT:
+                    await _tell_paused(target.account, target.patient)  # the day's last
     if limited:
-        raise CodeError("limit")
+        raise CodeError(limited)
     return handle
+
+
+async def _guesses_today(contact_hash: str, now: datetime) -> int:
+    """Wrong codes entered for this contact in the last day, over all its codes."""
+    rows = await SignInCode.raw(
+        """
+        SELECT COALESCE(SUM(failed_attempts), 0) AS used FROM sign_in_code
+        WHERE contact_hash = {} AND created_at > {}
+        """,
+        contact_hash,
+        now - DAY,
+    )
+    return int(rows[0]["used"])
+
+
+async def _tell_paused(account_id: int | None, patient_id: int | None) -> None:
+    """Tell the person on file (every contact we have) that codes stopped for a day. Says
+    nothing about health; inside the caller's transaction."""
+    if account_id is not None:
+        phone, email = await account_contacts(account_id)
+    elif patient_id is not None:
+        row = await Patient.select(Patient.phone, Patient.email).where(Patient.id == patient_id)
+        phone, email = (row[0]["phone"], row[0]["email"]) if row else (None, None)
+    else:
+        return
+    for channel, recipient in (("sms", phone), ("email", email)):
+        if recipient:
+            await outbox_enqueue(
+                channel=channel,
+                recipient=recipient,
+                subject=PAUSED_SUBJECT,
+                body=PAUSED_TEXT,
+                kind="codes_paused",
+            )
 
 
 async def _pending(secret: str, handle: str) -> dict[str, Any] | None:
@@ -209,6 +269,7 @@ async def _pending(secret: str, handle: str) -> dict[str, Any] | None:
             SignInCode.failed_attempts,
             SignInCode.choices,
             SignInCode.code_ok_at,
+            SignInCode.contact_hash,
         )
         .where(
             SignInCode.handle_hash == _mac(secret, handle),
@@ -221,12 +282,22 @@ async def _pending(secret: str, handle: str) -> dict[str, Any] | None:
     return row
 
 
+async def _day_budget_used(row: dict[str, Any] | None) -> bool:
+    """The contact's wrong guesses for the day are used up: even the right code fails."""
+    return row is not None and (
+        await _guesses_today(row["contact_hash"], utcnow()) >= CONTACT_GUESS_BUDGET
+    )
+
+
 async def _count_failure(row: dict[str, Any], action: str, reason: str, ip: str, ua: str) -> str:
     failures = row["failed_attempts"] + 1
     await SignInCode.update({SignInCode.failed_attempts: failures}).where(
         SignInCode.id == row["id"]
     )
     await audit_anonymous(action=action, ip=ip, user_agent=ua)
+    if await _guesses_today(row["contact_hash"], utcnow()) == CONTACT_GUESS_BUDGET:
+        await _tell_paused(row["account"], row["patient"])  # this was the day's last guess
+        return "locked"
     return "expired" if failures >= MAX_CODE_ATTEMPTS else reason
 
 
@@ -241,6 +312,8 @@ async def code_verify(
         row = await _pending(secret, handle)
         if row is None:
             failure: str | None = "expired"
+        elif await _day_budget_used(row):
+            failure = "locked"
         elif not (row["account"] or row["patient"] or row["choices"]) or not hmac.compare_digest(
             row["code_hash"], _mac(secret, code.strip())
         ):
@@ -281,6 +354,8 @@ async def code_choose(
         row = await _pending(secret, handle)
         if row is None or row["code_ok_at"] is None or not row["choices"]:
             raise CodeError("expired")
+        if await _day_budget_used(row):
+            raise CodeError("locked")
         choices = [int(choice) for choice in row["choices"].split(",")]
         matches = await AccessGrant.select(AccessGrant.account, AccessGrant.patient).where(
             AccessGrant.patient.is_in(choices),

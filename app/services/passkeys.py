@@ -28,6 +28,7 @@ from webauthn.helpers.structs import (
     ResidentKeyRequirement,
     UserVerificationRequirement,
 )
+from webauthn.registration.verify_registration_response import VerifiedRegistration
 
 from app.db import write_transaction
 from app.i18n import N_
@@ -38,7 +39,7 @@ from app.services.clock import utcnow
 from app.services.errors import NotFoundError
 from app.services.outbox import outbox_enqueue
 from app.services.sessions import session_start
-from app.tables import Passkey, WebAuthnChallenge, WebSession
+from app.tables import Passkey, StaffPasskey, WebAuthnChallenge, WebSession
 
 CHALLENGE_TTL = timedelta(minutes=5)
 NEW_PASSKEY_SUBJECT = N_("A passkey was added to your account")
@@ -49,6 +50,15 @@ NEW_PASSKEY_TEXT = N_(
 
 class PasskeyError(Exception):
     """The ceremony failed: expired, reused, forged, or unknown. One message for all."""
+
+
+class UnverifiedUserError(PasskeyError):
+    """A genuine response from a device that did not check it was the person (no screen
+    lock, a security key without a PIN). Said plainly: the person can fix it."""
+
+
+class KnownCredentialError(PasskeyError):
+    """The new passkey's credential id is already registered here (WebAuthn §7.1 step 22)."""
 
 
 class LastPasskeyError(Exception):
@@ -134,7 +144,9 @@ async def passkey_registration_options(*, actor: Actor, rp: RelyingParty) -> tup
         user_display_name=actor.display_name,
         authenticator_selection=AuthenticatorSelectionCriteria(
             resident_key=ResidentKeyRequirement.REQUIRED,
-            user_verification=UserVerificationRequirement.PREFERRED,
+            # A passkey opens health records: the device must check it is the person
+            # (biometric, screen lock or PIN), as for staff, not just that someone tapped.
+            user_verification=UserVerificationRequirement.REQUIRED,
         ),
         exclude_credentials=[
             PublicKeyCredentialDescriptor(id=base64url_to_bytes(row["credential_id"]))
@@ -153,15 +165,8 @@ async def passkey_register(
         taken = await challenge_take(handle, "register")
         if taken.account_id != actor.account_id:
             raise PasskeyError("account")
-        try:
-            verified = verify_registration_response(
-                credential=credential,
-                expected_challenge=taken.challenge,
-                expected_rp_id=rp.id,
-                expected_origin=rp.origin,
-            )
-        except WebAuthnException as error:  # any malformed or forged response
-            raise PasskeyError("registration") from error
+        verified = registration_check(rp=rp, challenge=taken.challenge, credential=credential)
+        await credential_id_unused(verified.credential_id)
         passkey = Passkey(
             account=actor.account_id,
             credential_id=bytes_to_base64url(verified.credential_id),
@@ -180,15 +185,45 @@ async def passkey_register(
     return str(passkey.public_id)
 
 
+def registration_check(
+    *, rp: RelyingParty, challenge: bytes, credential: dict[str, Any]
+) -> VerifiedRegistration:
+    """Verify a new credential, user verification included; else PasskeyError."""
+    try:
+        verified = verify_registration_response(
+            credential=credential,
+            expected_challenge=challenge,
+            expected_rp_id=rp.id,
+            expected_origin=rp.origin,
+            # Checked below instead, after the signature: only a genuine response earns
+            # the plain explanation of what to fix.
+            require_user_verification=False,
+        )
+    except WebAuthnException as error:  # any malformed or forged response
+        raise PasskeyError("registration") from error
+    if not verified.user_verified:
+        raise UnverifiedUserError("registration")
+    return verified
+
+
+async def credential_id_unused(credential_id: bytes) -> None:
+    """WebAuthn §7.1 step 22: a credential id registered before (to anyone, patient or
+    staff) is refused, not stored twice. Inside the caller's transaction."""
+    encoded = bytes_to_base64url(credential_id)
+    if await Passkey.exists().where(Passkey.credential_id == encoded) or (
+        await StaffPasskey.exists().where(StaffPasskey.credential_id == encoded)
+    ):
+        raise KnownCredentialError("registered")
+
+
 async def passkey_authentication_options(
-    *,
-    rp: RelyingParty,
-    purpose: str = "authenticate",
-    user_verification: UserVerificationRequirement = UserVerificationRequirement.PREFERRED,
+    *, rp: RelyingParty, purpose: str = "authenticate"
 ) -> tuple[str, str]:
     """Options for navigator.credentials.get(): no account named, the device offers its own.
     Staff use their own purpose (their challenges never serve a patient's sign-in)."""
-    options = generate_authentication_options(rp_id=rp.id, user_verification=user_verification)
+    options = generate_authentication_options(
+        rp_id=rp.id, user_verification=UserVerificationRequirement.REQUIRED
+    )
     handle = await challenge_store(purpose, options.challenge)
     return options_to_json(options), handle
 
@@ -208,11 +243,11 @@ async def passkey_sign_in(
     async with write_transaction():
         try:
             passkey_id, account_id, sign_count = await _verify_assertion(rp, handle, credential)
-        except PasskeyError:
+        except PasskeyError as error:
             await audit_anonymous(action="auth.sign_in_failed", ip=ip, user_agent=user_agent)
-            failed = True
+            failed: PasskeyError | None = error
         else:
-            failed = False
+            failed = None
             await Passkey.update(
                 {Passkey.sign_count: sign_count, Passkey.last_used_at: utcnow()}
             ).where(Passkey.id == passkey_id)
@@ -225,8 +260,8 @@ async def passkey_sign_in(
                 reason="passkey",
                 passkey_id=passkey_id,
             )
-    if failed:
-        raise PasskeyError("sign-in")
+    if failed is not None:
+        raise failed
     return token
 
 
@@ -259,10 +294,9 @@ def assertion_check(
     credential: dict[str, Any],
     public_key: str,
     sign_count: int,
-    require_user_verification: bool = False,
 ) -> int:
-    """Verify a WebAuthn assertion against a stored key; the new sign count, else
-    PasskeyError (whatever was malformed or forged)."""
+    """Verify a WebAuthn assertion against a stored key, user verification included; the
+    new sign count, else PasskeyError (whatever was malformed or forged)."""
     try:
         verified = verify_authentication_response(
             credential=credential,
@@ -271,10 +305,12 @@ def assertion_check(
             expected_origin=rp.origin,
             credential_public_key=base64url_to_bytes(public_key),
             credential_current_sign_count=sign_count,
-            require_user_verification=require_user_verification,
+            require_user_verification=False,  # checked below, after the signature
         )
     except WebAuthnException as error:
         raise PasskeyError("assertion") from error
+    if not verified.user_verified:
+        raise UnverifiedUserError("assertion")
     return int(verified.new_sign_count)
 
 

@@ -1,4 +1,4 @@
-"""Rate limits on sign-in and enrollment attempts, per IP address (or any other key).
+"""Rate limits on sign-in and enrollment attempts, per IP address (an IPv6 /64), or any key.
 
 Fixed windows: a counter per (rule, key, window) that starts at zero when the window starts.
 Simple and cheap; a burst at a window's edge may reach twice the limit, which is fine for
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import logging
 import time
 from dataclasses import dataclass
@@ -59,6 +60,22 @@ PASSKEY_SIGN_IN_PER_IP = RateRule("passkey_sign_in_ip", 60, timedelta(minutes=15
 JOIN_PER_IP = RateRule("join_ip", 10, timedelta(hours=1))
 # Six-digit codes: each code allows five tries, and this caps guesses over many codes.
 CODE_CHECK_PER_IP = RateRule("code_check_ip", 30, timedelta(hours=1))
+
+
+def rate_key(ip: str) -> str:
+    """What per-address limits count under: an IPv4 address, or an IPv6 address's /64.
+
+    One home or phone gets a whole /64 and can pick any address in it, so counting single
+    IPv6 addresses would give each client billions of fresh allowances."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 class _MemoryCounters:
@@ -201,7 +218,7 @@ async def rate_limit_ip(rule: RateRule, *, ip: str, user_agent: str) -> bool:
 
     The first refusal in a window is audited; later ones are not, so a flood of attempts
     does not become a flood of database writes."""
-    count = await _default_limiter().hit(rule, ip)
+    count = await _default_limiter().hit(rule, rate_key(ip))
     if count <= rule.limit:
         return True
     if count == rule.limit + 1:

@@ -15,10 +15,8 @@ from typing import Any
 from webauthn import (
     generate_registration_options,
     options_to_json,
-    verify_registration_response,
 )
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
-from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AuthenticatorSelectionCriteria,
     PublicKeyCredentialDescriptor,
@@ -35,7 +33,9 @@ from app.services.passkeys import (
     assertion_check,
     challenge_store,
     challenge_take,
+    credential_id_unused,
     passkey_authentication_options,
+    registration_check,
 )
 from app.services.sessions import staff_session_start
 from app.services.staff_roles import ROLES
@@ -200,16 +200,8 @@ async def staff_enroll(
         taken = await challenge_take(handle, "staff_register")
         if invite is None or taken.staff_id != invite.staff_id:
             raise PasskeyError("link")
-        try:
-            verified = verify_registration_response(
-                credential=credential,
-                expected_challenge=taken.challenge,
-                expected_rp_id=rp.id,
-                expected_origin=rp.origin,
-                require_user_verification=True,
-            )
-        except WebAuthnException as error:
-            raise PasskeyError("registration") from error
+        verified = registration_check(rp=rp, challenge=taken.challenge, credential=credential)
+        await credential_id_unused(verified.credential_id)
         claimed = (
             await StaffInvite.update({StaffInvite.used_at: utcnow()})
             .where(StaffInvite.id == invite.invite_id, StaffInvite.used_at.is_null())
@@ -244,11 +236,7 @@ async def staff_enroll(
 
 
 async def staff_authentication_options(*, rp: RelyingParty) -> tuple[str, str]:
-    return await passkey_authentication_options(
-        rp=rp,
-        purpose="staff_authenticate",
-        user_verification=UserVerificationRequirement.REQUIRED,
-    )
+    return await passkey_authentication_options(rp=rp, purpose="staff_authenticate")
 
 
 async def staff_sign_in(
@@ -264,19 +252,19 @@ async def staff_sign_in(
     async with write_transaction():
         try:
             passkey_id, staff_id, sign_count = await _verify(rp, handle, credential)
-        except PasskeyError:
+        except PasskeyError as error:
             await audit_anonymous(action="auth.staff_sign_in_failed", ip=ip, user_agent=user_agent)
-            failed = True
+            failed: PasskeyError | None = error
         else:
-            failed = False
+            failed = None
             await StaffPasskey.update(
                 {StaffPasskey.sign_count: sign_count, StaffPasskey.last_used_at: utcnow()}
             ).where(StaffPasskey.id == passkey_id)
             token = await staff_session_start(
                 staff_id=staff_id, lifetime=lifetime, ip=ip, user_agent=user_agent, reason="passkey"
             )
-    if failed:
-        raise PasskeyError("sign-in")
+    if failed is not None:
+        raise failed
     return token
 
 
@@ -301,6 +289,5 @@ async def _verify(
         credential=credential,
         public_key=passkey["public_key"],
         sign_count=passkey["sign_count"],
-        require_user_verification=True,
     )
     return passkey["id"], passkey["staff"], sign_count

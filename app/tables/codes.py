@@ -19,6 +19,7 @@ class SignInCode(Table, tablename="sign_in_code"):
     patient = ForeignKey(references=Patient, null=True, default=None, on_delete=OnDelete.cascade)
     # HMAC of the normalised phone or email, for the per-contact limit without storing it.
     contact_hash = Varchar(length=64, index=True)
+    # What the per-address limit counts: the IPv4 address, or the IPv6 /64 (rate_key).
     ip = Varchar(length=64, default="", index=True)
     created_at = created_at_column()
     expires_at = Timestamptz()

@@ -9,8 +9,12 @@ import pytest
 
 from app.services.clock import set_clock
 from app.services.codes import (
+    CONTACT_DAY_LIMIT,
+    CONTACT_GUESS_BUDGET,
     CONTACT_LIMIT,
+    IP_LIMIT,
     MAX_CODE_ATTEMPTS,
+    PAUSED_SUBJECT,
     CodeError,
     code_choose,
     code_request,
@@ -204,3 +208,68 @@ async def test_a_teenagers_own_phone_signs_them_in_and_a_childs_never_does() -> 
     before = await OutboxMessage.count()
     await _ask(child_phone)
     assert await OutboxMessage.count() == before
+
+
+async def _paused_notices(phone: str) -> int:
+    return await OutboxMessage.count().where(
+        OutboxMessage.recipient == phone, OutboxMessage.subject == PAUSED_SUBJECT
+    )
+
+
+async def test_a_contact_gets_ten_codes_a_day_then_codes_pause_and_the_person_is_told() -> None:
+    _, phone = await _person_with_phone()
+    start = datetime.now(UTC)
+    for number in range(CONTACT_DAY_LIMIT):
+        # Three per quarter hour: spread out, as a patient attacker would.
+        set_clock(lambda n=number: start + timedelta(minutes=16 * (n // CONTACT_LIMIT)))
+        await _ask(phone, ip=unique("10.7."))
+    assert await _paused_notices(phone) == 1
+    notice = (
+        await OutboxMessage.select(OutboxMessage.body)
+        .where(OutboxMessage.subject == PAUSED_SUBJECT, OutboxMessage.recipient == phone)
+        .first()
+    )
+    assert notice is not None
+    assert "call your clinic" in notice["body"]
+    set_clock(lambda: start + timedelta(hours=3))
+    with pytest.raises(CodeError, match="locked"):
+        await _ask(phone, ip=unique("10.7."))
+    assert await _paused_notices(phone) == 1  # told once, not at every refusal
+    set_clock(lambda: start + timedelta(days=1, hours=2))
+    assert await _ask(phone, ip=unique("10.7."))
+
+
+async def test_wrong_codes_over_many_codes_share_one_daily_budget() -> None:
+    _, phone = await _person_with_phone()
+    wrong_answers = []
+    ip = unique("10.5.")
+    for _ in range(2):
+        handle = await _ask(phone, ip=ip)
+        code = await _sent_code(phone)
+        wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+        for _ in range(MAX_CODE_ATTEMPTS - 1):  # four per code: each code stays open
+            with pytest.raises(CodeError, match="wrong"):
+                await _check(handle, wrong)
+            wrong_answers.append(wrong)
+    handle = await _ask(phone, ip=ip)
+    code = await _sent_code(phone)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    with pytest.raises(CodeError, match="wrong"):
+        await _check(handle, wrong)
+    assert await _paused_notices(phone) == 0
+    with pytest.raises(CodeError, match="locked"):  # the tenth wrong code today
+        await _check(handle, wrong)
+    assert await _paused_notices(phone) == 1
+    with pytest.raises(CodeError, match="locked"):  # even the right one, until tomorrow
+        await _check(handle, code)
+    with pytest.raises(CodeError, match="locked"):
+        await _ask(phone, ip=unique("10.6."))
+    assert len(wrong_answers) + 2 == CONTACT_GUESS_BUDGET
+
+
+async def test_addresses_in_one_ipv6_64_share_one_limit() -> None:
+    for number in range(IP_LIMIT):
+        await _ask(f"+1555098{number:04d}", ip=f"2001:db8:1:2::{number + 1:x}")
+    with pytest.raises(CodeError, match="limit"):
+        await _ask("+15550989999", ip="2001:db8:1:2:ffff:ffff:ffff:ffff")
+    assert await _ask("+15550989999", ip="2001:db8:1:3::1")  # the next /64 is someone else

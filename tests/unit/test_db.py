@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sqlite3
+import stat
 import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from piccolo.querystring import QueryString
 
-from app.db import PortalSQLiteEngine, engine, write_transaction
+from app.db import PortalSQLiteEngine, engine, prepare_sqlite_file, write_transaction
+from app.settings import Settings
 from app.tables import Account
 from tests.factories import unique
 
@@ -142,3 +149,42 @@ async def test_a_read_outside_a_transaction_does_not_see_uncommitted_rows() -> N
     finish.set()
     await task
     assert await Account.exists().where(Account.display_name == name)
+
+
+@pytest.fixture
+def usual_umask() -> Iterator[None]:
+    """The common default (022), under which new files are readable by everyone."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+@pytest.mark.usefixtures("usual_umask")
+def test_the_sqlite_file_and_its_folder_are_private(tmp_path: Path, settings: Settings) -> None:
+    folder = tmp_path / "var"
+    mine = replace(settings, data_dir=folder, database_url=f"sqlite:///{folder}/portal.db")
+    prepare_sqlite_file(mine)
+    with sqlite3.connect(folder / "portal.db") as connection:
+        connection.execute("CREATE TABLE t (x)")  # writes the -wal and -shm files
+        assert stat.S_IMODE((folder / "portal.db-wal").stat().st_mode) == 0o600
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((folder / "portal.db").stat().st_mode) == 0o600
+
+
+@pytest.mark.usefixtures("usual_umask")
+def test_an_older_world_readable_database_file_is_made_private(
+    tmp_path: Path, settings: Settings
+) -> None:
+    (tmp_path / "portal.db").touch(mode=0o644)
+    prepare_sqlite_file(replace(settings, database_url=f"sqlite:///{tmp_path}/portal.db"))
+    assert stat.S_IMODE((tmp_path / "portal.db").stat().st_mode) == 0o600
+
+
+@pytest.mark.usefixtures("usual_umask")
+def test_generated_secrets_go_into_a_private_folder(tmp_path: Path) -> None:
+    from app.settings import _load_or_create_secrets
+
+    folder = tmp_path / "data"
+    _load_or_create_secrets(folder)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((folder / "secrets.json").stat().st_mode) == 0o600

@@ -17,7 +17,9 @@ from app.services.rate_limit import (
     KEY_PREFIX,
     RateLimiter,
     RateRule,
+    rate_key,
     rate_limit_allow,
+    rate_limit_ip,
     rate_limit_reset,
 )
 from tests.factories import unique
@@ -147,3 +149,16 @@ async def test_a_closed_redis_falls_back_to_memory_and_warns_once(
     assert len(warnings) == 1
     assert IP not in warnings[0].getMessage()
     assert "127.0.0.1" not in warnings[0].getMessage()
+
+
+async def test_ipv6_addresses_count_by_their_64(rule: RateRule) -> None:
+    at(START)
+    for host in range(1, 4):
+        assert await rate_limit_ip(rule, ip=f"2001:db8:aa:bb::{host}", user_agent="t")
+    # A fresh address from the same /64 is the same client, not a fresh allowance.
+    assert not await rate_limit_ip(rule, ip="2001:db8:aa:bb:1234:5678:9abc:def0", user_agent="t")
+    assert await rate_limit_ip(rule, ip="2001:db8:aa:bc::1", user_agent="t")
+    # IPv4 addresses stay whole, also when written as IPv4-mapped IPv6.
+    assert rate_key("203.0.113.7") == "203.0.113.7"
+    assert rate_key("::ffff:203.0.113.7") == "203.0.113.7"
+    assert rate_key("2001:db8:aa:bb:1:2:3:4") == "2001:db8:aa:bb::/64"

@@ -18,6 +18,7 @@ from app.main import create_app
 from app.services.sessions import session_start, staff_session_start
 from app.settings import Settings
 from app.tables import StaffUser
+from tests.authenticator import SoftAuthenticator
 from tests.factories import Person, unique
 
 BASE_URL = "http://portal.test"
@@ -51,11 +52,13 @@ async def running(settings: Settings) -> AsyncIterator[Litestar]:
 
 
 @asynccontextmanager
-async def serving(settings: Settings, ip: str = "127.0.0.1") -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the app, as a browser without JavaScript on 127.0.0.1 (or `ip`, for a
-    test whose per-address counts must not add up with other tests')."""
+async def serving(
+    settings: Settings, address: str = "127.0.0.1"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app, as a browser without JavaScript on 127.0.0.1 (or `address`:
+    code requests are counted per address in the database, for the whole run)."""
     async with running(settings) as app:
-        transport = httpx.ASGITransport(app=app, client=(ip, 50000))
+        transport = httpx.ASGITransport(app=app, client=(address, 50000))
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as test_client:
             yield test_client
 
@@ -111,3 +114,31 @@ async def staff_signed_in(client: httpx.AsyncClient, role: str = "front_desk") -
     )
     client.cookies.set(STAFF_COOKIE, token, path="/staff")
     return staff
+
+
+async def add_passkey(
+    client: httpx.AsyncClient, authenticator: SoftAuthenticator
+) -> httpx.Response:
+    """Add a passkey from this (signed-in) client, as passkeys.js does."""
+    token = csrf_from((await client.get("/more")).text)
+    options = await client.post("/passkeys/options", headers={"X-CSRFToken": token}, json={})
+    assert options.json()["authenticatorSelection"]["userVerification"] == "required"
+    return await client.post(
+        "/passkeys",
+        headers={"X-CSRFToken": token},
+        json={"credential": authenticator.register(options.json())},
+    )
+
+
+async def passkey_sign_in(
+    client: httpx.AsyncClient, authenticator: SoftAuthenticator
+) -> httpx.Response:
+    """Sign in with a passkey from the start page, as passkeys.js does."""
+    token = csrf_from((await client.get("/")).text)
+    options = await client.post("/sign-in/passkey/options", headers={"X-CSRFToken": token}, json={})
+    assert options.json()["userVerification"] == "required"
+    return await client.post(
+        "/sign-in/passkey",
+        headers={"X-CSRFToken": token},
+        json={"credential": authenticator.sign_in(options.json())},
+    )

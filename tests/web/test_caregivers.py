@@ -52,7 +52,7 @@ def _own_address() -> str:
 async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
     """Each test from an address of its own: invitation codes, like sign-in codes, are
     limited per address, and the database keeps the counts across tests."""
-    async with serving(settings, ip=_own_address()) as test_client:
+    async with serving(settings, address=_own_address()) as test_client:
         yield test_client
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 from datetime import date
 
+import pytest
 from httpx import AsyncClient
 
+from app.services import codes
+from app.settings import Settings
 from app.tables import OutboxMessage, Patient
 from tests.factories import make_person, with_contacts
-from tests.web.conftest import csrf_from
+from tests.web.conftest import csrf_from, serving
 
 
 async def test_code_by_text_signs_in_without_javascript(client: AsyncClient) -> None:
@@ -95,3 +98,27 @@ async def test_a_shared_phone_asks_for_the_date_of_birth_without_javascript(
     )
     assert done.headers["location"] == "/welcome"
     assert "You are in, Ben" in (await client.get("/welcome")).text
+
+
+async def test_a_contact_paused_for_the_day_is_told_so_in_plain_words(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(codes, "CONTACT_DAY_LIMIT", 1)
+    person = await make_person("Ana")
+    await Patient.update({Patient.phone: "+15550177001"}).where(Patient.id == person.patient.id)
+    async with serving(settings, "10.78.0.1") as client:  # its own hourly per-address count
+        await _paused_page(client)
+
+
+async def _paused_page(client: AsyncClient) -> None:
+    token = csrf_from((await client.get("/sign-in/code")).text)
+    first = await client.post(
+        "/sign-in/code", data={"contact": "555 017 7001", "_csrf_token": token}
+    )
+    assert first.status_code == 303  # on to the code form
+    paused = await client.post(
+        "/sign-in/code", data={"contact": "555 017 7001", "_csrf_token": token}
+    )
+    assert paused.status_code == 429
+    assert "paused for a day" in paused.text
+    assert 'value="555 017 7001"' in paused.text

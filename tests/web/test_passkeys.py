@@ -7,11 +7,15 @@ from __future__ import annotations
 import json
 
 from httpx import AsyncClient
+from webauthn.helpers import bytes_to_base64url
 
 from app.handlers.passkeys import CHALLENGE_COOKIE
+from app.services.staff_auth import staff_create
+from app.settings import Settings
 from app.tables import AuditEvent, Passkey, Patient, WebAuthnChallenge
+from tests.authenticator import SoftAuthenticator
 from tests.factories import make_person, unique
-from tests.web.conftest import csrf_from, sign_in
+from tests.web.conftest import add_passkey, csrf_from, passkey_sign_in, sign_in
 
 
 async def _token(client: AsyncClient) -> str:
@@ -185,3 +189,83 @@ async def test_the_code_page_offers_passkeys_in_autofill(client: AsyncClient) ->
     page = await client.get("/sign-in/code")
     assert 'autocomplete="username webauthn"' in page.text
     assert "data-passkey-autofill" in page.text
+
+
+UNVERIFIED = "Your device did not check that it is you."
+
+
+async def test_a_device_that_did_not_check_it_was_the_person_cannot_add_a_passkey(
+    client: AsyncClient,
+) -> None:
+    person = await make_person()
+    await sign_in(client, person)
+    refused = await add_passkey(client, SoftAuthenticator(user_verified=False))
+    assert refused.status_code == 400
+    assert UNVERIFIED in refused.json()["error"]
+    assert "security key" in refused.json()["error"]
+    assert not await Passkey.exists().where(Passkey.account == person.account.id)
+    assert (await add_passkey(client, SoftAuthenticator())).status_code == 201
+
+
+async def test_a_sign_in_the_device_did_not_verify_is_refused_and_explained(
+    client: AsyncClient,
+) -> None:
+    person = await make_person()
+    await sign_in(client, person)
+    authenticator = SoftAuthenticator()
+    assert (await add_passkey(client, authenticator)).status_code == 201
+    client.cookies.clear()
+
+    authenticator.user_verified = False  # touched, but no PIN, fingerprint or face
+    refused = await passkey_sign_in(client, authenticator)
+    assert refused.status_code == 400
+    assert UNVERIFIED in refused.json()["error"]
+    assert "portal_session" not in refused.cookies
+    assert await AuditEvent.exists().where(AuditEvent.action == "auth.sign_in_failed")
+
+    authenticator.user_verified = True
+    signed_in = await passkey_sign_in(client, authenticator)
+    assert signed_in.status_code == 200
+    assert signed_in.json() == {"redirect": "/home"}
+
+
+async def test_a_passkey_already_registered_is_refused_with_a_clear_answer(
+    client: AsyncClient, settings: Settings
+) -> None:
+    person, other = await make_person(), await make_person()
+    authenticator = SoftAuthenticator()
+    await sign_in(client, person)
+    assert (await add_passkey(client, authenticator)).status_code == 201
+    for account_holder in (person, other):  # the same account, or someone else's
+        client.cookies.clear()
+        await sign_in(client, account_holder)
+        again = await add_passkey(client, authenticator)
+        assert again.status_code == 400
+        assert "already saved" in again.json()["error"]
+    assert (
+        await Passkey.count().where(
+            Passkey.credential_id == bytes_to_base64url(authenticator.credential_id)
+        )
+        == 1
+    )
+
+    # Nor can a staff sign-up link take a patient's passkey.
+    link = await staff_create(
+        email=f"{unique('admin')}@clinic.test",
+        given_name="Ada",
+        family_name="Admin",
+        role="admin",
+        base_url=settings.base_url,
+    )
+    path = link.link.removeprefix(settings.base_url)
+    client.cookies.clear()
+    token = await _token(client)
+    options = await client.post(f"{path}/options", headers={"X-CSRFToken": token}, json={})
+    staff_try = await client.post(
+        path,
+        headers={"X-CSRFToken": token},
+        json={"credential": authenticator.register(options.json())},
+    )
+    assert staff_try.status_code == 400
+    assert "already saved" in staff_try.json()["error"]
+    assert (await client.get(path)).status_code == 200  # the link still works

@@ -20,7 +20,11 @@
       body: JSON.stringify(body || {}),
     }).then(function (response) {
       return response.json().then(function (data) {
-        if (!response.ok) throw new Error(data.error || "failed");
+        if (!response.ok) {
+          var refused = new Error(data.error || "failed");
+          refused.explained = Boolean(data.error); // the server's words, in the person's language
+          throw refused;
+        }
         return data;
       });
     });
@@ -101,6 +105,14 @@
     });
   }
 
+  // The server's own words when it refused; else the browser gave up, which (with user
+  // verification required) is often a device with no screen lock or a key with no PIN.
+  function failure(button, error) {
+    if (error && error.explained) return error.message;
+    if (error && error.name === "NotAllowedError") return button.getAttribute("data-not-allowed");
+    return button.getAttribute("data-failed");
+  }
+
   document.addEventListener("click", function (event) {
     var button = event.target instanceof Element ? event.target.closest("[data-passkey]") : null;
     if (!button) return;
@@ -124,9 +136,9 @@
       .then(function (result) {
         window.location.assign(result.redirect);
       })
-      .catch(function () {
+      .catch(function (error) {
         button.disabled = false;
-        say(button, button.getAttribute("data-failed"));
+        say(button, failure(button, error));
       });
   });
 
