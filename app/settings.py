@@ -174,9 +174,9 @@ def load_settings() -> Settings:
         debug=_flag("PORTAL_DEBUG", False),
         log_level=os.environ.get("PORTAL_LOG_LEVEL", "INFO").upper(),
         session_idle_minutes=_int("PORTAL_SESSION_IDLE_MINUTES", 15),
-        # Staff screens sit on shared desks: a shorter idle time (SECURITY.md).
+        # Staff screens sit on shared desks: a shorter idle time (docs/security.md).
         staff_session_idle_minutes=_int("PORTAL_STAFF_SESSION_IDLE_MINUTES", 10),
-        # SECURITY.md's proxy ages: a guardian's access narrows at the first, ends at the second.
+        # The proxy ages (docs/security.md): a guardian's access narrows at one, ends at the other.
         proxy_adolescent_age=_int("PORTAL_PROXY_ADOLESCENT_AGE", 12),
         proxy_adult_age=_int("PORTAL_PROXY_ADULT_AGE", 18),
         # Results go out when final (Cures Act); a clinic may hold chosen tests (by LOINC,

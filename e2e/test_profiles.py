@@ -23,7 +23,7 @@ def test_a_parent_switches_records_in_one_tap_and_sees_only_what_rules_allow(
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Results").click()
     page.wait_for_url("**/results")
     expect(page.get_by_text("Complete blood count (CBC)").first).to_be_visible()
-    # Lucas's confidential test is his alone (SECURITY.md: ages 12 to 17).
+    # Lucas's confidential test is his alone (docs/security.md: ages 12 to 17).
     expect(page.get_by_text("Chlamydia")).to_have_count(0)
 
     page.get_by_role("navigation", name="Whose record").get_by_role("button", name="Me").click()

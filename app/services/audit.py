@@ -1,6 +1,6 @@
 """Audit rows: written inside the caller's transaction, so no access goes unrecorded.
 
-The trail is append-only and hash-chained (SECURITY.md), the way a Certificate Transparency log
+The trail is append-only and hash-chained (docs/security.md), the way a Certificate Transparency log
 sequences its entries (RFC 6962): a request only inserts its rows, reading nothing and taking no
 lock; a sealer (`audit_seal`, run every second by the worker) then links the rows that wait into
 the chain, in batches, one process at a time (a lease on the chain head). Sealing gives each row

@@ -248,7 +248,7 @@ async def guardian_invite(
     *, staff: StaffActor, patient_public_id: str, contact: str, relationship: str, base_url: str
 ) -> str:
     """Staff, having checked the relationship, invite a minor's parent or guardian (full
-    access; SECURITY.md's age rules narrow it from 12 and end it at 18)."""
+    access; docs/security.md's age rules narrow it from 12 and end it at 18)."""
     staff_require(staff.role, "grants.manage")
     if relationship not in GUARDIAN_RELATIONSHIPS:
         raise InviteError("relationship")

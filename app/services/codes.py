@@ -1,5 +1,5 @@
 """Sign in with a one-time code to the phone or email on file: the fallback for a device
-without a passkey, and the way back in after losing one (SECURITY.md).
+without a passkey, and the way back in after losing one (docs/security.md).
 
 Codes are six digits, kept as an HMAC, live ten minutes, work once and allow five tries.
 Asking for one always gets the same answer, whether or not the contact is on file.

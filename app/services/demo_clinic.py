@@ -482,7 +482,7 @@ async def _seed_history(
                 reports.append(report)
                 report_observations.append(observations)
         if pid == lucas_id:
-            # A confidential result: the adolescent sees it, a guardian does not (SECURITY.md).
+            # A confidential result: the adolescent sees it, a guardian does not (docs/security.md).
             start = _local(_weekday_on_or_after(today - timedelta(days=12)), 15, 30)
             reports.append(
                 LabReport(
@@ -586,7 +586,7 @@ async def _seed_history(
 
 
 def _confidential_visit(patient_id: int, built: _Built, today: date, now: datetime) -> Appointment:
-    """An adolescent's own visit: he sees it, his guardian does not (SECURITY.md)."""
+    """An adolescent's own visit: he sees it, his guardian does not (docs/security.md)."""
     start = _local(_weekday_on_or_after(today + timedelta(days=9)), 16, 0)
     return Appointment(
         patient=patient_id,

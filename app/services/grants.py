@@ -1,7 +1,7 @@
 """Live grants: who may act for which record right now, and what each grant opens.
 
 The one place that answers "is this grant live?" (not revoked, started, not expired, and
-within SECURITY.md's age rules) and "what does it open?". Access (the PatientContext and the
+within docs/security.md's age rules) and "what does it open?". Access (the PatientContext and the
 profile switcher), notices, home's family news and the caregiver lists all read grants
 through `live_grants`, so a rule changed here changes everywhere at once. Housekeeping
 (`guardian_grants_end_at_adulthood`) only makes final what this selector already enforces.
@@ -27,7 +27,7 @@ SCOPE_AREAS: dict[str, frozenset[str]] = {
     "messages": frozenset({"messages"}),
 }
 
-# SECURITY.md's defaults for a parent's or guardian's access to a minor: full under 12; from
+# docs/security.md's defaults for a parent's or guardian's access to a minor: full under 12; from
 # 12 the guardian keeps scheduling, billing and general results (confidential items stay
 # hidden); at 18 the grant ends unless the now-adult patient gave it.
 GUARDIAN_RELATIONSHIPS = frozenset({"parent", "guardian"})
@@ -36,7 +36,7 @@ ADOLESCENT_GUARDIAN_AREAS = frozenset({"appointments", "billing", "results"})
 
 @dataclass(frozen=True)
 class AgeRules:
-    """The ages SECURITY.md's proxy rules turn on; a clinic can set them (settings.py)."""
+    """The ages docs/security.md's proxy rules turn on; a clinic can set them (settings.py)."""
 
     adolescent: int = 12
     adult: int = 18

@@ -57,7 +57,7 @@ async def conversations_list(context: PatientContext, *, limit: int = 50) -> lis
             Conversation.last_message_at,
         ).where(Conversation.patient == context.patient.id)
         if not context.sees_confidential:
-            # Confidential conversations are for the patient themself (SECURITY.md).
+            # Confidential conversations are for the patient themself (docs/security.md).
             query = query.where(Conversation.confidential.eq(False))
         rows = await query.order_by(Conversation.last_message_at, ascending=False).limit(limit)
         if not rows:

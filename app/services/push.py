@@ -1,7 +1,7 @@
 """Web Push: the VAPID key the browser subscribes with, and each device's subscription.
 
 Payloads never carry health data: a title such as "You have a new message", a link to the
-screen, and a tag so the same event never shows twice (SECURITY.md)."""
+screen, and a tag so the same event never shows twice (docs/security.md)."""
 
 from __future__ import annotations
 

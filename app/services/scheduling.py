@@ -41,7 +41,7 @@ def _select_visits(context: PatientContext) -> Any:
         Appointment.location.city,
     ).where(Appointment.patient == context.patient.id)
     if not context.sees_confidential:
-        # Confidential visits are for the patient themself (SECURITY.md).
+        # Confidential visits are for the patient themself (docs/security.md).
         query = query.where(Appointment.confidential.eq(False))
     return query
 

@@ -1,6 +1,6 @@
 """Who may hold a patient's own ("self") access, and through which phone or email.
 
-SECURITY.md's age rules: a child under the adolescent age has no account of their own (a
+docs/security.md's age rules: a child under the adolescent age has no account of their own (a
 parent or guardian acts for them). A teenager may have one, but only through a contact the
 clinic marked as theirs, and never through one that belongs to a parent or guardian with
 access to the record (a family phone would open the teenager's confidential items to the

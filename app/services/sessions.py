@@ -1,4 +1,4 @@
-"""Server-side sessions (SECURITY.md): random token in the cookie, its hash in the database,
+"""Server-side sessions (docs/security.md): random token in the cookie, its hash in the database,
 idle timeout and absolute lifetime checked on every request."""
 
 from __future__ import annotations

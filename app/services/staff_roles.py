@@ -1,4 +1,4 @@
-"""Staff roles and what each may do in the clinic console (SECURITY.md: access by role).
+"""Staff roles and what each may do in the clinic console (docs/security.md: access by role).
 
 Later features add their permissions here, so one table answers "who may do what".
 """

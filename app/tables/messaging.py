@@ -15,7 +15,7 @@ class Conversation(Table):
     # question | refill | appointment | billing | other
     topic = Varchar(length=20, default="question")
     status = Varchar(length=10, default="open")  # open | closed
-    # For the patient only: hidden from every caregiver (SECURITY.md).
+    # For the patient only: hidden from every caregiver (docs/security.md).
     confidential = Boolean(default=False)
     created_at = created_at_column()
     last_message_at = created_at_column()

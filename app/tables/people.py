@@ -1,4 +1,4 @@
-"""Who is who (SECURITY.md): patients are records, accounts sign in, grants join them."""
+"""Who is who (docs/security.md): patients are records, accounts sign in, grants join them."""
 
 from piccolo.columns import (
     Boolean,
@@ -32,7 +32,7 @@ class Patient(Table):
     phone = Varchar(length=40, null=True, default=None)
     email = Varchar(length=200, null=True, default=None)
     # Staff marked this phone or email as the patient's own (not a parent's): a teenager
-    # may have their own account only through a contact so marked (SECURITY.md).
+    # may have their own account only through a contact so marked (docs/security.md).
     phone_is_own = Boolean(default=False)
     email_is_own = Boolean(default=False)
     preferred_language = Varchar(length=10, default="en")

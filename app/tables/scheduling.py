@@ -23,7 +23,7 @@ class Appointment(Table):
     # portal | staff | phone: for the "booked through the portal" figure
     booked_via = Varchar(length=10, default="staff")
     # Sexual, reproductive or mental health, or as the clinician flags: hidden from
-    # guardians of adolescents (SECURITY.md).
+    # guardians of adolescents (docs/security.md).
     confidential = Boolean(default=False)
     # When the day-before reminder was queued (once per visit).
     reminded_at = Timestamptz(null=True, default=None)

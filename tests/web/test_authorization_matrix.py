@@ -1,4 +1,4 @@
-"""The authorization matrix (SECURITY.md, Authorization): every route, checked for anonymous,
+"""The authorization matrix (docs/security.md, Authorization): every route, checked for anonymous,
 the patient, another patient, a proxy with the right scope, one with the wrong scope, a revoked
 and an expired proxy, and each staff role.
 

@@ -145,14 +145,14 @@ async def test_a_caregiver_with_appointments_and_bills_sees_exactly_that_until_r
             )
         )
     contact = f"{unique('carer')}@mail.test"
-    async with serving(get_settings(), ip=_own_address()) as rosa:
+    async with serving(get_settings(), address=_own_address()) as rosa:
         await sign_in(rosa, patient)
         link = await _invite(rosa, contact, "appointments_billing")
         message = await OutboxMessage.select(OutboxMessage.body).where(
             OutboxMessage.recipient == contact
         )
         assert "Rosa" not in message[0]["body"]  # no names, nothing about health
-        async with serving(get_settings(), ip=_own_address()) as carer:
+        async with serving(get_settings(), address=_own_address()) as carer:
             await _accept_as_new_person(carer, link, "Sam Carer", contact)
             welcome = await carer.get("/welcome")
             assert "You are in, Sam" in welcome.text
