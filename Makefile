@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 HTMX_VERSION := 2.0.11
 HTMX_SHA256 := d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717
 HTMX := app/static/vendor/htmx.min.js
+AXE_VERSION := 4.14.1
+AXE_SHA256 := 29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c
+AXE := e2e/vendor/axe.min.js
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
 .PHONY: help demo test install vendor lint typecheck unit unit-postgres e2e bench serve migrate seed i18n clean
@@ -30,6 +33,15 @@ $(HTMX):
 	  && cp package/dist/htmx.min.js $(CURDIR)/$(HTMX) && rm -rf $$tmp
 	@echo "htmx $(HTMX_VERSION) fetched and verified"
 
+$(AXE):
+	@# axe-core for the accessibility tests only (never served): pinned, SHA-256 checked.
+	@mkdir -p $(dir $(AXE))
+	@tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null \
+	  && tar xzf axe-core-$(AXE_VERSION).tgz package/axe.min.js \
+	  && echo "$(AXE_SHA256)  package/axe.min.js" | sha256sum --check --quiet \
+	  && cp package/axe.min.js $(CURDIR)/$(AXE) && rm -rf $$tmp
+	@echo "axe-core $(AXE_VERSION) fetched and verified"
+
 vendor: $(HTMX) ## fetch pinned front-end files (htmx), integrity checked
 
 demo: install ## migrate, seed the demo clinic, serve http://localhost:8000 and print sign-in links
@@ -49,7 +61,7 @@ unit: install ## unit and web tests on SQLite
 unit-postgres: install ## unit and web tests on PostgreSQL ($$PORTAL_TEST_POSTGRES_URL)
 	PORTAL_TEST_POSTGRES_URL=$${PORTAL_TEST_POSTGRES_URL:-$(PG_TEST_URL)} $(BIN)/pytest tests -q
 
-e2e: install ## end-to-end tests in Chromium (phone viewport)
+e2e: install $(AXE) ## end-to-end tests in Chromium (phone viewport)
 	$(BIN)/pytest e2e -q -p no:cacheprovider
 
 test: lint unit unit-postgres e2e ## everything CI runs: lint, tests on SQLite and PostgreSQL, e2e

@@ -5,11 +5,13 @@ from __future__ import annotations
 from litestar.datastructures import MutableScopeHeaders
 from litestar.types import Message, Scope
 
+from app.assets import inline_stylesheet_source
+
 CONTENT_SECURITY_POLICY = "; ".join(
     (
         "default-src 'self'",
         "script-src 'self'",
-        "style-src 'self'",
+        f"style-src 'self' {inline_stylesheet_source()}",
         "img-src 'self' data:",
         "connect-src 'self'",
         "font-src 'self'",
