@@ -68,7 +68,7 @@ def test_no_passkey_here_a_code_by_text_signs_in_and_offers_one(
     cdp, authenticator = _virtual_authenticator(context, page)
     page.goto("/")
     page.get_by_role("link", name="Send me a code instead").click()
-    page.get_by_label("Mobile phone or email").fill("(555) 010-1006")  # James Wilson's phone
+    page.get_by_label("Your mobile phone number").fill("(555) 010-1006")  # James Wilson's phone
     page.get_by_role("button", name="Send me a code").click()
     page.wait_for_url("**/sign-in/code/check")
     body = next(

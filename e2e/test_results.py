@@ -93,6 +93,8 @@ def test_a_held_result_appears_only_after_the_clinic_releases_it(
         held.get_by_label("Note for the patient").fill("This is not cancer. No treatment needed.")
         held.get_by_role("button", name="Save and release now").click()
         desk.wait_for_url("**/staff/results")
+        # The address was already /staff/results: wait for the page where it has left the list.
+        expect(held).to_have_count(0)
     finally:
         clinic.close()
 

@@ -32,9 +32,12 @@ def _error_page(request: Request[Any, Any, Any], status_code: int) -> Template:
     if partial:
         # A partial request that failed: show the error where the page's content goes.
         headers.update({"HX-Retarget": "#main", "HX-Reswap": "innerHTML"})
+    # When the record was already opened (e.g. a caregiver on a page their access leaves
+    # out), the error sits inside the usual frame: whose record, the chips, the tab bar.
+    context = getattr(request.state, "patient_context", None)
     return Template(
         template_name=template,
-        context={"ctx": None, "tab": "", "status_code": status_code, "partial": partial},
+        context={"ctx": context, "tab": "", "status_code": status_code, "partial": partial},
         status_code=status_code,
         headers=headers,
     )

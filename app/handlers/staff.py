@@ -46,7 +46,7 @@ from app.services.phones import country_names
 from app.services.posters import PAPER, location_codes, poster_location, poster_svg
 from app.services.qr import qr_svg
 from app.services.rate_limit import PASSKEY_SIGN_IN_PER_IP, rate_limit_ip
-from app.services.result_release import result_review, results_inbox
+from app.services.result_release import INBOX_SHOWS, result_review, results_inbox
 from app.services.self_access import SelfAccessError
 from app.services.sessions import staff_session_end
 from app.services.staff_auth import (
@@ -358,13 +358,21 @@ async def audit(
 
 
 @get("/staff/results", name="staff_results")
-async def results(staff: NamedDependency[StaffActor]) -> Template:
-    return staff_page("staff/results.html", staff=staff, lines=await results_inbox(staff=staff))
+async def results(
+    staff: NamedDependency[StaffActor], show: FromQuery[str] = "all", page: FromQuery[int] = 1
+) -> Template:
+    show = show if show in INBOX_SHOWS else "all"
+    inbox = await results_inbox(staff=staff, show=show, page=page)
+    return staff_page("staff/results.html", staff=staff, inbox=inbox, show=show)
 
 
 @post("/staff/results/{public_id:str}", name="staff_result_review")
 async def result_review_post(
-    staff: NamedDependency[StaffActor], public_id: FromPath[str], data: Form
+    staff: NamedDependency[StaffActor],
+    public_id: FromPath[str],
+    data: Form,
+    show: FromQuery[str] = "all",
+    page: FromQuery[int] = 1,
 ) -> Redirect:
     await result_review(
         staff=staff,
@@ -372,7 +380,10 @@ async def result_review_post(
         comment=data.get("comment", ""),
         release=data.get("release") == "yes",
     )
-    return Redirect("/staff/results", status_code=303)
+    # Back to the same filter and page the note was written on.
+    show = show if show in INBOX_SHOWS else "all"
+    query = "" if (show, page) == ("all", 1) else f"?show={show}&page={max(page, 1)}"
+    return Redirect(f"/staff/results{query}", status_code=303)
 
 
 @get("/staff/posters", name="staff_posters")

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from app.db import write_transaction
+from app.i18n import current_locale
 from app.services.access import StaffActor
 from app.services.audit import audit_insert, audit_staff
 from app.services.clock import utcnow
 from app.services.errors import NotFoundError
+from app.services.lab_catalog import lab_name
 from app.services.notify import notify_patient
 from app.services.staff_console import audit_staff_saw
 from app.services.staff_roles import staff_require
@@ -85,34 +87,54 @@ class InboxLine:
     clinician_comment: str | None
 
 
-async def results_inbox(*, staff: StaffActor, days: int = 14) -> list[InboxLine]:
+INBOX_SHOWS = ("all", "held", "no_note")
+INBOX_PAGE_SIZE = 15
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    lines: list[InboxLine]
+    page: int
+    has_next: bool
+
+
+async def results_inbox(
+    *, staff: StaffActor, show: str = "all", page: int = 1, days: int = 14
+) -> InboxPage:
     """Held results first (soonest release first), then the last days' released results
-    that have no comment yet."""
+    that have no comment yet; `show` keeps to one of the two, a page at a time."""
     staff_require(staff.role, "results.review")
     since = utcnow() - timedelta(days=days)
+    page = max(page, 1)
+    held = "r.released_at IS NULL"
+    no_note = "(r.released_at > {} AND r.clinician_comment IS NULL)"
+    where = {"held": held, "no_note": no_note}.get(show, f"{held} OR {no_note}")
+    values: list[object] = [] if show == "held" else [since]
     rows = await LabReport.raw(
-        """
-        SELECT r.public_id, r.name, r.effective_at, r.hold_until, r.released_at,
+        f"""
+        SELECT r.public_id, r.loinc, r.name, r.effective_at, r.hold_until, r.released_at,
                r.clinician_comment, p.given_name, p.family_name, p.mrn,
                p.id AS patient_id, p.public_id AS patient_public_id
         FROM lab_report r JOIN patient p ON p.id = r.patient
-        WHERE r.released_at IS NULL
-           OR (r.released_at > {} AND r.clinician_comment IS NULL)
+        WHERE {where}
         ORDER BY CASE WHEN r.released_at IS NULL THEN 0 ELSE 1 END,
-                 r.hold_until, r.released_at DESC
-        LIMIT 100
-        """,
-        since,
+                 r.hold_until, r.released_at DESC, r.id
+        LIMIT {INBOX_PAGE_SIZE + 1} OFFSET {(page - 1) * INBOX_PAGE_SIZE}
+        """,  # noqa: S608  (only fixed clauses and integers are formatted in)
+        *values,
     )
+    shown = rows[:INBOX_PAGE_SIZE]
     await audit_staff_saw(
         staff=staff,
         action="staff.results_inbox_view",
-        patients=[(row["patient_id"], row["patient_public_id"]) for row in rows],
+        patients=[(row["patient_id"], row["patient_public_id"]) for row in shown],
     )
-    return [
+    locale = current_locale()
+    lines = [
         InboxLine(
             public_id=row["public_id"],
-            name=row["name"],
+            # The console reads in the staff member's language, as the patient's pages do.
+            name=lab_name(row["loinc"], locale, row["name"]),
             patient_name=f"{row['given_name']} {row['family_name']}",
             mrn=row["mrn"],
             effective_at=row["effective_at"],
@@ -120,8 +142,9 @@ async def results_inbox(*, staff: StaffActor, days: int = 14) -> list[InboxLine]
             released_at=row["released_at"],
             clinician_comment=row["clinician_comment"],
         )
-        for row in rows
+        for row in shown
     ]
+    return InboxPage(lines=lines, page=page, has_next=len(rows) > INBOX_PAGE_SIZE)
 
 
 async def result_review(*, staff: StaffActor, public_id: str, comment: str, release: bool) -> None:
