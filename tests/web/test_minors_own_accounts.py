@@ -221,7 +221,7 @@ async def test_child_own_account_opens_nothing_even_with_a_passkey_session(
     assert account is not None
     assert await patient_context_resolve(actor_for(account)) is None
     await _session_for(client, account_id)
-    assert (await client.get(f"/results/{report.public_id}")).status_code != 200
+    assert (await client.get(f"/results/{report.public_id}")).status_code == 403
 
 
 async def test_housekeeping_revokes_a_childs_own_grant_and_ends_its_sessions() -> None:
@@ -267,7 +267,7 @@ async def test_teen_own_account_a_parent_opened_through_the_family_phone_is_revo
     assert (await client.get(f"/results/{secret.public_id}")).status_code != 200
     client.cookies.clear()
     await _session_for(client, account_id)  # the passkey the parent registered then
-    assert (await client.get(f"/results/{secret.public_id}")).status_code != 200
+    assert (await client.get(f"/results/{secret.public_id}")).status_code == 403
 
 
 async def test_housekeeping_keeps_own_accounts_the_rules_allow() -> None:
