@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from app.db import write_transaction
-from app.i18n import N_
+from app.i18n import DEFAULT_LOCALE, N_, SUPPORTED_LOCALES, current_locale, translations_for
 from app.services.accounts import account_contacts
 from app.services.audit import audit_anonymous
 from app.services.clock import utcnow
@@ -354,13 +354,17 @@ async def _announce_shared_sign_in(account_id: int, secret: str, used_hash: str)
     anyone sharing the contact who knows it gets in. So the account's other contacts hear
     of it (no health detail), and the person can act if it was not them."""
     phone, email = await account_contacts(account_id)
+    # In the account holder's language, not the browser's of whoever signed in.
+    saved = await Account.select(Account.locale).where(Account.id == account_id).first()
+    locale = (saved or {}).get("locale") or current_locale()
+    words = translations_for(locale if locale in SUPPORTED_LOCALES else DEFAULT_LOCALE)
     for channel, recipient in (("sms", phone), ("email", email)):
         if recipient and not hmac.compare_digest(_mac(secret, recipient), used_hash):
             await outbox_enqueue(
                 channel=channel,
                 recipient=recipient,
-                subject=SHARED_SIGN_IN_SUBJECT,
-                body=SHARED_SIGN_IN_TEXT,
+                subject=words.ugettext(SHARED_SIGN_IN_SUBJECT),
+                body=words.ugettext(SHARED_SIGN_IN_TEXT),
                 kind="shared_sign_in",
             )
 

@@ -179,7 +179,8 @@ async def self_grants_outside_age_rules() -> int:
 
     A child's grant always goes (the grants selector already opens nothing for it). A
     teenager's goes unless the record now has a contact marked as the teenager's own that
-    no guardian or other adult uses (`self_access_refusal`): the clinic cannot tell whether
+    no guardian or other adult uses (`self_access_refusal`) and the account itself carries
+    no guardian's contact: the clinic cannot tell whether
     the teenager or a parent opened it, and a parent holding the account would read the
     teenager's confidential items. The teenager loses nothing they cannot get back: once
     staff mark their own phone or email, a new invitation opens a fresh account."""
@@ -198,6 +199,8 @@ async def self_grants_outside_age_rules() -> int:
             AccessGrant.patient.email,
             AccessGrant.patient.phone_is_own,
             AccessGrant.patient.email_is_own,
+            AccessGrant.account.phone,
+            AccessGrant.account.email,
         ).where(
             AccessGrant.kind == "self",
             AccessGrant.revoked_at.is_null(),
@@ -207,7 +210,11 @@ async def self_grants_outside_age_rules() -> int:
             holder = holder_from(row, prefix="patient.")
             if age_on(holder.birth_date, today) >= rules.adult:
                 continue  # (an adult since the cutoff, 29 February)
-            if await self_access_refusal(holder, None) is None:
+            # The account itself may carry a contact too (one it was invited through).
+            account_contacts = {row["account.phone"], row["account.email"]} - {None, ""}
+            if await self_access_refusal(holder, None) is None and not (
+                account_contacts & await guardian_contacts(holder.id)
+            ):
                 continue
             await AccessGrant.update(
                 {AccessGrant.revoked_at: now, AccessGrant.revoked_reason: "age_rules"}

@@ -270,6 +270,23 @@ async def test_teen_own_account_a_parent_opened_through_the_family_phone_is_revo
     assert (await client.get(f"/results/{secret.public_id}")).status_code == 403
 
 
+async def test_teen_own_account_carrying_a_guardians_phone_is_revoked() -> None:
+    """The record's own phone is the teenager's, but the account was opened with the
+    parent's phone (the guardian's account has it): the parent holds that account."""
+    parent_phone = _phone()
+    teen = await make_patient(given="Ivo", birth=years_ago(14))
+    await with_contacts(teen, phone=_phone(), phone_is_own=True)
+    parent = Account(display_name="Pat G", phone=parent_phone)
+    await Account.insert(parent)
+    await grant(parent, teen, kind="proxy", relationship="guardian")
+    account_id = await account_for_patient(teen.id, "Ivo")
+    await Account.update({Account.phone: parent_phone}).where(Account.id == account_id)
+    await self_grants_outside_age_rules()
+    assert not await AccessGrant.exists().where(
+        AccessGrant.account == account_id, AccessGrant.revoked_at.is_null()
+    )
+
+
 async def test_housekeeping_keeps_own_accounts_the_rules_allow() -> None:
     teen = await make_patient(given="Ines", birth=years_ago(16))
     await with_contacts(teen, phone=_phone(), phone_is_own=True)
@@ -373,6 +390,25 @@ async def test_birth_date_sign_in_tells_the_accounts_other_contacts(client: Asyn
     )
     assert [row["recipient"] for row in notices] == [ben_email]
     assert "Someone signed in" in notices[0]["body"]
+
+
+async def test_the_birth_date_sign_in_notice_speaks_the_accounts_language(
+    client: AsyncClient,
+) -> None:
+    phone, email = _phone(), f"{unique('eva')}@mail.test"
+    ana = await make_person("Ana", birth=date(1982, 4, 5))
+    eva = await make_person("Eva", birth=date(1983, 8, 9))
+    await Account.update({Account.locale: "es"}).where(Account.id == eva.account.id)
+    await with_contacts(ana.patient, phone=phone)
+    await with_contacts(eva.patient, phone=phone, email=email)
+    token, code = await _ask_code(client, phone)
+    await client.post("/sign-in/code/check", data={"code": code, "_csrf_token": token})
+    assert (await _birth_date(client, token, eva.patient.birth_date)).status_code == 303
+    notice = await OutboxMessage.select(OutboxMessage.body).where(
+        OutboxMessage.kind == "shared_sign_in", OutboxMessage.recipient == email
+    )
+    assert notice
+    assert "Alguien entró a su cuenta" in notice[0]["body"]
 
 
 # -- Concurrent guesses (PostgreSQL runs them at once; SQLite one at a time).
