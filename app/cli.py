@@ -24,6 +24,19 @@ async def _migrate() -> None:
     result = await run_forwards(app_name="portal")
     if not result.success:
         raise SystemExit(f"Migration failed: {result.message}")
+    await _minors_own_grants_checked()
+
+
+async def _minors_own_grants_checked() -> None:
+    """Accounts older versions let a child, or a parent through a family phone, open as a
+    minor's own are revoked before anyone signs in again (the worker repeats it hourly)."""
+    from app.services.clinic import clinic_profile_load, clinic_profile_set
+    from app.services.self_access import self_grants_outside_age_rules
+
+    clinic_profile_set(await clinic_profile_load())
+    ended = await self_grants_outside_age_rules()
+    if ended:
+        log.info("ended %d minors' own grants outside the age rules", ended)
 
 
 async def _seed(reset: bool) -> bool:
@@ -133,6 +146,8 @@ _SELF_ACCESS_REFUSED = {
     "marked as theirs on the staff patient page (and --via for that contact).",
     "guardian_contact": "That phone or email belongs to a parent or guardian with access; "
     "a teenager's own account needs one of their own.",
+    "adult_contact": "That phone or email is also on another adult's record; "
+    "a teenager's own account needs one that only they use.",
 }
 
 

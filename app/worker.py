@@ -23,6 +23,7 @@ from app.services.notify import notify_account  # noqa: F401  (its import sets t
 from app.services.outbox import outbox_deliver, outbox_purge
 from app.services.result_release import results_release_due
 from app.services.scheduling import visit_reminders_send
+from app.services.self_access import self_grants_outside_age_rules
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("portal.worker")
@@ -82,12 +83,15 @@ async def _housekeeping() -> None:
         # A standalone `portal worker` has not loaded the clinic (its name and time zone).
         clinic_profile_set(await clinic_profile_load())
         ended = await guardian_grants_end_at_adulthood()
+        ended_own = await self_grants_outside_age_rules()
         purged = await outbox_purge(keep_days=get_settings().outbox_keep_days)
     except Exception as error:  # tried again next hour
         log.error("housekeeping failed: %s", type(error).__name__)
         return
     if ended:
         log.info("ended %d guardian grants at adulthood", ended)
+    if ended_own:
+        log.info("ended %d minors' own grants outside the age rules", ended_own)
     if purged:
         log.info("deleted %d finished outbox messages", purged)
 

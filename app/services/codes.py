@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from app.db import write_transaction
-from app.i18n import N_
+from app.i18n import DEFAULT_LOCALE, N_, SUPPORTED_LOCALES, current_locale, translations_for
 from app.services.accounts import account_contacts
 from app.services.audit import audit_anonymous
 from app.services.clock import utcnow
@@ -49,6 +49,11 @@ PAUSED_TEXT = N_(
     "Too many sign-in codes were asked for or tried for your patient portal account today, "
     "so we paused codes for a day. If this was not you, call your clinic. "
     "You can still sign in with a passkey."
+)
+SHARED_SIGN_IN_SUBJECT = N_("Someone signed in to your account")
+SHARED_SIGN_IN_TEXT = N_(
+    "Someone signed in to your patient portal account with a code sent to a phone or email "
+    "that others also use, and your date of birth. If it was not you, call the clinic."
 )
 
 
@@ -290,15 +295,49 @@ async def _day_budget_used(row: dict[str, Any] | None) -> bool:
 
 
 async def _count_failure(row: dict[str, Any], action: str, reason: str, ip: str, ua: str) -> str:
-    failures = row["failed_attempts"] + 1
-    await SignInCode.update({SignInCode.failed_attempts: failures}).where(
-        SignInCode.id == row["id"]
-    )
+    failures = await _claim_failure(row["id"])
     await audit_anonymous(action=action, ip=ip, user_agent=ua)
-    if await _guesses_today(row["contact_hash"], utcnow()) == CONTACT_GUESS_BUDGET:
+    if failures is not None and (
+        await _guesses_today(row["contact_hash"], utcnow()) == CONTACT_GUESS_BUDGET
+    ):
         await _tell_paused(row["account"], row["patient"])  # this was the day's last guess
         return "locked"
-    return "expired" if failures >= MAX_CODE_ATTEMPTS else reason
+    return "expired" if failures is None or failures >= MAX_CODE_ATTEMPTS else reason
+
+
+async def _claim_failure(code_id: int) -> int | None:
+    """Count a wrong try in one statement, so racing requests cannot all read the same count:
+    the failures so far, or None when no tries were left (or the code was used) by this
+    one's turn. The row lock queues concurrent claims on PostgreSQL; SQLite writes one at a
+    time."""
+    rows = await SignInCode.raw(
+        """
+        UPDATE sign_in_code SET failed_attempts = failed_attempts + 1
+        WHERE id = {} AND used_at IS NULL AND failed_attempts < {}
+        RETURNING failed_attempts
+        """,
+        code_id,
+        MAX_CODE_ATTEMPTS,
+    )
+    return int(rows[0]["failed_attempts"]) if rows else None
+
+
+async def _claim_success(code_id: int, column: str, now: datetime) -> bool:
+    """Mark a right answer (`used_at`, or `code_ok_at` before the date of birth step) only
+    while the code is unused with tries left: of two racing right answers one wins, and a
+    right guess that comes after the fifth wrong one does not count."""
+    assert column in ("used_at", "code_ok_at")
+    rows = await SignInCode.raw(
+        f"""
+        UPDATE sign_in_code SET {column} = {{}}
+        WHERE id = {{}} AND used_at IS NULL AND failed_attempts < {{}}
+        RETURNING id
+        """,  # noqa: S608  (only a fixed column name is formatted in)
+        now,
+        code_id,
+        MAX_CODE_ATTEMPTS,
+    )
+    return bool(rows)
 
 
 async def code_verify(
@@ -319,11 +358,11 @@ async def code_verify(
         ):
             failure = await _count_failure(row, "auth.code_wrong", "wrong", ip, user_agent)
         elif row["choices"]:
-            failure = None
-            await SignInCode.update({SignInCode.code_ok_at: now}).where(SignInCode.id == row["id"])
+            failure = None if await _claim_success(row["id"], "code_ok_at", now) else "expired"
+        elif not await _claim_success(row["id"], "used_at", now):
+            failure = "expired"
         else:
             failure = None
-            await SignInCode.update({SignInCode.used_at: now}).where(SignInCode.id == row["id"])
             account_id = row["account"]
             if account_id is None:
                 # Self-enrollment from a poster: the record's first account.
@@ -367,9 +406,10 @@ async def code_choose(
             failure = await _count_failure(
                 row, "auth.code_birth_date_wrong", "mismatch", ip, user_agent
             )
+        elif not await _claim_success(row["id"], "used_at", now):
+            failure = "expired"
         else:
             failure = None
-            await SignInCode.update({SignInCode.used_at: now}).where(SignInCode.id == row["id"])
             token = await session_start(
                 account_id=matches[0]["account"],
                 acting_patient_id=matches[0]["patient"],
@@ -378,9 +418,30 @@ async def code_choose(
                 user_agent=user_agent,
                 reason="code",
             )
+            await _announce_shared_sign_in(matches[0]["account"], secret, row["contact_hash"])
     if failure is not None:
         raise CodeError(failure)
     return token
+
+
+async def _announce_shared_sign_in(account_id: int, secret: str, used_hash: str) -> None:
+    """The date of birth only keeps people from landing in the wrong record by mistake:
+    anyone sharing the contact who knows it gets in. So the account's other contacts hear
+    of it (no health detail), and the person can act if it was not them."""
+    phone, email = await account_contacts(account_id)
+    # In the account holder's language, not the browser's of whoever signed in.
+    saved = await Account.select(Account.locale).where(Account.id == account_id).first()
+    locale = (saved or {}).get("locale") or current_locale()
+    words = translations_for(locale if locale in SUPPORTED_LOCALES else DEFAULT_LOCALE)
+    for channel, recipient in (("sms", phone), ("email", email)):
+        if recipient and not hmac.compare_digest(_mac(secret, recipient), used_hash):
+            await outbox_enqueue(
+                channel=channel,
+                recipient=recipient,
+                subject=words.ugettext(SHARED_SIGN_IN_SUBJECT),
+                body=words.ugettext(SHARED_SIGN_IN_TEXT),
+                kind="shared_sign_in",
+            )
 
 
 async def code_confirm(
@@ -407,14 +468,8 @@ async def code_confirm(
         if row is None:
             failure: str | None = "expired"
         elif not hmac.compare_digest(row["code_hash"], _mac(secret, code.strip())):
-            failures = row["failed_attempts"] + 1
-            await SignInCode.update({SignInCode.failed_attempts: failures}).where(
-                SignInCode.id == row["id"]
-            )
-            await audit_anonymous(action="auth.code_wrong", ip=ip, user_agent=user_agent)
-            failure = "expired" if failures >= MAX_CODE_ATTEMPTS else "wrong"
+            failure = await _count_failure(row, "auth.code_wrong", "wrong", ip, user_agent)
         else:
-            failure = None
-            await SignInCode.update({SignInCode.used_at: now}).where(SignInCode.id == row["id"])
+            failure = None if await _claim_success(row["id"], "used_at", now) else "expired"
     if failure is not None:
         raise CodeError(failure)

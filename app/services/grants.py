@@ -4,7 +4,8 @@ The one place that answers "is this grant live?" (not revoked, started, not expi
 within docs/security.md's age rules) and "what does it open?". Access (the PatientContext and the
 profile switcher), notices, home's family news and the caregiver lists all read grants
 through `live_grants`, so a rule changed here changes everywhere at once. Housekeeping
-(`guardian_grants_end_at_adulthood`) only makes final what this selector already enforces.
+(`guardian_grants_end_at_adulthood`, `self_grants_outside_age_rules`) makes final what this
+selector enforces on every request.
 """
 
 from __future__ import annotations
@@ -122,12 +123,18 @@ class Grant:
         whether or not housekeeping has marked it yet."""
         return self.is_clinic_given_guardian and self.patient.age_on(today) >= _age_rules.adult
 
+    def is_child_self(self, today: date) -> bool:
+        """A child's own grant: children have no account of their own (SECURITY.md). Older
+        code could open one; whatever signs that account in, it opens nothing."""
+        return self.is_self and self.patient.age_on(today) < _age_rules.adolescent
+
     def is_live(self, now: datetime, today: date) -> bool:
         return (
             self.revoked_at is None
             and self.starts_at <= now
             and (self.expires_at is None or self.expires_at > now)
             and not self.ended_by_age(today)
+            and not self.is_child_self(today)
         )
 
     def areas(self, today: date) -> frozenset[str]:

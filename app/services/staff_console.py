@@ -15,7 +15,7 @@ from app.services.clinic import clinic_today
 from app.services.clock import utcnow
 from app.services.enrollment import Invitation, invite_create
 from app.services.errors import NotFoundError
-from app.services.self_access import SelfAccessError, guardian_contacts
+from app.services.self_access import SelfAccessError, adult_contacts, guardian_contacts
 from app.services.staff_roles import staff_require
 from app.tables import AccessGrant, EnrollmentInvite, JoinRequest, OutboxMessage, Patient
 
@@ -238,7 +238,9 @@ async def patient_own_contacts_set(
 ) -> None:
     """Mark which of the record's phone and email are the patient's own (a teenager's, not a
     parent's): the only contacts a teenager's own account may use. A contact a parent or
-    guardian with access uses is refused (SelfAccessError `guardian_contact`), nothing changed."""
+    guardian with access uses is refused (SelfAccessError `guardian_contact`), and so is one
+    on another adult's record (`adult_contact`: a parent's phone, whether or not the parent
+    has access or an account); nothing changed."""
     staff_require(staff.role, "patients.invite")
     async with write_transaction():
         patient = (
@@ -254,6 +256,8 @@ async def patient_own_contacts_set(
         marked |= {patient["email"]} if email_is_own else set()
         if marked & await guardian_contacts(patient["id"]):
             raise SelfAccessError("guardian_contact")
+        if await adult_contacts(patient["id"], marked):
+            raise SelfAccessError("adult_contact")
         await Patient.update(
             {Patient.phone_is_own: phone_is_own, Patient.email_is_own: email_is_own}
         ).where(Patient.id == patient["id"])

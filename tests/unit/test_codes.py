@@ -16,6 +16,7 @@ from app.services.codes import (
     MAX_CODE_ATTEMPTS,
     PAUSED_SUBJECT,
     CodeError,
+    CodeTarget,
     code_choose,
     code_request,
     code_verify,
@@ -273,3 +274,57 @@ async def test_addresses_in_one_ipv6_64_share_one_limit() -> None:
     with pytest.raises(CodeError, match="limit"):
         await _ask("+15550989999", ip="2001:db8:1:2:ffff:ffff:ffff:ffff")
     assert await _ask("+15550989999", ip="2001:db8:1:3::1")  # the next /64 is someone else
+
+
+async def test_racing_wrong_contact_proofs_get_five_tries_and_one_right_one_wins() -> None:
+    """A caregiver's proof-of-contact code: concurrent guesses are counted one by one (on
+    PostgreSQL they really run at once), and of two right answers only one uses it."""
+    import asyncio
+
+    from app.services.codes import code_confirm, code_issue
+
+    async def nobody() -> CodeTarget:
+        return CodeTarget()
+
+    async def issue(contact: str) -> tuple[str, str]:
+        handle = await code_issue(
+            channel="email",
+            value=contact,
+            find=nobody,
+            secret=SECRET,
+            ip=f"10.7.{unique('')[-2:]}.1",
+            user_agent="t",
+            proof_of_contact=("Code", "Your code is %(code)s."),
+        )
+        body = await OutboxMessage.select(OutboxMessage.body).where(
+            OutboxMessage.recipient == contact
+        )
+        found = re.search(r"(\d{6})", body[-1]["body"])
+        assert found is not None
+        return handle, found.group(1)
+
+    async def confirm(handle: str, code: str, contact: str) -> str:
+        try:
+            await code_confirm(
+                handle=handle,
+                code=code,
+                secret=SECRET,
+                contact=contact,
+                ip="10.7.0.1",
+                user_agent="t",
+            )
+        except CodeError as error:
+            return error.reason
+        return "ok"
+
+    contact = f"{unique('proof')}@mail.test"
+    handle, code = await issue(contact)
+    wrong = [f"{(int(code) + n) % 1_000_000:06d}" for n in range(1, 21)]
+    outcomes = await asyncio.gather(*(confirm(handle, guess, contact) for guess in wrong))
+    assert outcomes.count("wrong") == MAX_CODE_ATTEMPTS - 1
+    assert await confirm(handle, code, contact) == "expired"
+
+    contact = f"{unique('proof')}@mail.test"
+    handle, code = await issue(contact)
+    outcomes = await asyncio.gather(*(confirm(handle, code, contact) for _ in range(6)))
+    assert sorted(outcomes) == ["expired"] * 5 + ["ok"]
