@@ -195,3 +195,17 @@ async def with_contacts(
     patient.phone, patient.email = phone, email
     patient.phone_is_own, patient.email_is_own = phone_is_own, email_is_own
     return patient
+
+
+async def staff_sign_up_path(base_url: str, given: str = "Ada", family: str = "Admin") -> str:
+    """A new administrator's one-time sign-up link, as a path on the portal at `base_url`."""
+    from app.services.staff_auth import staff_create
+
+    link = await staff_create(
+        email=f"{unique('admin')}@clinic.test",
+        given_name=given,
+        family_name=family,
+        role="admin",
+        base_url=base_url,
+    )
+    return link.link.removeprefix(base_url)

@@ -453,7 +453,14 @@ async def code_confirm(
     now = utcnow()
     async with write_transaction():
         row = (
-            await SignInCode.select(SignInCode.id, SignInCode.code_hash, SignInCode.failed_attempts)
+            await SignInCode.select(
+                SignInCode.id,
+                SignInCode.code_hash,
+                SignInCode.failed_attempts,
+                SignInCode.contact_hash,
+                SignInCode.account,
+                SignInCode.patient,
+            )
             .where(
                 SignInCode.handle_hash == _mac(secret, handle),
                 SignInCode.contact_hash == _mac(secret, contact),

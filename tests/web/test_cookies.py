@@ -11,11 +11,10 @@ import pytest
 from litestar import Litestar
 
 from app.security import csrf_unmask
-from app.services.staff_auth import staff_create
 from app.settings import Settings, get_settings
 from app.tables import OutboxMessage, Patient
 from tests.authenticator import SoftAuthenticator
-from tests.factories import make_person, unique
+from tests.factories import make_person, staff_sign_up_path, unique
 from tests.web.conftest import (
     add_passkey,
     csrf_from,
@@ -97,14 +96,7 @@ async def test_every_sign_in_gets_a_new_csrf_token(
     assert (await passkey_sign_in(client, authenticator)).status_code == 200
     assert client.cookies["portal_csrf"] not in (before, after_code)
 
-    link = await staff_create(
-        email=f"{unique('admin')}@clinic.test",
-        given_name="Ada",
-        family_name="Admin",
-        role="admin",
-        base_url=settings.base_url,
-    )
-    path = link.link.removeprefix(settings.base_url)
+    path = await staff_sign_up_path(settings.base_url)
     token = _meta_token((await client.get(path)).text)
     staff_before = client.cookies["portal_csrf"]
     options = await client.post(f"{path}/options", headers={"X-CSRFToken": token}, json={})
@@ -158,14 +150,7 @@ async def test_on_https_cookies_are_host_only_and_secure(
         assert "HttpOnly" in session[0]
         assert (await client.get("/home")).status_code == 200
 
-        link = await staff_create(
-            email=f"{unique('admin')}@clinic.test",
-            given_name="Ada",
-            family_name="Admin",
-            role="admin",
-            base_url=https_settings.base_url,
-        )
-        path = link.link.removeprefix(https_settings.base_url)
+        path = await staff_sign_up_path(https_settings.base_url)
         token = _meta_token((await client.get(path)).text)
         options = await client.post(f"{path}/options", headers={"X-CSRFToken": token}, json={})
         key = SoftAuthenticator(rp_id="portal.test", origin="https://portal.test")

@@ -10,11 +10,10 @@ from httpx import AsyncClient
 from webauthn.helpers import bytes_to_base64url
 
 from app.handlers.passkeys import CHALLENGE_COOKIE
-from app.services.staff_auth import staff_create
 from app.settings import Settings
 from app.tables import AuditEvent, Passkey, Patient, WebAuthnChallenge
 from tests.authenticator import SoftAuthenticator
-from tests.factories import make_person, unique
+from tests.factories import make_person, staff_sign_up_path, unique
 from tests.web.conftest import add_passkey, csrf_from, passkey_sign_in, sign_in
 
 
@@ -250,14 +249,7 @@ async def test_a_passkey_already_registered_is_refused_with_a_clear_answer(
     )
 
     # Nor can a staff sign-up link take a patient's passkey.
-    link = await staff_create(
-        email=f"{unique('admin')}@clinic.test",
-        given_name="Ada",
-        family_name="Admin",
-        role="admin",
-        base_url=settings.base_url,
-    )
-    path = link.link.removeprefix(settings.base_url)
+    path = await staff_sign_up_path(settings.base_url)
     client.cookies.clear()
     token = await _token(client)
     options = await client.post(f"{path}/options", headers={"X-CSRFToken": token}, json={})

@@ -15,10 +15,17 @@ from app.channels.sms import ConsoleSMS
 from app.db import write_transaction
 from app.services.clock import set_clock, utcnow
 from app.services.outbox import outbox_deliver, outbox_enqueue
-from app.services.staff_auth import staff_create
 from app.settings import Settings
 from app.tables import AuditEvent, EnrollmentInvite, OutboxMessage, Patient
-from tests.factories import grant, make_patient, make_person, unique, with_contacts, years_ago
+from tests.factories import (
+    grant,
+    make_patient,
+    make_person,
+    staff_sign_up_path,
+    unique,
+    with_contacts,
+    years_ago,
+)
 from tests.web.conftest import csrf_from, serving, sign_in, staff_signed_in
 
 LEASE = timedelta(minutes=2)
@@ -289,14 +296,7 @@ async def test_staff_sign_out_ends_the_session(client: AsyncClient) -> None:
 async def test_a_staff_link_opens_once_and_names_no_patient_account(
     client: AsyncClient, settings: Settings
 ) -> None:
-    link = await staff_create(
-        email=f"{unique('admin')}@clinic.test",
-        given_name="Ada",
-        family_name="Admin",
-        role="admin",
-        base_url=settings.base_url,
-    )
-    path = link.link.removeprefix(settings.base_url)
+    path = await staff_sign_up_path(settings.base_url)
     page = await client.get(path)
     assert page.status_code == 200
     assert "Welcome, Ada Admin" in page.text
