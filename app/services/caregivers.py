@@ -57,7 +57,8 @@ class InviteError(Exception):
     """`contact`, `country` (a number the clinic does not text), `phone_type` (not a mobile
     number), `scope`, `relationship`, `end_date`, `adult_only`, `minor_only`, `own_record`,
     `name`, `limit_open` (too many waiting), `limit_daily` (too many today), `limit_attempts`
-    (too many tries this hour); accepting: `code_wrong`, `code_expired`, `code_limit` (too many codes asked for)."""
+    (too many tries this hour); accepting: `code_wrong`, `code_expired`, `code_limit` (too
+    many codes asked for)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
