@@ -13,6 +13,7 @@ Each connection lives on one thread of its own, so a query costs one hop to that
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import sqlite3
 import weakref
@@ -267,6 +268,27 @@ async def write_transaction() -> AsyncIterator[None]:
                 await _flush(deferred)
     finally:
         _deferred.reset(reset)
+
+
+async def lock_names(*names: str) -> None:
+    """Hold a lock on each name until the current transaction ends, so read-then-write
+    checks (a count against a limit, then an insert) on one contact or address run one at a
+    time across app processes. PostgreSQL: transaction-level advisory locks, taken in a
+    fixed order so two callers cannot deadlock. SQLite: nothing to do, as a write
+    transaction already holds the database's one write lock."""
+    db = engine()
+    if isinstance(db, SQLiteEngine):
+        return
+    if db.current_transaction.get() is None:
+        raise RuntimeError("lock_names needs a transaction")
+    keys = sorted({_lock_key(name) for name in names})
+    for key in keys:
+        await db.run_querystring(QueryString("SELECT pg_advisory_xact_lock({})", key))
+
+
+def _lock_key(name: str) -> int:
+    """A signed 64-bit key for pg_advisory_xact_lock."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
 Flush = Callable[[list[Any]], Awaitable[None]]

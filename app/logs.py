@@ -3,7 +3,11 @@
 uvicorn logs each request's path with its query. Links that carry a secret (enrollment,
 caregiver, staff sign-up, demo sign-in) lose the secret, and every query value is replaced
 unless its name is on a short list of harmless ones (a staff search `?q=garcia 3/14/1985`,
-an audit search `?mrn=`, a `next` path that may itself hold a link)."""
+an audit search `?mrn=`, a `next` path that may itself hold a link).
+
+uvicorn logs the path as sent, while the router serves it percent-decoded (`/%63are/...` and
+`/care%2F...` open a caregiver link): paths are decoded before they are matched, and matched
+in any case."""
 
 from __future__ import annotations
 
@@ -11,8 +15,13 @@ import copy
 import logging
 import re
 from typing import Any
+from urllib.parse import unquote
 
-_SECRET_PATHS = re.compile(r"/(enroll|care|demo/sign-in|demo/staff)/[^\s\"?#]+")
+_SECRET_PATHS = re.compile(r"/(enroll|care|demo/sign-in|demo/staff)/[^\s\"?#]+", re.IGNORECASE)
+# In a decoded path everything after the prefix goes: a decoded "?" or "#" is part of it.
+_SECRET_IN_PATH = re.compile(
+    r"/(enroll|care|demo/sign-in|demo/staff)/.+", re.IGNORECASE | re.DOTALL
+)
 # Query names whose values say nothing about a person: flags, notices, dates, asset versions.
 _PLAIN_QUERY_NAMES = frozenset(
     {"done", "sent", "passkey", "signed_out", "joining", "timeout", "show", "v", "since", "until"}
@@ -24,7 +33,9 @@ REDACTED = "…"
 def redact_target(target: str) -> str:
     """A request path with its query, as safe to log."""
     path, question, query = target.partition("?")
-    path = _SECRET_PATHS.sub(rf"/\1/{REDACTED}", path)
+    decoded = _decoded(path)
+    if _SECRET_IN_PATH.search(decoded):
+        path = _SECRET_IN_PATH.sub(rf"/\1/{REDACTED}", decoded)
     if not question:
         return path
     pairs = []
@@ -39,10 +50,20 @@ def redact_target(target: str) -> str:
     return f"{path}?{'&'.join(pairs)}"
 
 
+def _decoded(path: str) -> str:
+    """Percent-decoded until it no longer changes (a few rounds at most)."""
+    for _ in range(3):
+        once = unquote(path)
+        if once == path:
+            break
+        path = once
+    return path
+
+
 def _redact(value: str) -> str:
     if value.startswith("/"):
         return redact_target(value)
-    return _SECRET_PATHS.sub(rf"/\1/{REDACTED}", value)
+    return _SECRET_PATHS.sub(rf"/\1/{REDACTED}", _decoded(value))
 
 
 class RedactSecretPaths(logging.Filter):

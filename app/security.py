@@ -166,7 +166,10 @@ def csrf_mask(token: str) -> str:
 
 def csrf_unmask(shown: str) -> str:
     """The plain token from a masked one; a plain (older, unmasked) token as it is; "" for
-    anything else, which then fails the check."""
+    anything else, which then fails the check (the check's compare_digest raises on
+    non-ASCII text, which would be a 500, so only ASCII is passed through)."""
+    if not shown.isascii():
+        return ""
     if len(shown) == CSRF_TOKEN_LENGTH:
         return shown
     try:
@@ -188,6 +191,8 @@ class MaskedCSRFMiddleware(CSRFMiddleware):
         super().__init__(app=_mask_for_templates(app), config=config)
 
     def _csrf_tokens_match(self, request_csrf_token: str, cookie_csrf_token: str) -> bool:
+        if not cookie_csrf_token.isascii():
+            return False  # a forged cookie: a refusal, not a 500
         return super()._csrf_tokens_match(csrf_unmask(request_csrf_token), cookie_csrf_token)
 
 

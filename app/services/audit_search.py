@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from app.db import write_transaction
 from app.services.access import StaffActor
-from app.services.audit import audit_staff
 from app.services.clinic import clinic_profile
+from app.services.staff_console import audit_staff_saw
 from app.services.staff_roles import staff_require
 from app.tables import AuditEvent
 
@@ -45,7 +44,8 @@ def _start_of(day: date) -> datetime:
 
 
 async def audit_search(*, staff: StaffActor, filters: AuditFilters) -> list[AuditLine]:
-    """Newest first, at most MAX_RESULTS rows; the search itself is audited."""
+    """Newest first, at most MAX_RESULTS rows; the search itself is audited, once for each
+    patient the lines name."""
     staff_require(staff.role, "audit.search")
     conditions: list[str] = ["1 = 1"]
     values: list[object] = []
@@ -68,7 +68,8 @@ async def audit_search(*, staff: StaffActor, filters: AuditFilters) -> list[Audi
     sql = (
         "SELECT e.id, e.occurred_at, e.action, e.resource_type, e.resource_id, e.ip,"  # noqa: S608
         " u.given_name, u.family_name, u.role, a.display_name, p.mrn,"
-        " p.given_name AS patient_given, p.family_name AS patient_family"
+        " p.given_name AS patient_given, p.family_name AS patient_family,"
+        " p.id AS patient_id, p.public_id AS patient_public_id"
         " FROM audit_event e"
         " LEFT JOIN staff_user u ON u.id = e.actor_staff"
         " LEFT JOIN account a ON a.id = e.actor_account"
@@ -77,8 +78,14 @@ async def audit_search(*, staff: StaffActor, filters: AuditFilters) -> list[Audi
         f" ORDER BY e.id DESC LIMIT {MAX_RESULTS}"
     )
     rows = await AuditEvent.raw(sql, *values)
-    async with write_transaction():
-        await audit_staff(staff=staff, action="staff.audit_search")
+    # The lines name patients: each one's access history shows this search.
+    await audit_staff_saw(
+        staff=staff,
+        action="staff.audit_search",
+        patients=[
+            (row["patient_id"], row["patient_public_id"]) for row in rows if row["patient_id"]
+        ],
+    )
     return [
         AuditLine(
             id=row["id"],

@@ -25,7 +25,7 @@ from app.services.errors import NotFoundError, NotPermittedError
 from app.services.grants import SCOPE_AREAS, age_on, age_rules, live_grants
 from app.services.notify import notify_account, notify_patient
 from app.services.outbox import outbox_enqueue
-from app.services.phones import phone_allowed, phone_region
+from app.services.phones import phone_refusal
 from app.services.rate_limit import RateRule, rate_limit_allow
 from app.services.sessions import session_start
 from app.services.staff_roles import staff_require
@@ -54,10 +54,11 @@ INVITE_TEXT = N_(
 
 
 class InviteError(Exception):
-    """`contact`, `country` (a number the clinic does not text), `scope`, `relationship`,
-    `end_date`, `adult_only`, `minor_only`, `own_record`, `name`, `limit_open` (too many
-    waiting), `limit_daily` (too many today), `limit_attempts` (too many tries this hour);
-    accepting: `code_wrong`, `code_expired`, `code_limit` (too many codes asked for)."""
+    """`contact`, `country` (a number the clinic does not text), `phone_type` (not a mobile
+    number), `scope`, `relationship`, `end_date`, `adult_only`, `minor_only`, `own_record`,
+    `name`, `limit_open` (too many waiting), `limit_daily` (too many today), `limit_attempts`
+    (too many tries this hour); accepting: `code_wrong`, `code_expired`, `code_limit` (too
+    many codes asked for)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -116,13 +117,14 @@ def end_of_day(day: date) -> datetime:
 
 def invite_contact(contact: str) -> tuple[str, str]:
     """("sms", "+1...") or ("email", "..."): a contact the clinic may write to. Texts go
-    only to valid numbers in the countries the clinic serves (see phones.py)."""
+    only to valid mobile numbers in the countries the clinic serves (see phones.py)."""
     parsed = normalise_contact(contact)
     if parsed is None:
         raise InviteError("contact")
     channel, value = parsed
-    if channel == "sms" and not phone_allowed(value, get_settings().sms_countries):
-        raise InviteError("country" if phone_region(value) else "contact")
+    refusal = phone_refusal(value, get_settings().sms_countries) if channel == "sms" else None
+    if refusal:
+        raise InviteError(refusal)
     return channel, value
 
 

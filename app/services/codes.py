@@ -18,12 +18,13 @@ import hashlib
 import hmac
 import re
 import secrets
+import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from app.db import write_transaction
+from app.db import lock_names, write_transaction
 from app.i18n import DEFAULT_LOCALE, N_, SUPPORTED_LOCALES, current_locale, translations_for
 from app.services.accounts import account_contacts
 from app.services.audit import audit_anonymous
@@ -85,12 +86,19 @@ def _mac(secret: str, value: str) -> str:
     return hmac.new(secret.encode(), value.encode(), hashlib.sha256).hexdigest()
 
 
+def _ascii_digit(char: str) -> str:
+    value = unicodedata.decimal(char, None)
+    return str(value) if value is not None else char
+
+
 def normalise_contact(text: str) -> tuple[str, str] | None:
     """("email", "a@b.org") or ("sms", "+15550100100"), or None if it is neither."""
     text = text.strip()
     if "@" in text:
         return ("email", text.lower()) if re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", text) else None
-    digits = re.sub(r"\D", "", text)
+    # Other scripts' digits (fullwidth, Arabic-Indic) become ASCII ones, and everything else
+    # goes: one phone has one spelling, so one set of limits and one waiting invitation.
+    digits = re.sub(r"[^0-9]", "", "".join(_ascii_digit(char) for char in text))
     if len(digits) == 10:
         digits = "1" + digits  # a North American number typed without +1
     return ("sms", "+" + digits) if 11 <= len(digits) <= 15 else None
@@ -177,6 +185,9 @@ async def code_issue(
     code = f"{secrets.randbelow(1_000_000):06d}"
     network = rate_key(ip)[:64]  # an IPv6 /64 is one household's or one attacker's
     async with write_transaction():
+        # Requests for one contact or network queue here, so each one counts the codes
+        # the others made (without it, nine requests at once all saw none and all sent).
+        await lock_names(f"code-contact:{contact_hash}", f"code-ip:{network}")
         today_for_contact = await SignInCode.count().where(
             SignInCode.contact_hash == contact_hash, SignInCode.created_at > now - DAY
         )
@@ -288,13 +299,17 @@ async def _pending(secret: str, handle: str) -> dict[str, Any] | None:
 
 
 async def _day_budget_used(row: dict[str, Any] | None) -> bool:
-    """The contact's wrong guesses for the day are used up: even the right code fails."""
-    return row is not None and (
-        await _guesses_today(row["contact_hash"], utcnow()) >= CONTACT_GUESS_BUDGET
-    )
+    """The contact's wrong guesses for the day are used up: even the right code fails.
+    Locks the contact for the rest of the transaction, so guesses on its several codes
+    sent at once are checked against the budget one after another."""
+    if row is None:
+        return False
+    await lock_names(f"code-contact:{row['contact_hash']}")
+    return await _guesses_today(row["contact_hash"], utcnow()) >= CONTACT_GUESS_BUDGET
 
 
 async def _count_failure(row: dict[str, Any], action: str, reason: str, ip: str, ua: str) -> str:
+    await lock_names(f"code-contact:{row['contact_hash']}")  # the budget check below
     failures = await _claim_failure(row["id"])
     await audit_anonymous(action=action, ip=ip, user_agent=ua)
     if failures is not None and (

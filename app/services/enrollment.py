@@ -174,14 +174,8 @@ async def enroll_confirm(
         invite_id = int(str(invite["id"]))
         patient_id = int(str(invite["patient.id"]))
         if birth_date != invite["patient.birth_date"]:
-            failures = int(str(invite["failed_attempts"])) + 1
-            locked = failures >= MAX_DATE_ATTEMPTS
-            await EnrollmentInvite.update(
-                {
-                    EnrollmentInvite.failed_attempts: failures,
-                    EnrollmentInvite.voided_at: utcnow() if locked else None,
-                }
-            ).where(EnrollmentInvite.id == invite_id)
+            failures = await _claim_date_failure(invite_id)
+            locked = failures is None or failures >= MAX_DATE_ATTEMPTS
             await audit_insert(
                 occurred_at=utcnow(),
                 patient=patient_id,
@@ -190,7 +184,7 @@ async def enroll_confirm(
                 user_agent=user_agent,
             )
             failed = EnrollmentError(
-                "expired" if locked else "mismatch", MAX_DATE_ATTEMPTS - failures
+                "expired" if locked else "mismatch", MAX_DATE_ATTEMPTS - (failures or 0)
             )
         elif not await _still_allowed(invite):
             await EnrollmentInvite.update({EnrollmentInvite.voided_at: utcnow()}).where(
@@ -202,7 +196,11 @@ async def enroll_confirm(
             # Only one of two simultaneous taps on the same link can use it.
             claimed = (
                 await EnrollmentInvite.update({EnrollmentInvite.used_at: utcnow()})
-                .where(EnrollmentInvite.id == invite_id, EnrollmentInvite.used_at.is_null())
+                .where(
+                    EnrollmentInvite.id == invite_id,
+                    EnrollmentInvite.used_at.is_null(),
+                    EnrollmentInvite.voided_at.is_null(),
+                )
                 .returning(EnrollmentInvite.id)
             )
             if not claimed:
@@ -221,6 +219,26 @@ async def enroll_confirm(
     if failed is not None:
         raise failed
     return token_out
+
+
+async def _claim_date_failure(invite_id: int) -> int | None:
+    """Count a wrong date of birth in one statement, voiding the link at the last try, so
+    dates sent at once cannot all read the same count: the failures so far, or None when
+    the link was already used or voided by this one's turn."""
+    now = utcnow()
+    rows = await EnrollmentInvite.raw(
+        """
+        UPDATE enrollment_invite SET failed_attempts = failed_attempts + 1,
+            voided_at = CASE WHEN failed_attempts + 1 >= {} THEN {} ELSE voided_at END
+        WHERE id = {} AND used_at IS NULL AND voided_at IS NULL AND failed_attempts < {}
+        RETURNING failed_attempts
+        """,
+        MAX_DATE_ATTEMPTS,
+        now,
+        invite_id,
+        MAX_DATE_ATTEMPTS,
+    )
+    return int(rows[0]["failed_attempts"]) if rows else None
 
 
 async def account_for_patient(patient_id: int, display_name: str) -> int:

@@ -19,6 +19,7 @@ from app.services.clock import utcnow
 from app.services.grants import live_grants
 from app.services.outbox import Undelivered, outbox_enqueue, outbox_on_undelivered
 from app.services.push import push_enqueue
+from app.services.self_access import HOLDER_COLUMNS, holder_from, is_minor, self_access_refusal
 from app.tables import Account, OutboxMessage, Patient
 
 CHANNELS = ("push", "sms", "email")
@@ -212,8 +213,9 @@ async def notify_patient(
     and caregivers whose live grant opens that area, by the grants selector's rules (for a
     confidential item, the patient alone: even "you have a new result" would tell). A
     patient without an account yet gets a text (or email) at the contact on the record,
-    except of a confidential item while a guardian looks after the record. Returns how
-    many people were told."""
+    except of a confidential item while a guardian looks after the record; a minor hears
+    of one only at a contact of their own that no guardian or other adult uses. Returns
+    how many people were told."""
     area = CATEGORIES[category][0]
     today = clinic_today()
     grants = await live_grants(patient_id=patient_id)
@@ -228,17 +230,25 @@ async def notify_patient(
         return len(accounts)
     if confidential and any(grant.is_clinic_given_guardian for grant in grants):
         return 0  # a minor's record may carry a guardian's phone or email
-    patient = (
-        await Patient.select(Patient.phone, Patient.email).where(Patient.id == patient_id).first()
-    )
-    if patient is None:
+    row = await Patient.select(*HOLDER_COLUMNS).where(Patient.id == patient_id).first()
+    if row is None:
         return 0
+    holder = holder_from(row)
+    contacts = [("sms", holder.phone), ("email", holder.email)]
+    if confidential and is_minor(holder.birth_date):
+        # A minor's record usually carries a parent's phone or email, often before any
+        # guardian has access: only a contact marked as the teenager's own, which no
+        # guardian (with access or invited) and no other adult uses, may hear of it.
+        contacts = [
+            (channel, recipient)
+            for channel, recipient in contacts
+            if recipient and await self_access_refusal(holder, channel) is None
+        ]
+    found = next(((channel, value) for channel, value in contacts if value), None)
+    if found is None:
+        return 0
+    channel, recipient = found
     text = text or CATEGORIES[category][2]
-    channel, recipient = (
-        ("sms", patient["phone"]) if patient["phone"] else ("email", patient["email"])
-    )
-    if not recipient:
-        return 0
     await outbox_enqueue(
         channel=channel,
         recipient=recipient,

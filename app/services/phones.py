@@ -3,7 +3,9 @@
 Texts cost the clinic money, and more for numbers abroad or at premium rates: someone able
 to make the clinic text any number could run up its bill ("SMS pumping") or send spam from
 its number. So a number someone types (a caregiver's, say) must be a valid number in one of
-the countries the clinic serves (`PORTAL_SMS_COUNTRIES`). `phonenumbers`, a port of
+the countries the clinic serves (`PORTAL_SMS_COUNTRIES`), and a mobile one: not premium-rate,
+toll-free, shared-cost, personal or pager numbers, nor a landline, which cannot take a text
+(a caregiver with only a landline is invited by email). `phonenumbers`, a port of
 Google's libphonenumber, knows each country's numbering plan: a +1 number may be in the
 United States, Canada or one of many Caribbean countries, which its digits alone do not say.
 """
@@ -28,8 +30,26 @@ def phone_region(e164: str) -> str | None:
     return region
 
 
+# Numbers that take a text: where a country's plan does not tell mobiles from landlines
+# (the United States, Canada), libphonenumber says FIXED_LINE_OR_MOBILE.
+TEXTABLE = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+
+
+def phone_refusal(e164: str, countries: tuple[str, ...]) -> str | None:
+    """Why the clinic may not text this number: `contact` (not a valid number), `country`
+    (outside the countries it serves), `phone_type` (not a mobile number); None if it may."""
+    region = phone_region(e164)
+    if region is None:
+        return "contact"
+    if region not in countries:
+        return "country"
+    if phonenumbers.number_type(phonenumbers.parse(e164, None)) not in TEXTABLE:
+        return "phone_type"
+    return None
+
+
 def phone_allowed(e164: str, countries: tuple[str, ...]) -> bool:
-    return phone_region(e164) in countries
+    return phone_refusal(e164, countries) is None
 
 
 def country_names(countries: tuple[str, ...]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, date, datetime, timedelta
 
@@ -17,13 +18,14 @@ from app.services.codes import (
     PAUSED_SUBJECT,
     CodeError,
     CodeTarget,
+    _mac,
     code_choose,
     code_request,
     code_verify,
     normalise_contact,
 )
 from app.services.sessions import token_hash
-from app.tables import OutboxMessage, Patient, WebSession
+from app.tables import OutboxMessage, Patient, SignInCode, WebSession
 from tests.factories import grant, make_person, unique, with_contacts, years_ago
 
 SECRET = "test-secret"
@@ -328,3 +330,53 @@ async def test_racing_wrong_contact_proofs_get_five_tries_and_one_right_one_wins
     handle, code = await issue(contact)
     outcomes = await asyncio.gather(*(confirm(handle, code, contact) for _ in range(6)))
     assert sorted(outcomes) == ["expired"] * 5 + ["ok"]
+
+
+def test_a_phone_typed_in_other_scripts_digits_is_one_contact() -> None:
+    """Fullwidth or Arabic-Indic digits name the same phone as ASCII ones: one contact,
+    so one set of limits and one invitation."""
+    assert normalise_contact("＋１ ２０２ ５５５ ０１４３") == ("sms", "+12025550143")
+    assert normalise_contact("٢٠٢٥٥٥٠١٤٣") == ("sms", "+12025550143")
+
+
+async def test_codes_asked_for_at_once_stay_within_the_contact_limit() -> None:
+    """On PostgreSQL the requests really run at once: each must count the others' codes."""
+    _, phone = await _person_with_phone()
+    ips = [f"10.44.{n}.1" for n in range(9)]
+    outcomes = await asyncio.gather(*(_try_ask(phone, ip) for ip in ips))
+    assert outcomes.count("ok") == CONTACT_LIMIT
+    texts = await OutboxMessage.count().where(
+        OutboxMessage.recipient == phone, OutboxMessage.kind == "sign_in_code"
+    )
+    assert texts == CONTACT_LIMIT
+
+
+async def _try_ask(contact: str, ip: str) -> str:
+    try:
+        await _ask(contact, ip)
+    except CodeError as error:
+        return error.reason
+    return "ok"
+
+
+async def test_wrong_codes_sent_at_once_stay_within_the_day_budget() -> None:
+    """Guesses on the contact's several codes at once are checked against the day's budget
+    one after another, so they stop at the budget, not at five per code."""
+    _, phone = await _person_with_phone()
+    handles = [await _ask(phone, ip=f"10.45.{n}.1") for n in range(CONTACT_LIMIT)]
+    code = await _sent_code(phone)
+    assert CONTACT_LIMIT * MAX_CODE_ATTEMPTS > CONTACT_GUESS_BUDGET
+
+    async def guess(handle: str, n: int) -> str:
+        try:
+            await _check(handle, f"{(int(code) + n) % 1_000_000:06d}")
+        except CodeError as error:
+            return error.reason
+        return "ok"
+
+    tries = [(handle, n) for handle in handles for n in range(1, MAX_CODE_ATTEMPTS + 1)]
+    await asyncio.gather(*(guess(handle, n) for handle, n in tries))
+    rows = await SignInCode.select(SignInCode.failed_attempts).where(
+        SignInCode.contact_hash == _mac(SECRET, phone)
+    )
+    assert sum(row["failed_attempts"] for row in rows) == CONTACT_GUESS_BUDGET

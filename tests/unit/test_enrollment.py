@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -198,3 +199,31 @@ async def test_a_teenager_with_their_own_phone_enrolls() -> None:
     assert await AccessGrant.exists().where(
         AccessGrant.patient == teen.id, AccessGrant.kind == "self"
     )
+
+
+async def test_wrong_birth_dates_sent_at_once_use_up_the_link_after_five() -> None:
+    """Each wrong date is counted in one statement, so dates sent together (at once on
+    PostgreSQL) cannot all read the same count: five and the link is gone."""
+    patient = await make_patient(birth=BIRTH)
+    invitation = await invite_create(mrn=patient.mrn, via="print", base_url="", clinic_name="C")
+    token = invitation.link.rsplit("/", 1)[-1]
+
+    async def attempt(birth: date) -> str:
+        try:
+            await _confirm(token, birth)
+        except EnrollmentError as error:
+            return error.reason
+        return "ok"
+
+    wrong = [BIRTH - timedelta(days=n) for n in range(1, 16)]
+    outcomes = await asyncio.gather(*(attempt(birth) for birth in wrong))
+    assert outcomes.count("mismatch") == MAX_DATE_ATTEMPTS - 1
+    row = (
+        await EnrollmentInvite.select(EnrollmentInvite.failed_attempts, EnrollmentInvite.voided_at)
+        .where(EnrollmentInvite.patient == patient.id)
+        .first()
+    )
+    assert row is not None
+    assert row["failed_attempts"] == MAX_DATE_ATTEMPTS
+    assert row["voided_at"] is not None
+    assert await attempt(BIRTH) == "expired"

@@ -74,6 +74,25 @@ def test_secret_links_and_searches_are_redacted_in_uvicorn_s_access_log(
     assert "mrn=…&staff_email=…&since=2026-01-01" in logged  # what is harmless stays
 
 
+@pytest.mark.parametrize(
+    "sent",
+    [
+        "/%63are/CareSecret6",
+        "/care%2FCareSecret6",
+        "/care%252FCareSecret6",
+        "/%65nroll/EnrollSecret7/x",
+        "/CARE/CareSecret6",
+        "/Enroll/EnrollSecret7",
+        "/care/Care%3FSecret6",
+    ],
+)
+def test_secret_links_are_redacted_however_their_path_is_spelt(sent: str) -> None:
+    """The router decodes a path before it routes it, so the log must too."""
+    logged = redact_target(sent)
+    assert "Secret" not in logged
+    assert logged.lower() in ("/care/…", "/enroll/…")
+
+
 def test_harmless_queries_stay_readable() -> None:
     assert redact_target("/passkeys?passkey=added") == "/passkeys?passkey=added"
     assert redact_target("/static/css/portal.css?v=ab12") == "/static/css/portal.css?v=ab12"

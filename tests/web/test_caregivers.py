@@ -568,6 +568,29 @@ def test_the_clinic_chooses_which_countries_it_texts() -> None:
     assert not phone_allowed("+15550171234", ("US", "CA"))  # not a valid number anywhere
 
 
+def test_only_mobile_numbers_are_texted() -> None:
+    """Premium-rate, toll-free and personal numbers cost the clinic or cannot take a text;
+    a landline cannot either, where the numbering plan tells it apart."""
+    assert not phone_allowed("+19005550199", ("US",))  # premium rate
+    assert not phone_allowed("+18005550199", ("US",))  # toll free
+    assert not phone_allowed("+15002345678", ("US",))  # personal number
+    assert not phone_allowed("+442079460958", ("GB",))  # a London landline
+    assert phone_allowed("+447400123456", ("GB",))  # a UK mobile
+
+
+@pytest.mark.parametrize("typed", ["+1 900 555 0199", "(900) 976-1234", "1-800-555-0199"])
+async def test_an_invitation_to_a_premium_rate_or_toll_free_number_is_refused(
+    client: AsyncClient, typed: str
+) -> None:
+    patient = await make_person("Paying")
+    await sign_in(client, patient)
+    token = csrf_from((await client.get("/sharing")).text)
+    refused = await _try_invite(client, typed, token)
+    assert refused.status_code == 400
+    assert "texts only mobile phones" in refused.text
+    assert await _invitations_sent_by(patient.account.id) == (0, 0)
+
+
 async def test_the_care_link_shows_a_first_name_only_before_acceptance(
     client: AsyncClient,
 ) -> None:

@@ -76,6 +76,29 @@ async def test_the_csrf_token_is_masked_afresh_in_every_compressed_page(
     assert refused.status_code == 403
 
 
+async def test_a_malformed_csrf_token_is_refused_not_a_server_error(
+    client: httpx.AsyncClient,
+) -> None:
+    person = await make_person("Cid")
+    await sign_in(client, person)
+    await client.get("/sharing")  # sets the CSRF cookie
+    header = await client.post(
+        "/sign-out", headers={"X-CSRFToken": ("\xe9" * 128).encode("latin-1")}
+    )
+    assert header.status_code == 403
+    for junk in ("\u00e9" * 128, "\u00e9" * 10, "", "x", "=" * 200, "A" * 171):
+        form = await client.post("/sign-out", data={"_csrf_token": junk})
+        assert form.status_code == 403, junk
+    client.cookies.clear()
+    cookie = await client.post(
+        "/sign-out",
+        data={"_csrf_token": "a" * 128},
+        headers={"Cookie": b"portal_csrf=" + b"\xe9" * 128},
+    )
+    assert cookie.status_code == 403
+    assert csrf_unmask("\u00e9" * 128) == ""
+
+
 async def test_every_sign_in_gets_a_new_csrf_token(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:

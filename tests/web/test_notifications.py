@@ -21,7 +21,15 @@ from app.services.notify import (
 )
 from app.services.outbox import outbox_claim
 from app.tables import Account, OutboxMessage, Patient, PushSubscription
-from tests.factories import Person, grant, make_patient, make_person, unique, years_ago
+from tests.factories import (
+    Person,
+    grant,
+    make_patient,
+    make_person,
+    unique,
+    with_contacts,
+    years_ago,
+)
 from tests.web.conftest import csrf_from, sign_in, staff_signed_in
 
 FCM = "https://fcm.googleapis.com/fcm/send/"
@@ -42,9 +50,16 @@ async def _person_with_contacts() -> tuple[Person, str, str]:
 
 
 async def _sent_to(recipient: str) -> list[dict[str, object]]:
-    return await OutboxMessage.select(
-        OutboxMessage.channel, OutboxMessage.body, OutboxMessage.next_attempt_at
-    ).where(OutboxMessage.recipient == recipient)
+    return await (
+        OutboxMessage.select(
+            OutboxMessage.channel,
+            OutboxMessage.body,
+            OutboxMessage.next_attempt_at,
+            OutboxMessage.kind,
+        )
+        .where(OutboxMessage.recipient == recipient)
+        .order_by(OutboxMessage.id)
+    )
 
 
 async def test_the_preference_matrix_decides_the_channel(client: AsyncClient) -> None:
@@ -274,6 +289,62 @@ async def test_a_confidential_item_of_a_minor_without_an_account_is_not_texted_t
         )
     assert told == 0
     assert await _sent_to(parent_phone) == []
+
+
+async def test_a_teen_s_confidential_notice_skips_a_phone_not_marked_as_theirs() -> None:
+    """No guardian has access yet, but the record's phone is a parent's (not marked as the
+    teenager's own): a confidential result is not texted there."""
+    teen = await make_patient(given="Tess", birth=years_ago(15))
+    parent_phone = f"+1202555{unique('')[-4:]}"
+    await with_contacts(teen, phone=parent_phone, phone_is_own=False)
+    async with write_transaction():
+        told = await notify_patient(
+            patient_id=teen.id, category="results", event="c", confidential=True
+        )
+    assert told == 0
+    assert await _sent_to(parent_phone) == []
+
+
+async def test_a_teen_s_confidential_notice_skips_a_guardian_s_invited_phone(
+    client: AsyncClient,
+) -> None:
+    """Staff invited the parent at the phone on the record; before the parent accepts, a
+    confidential result's notice goes only to the email the teenager has of their own."""
+    teen = await make_patient(given="Uma", birth=years_ago(15))
+    parent_phone, own_email = f"+1202556{unique('')[-4:]}", f"{unique('uma')}@mail.test"
+    await with_contacts(teen, phone=parent_phone, email=own_email, email_is_own=True)
+    await staff_signed_in(client, role="front_desk")
+    page = await client.get(f"/staff/patients/{teen.public_id}")
+    sent = await client.post(
+        f"/staff/patients/{teen.public_id}/guardian",
+        data={
+            "contact": parent_phone,
+            "relationship": "parent",
+            "checked": "yes",
+            "_csrf_token": csrf_from(page.text),
+        },
+        follow_redirects=False,
+    )
+    assert sent.status_code == 303
+    async with write_transaction():
+        told = await notify_patient(
+            patient_id=teen.id, category="results", event="c", confidential=True
+        )
+    assert told == 1
+    assert [row["kind"] for row in await _sent_to(parent_phone)] == ["caregiver_invite"]
+    assert [row["kind"] for row in await _sent_to(own_email)] == ["notice.results"]
+
+
+async def test_a_teen_s_confidential_notice_reaches_a_phone_of_their_own() -> None:
+    teen = await make_patient(given="Vic", birth=years_ago(15))
+    own_phone = f"+1202557{unique('')[-4:]}"
+    await with_contacts(teen, phone=own_phone, phone_is_own=True)
+    async with write_transaction():
+        told = await notify_patient(
+            patient_id=teen.id, category="results", event="c", confidential=True
+        )
+    assert told == 1
+    assert [row["kind"] for row in await _sent_to(own_phone)] == ["notice.results"]
 
 
 async def test_a_guardian_whose_access_ended_at_18_hears_nothing_before_housekeeping() -> None:

@@ -120,6 +120,23 @@ async def test_opening_a_patient_is_audited_against_their_record(client: AsyncCl
     assert unknown.status_code == 404
 
 
+async def test_an_audit_search_reaches_the_access_history_of_each_patient_it_shows(
+    client: AsyncClient,
+) -> None:
+    person = await make_person("Hal")
+    await sign_in(client, person)
+    await client.get("/home")  # an audit row on Hal's record
+    client.cookies.clear()
+    await staff_signed_in(client, role="admin")
+    page = await client.get("/staff/audit", params={"action": "home."})
+    assert page.status_code == 200
+    assert person.patient.family_name in page.text  # name and MRN shown
+    rows = await AuditEvent.count().where(
+        AuditEvent.patient == person.patient.id, AuditEvent.action == "staff.audit_search"
+    )
+    assert rows == 1
+
+
 async def test_an_invitation_by_text_goes_to_the_outbox_without_health_details(
     client: AsyncClient,
 ) -> None:
