@@ -7,6 +7,7 @@ import traceback
 from typing import Any
 from urllib.parse import quote
 
+import asyncpg
 from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
@@ -66,6 +67,19 @@ def not_permitted(request: Request[Any, Any, Any], _: Exception) -> Template:
     return _error_page(request, 403)
 
 
+def unreadable_input(request: Request[Any, Any, Any], exc: Exception) -> Template:
+    """PostgreSQL refused a value it cannot store (a NUL byte, text longer than its column, a
+    number out of range): the person sent input we cannot read. SQLite takes such values, so
+    each input is also checked where it is read; this answers whatever slips through."""
+    log.warning(
+        "Refused input (%s) on %s %s",
+        type(exc).__name__,
+        request.method,
+        request.scope.get("path_template", "?"),
+    )
+    return _error_page(request, 400)
+
+
 def server_error(request: Request[Any, Any, Any], exc: Exception) -> Template:
     # The type, the route and the code frames only: a message can carry data we must not log.
     log.error(
@@ -85,5 +99,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     NotFoundException: not_found,
     NotFoundError: not_found,
     HTTPException: http_error,
+    asyncpg.exceptions.DataError: unreadable_input,
     Exception: server_error,
 }

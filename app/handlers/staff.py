@@ -353,6 +353,11 @@ async def audit(
         return staff_page(
             "staff/audit.html", staff=staff, typed=typed, lines=None, error="date", status_code=400
         )
+    if filters.until is not None and filters.until >= date.max:
+        # The search runs to the end of that day, which does not exist for the last date.
+        return staff_page(
+            "staff/audit.html", staff=staff, typed=typed, lines=None, error="date", status_code=400
+        )
     lines = None if filters.empty else await audit_search(staff=staff, filters=filters)
     return staff_page("staff/audit.html", staff=staff, typed=typed, lines=lines, error="")
 

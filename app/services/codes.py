@@ -37,6 +37,8 @@ from app.services.sessions import session_start
 from app.tables import AccessGrant, Account, Patient, SignInCode
 
 CODE_TTL = timedelta(minutes=10)
+# The longest phone or email kept (the contact columns are 200 characters wide).
+MAX_CONTACT_LENGTH = 200
 MAX_CODE_ATTEMPTS = 5
 CONTACT_LIMIT, CONTACT_WINDOW = 3, timedelta(minutes=15)
 IP_LIMIT, IP_WINDOW = 10, timedelta(hours=1)
@@ -94,6 +96,8 @@ def _ascii_digit(char: str) -> str:
 def normalise_contact(text: str) -> tuple[str, str] | None:
     """("email", "a@b.org") or ("sms", "+15550100100"), or None if it is neither."""
     text = text.strip()
+    if len(text) > MAX_CONTACT_LENGTH:
+        return None
     if "@" in text:
         return ("email", text.lower()) if re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", text) else None
     # Other scripts' digits (fullwidth, Arabic-Indic) become ASCII ones, and everything else
@@ -489,6 +493,8 @@ async def code_confirm(
         )
         if row is None:
             failure: str | None = "expired"
+        elif await _day_budget_used(row):
+            failure = "locked"  # as for sign-in codes: the contact's guesses for the day are spent
         elif not hmac.compare_digest(row["code_hash"], _mac(secret, code.strip())):
             failure = await _count_failure(row, "auth.code_wrong", "wrong", ip, user_agent)
         else:

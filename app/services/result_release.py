@@ -89,6 +89,7 @@ class InboxLine:
 
 INBOX_SHOWS = ("all", "held", "no_note")
 INBOX_PAGE_SIZE = 15
+INBOX_MAX_PAGE = 10_000
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ async def results_inbox(
     that have no comment yet; `show` keeps to one of the two, a page at a time."""
     staff_require(staff.role, "results.review")
     since = utcnow() - timedelta(days=days)
-    page = max(page, 1)
+    page = min(max(page, 1), INBOX_MAX_PAGE)  # an OFFSET past 64 bits is an error, not a page
     held = "r.released_at IS NULL"
     no_note = "(r.released_at > {} AND r.clinician_comment IS NULL)"
     where = {"held": held, "no_note": no_note}.get(show, f"{held} OR {no_note}")

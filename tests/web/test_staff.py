@@ -428,3 +428,28 @@ async def test_a_message_that_gave_up_shows_its_text_is_gone_and_cannot_be_sent_
 class _Refusing:
     async def send(self, message: Outgoing) -> str:
         raise DeliveryError("twilio 400: invalid number", permanent=True)
+
+
+async def test_odd_inbox_pages_and_audit_dates_get_an_answer_not_a_server_error(
+    client: AsyncClient,
+) -> None:
+    await staff_signed_in(client, role="admin")
+    for page in ("9223372036854775807", "99999999999999999999999"):
+        inbox = await client.get("/staff/results", params={"page": page})
+        assert inbox.status_code in (200, 400), page
+    last_day = await client.get("/staff/audit", params={"action": "x", "until": "9999-12-31"})
+    assert last_day.status_code == 400
+    assert "date" in last_day.text.lower()
+
+
+async def test_input_a_database_cannot_store_is_refused_not_a_server_error(
+    client: AsyncClient,
+) -> None:
+    token = csrf_from((await client.get("/sign-in/code")).text)
+    nul = await client.post(
+        "/sign-in/code", data={"contact": "vic\x00tim@mail.test", "_csrf_token": token}
+    )
+    assert nul.status_code < 500
+    assert (await client.get("/join/ab%00c")).status_code < 500
+    await staff_signed_in(client, role="front_desk")
+    assert (await client.get("/staff", params={"q": "a\x00b"})).status_code < 500
