@@ -14,6 +14,7 @@ from litestar.response import Template
 from app.handlers.support import page
 from app.main import create_app
 from app.services.access import SCOPE_AREAS, Actor, PatientContext, PatientRef, Profile
+from app.services.grants import Grant
 from app.services.home import Attention, HomeSummary
 from app.services.results import ReportHeadline
 from app.services.scheduling import VisitLine
@@ -32,12 +33,23 @@ _ACTOR = Actor(
     user_agent="bench",
 )
 _MARIA = PatientRef(1, "pat00000000001", "Maria", "Lopez", None, date(1988, 4, 2))
+_GRANT = Grant(
+    id=1,
+    public_id="grt00000000001",
+    account_id=1,
+    account_name="Maria Lopez",
+    patient=_MARIA,
+    kind="self",
+    scope="full",
+    relationship=None,
+    granted_by_account=None,
+    granted_by_staff=None,
+    starts_at=_NOW - timedelta(days=400),
+    expires_at=None,
+)
 _CONTEXT = PatientContext(
     actor=_ACTOR,
-    patient=_MARIA,
-    grant_kind="self",
-    grant_scope="full",
-    relationship=None,
+    grant=_GRANT,
     profiles=(
         Profile("pat00000000001", "Maria", 38, True, True, 1, SCOPE_AREAS["full"]),
         Profile("pat00000000002", "Sofia", 9, False, False, 2, SCOPE_AREAS["full"]),

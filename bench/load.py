@@ -155,7 +155,7 @@ def main() -> int:
             _print("home floor (no database)", users, figures, bare[users], None)
             failed_floor = figures.errors > 0
 
-    backends = [("sqlite", None)]
+    backends: list[tuple[str, str | None]] = [("sqlite", None)]
     if asyncio.run(_postgres_reachable()):
         backends.append(("postgresql", POSTGRES_URL))
     else:
