@@ -32,7 +32,7 @@ from app.services.clock import utcnow
 from app.services.enrollment import account_for_patient
 from app.services.outbox import outbox_enqueue
 from app.services.rate_limit import rate_key
-from app.services.self_access import holder_from, self_access_refusal
+from app.services.self_access import GRANT_HOLDER_COLUMNS, holder_from, self_access_refusal
 from app.services.sessions import session_start
 from app.tables import AccessGrant, Account, Patient, SignInCode
 
@@ -136,15 +136,7 @@ async def _people_with_contact(channel: str, value: str) -> CodeTarget:
     to choose from by date of birth; a caregiver without a record cannot be told apart
     that way, so is never chosen for a shared contact."""
     contact_column = AccessGrant.patient.phone if channel == "sms" else AccessGrant.patient.email
-    rows = await AccessGrant.select(
-        AccessGrant.account,
-        AccessGrant.patient.id,
-        AccessGrant.patient.birth_date,
-        AccessGrant.patient.phone,
-        AccessGrant.patient.email,
-        AccessGrant.patient.phone_is_own,
-        AccessGrant.patient.email_is_own,
-    ).where(
+    rows = await AccessGrant.select(AccessGrant.account, *GRANT_HOLDER_COLUMNS).where(
         AccessGrant.kind == "self",
         AccessGrant.revoked_at.is_null(),
         # Exact match (emails are kept lower-case): a LIKE pattern could match others.

@@ -27,6 +27,17 @@ from app.tables import AccessGrant, CaregiverInvite, Patient, WebSession
 REASONS = ("child", "no_own_contact", "guardian_contact", "adult_contact")
 
 
+# What `holder_from(row, prefix="patient.")` reads, over a grant's join to its record.
+GRANT_HOLDER_COLUMNS = (
+    AccessGrant.patient.id,
+    AccessGrant.patient.birth_date,
+    AccessGrant.patient.phone,
+    AccessGrant.patient.email,
+    AccessGrant.patient.phone_is_own,
+    AccessGrant.patient.email_is_own,
+)
+
+
 class SelfAccessError(Exception):
     """A self account this record may not have; `reason` is one of REASONS."""
 
@@ -193,12 +204,7 @@ async def self_grants_outside_age_rules() -> int:
             AccessGrant.id,
             AccessGrant.public_id,
             AccessGrant.account,
-            AccessGrant.patient.id,
-            AccessGrant.patient.birth_date,
-            AccessGrant.patient.phone,
-            AccessGrant.patient.email,
-            AccessGrant.patient.phone_is_own,
-            AccessGrant.patient.email_is_own,
+            *GRANT_HOLDER_COLUMNS,
             AccessGrant.account.phone,
             AccessGrant.account.email,
         ).where(
