@@ -172,10 +172,13 @@ GRANT_COLUMNS = """g.id AS grant_id, g.public_id AS grant_public_id, g.account A
        p.id AS patient_id, p.public_id AS patient_public_id, p.given_name,
        p.family_name, p.preferred_name, p.birth_date"""
 GRANT_ORDER = "g.kind DESC, p.birth_date, p.id, g.id"
-# The not-revoked, started, unexpired grants of account `a` (placeholders: now, now); the age
-# rules are applied by `grants_live`, in Python, as for every other read.
-ACCOUNT_GRANTS_JOIN = """LEFT JOIN access_grant g ON g.account = a.id AND g.revoked_at IS NULL
-        AND g.starts_at <= {} AND (g.expires_at IS NULL OR g.expires_at > {})
+# A grant not revoked, started and not expired (placeholders: now, now). The age rules are
+# applied by `grants_live`, in Python, for every read alike.
+_CURRENT = (
+    "g.revoked_at IS NULL AND g.starts_at <= {} AND (g.expires_at IS NULL OR g.expires_at > {})"
+)
+# The grants of account `a` that are current, with their patients.
+ACCOUNT_GRANTS_JOIN = f"""LEFT JOIN access_grant g ON g.account = a.id AND {_CURRENT}
     LEFT JOIN patient p ON p.id = g.patient"""
 
 
@@ -187,8 +190,7 @@ async def live_grants(
     if account_id is None and patient_id is None:
         raise ValueError("live_grants needs an account or a patient")
     now = utcnow()
-    conditions = ["g.revoked_at IS NULL", "g.starts_at <= {}"]
-    conditions.append("(g.expires_at IS NULL OR g.expires_at > {})")
+    conditions = [_CURRENT]
     values: list[Any] = [now, now]
     for column, value in (("g.account", account_id), ("g.patient", patient_id), ("g.kind", kind)):
         if value is not None:

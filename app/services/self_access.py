@@ -19,6 +19,7 @@ from app.services.access import GUARDIAN_RELATIONSHIPS, age_rules
 from app.services.audit import audit_insert
 from app.services.clinic import clinic_today
 from app.services.clock import utcnow
+from app.services.grants import age_on
 from app.tables import AccessGrant, CaregiverInvite, Patient, WebSession
 
 # Why a self account is refused: `child` (under the adolescent age), `no_own_contact` (a
@@ -78,10 +79,6 @@ def holder_from(row: dict[str, Any], prefix: str = "") -> Holder:
         phone_is_own=bool(row[f"{prefix}phone_is_own"]),
         email_is_own=bool(row[f"{prefix}email_is_own"]),
     )
-
-
-def age_on(birth: date, day: date) -> int:
-    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
 def is_minor(birth: date) -> bool:
