@@ -226,6 +226,10 @@ def _controlled_by_the_worker(page: Page, context: BrowserContext) -> tuple[CDPS
     )
     cdp.send("ServiceWorker.enable")
     page.evaluate("() => navigator.serviceWorker.ready")
+    # A page whose navigation was under way while the worker activated can miss its
+    # clients.claim() and stay uncontrolled; a navigation after "ready" is always controlled.
+    if page.evaluate("() => navigator.serviceWorker.controller === null"):
+        page.reload()
     page.wait_for_function("() => navigator.serviceWorker.controller !== null")
     eventually(page, lambda: registrations, what="the service worker registration")
     return cdp, registrations[-1]
