@@ -40,7 +40,7 @@ async def _minors_own_grants_checked() -> None:
 
 
 async def _seed(reset: bool) -> bool:
-    from app.services.demo_clinic import demo_clinic_seed
+    from app.services.demo.clinic import demo_clinic_seed
 
     return await demo_clinic_seed(reset=reset)
 
@@ -61,7 +61,7 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
 
 
 def _print_demo_links(settings: Settings, base_url: str) -> None:
-    from app.services.demo_clinic import PERSONAS
+    from app.services.demo.clinic import PERSONAS
 
     print("\nDemo sign-in links (demo mode only):")
     for persona in PERSONAS:
@@ -187,7 +187,7 @@ def cmd_invite(args: argparse.Namespace) -> int:
 
 def cmd_create_staff(args: argparse.Namespace) -> int:
     """Add a staff member (the first administrator, say) and print their one-time link."""
-    from app.services.staff_auth import STAFF_LINK_LIFETIME, StaffError, staff_create
+    from app.services.console.staff_auth import STAFF_LINK_LIFETIME, StaffError, staff_create
 
     if not args.new_link and not (args.given.strip() and args.family.strip()):
         print("A new staff member needs --given and --family names.", file=sys.stderr)
@@ -226,7 +226,7 @@ def cmd_poster(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from app.services.clinic import clinic_profile_load
-    from app.services.posters import (
+    from app.services.console.posters import (
         PosterLocation,
         join_url,
         location_codes,
@@ -314,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     invite.add_argument("--via", choices=("sms", "email", "print"), default="sms")
     invite.set_defaults(func=cmd_invite)
 
-    from app.services.staff_roles import ROLES
+    from app.services.console.roles import ROLES
 
     staff = commands.add_parser(
         "create-staff", help="add a staff member and print their one-time passkey sign-up link"

@@ -19,11 +19,11 @@ from app.channels.sms import ConsoleSMS, TwilioSMS
 from app.services.audit import SEAL_BATCH, audit_seal, audit_seal_release
 from app.services.caregivers import guardian_grants_end_at_adulthood
 from app.services.clinic import clinic_profile_load, clinic_profile_set
-from app.services.notify import notify_account  # noqa: F401  (its import sets the fallback)
+from app.services.notifications import notify_account  # noqa: F401  (its import sets the fallback)
 from app.services.outbox import outbox_deliver, outbox_purge
-from app.services.result_release import results_release_due
-from app.services.scheduling import visit_reminders_send
+from app.services.results.release import results_release_due
 from app.services.self_access import self_grants_outside_age_rules
+from app.services.visits import visit_reminders_send
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("portal.worker")

@@ -17,7 +17,7 @@ from app.services.access import SCOPE_AREAS, Actor, PatientContext, PatientRef, 
 from app.services.grants import Grant
 from app.services.home import Attention, HomeSummary
 from app.services.results import ReportHeadline
-from app.services.scheduling import VisitLine
+from app.services.visits import VisitLine
 
 FLOOR_PATH = "/bench/floor-home"
 
@@ -80,7 +80,7 @@ _SUMMARY = HomeSummary(
 
 @get(FLOOR_PATH, name="bench_floor_home", sync_to_thread=False)
 def floor_home() -> Template:
-    return page("patient/home.html", context=_CONTEXT, tab="home", summary=_SUMMARY)
+    return page("home/home.html", context=_CONTEXT, tab="home", summary=_SUMMARY)
 
 
 app = create_app()

@@ -8,9 +8,9 @@ import tempfile
 
 from playwright.sync_api import BrowserContext, CDPSession, Page, Playwright, expect
 
-from app.services.notify import CATEGORIES, OPEN_PORTAL
+from app.services.notifications import CATEGORIES, OPEN_PORTAL
 from app.services.push import payload
-from app.services.result_release import result_notice_url
+from app.services.results.release import result_notice_url
 from e2e.conftest import PHONE, ServerInfo, eventually, launch_options, sign_in
 
 

@@ -199,7 +199,7 @@ async def with_contacts(
 
 async def staff_sign_up_path(base_url: str, given: str = "Ada", family: str = "Admin") -> str:
     """A new administrator's one-time sign-up link, as a path on the portal at `base_url`."""
-    from app.services.staff_auth import staff_create
+    from app.services.console.staff_auth import staff_create
 
     link = await staff_create(
         email=f"{unique('admin')}@clinic.test",

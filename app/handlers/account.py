@@ -60,7 +60,7 @@ async def devices(
     lines = await sessions_list(
         actor=actor, idle_timeout=timedelta(minutes=settings.session_idle_minutes)
     )
-    return page("account/devices.html", context=context, tab="more", devices=lines)
+    return page("devices/devices.html", context=context, tab="more", devices=lines)
 
 
 @post("/devices/{public_id:str}/sign-out", name="device_sign_out")

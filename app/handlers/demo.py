@@ -15,8 +15,8 @@ from app.handlers.support import (
     with_session_cookie,
     with_staff_cookie,
 )
-from app.services.demo_clinic import PERSONAS
-from app.services.demo_sign_in import DEMO_STAFF, demo_sign_in, demo_staff_sign_in, persona_find
+from app.services.demo.clinic import PERSONAS
+from app.services.demo.sign_in import DEMO_STAFF, demo_sign_in, demo_staff_sign_in, persona_find
 from app.services.errors import NotFoundError
 
 
@@ -25,14 +25,14 @@ class DemoSignIn(Controller):
 
     @get("/", name="demo_personas")
     async def personas(self) -> Template:
-        return page("public/demo.html", personas=PERSONAS, staff=DEMO_STAFF)
+        return page("demo/personas.html", personas=PERSONAS, staff=DEMO_STAFF)
 
     @get("/sign-in/{slug:str}", name="demo_confirm")
     async def confirm(self, slug: FromPath[str]) -> Template:
         """A link only shows a button: link scanners and previews must not sign anyone in."""
         persona = persona_find(slug)
         return page(
-            "public/demo_confirm.html",
+            "demo/confirm.html",
             persona=persona,
             staff_summary="",
             action=f"/demo/sign-in/{persona.slug}",
@@ -56,7 +56,7 @@ class DemoSignIn(Controller):
         if slug not in DEMO_STAFF:
             raise NotFoundError(slug)
         return page(
-            "public/demo_confirm.html",
+            "demo/confirm.html",
             persona=None,
             staff_summary=DEMO_STAFF[slug][1],
             action=f"/demo/staff/{slug}",

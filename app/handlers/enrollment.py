@@ -21,7 +21,7 @@ def _form(
     token: str, *, error: str = "", typed: str = "", status_code: int = 200, open_: bool = True
 ) -> Template:
     return page(
-        "enroll/confirm.html",
+        "enrollment/confirm.html",
         token=token,
         error=error,
         typed=typed,
@@ -70,4 +70,4 @@ async def enroll(
 @get("/welcome", name="welcome")
 async def welcome(context: NamedDependency[PatientContext]) -> Template:
     """The last enrollment screen: a passkey for next time, then the portal."""
-    return page("enroll/welcome.html", context=context)
+    return page("enrollment/welcome.html", context=context)

@@ -10,11 +10,11 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
-from app.handlers.codes import to_code_check
+from app.handlers.sign_in import to_code_check
 from app.handlers.support import client_ip, page
-from app.services.codes import CodeError
+from app.services.join import JoinLocation, join_location, join_start
 from app.services.rate_limit import JOIN_PER_IP, rate_limit_ip
-from app.services.self_enrollment import JoinLocation, join_location, join_start
+from app.services.sign_in import CodeError
 from app.settings import get_settings
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -25,7 +25,7 @@ def _form(
     location: JoinLocation, typed: dict[str, str], errors: set[str], status_code: int = 200
 ) -> Template:
     return page(
-        "enroll/join.html",
+        "join/join.html",
         location=location,
         typed=typed,
         errors=errors,

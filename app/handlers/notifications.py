@@ -19,7 +19,7 @@ from app.handlers.passkeys import ceremony_failed
 from app.handlers.support import page
 from app.services.access import Actor, PatientContext
 from app.services.audit import audit_record
-from app.services.notify import (
+from app.services.notifications import (
     CHANNELS,
     CONFIGURABLE,
     notify_test,
@@ -46,7 +46,7 @@ async def settings_page(
     done: FromQuery[str] = "",
 ) -> Template:
     return page(
-        "account/notifications.html",
+        "notifications/notifications.html",
         context=context,
         tab="more",
         devices=await subscriptions_list(actor=actor),

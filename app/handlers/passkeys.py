@@ -182,7 +182,7 @@ async def passkeys_page(
     actor: NamedDependency[Actor], context: NamedDependency[PatientContext]
 ) -> Template:
     return page(
-        "account/passkeys.html",
+        "passkeys/passkeys.html",
         context=context,
         tab="more",
         passkeys=await passkeys_list(actor=actor),

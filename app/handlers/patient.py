@@ -12,24 +12,24 @@ from litestar.response import Template
 from app.handlers.support import htmx_target, page
 from app.services.access import PatientContext
 from app.services.home import home_summary
-from app.services.messaging import conversations_list
-from app.services.result_detail import observation_open, report_open
+from app.services.messages import conversations_list
 from app.services.results import results_list
-from app.services.scheduling import visits_list
+from app.services.results.detail import observation_open, report_open
+from app.services.visits import visits_list
 
 
 class PatientPages(Controller):
     @get("/home", name="home")
     async def home(self, context: NamedDependency[PatientContext]) -> Template:
         return page(
-            "patient/home.html", context=context, tab="home", summary=await home_summary(context)
+            "home/home.html", context=context, tab="home", summary=await home_summary(context)
         )
 
     @get("/messages", name="messages")
     async def messages(self, context: NamedDependency[PatientContext]) -> Template:
         conversations = await conversations_list(context)
         return page(
-            "patient/messages.html", context=context, tab="messages", conversations=conversations
+            "messages/messages.html", context=context, tab="messages", conversations=conversations
         )
 
     @get("/visits", name="visits")
@@ -43,16 +43,14 @@ class PatientPages(Controller):
         visits = await visits_list(context, past=past)
         # One template, two uses: the whole page, or just the list when htmx swaps it.
         name = (
-            "patient/_visit_list.html"
-            if htmx_target(request) == "visits"
-            else "patient/visits.html"
+            "visits/_visit_list.html" if htmx_target(request) == "visits" else "visits/visits.html"
         )
         return page(name, context=context, tab="visits", visits=visits, past=past)
 
     @get("/results", name="results")
     async def results(self, context: NamedDependency[PatientContext]) -> Template:
         return page(
-            "patient/results.html",
+            "results/results.html",
             context=context,
             tab="results",
             reports=await results_list(context),
@@ -63,7 +61,7 @@ class PatientPages(Controller):
         self, context: NamedDependency[PatientContext], report_id: FromPath[str]
     ) -> Template:
         return page(
-            "patient/report.html",
+            "results/report.html",
             context=context,
             tab="results",
             report=await report_open(context, report_id),
@@ -77,8 +75,8 @@ class PatientPages(Controller):
         test_id: FromPath[str],
     ) -> Template:
         detail = await observation_open(context, report_id, test_id)
-        return page("patient/test.html", context=context, tab="results", detail=detail)
+        return page("results/test.html", context=context, tab="results", detail=detail)
 
     @get("/more", name="more")
     async def more(self, context: NamedDependency[PatientContext]) -> Template:
-        return page("patient/more.html", context=context, tab="more")
+        return page("home/more.html", context=context, tab="more")

@@ -20,15 +20,15 @@ from app.services.access import Actor, PatientContext, StaffActor
 from app.services.audit import audit_insert, audit_record, audit_staff
 from app.services.clinic import clinic_profile, clinic_today
 from app.services.clock import utcnow
-from app.services.codes import CodeError, CodeTarget, code_confirm, code_issue, normalise_contact
+from app.services.console.roles import staff_require
 from app.services.errors import NotFoundError, NotPermittedError
 from app.services.grants import SCOPE_AREAS, age_on, age_rules, live_grants
-from app.services.notify import notify_account, notify_patient
+from app.services.notifications import notify_account, notify_patient
 from app.services.outbox import outbox_enqueue
 from app.services.phones import phone_refusal
 from app.services.rate_limit import RateRule, rate_limit_allow
 from app.services.sessions import session_start
-from app.services.staff_roles import staff_require
+from app.services.sign_in import CodeError, CodeTarget, code_confirm, code_issue, normalise_contact
 from app.settings import get_settings
 from app.tables import AccessGrant, Account, CaregiverInvite, Patient
 

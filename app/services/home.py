@@ -8,9 +8,9 @@ from app.db import write_transaction
 from app.services.access import PatientContext
 from app.services.audit import audit_record
 from app.services.clock import utcnow
-from app.services.messaging import unread_count
+from app.services.messages import unread_count
 from app.services.results import ReportHeadline, results_latest
-from app.services.scheduling import VisitLine, visits_upcoming
+from app.services.visits import VisitLine, visits_upcoming
 from app.tables import LabReport
 
 

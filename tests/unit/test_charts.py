@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.services.charts import CHART_HEIGHT, CHART_WIDTH, range_bar, trend_chart
+from app.services.results.charts import CHART_HEIGHT, CHART_WIDTH, range_bar, trend_chart
 
 
 def test_the_usual_range_takes_the_middle_of_the_bar() -> None:

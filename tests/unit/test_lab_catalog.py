@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import textstat
 
-from app.services import demo_clinic, lab_panels
-from app.services.lab_catalog import (
+from app.services.demo import clinic as demo_clinic
+from app.services.results import panels as lab_panels
+from app.services.results.catalog import (
     LABS_DIR,
     LANGUAGES,
     TEXT_FIELDS,
@@ -23,7 +24,7 @@ from app.services.lab_catalog import (
     lab_reference_range,
     load_catalog,
 )
-from app.services.lab_panels import Analyte, Panel
+from app.services.results.panels import Analyte, Panel
 
 MAX_GRADE = 8.0
 _LOINC = re.compile(r"^\d{1,7}-\d$")

@@ -15,7 +15,7 @@ import segno
 from babel.support import NullTranslations
 
 from app import i18n
-from app.services.posters import (
+from app.services.console.posters import (
     HEADLINE,
     HELP,
     PAPER,

@@ -25,7 +25,7 @@ from app.channels.push import WebPushChannel
 from app.channels.sms import ConsoleSMS
 from app.db import write_transaction
 from app.services.clock import set_clock, utcnow
-from app.services.notify import notify_account
+from app.services.notifications import notify_account
 from app.services.outbox import outbox_deliver
 from app.services.push import endpoint_allowed, push_enqueue, vapid_public_key
 from app.settings import get_settings

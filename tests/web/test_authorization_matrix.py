@@ -33,10 +33,10 @@ from app.db import write_transaction
 from app.handlers.support import SESSION_COOKIE
 from app.main import create_app
 from app.services.access import SCOPE_AREAS
-from app.services.demo_clinic import PERSONAS as DEMO_PERSONAS
-from app.services.demo_sign_in import DEMO_STAFF
+from app.services.console.roles import ROLES
+from app.services.demo.clinic import PERSONAS as DEMO_PERSONAS
+from app.services.demo.sign_in import DEMO_STAFF
 from app.services.sessions import session_start, token_hash
-from app.services.staff_roles import ROLES
 from app.settings import Settings, get_settings
 from app.tables import (
     AccessGrant,

@@ -13,7 +13,7 @@ from httpx import AsyncClient
 
 from app.db import write_transaction
 from app.services.clock import set_clock
-from app.services.notify import (
+from app.services.notifications import (
     notify_account,
     notify_patient,
     preferences_parse,
@@ -226,7 +226,7 @@ async def test_the_front_desk_sees_what_was_not_delivered_and_can_try_again(
 
 
 async def test_a_visit_tomorrow_gets_one_reminder_through_the_person_s_choices() -> None:
-    from app.services.scheduling import visit_reminders_send
+    from app.services.visits import visit_reminders_send
     from app.tables import Appointment, Clinician
     from tests.factories import make_clinician
 
@@ -412,7 +412,7 @@ async def test_a_push_late_at_night_waits_for_the_morning_across_midnight() -> N
 
 
 async def test_a_result_notice_opens_that_report_by_its_public_id_only() -> None:
-    from app.services.result_release import results_release_due
+    from app.services.results.release import results_release_due
     from app.tables import LabReport
     from tests.factories import make_report
 

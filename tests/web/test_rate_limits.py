@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from httpx import AsyncClient
 
-from app.handlers import codes as code_handlers
 from app.handlers import passkeys as passkey_handlers
+from app.handlers import sign_in as code_handlers
 from app.services.enrollment import invite_create
 from app.services.rate_limit import ENROLL_PER_IP, RateRule, rate_limit_reset
 from app.tables import AuditEvent

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from httpx import AsyncClient
 
 from app.services.clock import set_clock, utcnow
-from app.services.result_release import release_plan, results_release_due
+from app.services.results.release import release_plan, results_release_due
 from app.tables import LabReport, OutboxMessage, Patient
 from tests.factories import Person, make_person, make_report, unique
 from tests.web.conftest import csrf_from, sign_in, staff_signed_in

@@ -1,0 +1,1 @@
+"""The clinic console: staff sign-in, roles, patients, posters and the audit search."""

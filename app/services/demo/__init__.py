@@ -1,0 +1,1 @@
+"""Demo mode: the synthetic clinic and persona sign-in."""

@@ -1,0 +1,124 @@
+"""Signing in with a code works with plain forms, and leads to a passkey offer."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pytest
+from httpx import AsyncClient
+
+from app.services import sign_in as codes
+from app.settings import Settings
+from app.tables import OutboxMessage, Patient
+from tests.factories import make_person, with_contacts
+from tests.web.conftest import csrf_from, serving
+
+
+async def test_code_by_text_signs_in_without_javascript(client: AsyncClient) -> None:
+    person = await make_person("Ana")
+    await Patient.update({Patient.phone: "+15550177777"}).where(Patient.id == person.patient.id)
+    landing = await client.get("/")
+    assert 'href="/sign-in/code"' in landing.text
+    form = await client.get("/sign-in/code")
+    token = csrf_from(form.text)
+    sent = await client.post(
+        "/sign-in/code",
+        data={"contact": "555 017 7777", "_csrf_token": token},
+        follow_redirects=False,
+    )
+    assert sent.headers["location"] == "/sign-in/code/check"
+    body = (
+        await OutboxMessage.select(OutboxMessage.body)
+        .where(OutboxMessage.recipient == "+15550177777")
+        .first()
+    )
+    assert body is not None
+    code = re.search(r"\b(\d{6})\b", body["body"]).group(1)  # type: ignore[union-attr]
+    assert "Ana" not in body["body"]
+
+    wrong = await client.post(
+        "/sign-in/code/check",
+        data={"code": "000000" if code != "000000" else "111111", "_csrf_token": token},
+    )
+    assert wrong.status_code == 400
+    assert "not right" in wrong.text
+    right = await client.post(
+        "/sign-in/code/check", data={"code": code, "_csrf_token": token}, follow_redirects=False
+    )
+    assert right.headers["location"] == "/welcome"
+    assert "You are in, Ana" in (await client.get("/welcome")).text
+
+
+async def test_a_contact_that_is_not_a_phone_or_email_is_explained(client: AsyncClient) -> None:
+    token = csrf_from((await client.get("/sign-in/code")).text)
+    response = await client.post("/sign-in/code", data={"contact": "maria", "_csrf_token": token})
+    assert response.status_code == 400
+    assert "mobile number or an email" in response.text
+    assert 'value="maria"' in response.text
+
+
+async def test_a_shared_phone_asks_for_the_date_of_birth_without_javascript(
+    client: AsyncClient,
+) -> None:
+    ana = await make_person("Ana", birth=date(1981, 4, 5))
+    ben = await make_person("Ben", birth=date(1979, 8, 9))
+    for person in (ana, ben):
+        await with_contacts(person.patient, phone="+15550176666")
+    token = csrf_from((await client.get("/sign-in/code")).text)
+    await client.post("/sign-in/code", data={"contact": "5550176666", "_csrf_token": token})
+    body = (
+        await OutboxMessage.select(OutboxMessage.body)
+        .where(OutboxMessage.recipient == "+15550176666")
+        .first()
+    )
+    assert body is not None
+    code = re.search(r"\b(\d{6})\b", body["body"]).group(1)  # type: ignore[union-attr]
+    step = await client.post(
+        "/sign-in/code/check", data={"code": code, "_csrf_token": token}, follow_redirects=False
+    )
+    assert step.status_code == 200
+    assert "More than one person uses this phone or email" in step.text
+    assert 'name="birth_date"' in step.text
+    wrong = await client.post(
+        "/sign-in/code/check", data={"birth_date": "1981-04-06", "_csrf_token": token}
+    )
+    assert wrong.status_code == 400
+    assert "That did not match" in wrong.text
+    assert 'value="1981-04-06"' in wrong.text
+    bad = await client.post(
+        "/sign-in/code/check", data={"birth_date": "April", "_csrf_token": token}
+    )
+    assert bad.status_code == 400
+    assert "Please enter your date of birth." in bad.text
+    done = await client.post(
+        "/sign-in/code/check",
+        data={"birth_date": "1979-08-09", "_csrf_token": token},
+        follow_redirects=False,
+    )
+    assert done.headers["location"] == "/welcome"
+    assert "You are in, Ben" in (await client.get("/welcome")).text
+
+
+async def test_a_contact_paused_for_the_day_is_told_so_in_plain_words(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(codes, "CONTACT_DAY_LIMIT", 1)
+    person = await make_person("Ana")
+    await Patient.update({Patient.phone: "+15550177001"}).where(Patient.id == person.patient.id)
+    async with serving(settings, "10.78.0.1") as client:  # its own hourly per-address count
+        await _paused_page(client)
+
+
+async def _paused_page(client: AsyncClient) -> None:
+    token = csrf_from((await client.get("/sign-in/code")).text)
+    first = await client.post(
+        "/sign-in/code", data={"contact": "555 017 7001", "_csrf_token": token}
+    )
+    assert first.status_code == 303  # on to the code form
+    paused = await client.post(
+        "/sign-in/code", data={"contact": "555 017 7001", "_csrf_token": token}
+    )
+    assert paused.status_code == 429
+    assert "paused for a day" in paused.text
+    assert 'value="555 017 7001"' in paused.text
