@@ -30,7 +30,7 @@ async def _migrate() -> None:
 async def _minors_own_grants_checked() -> None:
     """Accounts older versions let a child, or a parent through a family phone, open as a
     minor's own are revoked before anyone signs in again (the worker repeats it hourly)."""
-    from app.services.clinic import clinic_profile_load, clinic_profile_set
+    from app.clinic import clinic_profile_load, clinic_profile_set
     from app.services.self_access import self_grants_outside_age_rules
 
     clinic_profile_set(await clinic_profile_load())
@@ -153,9 +153,9 @@ _SELF_ACCESS_REFUSED = {
 
 def cmd_invite(args: argparse.Namespace) -> int:
     """Send (or print) an enrollment link for one patient."""
-    from app.services.clinic import clinic_profile_load
+    from app.clinic import clinic_profile_load
+    from app.errors import NotFoundError
     from app.services.enrollment import invite_create
-    from app.services.errors import NotFoundError
     from app.services.self_access import SelfAccessError
 
     settings = get_settings()
@@ -225,7 +225,7 @@ def cmd_poster(args: argparse.Namespace) -> int:
     import re
     from pathlib import Path
 
-    from app.services.clinic import clinic_profile_load
+    from app.clinic import clinic_profile_load
     from app.services.console.posters import (
         PosterLocation,
         join_url,
@@ -266,8 +266,8 @@ def cmd_poster(args: argparse.Namespace) -> int:
 def cmd_audit_verify(_: argparse.Namespace) -> int:
     """Recompute the sealed audit trail's hash chain; exit 1 at the first row that does not
     fit. Rows still waiting to be sealed are counted, and flagged when they wait too long."""
+    from app.clock import utcnow
     from app.services.audit import audit_verify
-    from app.services.clock import utcnow
 
     result = asyncio.run(audit_verify())
     if not result.intact:

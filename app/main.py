@@ -20,7 +20,9 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 import app  # noqa: F401  (sets PICCOLO_CONF before Piccolo looks for it)
+from app.access import AgeRules, age_rules_set
 from app.assets import STATIC_DIR
+from app.clinic import clinic_profile_load
 from app.db import close_pool, open_pool
 from app.handlers import (
     account,
@@ -52,8 +54,6 @@ from app.security import (
     full_load_after_sign_in_hook,
     security_headers_hook,
 )
-from app.services.access import AgeRules, age_rules_set
-from app.services.clinic import clinic_profile_load
 from app.services.rate_limit import rate_limit_close
 from app.settings import Settings, get_settings
 from app.templating import build_environment, set_clinic_profile

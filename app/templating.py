@@ -10,7 +10,7 @@ from markupsafe import Markup
 
 from app import i18n
 from app.assets import asset_url, htmx_available, inline_stylesheet
-from app.services.clinic import ClinicProfile, clinic_profile, clinic_profile_set
+from app.clinic import ClinicProfile, clinic_profile, clinic_profile_set
 from app.services.console.roles import ROLE_LABELS
 from app.services.passkeys import device_name
 

@@ -11,10 +11,10 @@ from datetime import UTC, date, datetime, timedelta
 from litestar import get
 from litestar.response import Template
 
+from app.access import SCOPE_AREAS, Actor, PatientContext, PatientRef, Profile
+from app.access.grants import Grant
 from app.handlers.support import page
 from app.main import create_app
-from app.services.access import SCOPE_AREAS, Actor, PatientContext, PatientRef, Profile
-from app.services.grants import Grant
 from app.services.home import Attention, HomeSummary
 from app.services.results import ReportHeadline
 from app.services.visits import VisitLine

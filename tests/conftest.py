@@ -55,7 +55,7 @@ if _POSTGRES_SERVER:
 else:
     os.environ["PORTAL_DATABASE_URL"] = f"sqlite:///{_DATA_DIR}/portal.db"
 
-from app.services.clock import set_clock  # noqa: E402
+from app.clock import set_clock  # noqa: E402
 from app.settings import Settings, get_settings  # noqa: E402
 
 

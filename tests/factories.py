@@ -6,7 +6,7 @@ import itertools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from app.services.access import Actor, PatientContext, patient_context_resolve
+from app.access import Actor, PatientContext, patient_context_resolve
 from app.tables import (
     AccessGrant,
     Account,

@@ -11,7 +11,7 @@ from py_vapid import Vapid02
 from pywebpush import WebPushException, webpush_async
 
 from app.channels import DeliveryError, Outgoing
-from app.services.clock import utcnow
+from app.clock import utcnow
 from app.tables import PushSubscription
 
 # Seconds a push service keeps an undelivered message (a phone that is off for a while).

@@ -11,8 +11,8 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
+from app.access import Actor, PatientContext
 from app.handlers.support import SESSION_COOKIE, cookie_name, page, safe_next, signed_in_actor
-from app.services.access import Actor, PatientContext
 from app.services.profiles import profile_switch
 from app.services.sessions import (
     session_end,

@@ -12,6 +12,8 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
+from app.access import PatientContext
+from app.errors import NotFoundError
 from app.handlers.support import (
     client_ip,
     page,
@@ -19,7 +21,6 @@ from app.handlers.support import (
     signed_in_actor,
     with_session_cookie,
 )
-from app.services.access import PatientContext
 from app.services.access_history import access_history
 from app.services.caregivers import (
     PATIENT_RELATIONSHIPS,
@@ -34,7 +35,6 @@ from app.services.caregivers import (
     invite_code_send,
     invite_open,
 )
-from app.services.errors import NotFoundError
 from app.services.phones import country_names
 from app.services.rate_limit import CODE_CHECK_PER_IP, rate_limit_ip
 from app.services.sign_in import CODE_TTL

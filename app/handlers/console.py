@@ -14,6 +14,7 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from app import i18n
+from app.access import StaffActor, age_rules
 from app.handlers.passkeys import (
     CHALLENGE_COOKIE,
     ceremony_failed,
@@ -33,7 +34,6 @@ from app.handlers.support import (
     staff_cookie_path,
     with_staff_cookie,
 )
-from app.services.access import StaffActor, age_rules
 from app.services.caregivers import (
     InviteError,
     caregivers_for,

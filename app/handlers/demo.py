@@ -8,6 +8,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
+from app.errors import NotFoundError
 from app.handlers.support import (
     client_ip,
     page,
@@ -17,7 +18,6 @@ from app.handlers.support import (
 )
 from app.services.demo.clinic import PERSONAS
 from app.services.demo.sign_in import DEMO_STAFF, demo_sign_in, demo_staff_sign_in, persona_find
-from app.services.errors import NotFoundError
 
 
 class DemoSignIn(Controller):

@@ -11,8 +11,8 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
+from app.access import PatientContext
 from app.handlers.support import client_ip, page, session_lifetime, with_session_cookie
-from app.services.access import PatientContext
 from app.services.enrollment import EnrollmentError, enroll_confirm, invite_is_open
 from app.services.rate_limit import ENROLL_PER_IP, rate_limit_ip
 

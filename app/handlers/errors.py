@@ -18,8 +18,8 @@ from litestar.exceptions import (
 from litestar.plugins.htmx import ClientRedirect
 from litestar.response import Redirect, Template
 
+from app.errors import NotFoundError, NotPermittedError
 from app.handlers.support import NO_STORE, htmx_target
-from app.services.errors import NotFoundError, NotPermittedError
 
 log = logging.getLogger("portal.errors")
 

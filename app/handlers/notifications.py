@@ -14,10 +14,10 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from app import i18n
+from app.access import Actor, PatientContext
 from app.db import write_transaction
 from app.handlers.passkeys import ceremony_failed
 from app.handlers.support import page
-from app.services.access import Actor, PatientContext
 from app.services.audit import audit_record
 from app.services.notifications import (
     CHANNELS,

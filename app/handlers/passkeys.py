@@ -10,6 +10,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from app import i18n
+from app.access import Actor, PatientContext
 from app.handlers.support import (
     client_ip,
     cookie_name,
@@ -18,7 +19,6 @@ from app.handlers.support import (
     session_lifetime,
     with_session_cookie,
 )
-from app.services.access import Actor, PatientContext
 from app.services.passkeys import (
     CHALLENGE_TTL,
     KnownCredentialError,

@@ -9,8 +9,8 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
+from app.access import PatientContext
 from app.handlers.support import htmx_target, page
-from app.services.access import PatientContext
 from app.services.home import home_summary
 from app.services.messages import conversations_list
 from app.services.results import results_list

@@ -12,10 +12,10 @@ from litestar.response import File, Redirect, Response, Template
 
 from app import i18n
 from app.assets import STATIC_DIR, service_worker_script
+from app.clock import utcnow
 from app.handlers.support import LANGUAGE_COOKIE, page, safe_next, signed_in_actor
 from app.services.accounts import account_set_locale
 from app.services.audit import audit_backlog
-from app.services.clock import utcnow
 from app.settings import get_settings
 from app.templating import current_clinic
 

@@ -12,8 +12,8 @@ from litestar.middleware.csrf import generate_csrf_token
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Response, Template
 
+from app.access import Actor, PatientContext, StaffActor, patient_context_resolve
 from app.i18n import negotiate_locale, set_locale
-from app.services.access import Actor, PatientContext, StaffActor, patient_context_resolve
 from app.services.sessions import session_actor, staff_session_actor
 from app.settings import get_settings
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from app.access import PatientContext
+from app.clinic import clinic_profile
+from app.clock import utcnow
 from app.db import write_transaction
-from app.services.access import PatientContext
+from app.errors import NotPermittedError
 from app.services.audit import audit_record
-from app.services.clinic import clinic_profile
-from app.services.clock import utcnow
-from app.services.errors import NotPermittedError
 from app.tables import AuditEvent
 
 HISTORY_DAYS = 365

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from app.access import Actor
 from app.db import write_transaction
 from app.i18n import SUPPORTED_LOCALES
-from app.services.access import Actor
 from app.tables import AccessGrant, Account
 
 

@@ -30,9 +30,9 @@ from typing import Any
 
 from piccolo.engine.postgres import PostgresEngine
 
+from app.access import Actor, PatientContext, StaffActor
+from app.clock import utcnow
 from app.db import defer_until_commit, engine, write_transaction
-from app.services.access import Actor, PatientContext, StaffActor
-from app.services.clock import utcnow
 from app.tables import AuditChainHead, AuditEvent
 
 # The pg_advisory_xact_lock key the migration that first chained the rows took ("audit_ch").

@@ -14,15 +14,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from app.access import Actor, PatientContext, StaffActor
+from app.access.grants import SCOPE_AREAS, age_on, age_rules, live_grants
+from app.clinic import clinic_profile, clinic_today
+from app.clock import utcnow
 from app.db import engine, write_transaction
+from app.errors import NotFoundError, NotPermittedError
 from app.i18n import N_
-from app.services.access import Actor, PatientContext, StaffActor
 from app.services.audit import audit_insert, audit_record, audit_staff
-from app.services.clinic import clinic_profile, clinic_today
-from app.services.clock import utcnow
 from app.services.console.roles import staff_require
-from app.services.errors import NotFoundError, NotPermittedError
-from app.services.grants import SCOPE_AREAS, age_on, age_rules, live_grants
 from app.services.notifications import notify_account, notify_patient
 from app.services.outbox import outbox_enqueue
 from app.services.phones import phone_refusal

@@ -12,11 +12,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from app.clock import utcnow
 from app.db import write_transaction
+from app.errors import NotFoundError
 from app.i18n import N_
 from app.services.audit import audit_insert
-from app.services.clock import utcnow
-from app.services.errors import NotFoundError
 from app.services.outbox import outbox_enqueue
 from app.services.self_access import (
     HOLDER_COLUMNS,

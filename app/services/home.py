@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.access import PatientContext
+from app.clock import utcnow
 from app.db import write_transaction
-from app.services.access import PatientContext
 from app.services.audit import audit_record
-from app.services.clock import utcnow
 from app.services.messages import unread_count
 from app.services.results import ReportHeadline, results_latest
 from app.services.visits import VisitLine, visits_upcoming

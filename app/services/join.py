@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
-from app.services.errors import NotFoundError
+from app.errors import NotFoundError
 from app.services.self_access import is_minor
 from app.services.sign_in import CodeError, CodeTarget, code_issue, normalise_contact
 from app.tables import AccessGrant, JoinRequest, Location, Patient

@@ -7,8 +7,8 @@ from datetime import datetime
 
 from piccolo.query.functions.aggregate import Count
 
+from app.access import PatientContext
 from app.db import write_transaction
-from app.services.access import PatientContext
 from app.services.audit import audit_record
 from app.tables import Conversation, Message
 

@@ -11,12 +11,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
+from app.access.grants import live_grants
+from app.clinic import clinic_profile, clinic_today
+from app.clock import utcnow
 from app.db import write_transaction
 from app.i18n import N_
 from app.services.accounts import account_contacts
-from app.services.clinic import clinic_profile, clinic_today
-from app.services.clock import utcnow
-from app.services.grants import live_grants
 from app.services.outbox import Undelivered, outbox_enqueue, outbox_on_undelivered
 from app.services.push import push_enqueue
 from app.services.self_access import HOLDER_COLUMNS, holder_from, is_minor, self_access_refusal

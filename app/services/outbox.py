@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from app.channels import Channel, DeliveryError, Outgoing
+from app.clock import utcnow
 from app.db import engine, write_transaction
-from app.services.clock import utcnow
 from app.settings import get_settings
 from app.tables import OutboxMessage
 

@@ -30,13 +30,13 @@ from webauthn.helpers.structs import (
 )
 from webauthn.registration.verify_registration_response import VerifiedRegistration
 
+from app.access import Actor
+from app.clock import utcnow
 from app.db import write_transaction
+from app.errors import NotFoundError
 from app.i18n import N_
-from app.services.access import Actor
 from app.services.accounts import account_contacts
 from app.services.audit import audit_anonymous, audit_record
-from app.services.clock import utcnow
-from app.services.errors import NotFoundError
 from app.services.outbox import outbox_enqueue
 from app.services.sessions import session_start
 from app.tables import Passkey, StaffPasskey, WebAuthnChallenge, WebSession

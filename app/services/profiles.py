@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from app.access import Actor, patient_context_resolve
 from app.db import write_transaction
-from app.services.access import Actor, patient_context_resolve
+from app.errors import NotFoundError
 from app.services.audit import audit_record
-from app.services.errors import NotFoundError
 from app.tables import Patient, WebSession
 
 

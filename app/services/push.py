@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from app.access import Actor
 from app.db import write_transaction
-from app.services.access import Actor
+from app.errors import NotFoundError
 from app.services.audit import audit_record
-from app.services.errors import NotFoundError
 from app.services.outbox import outbox_enqueue
 from app.tables import PushSubscription
 

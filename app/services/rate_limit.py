@@ -23,9 +23,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from app.clock import utcnow
 from app.db import write_transaction
 from app.services.audit import audit_anonymous
-from app.services.clock import utcnow
 from app.settings import get_settings
 
 log = logging.getLogger(__name__)

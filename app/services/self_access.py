@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from app.access import GUARDIAN_RELATIONSHIPS, age_rules
+from app.access.grants import age_on
+from app.clinic import clinic_today
+from app.clock import utcnow
 from app.db import write_transaction
-from app.services.access import GUARDIAN_RELATIONSHIPS, age_rules
 from app.services.audit import audit_insert
-from app.services.clinic import clinic_today
-from app.services.clock import utcnow
-from app.services.grants import age_on
 from app.tables import AccessGrant, CaregiverInvite, Patient, WebSession
 
 # Why a self account is refused: `child` (under the adolescent age), `no_own_contact` (a

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from app.access import Actor, StaffActor
+from app.access.grants import ACCOUNT_GRANTS_JOIN, GRANT_COLUMNS, GRANT_ORDER, grants_live
+from app.clock import utcnow
 from app.db import write_transaction
-from app.services.access import Actor, StaffActor
+from app.errors import NotFoundError
 from app.services.audit import audit_record, audit_staff
-from app.services.clock import utcnow
-from app.services.errors import NotFoundError
-from app.services.grants import ACCOUNT_GRANTS_JOIN, GRANT_COLUMNS, GRANT_ORDER, grants_live
 from app.tables import WebSession
 
 # last_seen_at is written at most this often, so most requests stay read-only.

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from app.clock import utcnow
 from app.db import lock_names, write_transaction
 from app.i18n import DEFAULT_LOCALE, N_, SUPPORTED_LOCALES, current_locale, translations_for
 from app.services.accounts import account_contacts
 from app.services.audit import audit_anonymous
-from app.services.clock import utcnow
 from app.services.enrollment import account_for_patient
 from app.services.outbox import outbox_enqueue
 from app.services.rate_limit import rate_key

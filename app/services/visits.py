@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from app.access import PatientContext
+from app.clock import utcnow
 from app.db import write_transaction
-from app.services.access import PatientContext
 from app.services.audit import audit_record
-from app.services.clock import utcnow
 from app.services.notifications import notify_patient
 from app.tables import Appointment
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.services.access import patient_context_resolve
-from app.services.clock import set_clock
+from app.access import patient_context_resolve
+from app.clock import set_clock
 from tests.factories import actor_for, grant, make_patient, make_person, years_ago
 
 
@@ -122,7 +122,7 @@ async def test_two_grants_for_one_person_count_once_with_the_wider_scope() -> No
 async def test_birthdays_turn_over_at_the_clinic_s_midnight_not_utc_s() -> None:
     from zoneinfo import ZoneInfo
 
-    from app.services.clinic import DEFAULT_PROFILE, clinic_profile_set
+    from app.clinic import DEFAULT_PROFILE, clinic_profile_set
     from app.tables import Patient
 
     clinic_profile_set(DEFAULT_PROFILE)  # America/New_York

@@ -22,9 +22,10 @@ from typing import Any
 import pytest
 from piccolo.engine.postgres import PostgresEngine
 
+from app.access import StaffActor
+from app.clock import set_clock, utcnow
 from app.db import engine, write_transaction
 from app.services import audit
-from app.services.access import StaffActor
 from app.services.audit import (
     SEAL_LEASE,
     audit_anonymous,
@@ -38,7 +39,6 @@ from app.services.audit import (
     audit_staff,
     audit_verify,
 )
-from app.services.clock import set_clock, utcnow
 from app.tables import AuditChainHead, AuditEvent, StaffUser
 from tests.factories import actor_for, make_person, unique
 

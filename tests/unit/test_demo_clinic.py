@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from app.services.access import patient_context_resolve
+from app.access import patient_context_resolve
 from app.services.demo.clinic import PERSONAS, demo_clinic_seed
 from app.services.enrollment import invite_create
 from app.services.home import home_summary

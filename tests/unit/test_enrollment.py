@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from app.services.clock import set_clock
+from app.clock import set_clock
 from app.services.enrollment import (
     MAX_DATE_ATTEMPTS,
     EnrollmentError,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
-from app.services.clock import set_clock
-from app.services.grants import Grant, PatientRef, live_grants
+from app.access.grants import Grant, PatientRef, live_grants
+from app.clock import set_clock
 from app.tables import AccessGrant
 from tests.factories import grant, make_account, make_patient, make_person, years_ago
 

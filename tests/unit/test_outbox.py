@@ -20,8 +20,8 @@ from aiosmtpd.controller import Controller
 from app.channels import DeliveryError, Outgoing
 from app.channels.email import SMTPEmail
 from app.channels.sms import ConsoleSMS, TwilioSMS
+from app.clock import set_clock
 from app.db import write_transaction
-from app.services.clock import set_clock
 from app.services.outbox import (
     MAX_ATTEMPTS,
     backoff,

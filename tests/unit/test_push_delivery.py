@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from app.channels.email import ConsoleEmail
 from app.channels.push import WebPushChannel
 from app.channels.sms import ConsoleSMS
+from app.clock import set_clock, utcnow
 from app.db import write_transaction
-from app.services.clock import set_clock, utcnow
 from app.services.notifications import notify_account
 from app.services.outbox import outbox_deliver
 from app.services.push import endpoint_allowed, push_enqueue, vapid_public_key

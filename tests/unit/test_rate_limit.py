@@ -11,8 +11,8 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.clock import set_clock
 from app.services import rate_limit
-from app.services.clock import set_clock
 from app.services.rate_limit import (
     KEY_PREFIX,
     RateLimiter,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.services.clock import set_clock
+from app.clock import set_clock
 from app.services.sessions import session_actor, session_end, session_start, token_hash
 from app.tables import AuditEvent, WebSession
 from tests.factories import make_person

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from app.services.clock import set_clock
+from app.clock import set_clock
 from app.services.sessions import token_hash
 from app.services.sign_in import (
     CONTACT_DAY_LIMIT,

@@ -29,10 +29,10 @@ import pytest
 from litestar import Litestar
 from litestar.routes import HTTPRoute
 
+from app.access import SCOPE_AREAS
 from app.db import write_transaction
 from app.handlers.support import SESSION_COOKIE
 from app.main import create_app
-from app.services.access import SCOPE_AREAS
 from app.services.console.roles import ROLES
 from app.services.demo.clinic import PERSONAS as DEMO_PERSONAS
 from app.services.demo.sign_in import DEMO_STAFF

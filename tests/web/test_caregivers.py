@@ -12,9 +12,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from httpx import AsyncClient, Response
 
+from app.clock import set_clock, utcnow
 from app.handlers.support import SESSION_COOKIE
 from app.services.caregivers import INVITE_ATTEMPTS_PER_ACCOUNT, guardian_grants_end_at_adulthood
-from app.services.clock import set_clock, utcnow
 from app.services.phones import phone_allowed
 from app.services.rate_limit import rate_limit_allow
 from app.services.sessions import session_start

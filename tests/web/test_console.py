@@ -12,8 +12,8 @@ from httpx import AsyncClient
 
 from app.channels import DeliveryError, Outgoing
 from app.channels.sms import ConsoleSMS
+from app.clock import set_clock, utcnow
 from app.db import write_transaction
-from app.services.clock import set_clock, utcnow
 from app.services.outbox import outbox_deliver, outbox_enqueue
 from app.settings import Settings
 from app.tables import AuditEvent, EnrollmentInvite, OutboxMessage, Patient

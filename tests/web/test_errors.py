@@ -36,7 +36,7 @@ async def test_a_crash_shows_the_error_page_and_logs_no_detail(
 async def test_an_expired_session_sends_the_person_to_sign_in_again(client: AsyncClient) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from app.services.clock import set_clock
+    from app.clock import set_clock
 
     await sign_in(client, await make_person())
     assert (await client.get("/home")).status_code == 200

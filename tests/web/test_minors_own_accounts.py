@@ -10,8 +10,8 @@ from datetime import date, timedelta
 
 from httpx import AsyncClient, Response
 
+from app.access import patient_context_resolve
 from app.handlers.support import SESSION_COOKIE
-from app.services.access import patient_context_resolve
 from app.services.enrollment import account_for_patient
 from app.services.self_access import self_grants_outside_age_rules
 from app.services.sessions import session_start

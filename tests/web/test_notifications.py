@@ -11,8 +11,8 @@ from typing import Any
 
 from httpx import AsyncClient
 
+from app.clock import set_clock
 from app.db import write_transaction
-from app.services.clock import set_clock
 from app.services.notifications import (
     notify_account,
     notify_patient,

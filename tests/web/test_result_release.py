@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from httpx import AsyncClient
 
-from app.services.clock import set_clock, utcnow
+from app.clock import set_clock, utcnow
 from app.services.results.release import release_plan, results_release_due
 from app.tables import LabReport, OutboxMessage, Patient
 from tests.factories import Person, make_person, make_report, unique

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from httpx import AsyncClient
 
-from app.services.clinic import DEFAULT_PROFILE, ClinicProfile
+from app.clinic import DEFAULT_PROFILE, ClinicProfile
 from app.settings import Settings
 from app.tables import Conversation, LabReport, Message
 from tests.factories import grant, make_patient, make_person, make_report, years_ago

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from httpx import AsyncClient
 
+from app.clock import utcnow
 from app.services.audit import audit_insert, audit_seal_all
-from app.services.clock import utcnow
 from app.settings import Settings
 from tests.factories import make_person, make_report
 from tests.web.conftest import csrf_from, sign_in

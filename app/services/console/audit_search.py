@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from app.services.access import StaffActor
-from app.services.clinic import clinic_profile
+from app.access import StaffActor
+from app.clinic import clinic_profile
 from app.services.console.patients import audit_staff_saw
 from app.services.console.roles import staff_require
 from app.tables import AuditEvent

@@ -7,15 +7,15 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from app.access import StaffActor
 from app.channels import demo_received, masked
+from app.clinic import clinic_today
+from app.clock import utcnow
 from app.db import write_transaction
-from app.services.access import StaffActor
+from app.errors import NotFoundError
 from app.services.audit import audit_staff
-from app.services.clinic import clinic_today
-from app.services.clock import utcnow
 from app.services.console.roles import staff_require
 from app.services.enrollment import Invitation, invite_create
-from app.services.errors import NotFoundError
 from app.services.self_access import SelfAccessError, adult_contacts, guardian_contacts
 from app.tables import AccessGrant, EnrollmentInvite, JoinRequest, OutboxMessage, Patient
 

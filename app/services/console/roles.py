@@ -5,8 +5,8 @@ Later features add their permissions here, so one table answers "who may do what
 
 from __future__ import annotations
 
+from app.errors import NotPermittedError
 from app.i18n import N_
-from app.services.errors import NotPermittedError
 
 ROLE_LABELS: dict[str, str] = {
     "front_desk": N_("Front desk"),

@@ -24,9 +24,9 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from app.clock import utcnow
 from app.db import write_transaction
 from app.services.audit import audit_anonymous, audit_insert
-from app.services.clock import utcnow
 from app.services.console.roles import ROLES
 from app.services.passkeys import (
     PasskeyError,

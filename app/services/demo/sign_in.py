@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from app.errors import NotFoundError
 from app.i18n import N_
 from app.services.demo.clinic import PERSONAS, Persona
-from app.services.errors import NotFoundError
 from app.services.sessions import session_start, staff_session_start
 from app.tables import AccessGrant, StaffUser
 

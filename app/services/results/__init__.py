@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from app.access import PatientContext
+from app.clock import utcnow
 from app.db import write_transaction
 from app.i18n import current_locale
-from app.services.access import PatientContext
 from app.services.audit import audit_record
-from app.services.clock import utcnow
 from app.services.results.catalog import lab_name
 from app.tables import LabObservation, LabReport
 

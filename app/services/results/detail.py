@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from app.access import PatientContext
+from app.clinic import clinic_today
+from app.clock import utcnow
 from app.db import write_transaction
+from app.errors import NotFoundError
 from app.i18n import current_locale
-from app.services.access import PatientContext
 from app.services.audit import audit_record
-from app.services.clinic import clinic_today
-from app.services.clock import utcnow
-from app.services.errors import NotFoundError
 from app.services.results import OBSERVATION_COLUMNS, ObservationLine
 from app.services.results.catalog import (
     LabExplanation,

@@ -7,14 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from app.access import StaffActor
+from app.clock import utcnow
 from app.db import write_transaction
+from app.errors import NotFoundError
 from app.i18n import current_locale
-from app.services.access import StaffActor
 from app.services.audit import audit_insert, audit_staff
-from app.services.clock import utcnow
 from app.services.console.patients import audit_staff_saw
 from app.services.console.roles import staff_require
-from app.services.errors import NotFoundError
 from app.services.notifications import notify_patient
 from app.services.results.catalog import lab_name
 from app.settings import get_settings

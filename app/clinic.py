@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from app.services.clock import utcnow
+from app.clock import utcnow
 from app.tables import Location, Organization
 
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from app.services.clinic import clinic_today
-from app.services.clock import utcnow
+from app.clinic import clinic_today
+from app.clock import utcnow
 from app.tables import AccessGrant
 
 # Areas of a record, and which grant scopes open them.

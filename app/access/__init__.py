@@ -8,19 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from app.services.clinic import clinic_today
-from app.services.errors import NotPermittedError
-
 # The grant rules live in the grants selector; these names stay importable from here.
-from app.services.grants import ADOLESCENT_GUARDIAN_AREAS as ADOLESCENT_GUARDIAN_AREAS
-from app.services.grants import AREAS as AREAS
-from app.services.grants import GUARDIAN_RELATIONSHIPS as GUARDIAN_RELATIONSHIPS
-from app.services.grants import SCOPE_AREAS as SCOPE_AREAS
-from app.services.grants import AgeRules as AgeRules
-from app.services.grants import Grant, live_grants, widest_per_patient
-from app.services.grants import PatientRef as PatientRef
-from app.services.grants import age_rules as age_rules
-from app.services.grants import age_rules_set as age_rules_set
+from app.access.grants import ADOLESCENT_GUARDIAN_AREAS as ADOLESCENT_GUARDIAN_AREAS
+from app.access.grants import AREAS as AREAS
+from app.access.grants import GUARDIAN_RELATIONSHIPS as GUARDIAN_RELATIONSHIPS
+from app.access.grants import SCOPE_AREAS as SCOPE_AREAS
+from app.access.grants import AgeRules as AgeRules
+from app.access.grants import Grant, live_grants, widest_per_patient
+from app.access.grants import PatientRef as PatientRef
+from app.access.grants import age_rules as age_rules
+from app.access.grants import age_rules_set as age_rules_set
+from app.clinic import clinic_today
+from app.errors import NotPermittedError
 
 
 @dataclass(frozen=True)
