@@ -120,6 +120,11 @@ async def _postgres_reachable() -> bool:
 
 
 def main() -> int:
+    if "--scale" in sys.argv[1:]:
+        # The large-clinic and several-process run: its own options (bench/scale.py).
+        from bench.scale import main as scale_main
+
+        return scale_main([arg for arg in sys.argv[1:] if arg != "--scale"])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per concurrency level")
     parser.add_argument("--users", default="1,10,20", help="concurrency levels")
