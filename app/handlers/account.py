@@ -13,6 +13,7 @@ from litestar.response import Redirect, Template
 
 from app.access import Actor, PatientContext
 from app.handlers.support import SESSION_COOKIE, cookie_name, page, safe_next, signed_in_actor
+from app.services.identity import PATIENTS
 from app.services.profiles import profile_switch
 from app.services.sessions import (
     session_end,
@@ -37,7 +38,7 @@ async def sign_out(request: Request[Any, Any, Any]) -> Redirect:
     """Works with an expired session too: the cookie goes either way."""
     actor = signed_in_actor(request)
     if actor is not None:
-        await session_end(actor=actor)
+        await session_end(PATIENTS, principal=actor)
     return _signed_out()
 
 
@@ -71,5 +72,5 @@ async def sign_out_device(actor: NamedDependency[Actor], public_id: FromPath[str
 
 @post("/sign-out/everywhere", name="sign_out_everywhere")
 async def sign_out_everywhere(actor: NamedDependency[Actor]) -> Redirect:
-    await sessions_end_all(actor=actor)
+    await sessions_end_all(PATIENTS, principal=actor)
     return _signed_out()

@@ -62,13 +62,14 @@ from app.services.console.staff_auth import (
     staff_registration_options,
     staff_sign_in,
 )
+from app.services.identity import STAFF
 from app.services.passkeys import PasskeyError, credential_from, device_name
 from app.services.phones import country_names
 from app.services.qr import qr_svg
 from app.services.rate_limit import PASSKEY_SIGN_IN_PER_IP, rate_limit_ip
 from app.services.results.release import INBOX_SHOWS, result_review, results_inbox
 from app.services.self_access import SelfAccessError
-from app.services.sessions import staff_session_end
+from app.services.sessions import session_end
 from app.settings import get_settings
 from app.templating import current_clinic
 
@@ -178,7 +179,7 @@ async def enroll(request: Request[Any, Any, Any], token: FromPath[str]) -> Respo
 async def sign_out(request: Request[Any, Any, Any]) -> Redirect:
     staff: StaffActor | None = getattr(request.state, "staff", None)
     if staff is not None:
-        await staff_session_end(staff=staff)
+        await session_end(STAFF, principal=staff)
     response = Redirect("/staff/sign-in?signed_out=1", status_code=303)
     response.delete_cookie(cookie_name(STAFF_COOKIE), path=staff_cookie_path())
     return response

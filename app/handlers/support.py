@@ -14,13 +14,14 @@ from litestar.response import Response, Template
 
 from app.access import Actor, PatientContext, StaffActor, patient_context_resolve
 from app.i18n import negotiate_locale, set_locale
-from app.services.sessions import session_actor, staff_session_actor
+from app.services.identity import PATIENTS, STAFF, P, Realm
+from app.services.sessions import session_principal
 from app.settings import get_settings
 
 # Base names; on HTTPS the browser gets them as `__Host-` cookies (cookie_name).
-SESSION_COOKIE = "portal_session"
+SESSION_COOKIE = PATIENTS.cookie
 # Staff sessions have their own cookie, read only on the console's paths.
-STAFF_COOKIE = "portal_staff"
+STAFF_COOKIE = STAFF.cookie
 CSRF_COOKIE = "portal_csrf"
 STAFF_PREFIX = "/staff"
 LANGUAGE_COOKIE = "portal_lang"
@@ -58,31 +59,17 @@ def legacy_cookies() -> dict[str, str]:
 
 
 async def identify_request(request: Request[Any, Any, Any]) -> None:
-    """before_request: find the signed-in account (one query) and choose the language."""
-    if request.url.path.startswith(_ANONYMOUS_PREFIXES):
-        # No session lookup here, but the manifest is still in the person's language.
-        set_locale(
-            negotiate_locale(
-                account_choice=None,
-                cookie_choice=request.cookies.get(LANGUAGE_COOKIE),
-                accept_language=request.headers.get("accept-language"),
-            )
-        )
-        return
-    if request.url.path == STAFF_PREFIX or request.url.path.startswith(STAFF_PREFIX + "/"):
-        await _identify_staff(request)
-        return
+    """before_request: find who is signed in (one query) and choose the language. On the
+    console's paths only a staff session counts, elsewhere only a patient's."""
+    path = request.url.path
     actor: Actor | None = None
-    token = request.cookies.get(cookie_name(SESSION_COOKIE))
-    if token:
-        settings = get_settings()
-        actor = await session_actor(
-            token=token,
-            idle_timeout=timedelta(minutes=settings.session_idle_minutes),
-            ip=client_ip(request),
-            user_agent=request.headers.get("user-agent", ""),
-        )
-    request.state.actor = actor
+    if path.startswith(_ANONYMOUS_PREFIXES):
+        pass  # no session lookup, but the manifest is still in the person's language
+    elif path == STAFF_PREFIX or path.startswith(STAFF_PREFIX + "/"):
+        request.state.staff = await _signed_in(request, STAFF)
+        request.state.actor = None
+    else:
+        actor = request.state.actor = await _signed_in(request, PATIENTS)
     set_locale(
         negotiate_locale(
             account_choice=actor.locale if actor else None,
@@ -92,33 +79,28 @@ async def identify_request(request: Request[Any, Any, Any]) -> None:
     )
 
 
-async def _identify_staff(request: Request[Any, Any, Any]) -> None:
-    """On the console's paths only the staff session counts, never a patient's."""
-    staff: StaffActor | None = None
-    token = request.cookies.get(cookie_name(STAFF_COOKIE))
-    if token:
-        staff = await staff_session_actor(
-            token=token,
-            idle_timeout=timedelta(minutes=get_settings().staff_session_idle_minutes),
-            ip=client_ip(request),
-            user_agent=request.headers.get("user-agent", ""),
-        )
-    request.state.staff = staff
-    request.state.actor = None
-    set_locale(
-        negotiate_locale(
-            account_choice=None,
-            cookie_choice=request.cookies.get(LANGUAGE_COOKIE),
-            accept_language=request.headers.get("accept-language"),
-        )
+async def _signed_in(request: Request[Any, Any, Any], realm: Realm[P]) -> P | None:
+    """Who the realm's session cookie signs in, if anyone."""
+    token = request.cookies.get(cookie_name(realm.cookie))
+    if not token:
+        return None
+    return await session_principal(
+        realm,
+        token=token,
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent", ""),
     )
+
+
+def _required(principal: P | None) -> P:
+    if principal is None:
+        raise NotAuthorizedException()
+    return principal
 
 
 async def provide_staff(request: Request[Any, Any, Any]) -> StaffActor:
     staff: StaffActor | None = getattr(request.state, "staff", None)
-    if staff is None:
-        raise NotAuthorizedException()
-    return staff
+    return _required(staff)
 
 
 def signed_in_actor(request: Request[Any, Any, Any]) -> Actor | None:
@@ -127,10 +109,7 @@ def signed_in_actor(request: Request[Any, Any, Any]) -> Actor | None:
 
 
 async def provide_actor(request: Request[Any, Any, Any]) -> Actor:
-    actor = signed_in_actor(request)
-    if actor is None:
-        raise NotAuthorizedException()
-    return actor
+    return _required(signed_in_actor(request))
 
 
 async def provide_patient_context(request: Request[Any, Any, Any]) -> PatientContext:
