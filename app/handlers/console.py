@@ -56,14 +56,18 @@ from app.services.console.patients import (
 from app.services.console.posters import PAPER, location_codes, poster_location, poster_svg
 from app.services.console.roles import staff_may, staff_require
 from app.services.console.staff_auth import (
-    staff_authentication_options,
     staff_enroll,
     staff_invite_open,
     staff_registration_options,
-    staff_sign_in,
 )
 from app.services.identity import STAFF
-from app.services.passkeys import PasskeyError, credential_from, device_name
+from app.services.passkeys import (
+    PasskeyError,
+    credential_from,
+    device_name,
+    passkey_authentication_options,
+    passkey_sign_in,
+)
 from app.services.phones import country_names
 from app.services.qr import qr_svg
 from app.services.rate_limit import PASSKEY_SIGN_IN_PER_IP, rate_limit_ip
@@ -103,7 +107,7 @@ async def sign_in_page(request: Request[Any, Any, Any]) -> Template:
 
 @post("/staff/sign-in/options", name="staff_sign_in_options", status_code=200)
 async def sign_in_options() -> Response[str]:
-    options_json, handle = await staff_authentication_options(rp=relying_party())
+    options_json, handle = await passkey_authentication_options(STAFF, rp=relying_party())
     return options_response(options_json, handle)
 
 
@@ -115,7 +119,8 @@ async def sign_in(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
             i18n.gettext("Too many tries. Please wait a while and try again."), status_code=429
         )
     try:
-        token = await staff_sign_in(
+        token = await passkey_sign_in(
+            STAFF,
             rp=relying_party(),
             handle=request.cookies.get(cookie_name(CHALLENGE_COOKIE), ""),
             credential=credential_from((await request.body()).decode()),

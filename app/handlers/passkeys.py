@@ -19,6 +19,7 @@ from app.handlers.support import (
     session_lifetime,
     with_session_cookie,
 )
+from app.services.identity import PATIENTS
 from app.services.passkeys import (
     CHALLENGE_TTL,
     KnownCredentialError,
@@ -145,7 +146,7 @@ async def rename(
 
 @post("/sign-in/passkey/options", name="passkey_sign_in_options", status_code=200)
 async def sign_in_options() -> Response[str]:
-    options_json, handle = await passkey_authentication_options(rp=relying_party())
+    options_json, handle = await passkey_authentication_options(PATIENTS, rp=relying_party())
     return options_response(options_json, handle)
 
 
@@ -160,6 +161,7 @@ async def sign_in(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     body = (await request.body()).decode()
     try:
         token = await passkey_sign_in(
+            PATIENTS,
             rp=relying_party(),
             handle=request.cookies.get(cookie_name(CHALLENGE_COOKIE), ""),
             credential=credential_from(body),

@@ -1,12 +1,13 @@
 """Passkeys with py_webauthn: add one on this device, sign in with one tap, list, remove.
 
-Challenges live in the database (any process can finish a ceremony another began), expire
-after five minutes and are used once. The browser holds only a random handle to one.
+One ceremony for patients and staff, told apart by the realm (identity.py): its passkey
+table, its challenge purposes, its user-verification rule and its audit rows. Challenges live
+in the database (any process can finish a ceremony another began), expire after five minutes
+and are used once. The browser holds only a random handle to one.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 from dataclasses import dataclass
@@ -26,7 +27,6 @@ from webauthn.helpers.structs import (
     AuthenticatorSelectionCriteria,
     PublicKeyCredentialDescriptor,
     ResidentKeyRequirement,
-    UserVerificationRequirement,
 )
 from webauthn.registration.verify_registration_response import VerifiedRegistration
 
@@ -34,18 +34,13 @@ from app.access import Actor
 from app.clock import utcnow
 from app.db import write_transaction
 from app.errors import NotFoundError
-from app.i18n import N_
 from app.services.accounts import account_contacts
-from app.services.audit import audit_anonymous, audit_record
-from app.services.outbox import outbox_enqueue
-from app.services.sessions import session_start
-from app.tables import Passkey, StaffPasskey, WebAuthnChallenge, WebSession
+from app.services.audit import audit_record
+from app.services.identity import PATIENTS, REALMS, P, Realm
+from app.services.sessions import session_open, token_hash
+from app.tables import Passkey, WebAuthnChallenge, WebSession
 
 CHALLENGE_TTL = timedelta(minutes=5)
-NEW_PASSKEY_SUBJECT = N_("A passkey was added to your account")
-NEW_PASSKEY_TEXT = N_(
-    "A new passkey was added to your patient portal account. If this was not you, call your clinic."
-)
 
 
 class PasskeyError(Exception):
@@ -73,6 +68,15 @@ class RelyingParty:
 
 
 @dataclass(frozen=True)
+class PasskeyOwner:
+    """Who a new passkey is for: a patient's account or a staff member, in their realm."""
+
+    id: int
+    public_id: str
+    name: str
+
+
+@dataclass(frozen=True)
 class PasskeyLine:
     public_id: str
     name: str
@@ -80,113 +84,142 @@ class PasskeyLine:
     last_used_at: datetime | None
 
 
-def _hash(handle: str) -> str:
-    return hashlib.sha256(handle.encode()).hexdigest()
-
-
 @dataclass(frozen=True)
 class TakenChallenge:
     challenge: bytes
-    account_id: int | None
-    staff_id: int | None
+    # Whose ceremony it was (a registration's owner; None for a sign-in).
+    owner_id: int | None
 
 
 async def challenge_store(
-    purpose: str, challenge: bytes, *, account_id: int | None = None, staff_id: int | None = None
+    realm: Realm[P], ceremony: str, challenge: bytes, *, owner_id: int | None = None
 ) -> str:
     """Keep a ceremony's challenge; returns the random handle the browser holds."""
     handle = secrets.token_urlsafe(24)
     async with write_transaction():
         await WebAuthnChallenge.insert(
             WebAuthnChallenge(
-                handle_hash=_hash(handle),
-                purpose=purpose,
+                handle_hash=token_hash(handle),
+                purpose=realm.purpose(ceremony),
                 challenge=bytes_to_base64url(challenge),
-                account=account_id,
-                staff=staff_id,
                 expires_at=utcnow() + CHALLENGE_TTL,
+                **realm.owned_by(owner_id),
             )
         )
     return handle
 
 
-async def challenge_take(handle: str, purpose: str) -> TakenChallenge:
+async def challenge_take(realm: Realm[P], ceremony: str, handle: str) -> TakenChallenge:
     """Use a challenge once (inside the caller's transaction): a replay finds it used, and
     a challenge made for one purpose (a patient's sign-in) never serves another (staff's)."""
     now = utcnow()
     rows = await WebAuthnChallenge.raw(
-        """
-        UPDATE webauthn_challenge SET used_at = {}
-        WHERE handle_hash = {} AND purpose = {} AND used_at IS NULL AND expires_at > {}
-        RETURNING challenge, account, staff
-        """,
+        f"""
+        UPDATE webauthn_challenge SET used_at = {{}}
+        WHERE handle_hash = {{}} AND purpose = {{}} AND used_at IS NULL AND expires_at > {{}}
+        RETURNING challenge, {realm.owner} AS owner_id
+        """,  # noqa: S608  (only a constant column name is formatted in)
         now,
-        _hash(handle),
-        purpose,
+        token_hash(handle),
+        realm.purpose(ceremony),
         now,
     )
     if not rows:
         raise PasskeyError("challenge")
-    row = rows[0]
-    return TakenChallenge(base64url_to_bytes(row["challenge"]), row["account"], row["staff"])
+    return TakenChallenge(base64url_to_bytes(rows[0]["challenge"]), rows[0]["owner_id"])
 
 
-async def passkey_registration_options(*, actor: Actor, rp: RelyingParty) -> tuple[str, str]:
+async def passkey_creation_options(
+    realm: Realm[P], *, owner: PasskeyOwner, rp: RelyingParty
+) -> tuple[str, str]:
     """Options for navigator.credentials.create() and the handle of their challenge."""
-    existing = await Passkey.select(Passkey.credential_id).where(
-        Passkey.account == actor.account_id
+    table = realm.passkeys
+    existing = await table.select(table.credential_id).where(
+        getattr(table, realm.owner) == owner.id
     )
     options = generate_registration_options(
         rp_id=rp.id,
         rp_name=rp.name,
-        user_id=actor.account_public_id.encode(),
-        user_name=actor.display_name,
-        user_display_name=actor.display_name,
+        user_id=realm.user_handle(owner.public_id),
+        user_name=owner.name,
+        user_display_name=owner.name,
         authenticator_selection=AuthenticatorSelectionCriteria(
             resident_key=ResidentKeyRequirement.REQUIRED,
-            # A passkey opens health records: the device must check it is the person
-            # (biometric, screen lock or PIN), as for staff, not just that someone tapped.
-            user_verification=UserVerificationRequirement.REQUIRED,
+            user_verification=realm.user_verification,
         ),
         exclude_credentials=[
             PublicKeyCredentialDescriptor(id=base64url_to_bytes(row["credential_id"]))
             for row in existing
         ],
     )
-    handle = await challenge_store("register", options.challenge, account_id=actor.account_id)
+    handle = await challenge_store(realm, "register", options.challenge, owner_id=owner.id)
     return options_to_json(options), handle
+
+
+async def passkey_keep(
+    realm: Realm[P],
+    *,
+    owner_id: int,
+    rp: RelyingParty,
+    handle: str,
+    credential: dict[str, Any],
+    device_name: str,
+    ip: str,
+    user_agent: str,
+) -> str:
+    """Verify a new credential for its owner, keep it, announce and audit it (inside the
+    caller's transaction); returns its public id."""
+    taken = await challenge_take(realm, "register", handle)
+    if taken.owner_id != owner_id:
+        raise PasskeyError("owner")
+    verified = registration_check(realm, rp=rp, challenge=taken.challenge, credential=credential)
+    await credential_id_unused(verified.credential_id)
+    passkey = realm.passkeys(
+        credential_id=bytes_to_base64url(verified.credential_id),
+        public_key=bytes_to_base64url(verified.credential_public_key),
+        sign_count=verified.sign_count,
+        name=device_name[:80],
+        **realm.owned_by(owner_id),
+    )
+    await passkey.save()
+    if realm.announce is not None:
+        await realm.announce(owner_id)
+    await realm.audit(
+        owner_id,
+        "passkey_added",
+        ip=ip,
+        user_agent=user_agent,
+        resource_type="Passkey",
+        resource_id=str(passkey.public_id),
+    )
+    return str(passkey.public_id)
+
+
+async def passkey_registration_options(*, actor: Actor, rp: RelyingParty) -> tuple[str, str]:
+    """Options to add a passkey to the signed-in account."""
+    owner = PasskeyOwner(actor.account_id, actor.account_public_id, actor.display_name)
+    return await passkey_creation_options(PATIENTS, owner=owner, rp=rp)
 
 
 async def passkey_register(
     *, actor: Actor, rp: RelyingParty, handle: str, credential: dict[str, Any], device_name: str
 ) -> str:
-    """Verify the new credential and keep it; returns its public id."""
+    """Add a passkey to the signed-in account; returns its public id."""
     async with write_transaction():
-        taken = await challenge_take(handle, "register")
-        if taken.account_id != actor.account_id:
-            raise PasskeyError("account")
-        verified = registration_check(rp=rp, challenge=taken.challenge, credential=credential)
-        await credential_id_unused(verified.credential_id)
-        passkey = Passkey(
-            account=actor.account_id,
-            credential_id=bytes_to_base64url(verified.credential_id),
-            public_key=bytes_to_base64url(verified.credential_public_key),
-            sign_count=verified.sign_count,
-            name=device_name[:80],
+        return await passkey_keep(
+            PATIENTS,
+            owner_id=actor.account_id,
+            rp=rp,
+            handle=handle,
+            credential=credential,
+            device_name=device_name,
+            ip=actor.ip,
+            user_agent=actor.user_agent,
         )
-        await Passkey.insert(passkey)
-        await _announce_new_passkey(actor.account_id)
-        await audit_record(
-            actor=actor,
-            action="auth.passkey_added",
-            resource_type="Passkey",
-            resource_id=passkey.public_id,
-        )
-    return str(passkey.public_id)
 
 
 def registration_check(
-    *, rp: RelyingParty, challenge: bytes, credential: dict[str, Any]
+    realm: Realm[P], *, rp: RelyingParty, challenge: bytes, credential: dict[str, Any]
 ) -> VerifiedRegistration:
     """Verify a new credential, user verification included; else PasskeyError."""
     try:
@@ -201,7 +234,7 @@ def registration_check(
         )
     except WebAuthnException as error:  # any malformed or forged response
         raise PasskeyError("registration") from error
-    if not verified.user_verified:
+    if realm.verifies_user and not verified.user_verified:
         raise UnverifiedUserError("registration")
     return verified
 
@@ -210,25 +243,23 @@ async def credential_id_unused(credential_id: bytes) -> None:
     """WebAuthn §7.1 step 22: a credential id registered before (to anyone, patient or
     staff) is refused, not stored twice. Inside the caller's transaction."""
     encoded = bytes_to_base64url(credential_id)
-    if await Passkey.exists().where(Passkey.credential_id == encoded) or (
-        await StaffPasskey.exists().where(StaffPasskey.credential_id == encoded)
-    ):
-        raise KnownCredentialError("registered")
+    for realm in REALMS:
+        if await realm.passkeys.exists().where(realm.passkeys.credential_id == encoded):
+            raise KnownCredentialError("registered")
 
 
-async def passkey_authentication_options(
-    *, rp: RelyingParty, purpose: str = "authenticate"
-) -> tuple[str, str]:
+async def passkey_authentication_options(realm: Realm[P], *, rp: RelyingParty) -> tuple[str, str]:
     """Options for navigator.credentials.get(): no account named, the device offers its own.
-    Staff use their own purpose (their challenges never serve a patient's sign-in)."""
+    The challenge is the realm's: a patient's never serves a staff sign-in."""
     options = generate_authentication_options(
-        rp_id=rp.id, user_verification=UserVerificationRequirement.REQUIRED
+        rp_id=rp.id, user_verification=realm.user_verification
     )
-    handle = await challenge_store(purpose, options.challenge)
+    handle = await challenge_store(realm, "authenticate", options.challenge)
     return options_to_json(options), handle
 
 
 async def passkey_sign_in(
+    realm: Realm[P],
     *,
     rp: RelyingParty,
     handle: str,
@@ -237,23 +268,26 @@ async def passkey_sign_in(
     ip: str,
     user_agent: str,
 ) -> str:
-    """Check the assertion and start a session; returns the session token.
+    """Check the assertion and start a session in the realm; returns the session token.
 
     A failed attempt still uses up its challenge and is audited."""
     async with write_transaction():
         try:
-            passkey_id, account_id, sign_count = await _verify_assertion(rp, handle, credential)
+            passkey_id, owner_id, sign_count = await _verify_assertion(
+                realm, rp, handle, credential
+            )
         except PasskeyError as error:
-            await audit_anonymous(action="auth.sign_in_failed", ip=ip, user_agent=user_agent)
+            await realm.audit(None, "sign_in_failed", ip=ip, user_agent=user_agent)
             failed: PasskeyError | None = error
         else:
             failed = None
-            await Passkey.update(
-                {Passkey.sign_count: sign_count, Passkey.last_used_at: utcnow()}
-            ).where(Passkey.id == passkey_id)
-            token = await session_start(
-                account_id=account_id,
-                acting_patient_id=None,
+            table = realm.passkeys
+            await table.update({table.sign_count: sign_count, table.last_used_at: utcnow()}).where(
+                table.id == passkey_id
+            )
+            token = await session_open(
+                realm,
+                owner_id,
                 lifetime=lifetime,
                 ip=ip,
                 user_agent=user_agent,
@@ -266,28 +300,35 @@ async def passkey_sign_in(
 
 
 async def _verify_assertion(
-    rp: RelyingParty, handle: str, credential: dict[str, Any]
+    realm: Realm[P], rp: RelyingParty, handle: str, credential: dict[str, Any]
 ) -> tuple[int, int, int]:
-    """(passkey id, account id, new sign count) for a valid assertion, else PasskeyError."""
-    challenge = (await challenge_take(handle, "authenticate")).challenge
-    passkey = (
-        await Passkey.select(Passkey.id, Passkey.account, Passkey.public_key, Passkey.sign_count)
-        .where(Passkey.credential_id == str(credential.get("id", "")))
-        .first()
+    """(passkey id, owner id, new sign count) for a valid assertion by a passkey of this
+    realm whose owner is not disabled, else PasskeyError."""
+    challenge = (await challenge_take(realm, "authenticate", handle)).challenge
+    rows = await realm.passkeys.raw(
+        f"""
+        SELECT p.id, p.{realm.owner} AS owner_id, p.public_key, p.sign_count
+        FROM {realm.passkeys._meta.tablename} p JOIN {realm.owners} a ON a.id = p.{realm.owner}
+        WHERE p.credential_id = {{}} AND a.disabled_at IS NULL
+        """,  # noqa: S608  (only constant table and column names are formatted in)
+        str(credential.get("id", "")),
     )
-    if passkey is None:
+    if not rows:
         raise PasskeyError("unknown credential")
+    passkey = rows[0]
     sign_count = assertion_check(
+        realm,
         rp=rp,
         challenge=challenge,
         credential=credential,
         public_key=passkey["public_key"],
         sign_count=passkey["sign_count"],
     )
-    return passkey["id"], passkey["account"], sign_count
+    return passkey["id"], passkey["owner_id"], sign_count
 
 
 def assertion_check(
+    realm: Realm[P],
     *,
     rp: RelyingParty,
     challenge: bytes,
@@ -309,7 +350,7 @@ def assertion_check(
         )
     except WebAuthnException as error:
         raise PasskeyError("assertion") from error
-    if not verified.user_verified:
+    if realm.verifies_user and not verified.user_verified:
         raise UnverifiedUserError("assertion")
     return int(verified.new_sign_count)
 
@@ -410,18 +451,3 @@ def credential_from(body: str) -> dict[str, Any]:
         raise PasskeyError("shape")
     credential: dict[str, Any] = data["credential"]
     return credential
-
-
-async def _announce_new_passkey(account_id: int) -> None:
-    """Tell the person on every channel on file, so a passkey added by someone else (after
-    a stolen code, say) does not go unnoticed. Inside the caller's transaction."""
-    phone, email = await account_contacts(account_id)
-    for channel, recipient in (("sms", phone), ("email", email)):
-        if recipient:
-            await outbox_enqueue(
-                channel=channel,
-                recipient=recipient,
-                subject=NEW_PASSKEY_SUBJECT,
-                body=NEW_PASSKEY_TEXT,
-                kind="passkey_added",
-            )

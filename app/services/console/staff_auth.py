@@ -1,45 +1,31 @@
 """Clinic staff accounts: a one-time link to add a first passkey, then passkey sign-in.
 
-`portal create-staff` makes the first administrator this way. Staff passkeys and challenges
-are kept apart from patients' (their own table and ceremony purposes).
+`portal create-staff` makes the first administrator this way. The ceremonies and sessions are
+the patients' own (passkeys.py, sessions.py) in the staff realm (identity.py), which keeps
+staff passkeys, challenges and sessions apart from patients'.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from webauthn import (
-    generate_registration_options,
-    options_to_json,
-)
-from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
-from webauthn.helpers.structs import (
-    AuthenticatorSelectionCriteria,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
-
 from app.clock import utcnow
 from app.db import write_transaction
-from app.services.audit import audit_anonymous, audit_insert
+from app.services.audit import audit_insert
 from app.services.console.roles import ROLES
+from app.services.identity import STAFF
 from app.services.passkeys import (
     PasskeyError,
+    PasskeyOwner,
     RelyingParty,
-    assertion_check,
-    challenge_store,
-    challenge_take,
-    credential_id_unused,
-    passkey_authentication_options,
-    registration_check,
+    passkey_creation_options,
+    passkey_keep,
 )
-from app.services.sessions import staff_session_start
-from app.tables import StaffInvite, StaffPasskey, StaffUser
+from app.services.sessions import session_open, token_hash
+from app.tables import StaffInvite, StaffUser
 
 # Long enough to reach a desk computer, short enough that a leaked link soon stops working.
 STAFF_LINK_LIFETIME = timedelta(hours=24)
@@ -66,10 +52,6 @@ class OpenStaffInvite:
     staff_id: int
     staff_public_id: str
     display_name: str
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 async def staff_create(
@@ -119,7 +101,7 @@ async def staff_create(
         await StaffInvite.insert(
             StaffInvite(
                 staff=staff_id,
-                token_hash=_hash(token),
+                token_hash=token_hash(token),
                 created_at=now,
                 expires_at=now + STAFF_LINK_LIFETIME,
             )
@@ -142,7 +124,7 @@ async def staff_invite_open(token: str) -> OpenStaffInvite | None:
         WHERE i.token_hash = {} AND i.used_at IS NULL AND i.expires_at > {}
           AND u.disabled_at IS NULL
         """,
-        _hash(token),
+        token_hash(token),
         utcnow(),
     )
     if not rows:
@@ -157,30 +139,12 @@ async def staff_invite_open(token: str) -> OpenStaffInvite | None:
 
 
 async def staff_registration_options(*, token: str, rp: RelyingParty) -> tuple[str, str]:
+    """Options for the staff member's first passkey, while their link is open."""
     invite = await staff_invite_open(token)
     if invite is None:
         raise PasskeyError("link")
-    existing = await StaffPasskey.select(StaffPasskey.credential_id).where(
-        StaffPasskey.staff == invite.staff_id
-    )
-    options = generate_registration_options(
-        rp_id=rp.id,
-        rp_name=rp.name,
-        # Never the same user handle as a patient account: a person can be both.
-        user_id=f"staff:{invite.staff_public_id}".encode(),
-        user_name=invite.display_name,
-        user_display_name=invite.display_name,
-        authenticator_selection=AuthenticatorSelectionCriteria(
-            resident_key=ResidentKeyRequirement.REQUIRED,
-            user_verification=UserVerificationRequirement.REQUIRED,
-        ),
-        exclude_credentials=[
-            PublicKeyCredentialDescriptor(id=base64url_to_bytes(row["credential_id"]))
-            for row in existing
-        ],
-    )
-    handle = await challenge_store("staff_register", options.challenge, staff_id=invite.staff_id)
-    return options_to_json(options), handle
+    owner = PasskeyOwner(invite.staff_id, invite.staff_public_id, invite.display_name)
+    return await passkey_creation_options(STAFF, owner=owner, rp=rp)
 
 
 async def staff_enroll(
@@ -197,11 +161,19 @@ async def staff_enroll(
     """Keep the new passkey, use up the link and sign the staff member in."""
     async with write_transaction():
         invite = await staff_invite_open(token)
-        taken = await challenge_take(handle, "staff_register")
-        if invite is None or taken.staff_id != invite.staff_id:
+        if invite is None:
             raise PasskeyError("link")
-        verified = registration_check(rp=rp, challenge=taken.challenge, credential=credential)
-        await credential_id_unused(verified.credential_id)
+        await passkey_keep(
+            STAFF,
+            owner_id=invite.staff_id,
+            rp=rp,
+            handle=handle,
+            credential=credential,
+            device_name=device_name,
+            ip=ip,
+            user_agent=user_agent,
+        )
+        # Two tabs racing to one link: one claims it, the other rolls its passkey back.
         claimed = (
             await StaffInvite.update({StaffInvite.used_at: utcnow()})
             .where(StaffInvite.id == invite.invite_id, StaffInvite.used_at.is_null())
@@ -209,85 +181,11 @@ async def staff_enroll(
         )
         if not claimed:
             raise PasskeyError("link")
-        passkey = StaffPasskey(
-            staff=invite.staff_id,
-            credential_id=bytes_to_base64url(verified.credential_id),
-            public_key=bytes_to_base64url(verified.credential_public_key),
-            sign_count=verified.sign_count,
-            name=device_name[:80],
-        )
-        await StaffPasskey.insert(passkey)
-        await audit_insert(
-            occurred_at=utcnow(),
-            actor_staff=invite.staff_id,
-            action="auth.staff_passkey_added",
-            resource_type="Passkey",
-            resource_id=passkey.public_id,
-            ip=ip,
-            user_agent=user_agent,
-        )
-        return await staff_session_start(
-            staff_id=invite.staff_id,
+        return await session_open(
+            STAFF,
+            invite.staff_id,
             lifetime=lifetime,
             ip=ip,
             user_agent=user_agent,
             reason="enrollment",
         )
-
-
-async def staff_authentication_options(*, rp: RelyingParty) -> tuple[str, str]:
-    return await passkey_authentication_options(rp=rp, purpose="staff_authenticate")
-
-
-async def staff_sign_in(
-    *,
-    rp: RelyingParty,
-    handle: str,
-    credential: dict[str, Any],
-    lifetime: timedelta,
-    ip: str,
-    user_agent: str,
-) -> str:
-    """Check a staff passkey's assertion and start a staff session."""
-    async with write_transaction():
-        try:
-            passkey_id, staff_id, sign_count = await _verify(rp, handle, credential)
-        except PasskeyError as error:
-            await audit_anonymous(action="auth.staff_sign_in_failed", ip=ip, user_agent=user_agent)
-            failed: PasskeyError | None = error
-        else:
-            failed = None
-            await StaffPasskey.update(
-                {StaffPasskey.sign_count: sign_count, StaffPasskey.last_used_at: utcnow()}
-            ).where(StaffPasskey.id == passkey_id)
-            token = await staff_session_start(
-                staff_id=staff_id, lifetime=lifetime, ip=ip, user_agent=user_agent, reason="passkey"
-            )
-    if failed is not None:
-        raise failed
-    return token
-
-
-async def _verify(
-    rp: RelyingParty, handle: str, credential: dict[str, Any]
-) -> tuple[int, int, int]:
-    challenge = (await challenge_take(handle, "staff_authenticate")).challenge
-    rows = await StaffPasskey.raw(
-        """
-        SELECT p.id, p.staff, p.public_key, p.sign_count
-        FROM staff_passkey p JOIN staff_user u ON u.id = p.staff
-        WHERE p.credential_id = {} AND u.disabled_at IS NULL
-        """,
-        str(credential.get("id", "")),
-    )
-    if not rows:
-        raise PasskeyError("unknown credential")
-    passkey = rows[0]
-    sign_count = assertion_check(
-        rp=rp,
-        challenge=challenge,
-        credential=credential,
-        public_key=passkey["public_key"],
-        sign_count=passkey["sign_count"],
-    )
-    return passkey["id"], passkey["staff"], sign_count
