@@ -17,9 +17,9 @@ from app.channels.email import ConsoleEmail, SMTPEmail
 from app.channels.push import WebPushChannel
 from app.channels.sms import ConsoleSMS, TwilioSMS
 from app.clinic import clinic_profile_load, clinic_profile_set
+from app.notices import delivery  # noqa: F401  (its import sets the push fallback)
 from app.services.audit import SEAL_BATCH, audit_seal, audit_seal_release
 from app.services.caregivers import guardian_grants_end_at_adulthood
-from app.services.notifications import notify_account  # noqa: F401  (its import sets the fallback)
 from app.services.outbox import outbox_deliver, outbox_purge
 from app.services.results.release import results_release_due
 from app.services.self_access import self_grants_outside_age_rules

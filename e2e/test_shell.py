@@ -8,9 +8,9 @@ import tempfile
 
 from playwright.sync_api import BrowserContext, CDPSession, Page, Playwright, expect
 
-from app.services.notifications import CATEGORIES, OPEN_PORTAL
+from app.notices.results import result_notice_url, result_ready
+from app.notices.words import say_in
 from app.services.push import payload
-from app.services.results.release import result_notice_url
 from e2e.conftest import PHONE, ServerInfo, eventually, launch_options, sign_in
 
 
@@ -135,9 +135,10 @@ def test_a_result_notice_opens_that_report_through_the_service_worker(
             " ORDER BY r.effective_at DESC LIMIT 1"
         ).fetchone()
     # The payload exactly as the server queues it when that result is released.
+    words = result_ready(say_in("en"))
     sent = payload(
-        title=CATEGORIES["results"][2],
-        body=OPEN_PORTAL,
+        title=words.push_title,
+        body=words.push_body,
         url=result_notice_url(report_id),
         tag=f"result-{report_id}",
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from app.access import Actor, PatientContext, patient_context_resolve
+from app.notices.words import Say, Wording, notice_words
 from app.tables import (
     AccessGrant,
     Account,
@@ -19,6 +20,11 @@ from app.tables import (
 )
 
 _counter = itertools.count(1)
+
+
+def new_message(_: Say) -> Wording:
+    """A notice for the messages area (its sender comes with messaging), to test delivery."""
+    return notice_words(_, "You have a new message from your care team.")
 
 
 def years_ago(years: int, days: int = 30) -> date:

@@ -18,14 +18,9 @@ from app.access import Actor, PatientContext
 from app.db import write_transaction
 from app.handlers.passkeys import ceremony_failed
 from app.handlers.support import page
+from app.notices import send_test_notice
 from app.services.audit import audit_record
-from app.services.notifications import (
-    CHANNELS,
-    CONFIGURABLE,
-    notify_test,
-    preferences_for,
-    preferences_save,
-)
+from app.services.notifications import CHANNELS, CONFIGURABLE, preferences_for, preferences_save
 from app.services.passkeys import device_name
 from app.services.push import (
     SubscriptionError,
@@ -108,5 +103,5 @@ async def unsubscribe(actor: NamedDependency[Actor], public_id: FromPath[str]) -
 @post("/notifications/test", name="notifications_test")
 async def send_test(actor: NamedDependency[Actor]) -> Redirect:
     """A notice that says it is a test, through the person's own choices, to see it arrive."""
-    used = await notify_test(account_id=actor.account_id)
+    used = await send_test_notice(account_id=actor.account_id)
     return Redirect("/notifications?done=" + ("tested" if used else "nothing"), status_code=303)

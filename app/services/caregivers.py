@@ -20,11 +20,15 @@ from app.clinic import clinic_profile, clinic_today
 from app.clock import utcnow
 from app.db import engine, write_transaction
 from app.errors import NotFoundError, NotPermittedError
-from app.i18n import N_
+from app.notices import (
+    send_adulthood_reached,
+    send_caregiver_invite,
+    send_caregiver_invite_code,
+    send_guardian_access_ended,
+    send_new_caregiver_notice,
+)
 from app.services.audit import audit_insert, audit_record, audit_staff
 from app.services.console.roles import staff_require
-from app.services.notifications import notify_account, notify_patient
-from app.services.outbox import outbox_enqueue
 from app.services.phones import phone_refusal
 from app.services.rate_limit import RateRule, rate_limit_allow
 from app.services.sessions import session_start
@@ -40,17 +44,6 @@ INVITE_ATTEMPTS_PER_ACCOUNT = RateRule("caregiver_invite_account", 40, timedelta
 SCOPES = tuple(SCOPE_AREAS)
 PATIENT_RELATIONSHIPS = ("spouse", "child", "parent", "sibling", "friend", "other")
 GUARDIAN_RELATIONSHIPS = ("parent", "guardian")
-# No names and nothing about health: only that an invitation is waiting.
-INVITE_SUBJECT = N_("An invitation to help with someone's care")
-INVITE_CODE_SUBJECT = N_("Your code to accept an invitation")
-INVITE_CODE_TEXT = N_(
-    "Your code to accept the invitation in the patient portal is %(code)s. "
-    "It works for 10 minutes. Never share it."
-)
-INVITE_TEXT = N_(
-    "%(clinic)s: you are invited to help someone with their care in the patient portal. "
-    "Tap to accept: %(link)s"
-)
 
 
 class InviteError(Exception):
@@ -164,13 +157,7 @@ async def _create_invite(
         expires_at=now + INVITE_LIFETIME,
     )
     await CaregiverInvite.insert(invite)
-    await outbox_enqueue(
-        channel=channel,
-        recipient=value,
-        subject=INVITE_SUBJECT,
-        body=INVITE_TEXT % {"clinic": clinic_profile().name, "link": f"{base_url}/care/{token}"},
-        kind="caregiver_invite",
-    )
+    await send_caregiver_invite(to=(channel, value), link=f"{base_url}/care/{token}")
     return str(invite.public_id)
 
 
@@ -463,6 +450,9 @@ async def invite_code_send(*, token: str, secret: str, ip: str, user_agent: str)
     async def nobody() -> CodeTarget:
         return CodeTarget()  # the code proves the contact; it signs no one in
 
+    async def send(code: str) -> None:
+        await send_caregiver_invite_code(to=(invite.channel, invite.contact), code=code)
+
     try:
         return await code_issue(
             channel=invite.channel,
@@ -471,7 +461,7 @@ async def invite_code_send(*, token: str, secret: str, ip: str, user_agent: str)
             secret=secret,
             ip=ip,
             user_agent=user_agent,
-            proof_of_contact=(INVITE_CODE_SUBJECT, INVITE_CODE_TEXT),
+            proof_of_contact=send,
         )
     except CodeError as error:
         raise InviteError("code_limit") from error
@@ -573,7 +563,10 @@ async def invite_accept(
         )
         await AccessGrant.insert(grant)
         if inviter["invited_by_account"] is not None:
-            await _tell_patient_of_new_caregiver(invite.patient_id, str(grant.public_id))
+            # So access no one meant to give does not go unnoticed.
+            await send_new_caregiver_notice(
+                patient_id=invite.patient_id, grant_public_id=str(grant.public_id)
+            )
         session_token: str | None = None
         if actor is None:
             session_token = await session_start(
@@ -604,26 +597,6 @@ async def invite_accept(
     return session_token
 
 
-async def _tell_patient_of_new_caregiver(patient_id: int, grant_public_id: str) -> None:
-    """So access no one meant to give does not go unnoticed: the patient alone is told."""
-    await notify_patient(
-        patient_id=patient_id,
-        category="access",
-        event=f"grant-{grant_public_id}",
-        confidential=True,
-    )
-
-
-ADULTHOOD_GUARDIAN_TEXT = N_(
-    "%(clinic)s: your access to a family member's portal record has ended because they are "
-    "now an adult. They can give you access again in the portal."
-)
-ADULTHOOD_PATIENT_TEXT = N_(
-    "%(clinic)s: you are now an adult, so your parent's or guardian's access to your portal "
-    "record has ended. You can give them access again in the portal."
-)
-
-
 def _adult_on_or_before(today: date, adult: int) -> date:
     """The latest birth date of someone who is an adult today (29 February counts as
     28 February in the years that lack it)."""
@@ -640,7 +613,6 @@ async def guardian_grants_end_at_adulthood() -> int:
     makes it final and sends the notices. Safe to run from several workers: each grant ends once."""
     cutoff = _adult_on_or_before(clinic_today(), age_rules().adult)
     now = utcnow()
-    clinic = clinic_profile().name
     async with write_transaction():
         ended = await AccessGrant.raw(
             """
@@ -654,19 +626,11 @@ async def guardian_grants_end_at_adulthood() -> int:
             cutoff,
         )
         for grant in ended:
-            event = f"adulthood-{grant['public_id']}"
-            await notify_account(
-                account_id=grant["account"],
-                category="access",
-                event=event,
-                text=ADULTHOOD_GUARDIAN_TEXT % {"clinic": clinic},
+            await send_guardian_access_ended(
+                account_id=grant["account"], grant_public_id=str(grant["public_id"])
             )
-            await notify_patient(
-                patient_id=grant["patient"],
-                category="access",
-                event=event,
-                confidential=True,  # the now-adult patient alone
-                text=ADULTHOOD_PATIENT_TEXT % {"clinic": clinic},
+            await send_adulthood_reached(
+                patient_id=grant["patient"], grant_public_id=str(grant["public_id"])
             )
             await audit_insert(
                 action="sharing.ended_at_adulthood",

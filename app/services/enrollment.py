@@ -15,9 +15,8 @@ from datetime import date, timedelta
 from app.clock import utcnow
 from app.db import write_transaction
 from app.errors import NotFoundError
-from app.i18n import N_
+from app.notices import send_enrollment_link
 from app.services.audit import audit_insert
-from app.services.outbox import outbox_enqueue
 from app.services.self_access import (
     HOLDER_COLUMNS,
     SelfAccessError,
@@ -30,9 +29,6 @@ from app.tables import AccessGrant, Account, EnrollmentInvite, Patient
 INVITE_LIFETIME = timedelta(days=7)
 MAX_DATE_ATTEMPTS = 5
 VIA = ("sms", "email", "print", "qr")
-# What the text or email says: where to go, never anything about the person's health.
-INVITE_SUBJECT = N_("Your invitation to the patient portal")
-INVITE_TEXT = N_("%(clinic)s invites you to its patient portal. Tap to join: %(link)s")
 
 
 class EnrollmentError(Exception):
@@ -101,13 +97,8 @@ async def invite_create(
         await EnrollmentInvite.insert(invite)
         key = None
         if via in ("sms", "email"):
-            # Invitations go out in English; the portal itself follows the person's language.
-            key = await outbox_enqueue(
-                channel=via,
-                recipient=recipient,
-                subject=INVITE_SUBJECT,
-                body=INVITE_TEXT % {"clinic": clinic_name, "link": link},
-                kind="enrollment_invite",
+            key = await send_enrollment_link(
+                to=(via, recipient), patient_id=patient["id"], clinic=clinic_name, link=link
             )
         await audit_insert(
             occurred_at=now,

@@ -17,17 +17,10 @@ from webauthn.helpers.structs import UserVerificationRequirement
 
 from app.access import Actor, StaffActor
 from app.access.grants import ACCOUNT_GRANTS_JOIN, GRANT_COLUMNS, GRANT_ORDER, grants_live
-from app.i18n import N_
-from app.services.accounts import account_contacts
+from app.notices import send_new_passkey_announcement
 from app.services.audit import audit_insert
-from app.services.outbox import outbox_enqueue
 from app.settings import Settings, get_settings
 from app.tables import Passkey, StaffPasskey
-
-NEW_PASSKEY_SUBJECT = N_("A passkey was added to your account")
-NEW_PASSKEY_TEXT = N_(
-    "A new passkey was added to your patient portal account. If this was not you, call your clinic."
-)
 
 
 class Principal(Protocol):
@@ -126,16 +119,7 @@ class Realm(Generic[P]):
 async def _announce_new_passkey(account_id: int) -> None:
     """Tell the person on every channel on file, so a passkey added by someone else (after
     a stolen code, say) does not go unnoticed. Inside the caller's transaction."""
-    phone, email = await account_contacts(account_id)
-    for channel, recipient in (("sms", phone), ("email", email)):
-        if recipient:
-            await outbox_enqueue(
-                channel=channel,
-                recipient=recipient,
-                subject=NEW_PASSKEY_SUBJECT,
-                body=NEW_PASSKEY_TEXT,
-                kind="passkey_added",
-            )
+    await send_new_passkey_announcement(account_id=account_id)
 
 
 def _patient(rows: list[dict[str, Any]], now: datetime, ip: str, user_agent: str) -> Actor:

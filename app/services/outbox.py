@@ -56,7 +56,7 @@ class Undelivered:
     subject: str
 
 
-# Set by app.services.notifications: what to do when a notice's last push gives up (it sits above
+# Set by app.notices.delivery: what to do when a notice's last push gives up (it sits above
 # the outbox, so the outbox cannot import it).
 _on_undelivered: list[Callable[[Undelivered], Awaitable[None]]] = []
 

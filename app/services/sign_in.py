@@ -26,15 +26,14 @@ from typing import Any
 
 from app.clock import utcnow
 from app.db import lock_names, write_transaction
-from app.i18n import DEFAULT_LOCALE, N_, SUPPORTED_LOCALES, current_locale, translations_for
+from app.notices import send_codes_paused, send_shared_sign_in_notice, send_sign_in_code
 from app.services.accounts import account_contacts
 from app.services.audit import audit_anonymous
 from app.services.enrollment import account_for_patient
-from app.services.outbox import outbox_enqueue
 from app.services.rate_limit import rate_key
 from app.services.self_access import GRANT_HOLDER_COLUMNS, holder_from, self_access_refusal
 from app.services.sessions import session_start
-from app.tables import AccessGrant, Account, Patient, SignInCode
+from app.tables import AccessGrant, Account, SignInCode
 
 CODE_TTL = timedelta(minutes=10)
 # The longest phone or email kept (the contact columns are 200 characters wide).
@@ -45,19 +44,6 @@ IP_LIMIT, IP_WINDOW = 10, timedelta(hours=1)
 # Daily caps per contact: a slow guesser over many codes gets ten guesses a day in a million,
 # and one person's typos over a day fit well within them.
 CONTACT_DAY_LIMIT, CONTACT_GUESS_BUDGET, DAY = 10, 10, timedelta(days=1)
-CODE_SUBJECT = N_("Your sign-in code")
-CODE_TEXT = N_("Your portal sign-in code is %(code)s. It works for 10 minutes. Never share it.")
-PAUSED_SUBJECT = N_("Sign-in codes paused")
-PAUSED_TEXT = N_(
-    "Too many sign-in codes were asked for or tried for your patient portal account today, "
-    "so we paused codes for a day. If this was not you, call your clinic. "
-    "You can still sign in with a passkey."
-)
-SHARED_SIGN_IN_SUBJECT = N_("Someone signed in to your account")
-SHARED_SIGN_IN_TEXT = N_(
-    "Someone signed in to your patient portal account with a code sent to a phone or email "
-    "that others also use, and your date of birth. If it was not you, call the clinic."
-)
 
 
 class CodeError(Exception):
@@ -167,14 +153,14 @@ async def code_issue(
     secret: str,
     ip: str,
     user_agent: str,
-    proof_of_contact: tuple[str, str] | None = None,
+    proof_of_contact: Callable[[str], Awaitable[None]] | None = None,
 ) -> str:
     """Within the limits, make a code for whoever `find` names (an account, or a record not
     yet enrolled) and send it to `value`; with nobody found, make a code that never works,
     so the answer looks the same. Returns the browser's handle.
 
-    `proof_of_contact` (subject, text with %(code)s) sends a code that only proves the
-    person holds `value` (see `code_confirm`): it names no one, so it signs no one in."""
+    `proof_of_contact` sends, instead, a code that only proves the person holds `value` (see
+    `code_confirm`): it names no one, so it signs no one in."""
     contact_hash = _mac(secret, value)
     now = utcnow()
     handle = secrets.token_urlsafe(24)
@@ -218,16 +204,14 @@ async def code_issue(
                 )
             )
             if target.anyone or proof_of_contact:
-                subject, text = proof_of_contact or (CODE_SUBJECT, CODE_TEXT)
-                await outbox_enqueue(
-                    channel=channel,
-                    recipient=value,
-                    subject=subject,
-                    body=text % {"code": code},
-                    kind="contact_code" if proof_of_contact else "sign_in_code",
-                )
-                if today_for_contact + 1 == CONTACT_DAY_LIMIT:
-                    await _tell_paused(target.account, target.patient)  # the day's last
+                if proof_of_contact:
+                    await proof_of_contact(code)
+                else:
+                    await send_sign_in_code(
+                        to=(channel, value), code=code, account_id=target.account
+                    )
+                if today_for_contact + 1 == CONTACT_DAY_LIMIT:  # the day's last
+                    await send_codes_paused(account_id=target.account, patient_id=target.patient)
     if limited:
         raise CodeError(limited)
     return handle
@@ -244,27 +228,6 @@ async def _guesses_today(contact_hash: str, now: datetime) -> int:
         now - DAY,
     )
     return int(rows[0]["used"])
-
-
-async def _tell_paused(account_id: int | None, patient_id: int | None) -> None:
-    """Tell the person on file (every contact we have) that codes stopped for a day. Says
-    nothing about health; inside the caller's transaction."""
-    if account_id is not None:
-        phone, email = await account_contacts(account_id)
-    elif patient_id is not None:
-        row = await Patient.select(Patient.phone, Patient.email).where(Patient.id == patient_id)
-        phone, email = (row[0]["phone"], row[0]["email"]) if row else (None, None)
-    else:
-        return
-    for channel, recipient in (("sms", phone), ("email", email)):
-        if recipient:
-            await outbox_enqueue(
-                channel=channel,
-                recipient=recipient,
-                subject=PAUSED_SUBJECT,
-                body=PAUSED_TEXT,
-                kind="codes_paused",
-            )
 
 
 async def _pending(secret: str, handle: str) -> dict[str, Any] | None:
@@ -311,7 +274,9 @@ async def _count_failure(row: dict[str, Any], action: str, reason: str, ip: str,
     if failures is not None and (
         await _guesses_today(row["contact_hash"], utcnow()) == CONTACT_GUESS_BUDGET
     ):
-        await _tell_paused(row["account"], row["patient"])  # this was the day's last guess
+        await send_codes_paused(
+            account_id=row["account"], patient_id=row["patient"]
+        )  # the day's last guess
         return "locked"
     return "expired" if failures is None or failures >= MAX_CODE_ATTEMPTS else reason
 
@@ -438,21 +403,14 @@ async def code_choose(
 async def _announce_shared_sign_in(account_id: int, secret: str, used_hash: str) -> None:
     """The date of birth only keeps people from landing in the wrong record by mistake:
     anyone sharing the contact who knows it gets in. So the account's other contacts hear
-    of it (no health detail), and the person can act if it was not them."""
+    of it, and the person can act if it was not them."""
     phone, email = await account_contacts(account_id)
-    # In the account holder's language, not the browser's of whoever signed in.
-    saved = await Account.select(Account.locale).where(Account.id == account_id).first()
-    locale = (saved or {}).get("locale") or current_locale()
-    words = translations_for(locale if locale in SUPPORTED_LOCALES else DEFAULT_LOCALE)
-    for channel, recipient in (("sms", phone), ("email", email)):
-        if recipient and not hmac.compare_digest(_mac(secret, recipient), used_hash):
-            await outbox_enqueue(
-                channel=channel,
-                recipient=recipient,
-                subject=words.ugettext(SHARED_SIGN_IN_SUBJECT),
-                body=words.ugettext(SHARED_SIGN_IN_TEXT),
-                kind="shared_sign_in",
-            )
+    others = [
+        (channel, recipient)
+        for channel, recipient in (("sms", phone), ("email", email))
+        if recipient and not hmac.compare_digest(_mac(secret, recipient), used_hash)
+    ]
+    await send_shared_sign_in_notice(account_id=account_id, to=others)
 
 
 async def code_confirm(

@@ -9,8 +9,8 @@ from typing import Any
 from app.access import PatientContext
 from app.clock import utcnow
 from app.db import write_transaction
+from app.notices import send_visit_reminder
 from app.services.audit import audit_record
-from app.services.notifications import notify_patient
 from app.tables import Appointment
 
 
@@ -137,10 +137,9 @@ async def visit_reminders_send() -> int:
             now + REMINDER_AHEAD,
         )
         for visit in due:
-            await notify_patient(
+            await send_visit_reminder(
                 patient_id=visit["patient"],
-                category="appointments",
-                event=f"visit-{visit['public_id']}",
+                visit_public_id=str(visit["public_id"]),
                 confidential=bool(visit["confidential"]),
             )
     return len(due)

@@ -23,7 +23,7 @@ class OutboxMessage(Table, tablename="outbox"):
     # What sort of message this is (e.g. "code", "invite", "notice.results"): outlives the text.
     kind = Varchar(length=40, default="")
     # A notice's pushes share a key; when the last of them cannot be delivered, the notice
-    # goes to the account by text or email instead (app.services.notifications).
+    # goes to the account by text or email instead (app.notices.delivery).
     notice = Varchar(length=32, null=True, default=None)
     account = ForeignKey(
         references=Account, null=True, default=None, on_delete=OnDelete.cascade, index=True

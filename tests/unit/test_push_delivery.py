@@ -25,7 +25,8 @@ from app.channels.push import WebPushChannel
 from app.channels.sms import ConsoleSMS
 from app.clock import set_clock, utcnow
 from app.db import write_transaction
-from app.services.notifications import notify_account
+from app.notices import notify_account
+from app.notices.results import result_ready
 from app.services.outbox import outbox_deliver
 from app.services.push import endpoint_allowed, push_enqueue, vapid_public_key
 from app.settings import get_settings
@@ -233,7 +234,9 @@ async def test_a_notice_whose_devices_are_all_gone_goes_by_text_exactly_once(
         )
     push_service.answers = [(status, {}) for status in answers]
     async with write_transaction():
-        used = await notify_account(account_id=person.account.id, category="results", event="g")
+        used = await notify_account(
+            account_id=person.account.id, category="results", words=result_ready, event="g"
+        )
     assert used == ["push"]  # queued as a push: whether a device is gone is not known yet
     channels = {**_channels(), "sms": ConsoleSMS(), "email": ConsoleEmail()}
     for _ in range(2):

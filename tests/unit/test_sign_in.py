@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from app.clock import set_clock
+from app.notices import send_caregiver_invite_code
 from app.services.sessions import token_hash
 from app.services.sign_in import (
     CONTACT_DAY_LIMIT,
@@ -16,7 +17,6 @@ from app.services.sign_in import (
     CONTACT_LIMIT,
     IP_LIMIT,
     MAX_CODE_ATTEMPTS,
-    PAUSED_SUBJECT,
     CodeError,
     CodeTarget,
     _mac,
@@ -217,7 +217,7 @@ async def test_a_teenagers_own_phone_signs_them_in_and_a_childs_never_does() -> 
 
 async def _paused_notices(phone: str) -> int:
     return await OutboxMessage.count().where(
-        OutboxMessage.recipient == phone, OutboxMessage.subject == PAUSED_SUBJECT
+        OutboxMessage.recipient == phone, OutboxMessage.kind == "codes_paused"
     )
 
 
@@ -231,7 +231,7 @@ async def test_a_contact_gets_ten_codes_a_day_then_codes_pause_and_the_person_is
     assert await _paused_notices(phone) == 1
     notice = (
         await OutboxMessage.select(OutboxMessage.body)
-        .where(OutboxMessage.subject == PAUSED_SUBJECT, OutboxMessage.recipient == phone)
+        .where(OutboxMessage.kind == "codes_paused", OutboxMessage.recipient == phone)
         .first()
     )
     assert notice is not None
@@ -280,32 +280,40 @@ async def test_addresses_in_one_ipv6_64_share_one_limit() -> None:
     assert await _ask("+15550989999", ip="2001:db8:1:3::1")  # the next /64 is someone else
 
 
+async def _contact_proof(contact: str, ip: str) -> tuple[str, str]:
+    """A code that proves `contact` is held (as a caregiver's invitation asks), sent as the
+    invitation sends it: its handle, and the code read from what was sent."""
+
+    async def nobody() -> CodeTarget:
+        return CodeTarget()
+
+    async def send(code: str) -> None:
+        await send_caregiver_invite_code(to=("email", contact), code=code)
+
+    handle = await code_issue(
+        channel="email",
+        value=contact,
+        find=nobody,
+        secret=SECRET,
+        ip=ip,
+        user_agent="t",
+        proof_of_contact=send,
+    )
+    rows = await OutboxMessage.select(OutboxMessage.body).where(OutboxMessage.recipient == contact)
+    found = re.search(r"(\d{6})", rows[-1]["body"])
+    assert found is not None
+    return handle, found.group(1)
+
+
 async def test_racing_wrong_contact_proofs_get_five_tries_and_one_right_one_wins() -> None:
     """A caregiver's proof-of-contact code: concurrent guesses are counted one by one (on
     PostgreSQL they really run at once), and of two right answers only one uses it."""
     import asyncio
 
-    from app.services.sign_in import code_confirm, code_issue
-
-    async def nobody() -> CodeTarget:
-        return CodeTarget()
+    from app.services.sign_in import code_confirm
 
     async def issue(contact: str) -> tuple[str, str]:
-        handle = await code_issue(
-            channel="email",
-            value=contact,
-            find=nobody,
-            secret=SECRET,
-            ip=f"10.7.{unique('')[-2:]}.1",
-            user_agent="t",
-            proof_of_contact=("Code", "Your code is %(code)s."),
-        )
-        body = await OutboxMessage.select(OutboxMessage.body).where(
-            OutboxMessage.recipient == contact
-        )
-        found = re.search(r"(\d{6})", body[-1]["body"])
-        assert found is not None
-        return handle, found.group(1)
+        return await _contact_proof(contact, ip=f"10.7.{unique('')[-2:]}.1")
 
     async def confirm(handle: str, code: str, contact: str) -> str:
         try:
@@ -388,28 +396,9 @@ async def test_contact_proof_codes_keep_to_the_contact_s_daily_guess_budget() ->
     """A caregiver's code to prove the invited contact pauses with the day's wrong guesses,
     as a sign-in code does: three codes a quarter hour give no fifteen guesses."""
 
-    async def nobody() -> CodeTarget:
-        return CodeTarget()
-
     contact = f"{unique('proof')}@mail.test"
     ip = unique("10.9.")
-    issued = []
-    for _ in range(CONTACT_LIMIT):
-        handle = await code_issue(
-            channel="email",
-            value=contact,
-            find=nobody,
-            secret=SECRET,
-            ip=ip,
-            user_agent="t",
-            proof_of_contact=("Code", "Your code is %(code)s."),
-        )
-        rows = await OutboxMessage.select(OutboxMessage.body).where(
-            OutboxMessage.recipient == contact
-        )
-        found = re.search(r"(\d{6})", rows[-1]["body"])
-        assert found is not None
-        issued.append((handle, found.group(1)))
+    issued = [await _contact_proof(contact, ip=ip) for _ in range(CONTACT_LIMIT)]
 
     async def confirm(handle: str, code: str) -> str:
         try:

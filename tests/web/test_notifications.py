@@ -13,12 +13,10 @@ from httpx import AsyncClient
 
 from app.clock import set_clock
 from app.db import write_transaction
-from app.services.notifications import (
-    notify_account,
-    notify_patient,
-    preferences_parse,
-    quiet_until,
-)
+from app.notices import notify_account, notify_patient
+from app.notices.results import result_ready
+from app.notices.visits import visit_reminder
+from app.services.notifications import preferences_parse, quiet_until
 from app.services.outbox import outbox_claim
 from app.tables import Account, OutboxMessage, Patient, PushSubscription
 from tests.factories import (
@@ -26,6 +24,7 @@ from tests.factories import (
     grant,
     make_patient,
     make_person,
+    new_message,
     unique,
     with_contacts,
     years_ago,
@@ -75,11 +74,14 @@ async def test_the_preference_matrix_decides_the_channel(client: AsyncClient) ->
     assert saved.headers["location"] == "/notifications?done=saved"
     account_id = person.account.id
     async with write_transaction():
-        assert await notify_account(account_id=account_id, category="results", event="r1") == [
-            "email"
-        ]
+        assert await notify_account(
+            account_id=account_id, category="results", words=result_ready, event="r1"
+        ) == ["email"]
         assert (
-            await notify_account(account_id=account_id, category="appointments", event="a1") == []
+            await notify_account(
+                account_id=account_id, category="appointments", words=visit_reminder, event="a1"
+            )
+            == []
         )
     sent = await _sent_to(email)
     assert [row["body"] for row in sent] == [
@@ -92,13 +94,17 @@ async def test_without_a_device_a_push_falls_back_to_a_text(client: AsyncClient)
     person, phone, _ = await _person_with_contacts()
     account_id = person.account.id
     async with write_transaction():
-        used = await notify_account(account_id=account_id, category="messages", event="m1")
+        used = await notify_account(
+            account_id=account_id, category="messages", words=new_message, event="m1"
+        )
     assert used == ["sms"]
     await PushSubscription.insert(
         PushSubscription(account=account_id, endpoint=FCM + unique("d"), **KEYS)
     )
     async with write_transaction():
-        used = await notify_account(account_id=account_id, category="messages", event="m2")
+        used = await notify_account(
+            account_id=account_id, category="messages", words=new_message, event="m2"
+        )
     assert used == ["push"]
     assert len(await _sent_to(phone)) == 1
 
@@ -128,7 +134,9 @@ async def test_texts_wait_out_quiet_hours_but_email_does_not(client: AsyncClient
         }
     ).where(Account.id == account_id)
     async with write_transaction():
-        await notify_account(account_id=account_id, category="messages", event="q1")
+        await notify_account(
+            account_id=account_id, category="messages", words=new_message, event="q1"
+        )
     text = (await _sent_to(phone))[0]
     mail = (await _sent_to(email))[0]
     assert text["next_attempt_at"] > now + timedelta(minutes=30)  # type: ignore[operator]
@@ -172,11 +180,20 @@ async def test_a_guardian_hears_of_results_but_never_of_a_confidential_one() -> 
     parent, parent_phone, _ = await _person_with_contacts()
     await grant(parent.account, teen.patient, kind="proxy", relationship="parent")
     async with write_transaction():
-        assert await notify_patient(patient_id=teen.patient.id, category="results", event="x") == 2
+        assert (
+            await notify_patient(
+                patient_id=teen.patient.id, category="results", words=result_ready, event="x"
+            )
+            == 2
+        )
     assert len(await _sent_to(parent_phone)) == 1
     async with write_transaction():
         told = await notify_patient(
-            patient_id=teen.patient.id, category="results", event="y", confidential=True
+            patient_id=teen.patient.id,
+            category="results",
+            words=result_ready,
+            event="y",
+            confidential=True,
         )
     assert told == 1
     assert len(await _sent_to(parent_phone)) == 1  # nothing more for the guardian
@@ -187,7 +204,12 @@ async def test_a_patient_not_enrolled_yet_gets_a_text_at_the_record_s_phone() ->
     phone = f"+1555013{unique('')[-4:]}"
     await Patient.update({Patient.phone: phone}).where(Patient.id == patient.id)
     async with write_transaction():
-        assert await notify_patient(patient_id=patient.id, category="results", event="z") == 1
+        assert (
+            await notify_patient(
+                patient_id=patient.id, category="results", words=result_ready, event="z"
+            )
+            == 1
+        )
     assert [row["channel"] for row in await _sent_to(phone)] == ["sms"]
 
 
@@ -266,10 +288,16 @@ async def test_a_guardian_of_a_15_year_old_hears_nothing_of_messages_or_confiden
     await grant(parent.account, teen.patient, kind="proxy", relationship="parent")
     async with write_transaction():
         # From 12 a guardian's access has no messages: not even "you have a new message".
-        told = await notify_patient(patient_id=teen.patient.id, category="messages", event="m")
+        told = await notify_patient(
+            patient_id=teen.patient.id, category="messages", words=new_message, event="m"
+        )
         assert told == 1  # the teenager alone
         told = await notify_patient(
-            patient_id=teen.patient.id, category="messages", event="c", confidential=True
+            patient_id=teen.patient.id,
+            category="messages",
+            words=new_message,
+            event="c",
+            confidential=True,
         )
         assert told == 1
     assert await _sent_to(parent_phone) == []
@@ -285,7 +313,7 @@ async def test_a_confidential_item_of_a_minor_without_an_account_is_not_texted_t
     await grant(parent.account, teen, kind="proxy", relationship="parent")
     async with write_transaction():
         told = await notify_patient(
-            patient_id=teen.id, category="results", event="c", confidential=True
+            patient_id=teen.id, category="results", words=result_ready, event="c", confidential=True
         )
     assert told == 0
     assert await _sent_to(parent_phone) == []
@@ -299,7 +327,7 @@ async def test_a_teen_s_confidential_notice_skips_a_phone_not_marked_as_theirs()
     await with_contacts(teen, phone=parent_phone, phone_is_own=False)
     async with write_transaction():
         told = await notify_patient(
-            patient_id=teen.id, category="results", event="c", confidential=True
+            patient_id=teen.id, category="results", words=result_ready, event="c", confidential=True
         )
     assert told == 0
     assert await _sent_to(parent_phone) == []
@@ -328,7 +356,7 @@ async def test_a_teen_s_confidential_notice_skips_a_guardian_s_invited_phone(
     assert sent.status_code == 303
     async with write_transaction():
         told = await notify_patient(
-            patient_id=teen.id, category="results", event="c", confidential=True
+            patient_id=teen.id, category="results", words=result_ready, event="c", confidential=True
         )
     assert told == 1
     assert [row["kind"] for row in await _sent_to(parent_phone)] == ["caregiver_invite"]
@@ -341,7 +369,7 @@ async def test_a_teen_s_confidential_notice_reaches_a_phone_of_their_own() -> No
     await with_contacts(teen, phone=own_phone, phone_is_own=True)
     async with write_transaction():
         told = await notify_patient(
-            patient_id=teen.id, category="results", event="c", confidential=True
+            patient_id=teen.id, category="results", words=result_ready, event="c", confidential=True
         )
     assert told == 1
     assert [row["kind"] for row in await _sent_to(own_phone)] == ["notice.results"]
@@ -352,8 +380,10 @@ async def test_a_guardian_whose_access_ended_at_18_hears_nothing_before_housekee
     parent, parent_phone, _ = await _person_with_contacts()
     await grant(parent.account, grown, kind="proxy", relationship="parent")  # not yet tidied
     async with write_transaction():
-        await notify_patient(patient_id=grown.id, category="results", event="r")
-        await notify_patient(patient_id=grown.id, category="appointments", event="a")
+        await notify_patient(patient_id=grown.id, category="results", words=result_ready, event="r")
+        await notify_patient(
+            patient_id=grown.id, category="appointments", words=visit_reminder, event="a"
+        )
     assert await _sent_to(parent_phone) == []
 
 
@@ -388,7 +418,7 @@ async def test_a_push_inside_quiet_hours_waits_until_they_end() -> None:
     set_clock(lambda: morning)
     async with write_transaction():
         assert await notify_account(
-            account_id=person.account.id, category="messages", event="q2"
+            account_id=person.account.id, category="messages", words=new_message, event="q2"
         ) == ["push"]
     [push] = await _pushes(person)
     end = datetime(2026, 11, 25, 4, 59, tzinfo=UTC)
@@ -406,7 +436,9 @@ async def test_a_push_late_at_night_waits_for_the_morning_across_midnight() -> N
     await _quiet(person, "21:00", "08:00")
     set_clock(lambda: datetime(2026, 11, 24, 4, 30, tzinfo=UTC))  # 23:30 in New York
     async with write_transaction():
-        await notify_account(account_id=person.account.id, category="results", event="q3")
+        await notify_account(
+            account_id=person.account.id, category="results", words=result_ready, event="q3"
+        )
     [push] = await _pushes(person)
     assert push["next_attempt_at"] == datetime(2026, 11, 24, 13, 0, tzinfo=UTC)  # 08:00
 

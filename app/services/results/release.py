@@ -12,10 +12,10 @@ from app.clock import utcnow
 from app.db import write_transaction
 from app.errors import NotFoundError
 from app.i18n import current_locale
+from app.notices import send_result_ready
 from app.services.audit import audit_insert, audit_staff
 from app.services.console.patients import audit_staff_saw
 from app.services.console.roles import staff_require
-from app.services.notifications import notify_patient
 from app.services.results.catalog import lab_name
 from app.settings import get_settings
 from app.tables import LabReport
@@ -35,22 +35,6 @@ def release_plan(loinc: str, issued_at: datetime) -> ReleasePlan:
     return ReleasePlan(issued_at, None)
 
 
-def result_notice_url(public_id: str) -> str:
-    """Where a result's notice leads: the report itself, named by its random public id only."""
-    return f"/results/{public_id}"
-
-
-async def _notify(patient_id: int, public_id: str, confidential: bool) -> None:
-    """Inside the caller's transaction, through each person's notification choices."""
-    await notify_patient(
-        patient_id=patient_id,
-        category="results",
-        event=f"result-{public_id}",
-        confidential=confidential,
-        url=result_notice_url(public_id),
-    )
-
-
 async def results_release_due() -> int:
     """Release held results whose hold has ended (the worker runs this every minute)."""
     now = utcnow()
@@ -65,7 +49,11 @@ async def results_release_due() -> int:
             now,
         )
         for row in released:
-            await _notify(row["patient"], row["public_id"], bool(row["confidential"]))
+            await send_result_ready(
+                patient_id=row["patient"],
+                report_public_id=str(row["public_id"]),
+                confidential=bool(row["confidential"]),
+            )
             await audit_insert(
                 action="results.released_after_hold",
                 patient=row["patient"],
@@ -172,7 +160,11 @@ async def result_review(*, staff: StaffActor, public_id: str, comment: str, rele
         if values:
             await LabReport.update(values).where(LabReport.id == report["id"])  # type: ignore[arg-type]
         if releasing:
-            await _notify(report["patient"], public_id, bool(report["confidential"]))
+            await send_result_ready(
+                patient_id=report["patient"],
+                report_public_id=public_id,
+                confidential=bool(report["confidential"]),
+            )
         await audit_staff(
             staff=staff,
             action="results.released" if releasing else "results.commented",

@@ -1,0 +1,42 @@
+"""Everything the portal sends people: one function per message, each with its wording for
+text, email and push in one place (words.py says how), in the reader's language.
+
+Services say what happened (`await send_caregiver_invite(to=..., link=...)`), not how it is
+worded or which channel it takes; delivery.py queues it in the outbox, inside the caller's
+transaction. No message says anything about anyone's health, or names a patient.
+"""
+
+from app.notices.caregivers import (
+    send_adulthood_reached,
+    send_caregiver_invite,
+    send_caregiver_invite_code,
+    send_guardian_access_ended,
+    send_new_caregiver_notice,
+)
+from app.notices.delivery import Contact, notify_account, notify_patient
+from app.notices.enrollment import send_enrollment_link
+from app.notices.notifications import send_test_notice
+from app.notices.passkeys import send_new_passkey_announcement
+from app.notices.results import result_notice_url, send_result_ready
+from app.notices.sign_in import send_codes_paused, send_shared_sign_in_notice, send_sign_in_code
+from app.notices.visits import send_visit_reminder
+
+__all__ = [
+    "Contact",
+    "notify_account",
+    "notify_patient",
+    "result_notice_url",
+    "send_adulthood_reached",
+    "send_caregiver_invite",
+    "send_caregiver_invite_code",
+    "send_codes_paused",
+    "send_enrollment_link",
+    "send_guardian_access_ended",
+    "send_new_caregiver_notice",
+    "send_new_passkey_announcement",
+    "send_result_ready",
+    "send_shared_sign_in_notice",
+    "send_sign_in_code",
+    "send_test_notice",
+    "send_visit_reminder",
+]

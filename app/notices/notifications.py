@@ -1,0 +1,24 @@
+"""The test notice a person sends themselves from the notification settings."""
+
+from __future__ import annotations
+
+from app.db import write_transaction
+from app.notices.delivery import notify_account
+from app.notices.words import Say, Wording, message, notice_words
+
+
+@message
+def trial_notice(_: Say) -> Wording:
+    return notice_words(
+        _,
+        _("This is a test notice from the patient portal. Your notices will look like this."),
+    )
+
+
+async def send_test_notice(*, account_id: int) -> list[str]:
+    """ "Send me a test notice": at once, by every channel the person chose for anything; the
+    channels it went by (none when nothing is chosen anywhere)."""
+    async with write_transaction():
+        return await notify_account(
+            account_id=account_id, category="test", event="test", words=trial_notice
+        )
