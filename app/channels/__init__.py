@@ -1,5 +1,6 @@
 """Outbound delivery adapters. Each sends one message and says whether a failure may be
-retried; the outbox decides when."""
+retried, or the recipient is gone for good; the outbox decides what follows. Adapters keep no
+tables: what they need to reach a recipient comes with the message."""
 
 from __future__ import annotations
 
@@ -9,22 +10,41 @@ from typing import Protocol
 
 
 @dataclass(frozen=True)
+class PushDevice:
+    """Where a push subscription points, and the keys its payload is encrypted to."""
+
+    endpoint: str
+    p256dh: str
+    auth: str
+
+
+@dataclass(frozen=True)
 class Outgoing:
     channel: str
     recipient: str
     subject: str
     body: str
     idempotency_key: str
+    device: PushDevice | None = None  # a push's subscription (the outbox looks it up)
 
 
 class DeliveryError(Exception):
-    """A failed send. `permanent` failures are not retried; `retry_after` (seconds) is the
-    provider's own wish, when it gave one."""
+    """A failed send. `permanent` failures are not retried; `gone` ones (a push subscription
+    the push service no longer knows) will never succeed, so the recipient can be forgotten;
+    `retry_after` (seconds) is the provider's own wish, when it gave one."""
 
-    def __init__(self, reason: str, *, permanent: bool = False, retry_after: float | None = None):
+    def __init__(
+        self,
+        reason: str,
+        *,
+        permanent: bool = False,
+        gone: bool = False,
+        retry_after: float | None = None,
+    ):
         super().__init__(reason)
         self.reason = reason
-        self.permanent = permanent
+        self.permanent = permanent or gone
+        self.gone = gone
         self.retry_after = retry_after
 
 

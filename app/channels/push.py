@@ -1,7 +1,7 @@
 """Web Push delivery with pywebpush: VAPID-signed, aes128gcm-encrypted, one device at a time.
 
-The outbox row's recipient is the subscription's public id, so a subscription removed in
-the meantime is simply gone; a 404 or 410 from the push service removes it too."""
+The outbox hands over the subscription with the message; a 404 or 410 from the push service
+is reported as gone, and the outbox removes the subscription."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from py_vapid import Vapid02
 from pywebpush import WebPushException, webpush_async
 
 from app.channels import DeliveryError, Outgoing
-from app.clock import utcnow
-from app.tables import PushSubscription
 
 # Seconds a push service keeps an undelivered message (a phone that is off for a while).
 TTL_SECONDS = 24 * 3600
@@ -26,25 +24,15 @@ class WebPushChannel:
         self._subject = subject
 
     async def send(self, message: Outgoing) -> str:
-        device = (
-            await PushSubscription.select(
-                PushSubscription.id,
-                PushSubscription.endpoint,
-                PushSubscription.p256dh,
-                PushSubscription.auth,
-            )
-            .where(PushSubscription.public_id == message.recipient)
-            .first()
-        )
+        device = message.device
         if device is None:
-            raise DeliveryError("subscription gone", permanent=True)
-        endpoint = str(device["endpoint"])
-        parts = urlsplit(endpoint)
+            raise DeliveryError("subscription gone", gone=True)
+        parts = urlsplit(device.endpoint)
         try:
             response = await webpush_async(
                 subscription_info={
-                    "endpoint": endpoint,
-                    "keys": {"p256dh": device["p256dh"], "auth": device["auth"]},
+                    "endpoint": device.endpoint,
+                    "keys": {"p256dh": device.p256dh, "auth": device.auth},
                 },
                 data=message.body,
                 vapid_private_key=self._vapid,
@@ -58,8 +46,7 @@ class WebPushChannel:
         except WebPushException as error:
             status = getattr(error.response, "status", None)
             if status in (404, 410):
-                await PushSubscription.delete().where(PushSubscription.id == device["id"])
-                raise DeliveryError(f"push {status}: subscription gone", permanent=True) from None
+                raise DeliveryError(f"push {status}: subscription gone", gone=True) from None
             if status == 429:
                 raise DeliveryError("push 429", retry_after=_retry_after(error)) from None
             if status is not None and 400 <= status < 500:
@@ -67,9 +54,6 @@ class WebPushChannel:
             raise DeliveryError(f"push {status or 'failed'}") from None
         except OSError as error:  # the push service could not be reached: try again later
             raise DeliveryError(f"push unreachable: {type(error).__name__}") from None
-        await PushSubscription.update({PushSubscription.last_success_at: utcnow()}).where(
-            PushSubscription.id == device["id"]
-        )
         return str(getattr(response, "headers", {}).get("Location", ""))
 
 

@@ -8,6 +8,9 @@ worker claims the row again, with the same idempotency key.
 A message's text can hold a sign-in code or a single-use link, so it is kept only while it may
 still be sent: a finished row (sent or given up) keeps its kind, length and a keyed hash, and
 is deleted after PORTAL_OUTBOX_KEEP_DAYS.
+
+The channels are adapters that keep no tables: the outbox hands a push its subscription,
+notes when the device last took one, and removes a subscription the push service reports gone.
 """
 
 from __future__ import annotations
@@ -18,15 +21,15 @@ import logging
 import random
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.channels import Channel, DeliveryError, Outgoing
+from app.channels import Channel, DeliveryError, Outgoing, PushDevice
 from app.clock import utcnow
 from app.db import engine, write_transaction
 from app.settings import get_settings
-from app.tables import OutboxMessage
+from app.tables import OutboxMessage, PushSubscription
 
 log = logging.getLogger("portal.outbox")
 
@@ -168,19 +171,46 @@ def _scrubbed() -> dict[Any, Any]:
     return {OutboxMessage.body: "", OutboxMessage.scrubbed_at: utcnow()}
 
 
-async def _finish(claimed: Claimed, worker: str, values: dict[Any, Any]) -> None:
-    """Record the outcome, only if this worker still holds the lease."""
+async def _addressed(message: Outgoing) -> Outgoing:
+    """A push with its subscription, as the channel needs it (none: removed meanwhile)."""
+    if message.channel != "push":
+        return message
+    row = (
+        await PushSubscription.select(
+            PushSubscription.endpoint, PushSubscription.p256dh, PushSubscription.auth
+        )
+        .where(PushSubscription.public_id == message.recipient)
+        .first()
+    )
+    return replace(message, device=PushDevice(**row) if row else None)
+
+
+async def _finish(
+    claimed: Claimed, worker: str, values: dict[Any, Any], *, delivered: bool = False
+) -> None:
+    """Record the outcome, only if this worker still holds the lease; a device that took a
+    push is seen to work (the Notifications page shows when it last did)."""
     async with write_transaction():
         await OutboxMessage.update(values).where(
             OutboxMessage.id == claimed.id, OutboxMessage.lease_owner == worker
         )
+        if delivered and claimed.message.channel == "push":
+            await PushSubscription.update({PushSubscription.last_success_at: utcnow()}).where(
+                PushSubscription.public_id == claimed.message.recipient
+            )
 
 
-async def _give_up(claimed: Claimed, worker: str, values: dict[Any, Any]) -> None:
-    """Mark a message dead; when it was a notice's last push still in play, hand the notice
-    to its fallback, once (the notice's rows are locked, so two workers cannot both see
-    themselves as the last)."""
+async def _give_up(
+    claimed: Claimed, worker: str, values: dict[Any, Any], *, gone: bool = False
+) -> None:
+    """Mark a message dead, and forget a push subscription the push service reported gone;
+    when it was a notice's last push still in play, hand the notice to its fallback, once
+    (the notice's rows are locked, so two workers cannot both see themselves as the last)."""
     async with write_transaction():
+        if gone and claimed.message.channel == "push":
+            await PushSubscription.delete().where(
+                PushSubscription.public_id == claimed.message.recipient
+            )
         if claimed.notice and engine().engine_type != "sqlite":
             await OutboxMessage.raw(
                 "SELECT id FROM outbox WHERE notice = {} ORDER BY id FOR UPDATE", claimed.notice
@@ -219,7 +249,8 @@ async def outbox_deliver(
 async def _deliver_one(claimed: Claimed, channels: Mapping[str, Channel], worker: str) -> None:
     released: dict[Any, Any] = {OutboxMessage.lease_owner: None, OutboxMessage.lease_until: None}
     try:
-        provider_id = await channels[claimed.message.channel].send(claimed.message)
+        message = await _addressed(claimed.message)
+        provider_id = await channels[message.channel].send(message)
     except DeliveryError as error:
         dead = error.permanent or claimed.attempts >= MAX_ATTEMPTS
         retry_at: datetime = utcnow() + backoff(claimed.attempts, error.retry_after)
@@ -237,7 +268,8 @@ async def _deliver_one(claimed: Claimed, channels: Mapping[str, Channel], worker
             OutboxMessage.last_error: error.reason[:200],
         }
         if dead:
-            await _give_up(claimed, worker, {**failed, **_scrubbed(), OutboxMessage.status: "dead"})
+            dead_values = {**failed, **_scrubbed(), OutboxMessage.status: "dead"}
+            await _give_up(claimed, worker, dead_values, gone=error.gone)
         else:
             await _finish(claimed, worker, {**failed, OutboxMessage.status: "pending"})
         return
@@ -252,6 +284,7 @@ async def _deliver_one(claimed: Claimed, channels: Mapping[str, Channel], worker
             OutboxMessage.provider_id: provider_id[:100],
             OutboxMessage.last_error: "",
         },
+        delivered=True,
     )
 
 

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from app.channels import Channel, DeliveryError, Outgoing, PushDevice
 from app.channels.email import ConsoleEmail
 from app.channels.push import WebPushChannel
 from app.channels.sms import ConsoleSMS
@@ -31,7 +32,7 @@ from app.services.outbox import outbox_deliver
 from app.services.push import endpoint_allowed, push_enqueue, vapid_public_key
 from app.settings import get_settings
 from app.tables import OutboxMessage, Patient, PushSubscription
-from tests.factories import make_person
+from tests.factories import make_person, unique
 
 LEASE = timedelta(minutes=2)
 
@@ -114,12 +115,16 @@ async def push_service() -> AsyncIterator[PushService]:
         await runner.cleanup()
 
 
-def _channels() -> dict[str, WebPushChannel]:
+def _channels() -> dict[str, Channel]:
+    """Pushes to the push service on loopback; texts and email (a fallback, or a message an
+    earlier test left queued) to the console."""
     settings = get_settings()
     return {
         "push": WebPushChannel(
             private_key_pem=settings.vapid_private_key, subject="mailto:portal@clinic.test"
-        )
+        ),
+        "sms": ConsoleSMS(),
+        "email": ConsoleEmail(),
     }
 
 
@@ -174,6 +179,27 @@ async def test_a_gone_subscription_is_removed(push_service: PushService, status:
     assert not await PushSubscription.exists().where(PushSubscription.public_id == device)
     row = await OutboxMessage.select(OutboxMessage.status).where(OutboxMessage.recipient == device)
     assert row == [{"status": "dead"}]
+
+
+async def test_the_push_channel_reports_a_gone_subscription_and_leaves_the_tables_alone(
+    push_service: PushService,
+) -> None:
+    """The channel is an adapter: it says the device is gone; the outbox removes it."""
+    _, device = await _subscribed(push_service)
+    push_service.answers = [(410, {})]
+    message = Outgoing(
+        channel="push",
+        recipient=device,
+        subject="t",
+        body="{}",
+        idempotency_key=unique("k"),
+        device=PushDevice(endpoint=push_service.url, **push_service.keys),
+    )
+    with pytest.raises(DeliveryError) as failed:
+        await _channels()["push"].send(message)
+    assert failed.value.gone
+    assert failed.value.permanent
+    assert await PushSubscription.exists().where(PushSubscription.public_id == device)
 
 
 async def test_too_many_requests_is_retried_after_the_delay_asked_for(
@@ -238,10 +264,8 @@ async def test_a_notice_whose_devices_are_all_gone_goes_by_text_exactly_once(
             account_id=person.account.id, category="results", words=result_ready, event="g"
         )
     assert used == ["push"]  # queued as a push: whether a device is gone is not known yet
-    channels = {**_channels(), "sms": ConsoleSMS(), "email": ConsoleEmail()}
     for _ in range(2):
-        while await outbox_deliver(channels=channels, worker="w", lease=LEASE):
-            pass
+        await _deliver_all()
     sent = await OutboxMessage.select(OutboxMessage.status, OutboxMessage.kind).where(
         OutboxMessage.recipient == phone
     )
