@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.channels import Channel, DeliveryError, Outgoing, PushDevice
+from app.channels import Channel, DeliveryError, Outgoing, PushDevice, demo_received, masked
 from app.clock import utcnow
 from app.db import engine, write_transaction
 from app.settings import get_settings
@@ -301,3 +301,107 @@ async def outbox_purge(*, keep_days: int) -> int:
             .returning(OutboxMessage.id)
         )
     return len(gone)
+
+
+@dataclass(frozen=True)
+class OutboxLine:
+    channel: str
+    recipient: str
+    subject: str
+    body: str | None  # None: sent, and its text is no longer kept
+    status: str
+    created_at: datetime
+
+
+async def outbox_texts(*, limit: int) -> list[OutboxLine]:
+    """The latest texts and emails, newest first. A finished row no longer holds its text;
+    in demo mode the copy the console adapter "delivered" (in memory) stands in for it."""
+    rows = await (
+        OutboxMessage.select(
+            OutboxMessage.channel,
+            OutboxMessage.recipient,
+            OutboxMessage.subject,
+            OutboxMessage.body,
+            OutboxMessage.scrubbed_at,
+            OutboxMessage.idempotency_key,
+            OutboxMessage.status,
+            OutboxMessage.created_at,
+        )
+        .where(OutboxMessage.channel.is_in(["sms", "email"]))
+        .order_by(OutboxMessage.id, ascending=False)
+        .limit(limit)
+    )
+    return [
+        OutboxLine(
+            channel=row["channel"],
+            recipient=row["recipient"],
+            subject=row["subject"],
+            body=demo_received(row["idempotency_key"]) if row["scrubbed_at"] else row["body"],
+            status=row["status"],
+            created_at=row["created_at"],
+        )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class DeliveryProblem:
+    public_id: str
+    channel: str
+    recipient: str  # masked: enough to tell rows apart, not to identify anyone
+    attempts: int
+    last_error: str
+    status: str
+    created_at: datetime
+    removed: bool  # its text is gone (it gave up), so it cannot be sent again
+
+
+async def outbox_failing(*, limit: int) -> list[DeliveryProblem]:
+    """Messages that gave up (dead) or keep failing, newest first, without their text."""
+    rows = await (
+        OutboxMessage.select(
+            OutboxMessage.public_id,
+            OutboxMessage.channel,
+            OutboxMessage.recipient,
+            OutboxMessage.attempts,
+            OutboxMessage.last_error,
+            OutboxMessage.status,
+            OutboxMessage.created_at,
+            OutboxMessage.scrubbed_at,
+        )
+        .where(
+            (OutboxMessage.status == "dead")
+            | ((OutboxMessage.status == "pending") & (OutboxMessage.attempts > 0))
+        )
+        .order_by(OutboxMessage.id, ascending=False)
+        .limit(limit)
+    )
+    return [
+        DeliveryProblem(
+            **{k: v for k, v in row.items() if k not in ("scrubbed_at", "recipient")},
+            recipient=masked(row["recipient"]),
+            removed=row["scrubbed_at"] is not None,
+        )
+        for row in rows
+    ]
+
+
+async def outbox_revive(public_id: str) -> bool:
+    """Queue a dead message again while its text is kept (inside the caller's transaction);
+    whether there was one."""
+    revived = (
+        await OutboxMessage.update(
+            {
+                OutboxMessage.status: "pending",
+                OutboxMessage.attempts: 0,
+                OutboxMessage.next_attempt_at: utcnow(),
+            }
+        )
+        .where(
+            OutboxMessage.public_id == public_id,
+            OutboxMessage.status == "dead",
+            OutboxMessage.scrubbed_at.is_null(),
+        )
+        .returning(OutboxMessage.id)
+    )
+    return bool(revived)

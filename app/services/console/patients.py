@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from app.access import StaffActor
-from app.channels import demo_received, masked
 from app.clinic import clinic_today
 from app.clock import utcnow
 from app.db import write_transaction
@@ -16,8 +15,15 @@ from app.errors import NotFoundError
 from app.services.audit import audit_staff
 from app.services.console.roles import staff_require
 from app.services.enrollment import Invitation, invite_create
+from app.services.outbox import (
+    DeliveryProblem,
+    OutboxLine,
+    outbox_failing,
+    outbox_revive,
+    outbox_texts,
+)
 from app.services.self_access import SelfAccessError, adult_contacts, guardian_contacts
-from app.tables import AccessGrant, EnrollmentInvite, JoinRequest, OutboxMessage, Patient
+from app.tables import AccessGrant, EnrollmentInvite, JoinRequest, Patient
 
 SEARCH_LIMIT = 25
 _MRN = re.compile(r"^[A-Za-z]{0,4}-?\d{4,}$")
@@ -332,92 +338,17 @@ async def join_request_close(*, staff: StaffActor, public_id: str, outcome: str)
         )
 
 
-@dataclass(frozen=True)
-class OutboxLine:
-    channel: str
-    recipient: str
-    subject: str
-    body: str | None  # None: sent, and its text is no longer kept
-    status: str
-    created_at: datetime
-
-
 async def outbox_recent(*, staff: StaffActor, limit: int = 50) -> list[OutboxLine]:
-    """The demo clinic's texts and emails, newest first (demo mode only: they carry links).
-
-    A finished row no longer holds its text; the demo shows the copy the console adapter
-    "delivered" (in memory), or says the text was removed."""
+    """The demo clinic's texts and emails, newest first (demo mode only: they carry links)."""
     staff_require(staff.role, "outbox")
-    rows = await (
-        OutboxMessage.select(
-            OutboxMessage.channel,
-            OutboxMessage.recipient,
-            OutboxMessage.subject,
-            OutboxMessage.body,
-            OutboxMessage.scrubbed_at,
-            OutboxMessage.idempotency_key,
-            OutboxMessage.status,
-            OutboxMessage.created_at,
-        )
-        .where(OutboxMessage.channel.is_in(["sms", "email"]))
-        .order_by(OutboxMessage.id, ascending=False)
-        .limit(limit)
-    )
-    return [
-        OutboxLine(
-            channel=row["channel"],
-            recipient=row["recipient"],
-            subject=row["subject"],
-            body=demo_received(row["idempotency_key"]) if row["scrubbed_at"] else row["body"],
-            status=row["status"],
-            created_at=row["created_at"],
-        )
-        for row in rows
-    ]
-
-
-@dataclass(frozen=True)
-class DeliveryProblem:
-    public_id: str
-    channel: str
-    recipient: str  # masked: enough to tell rows apart, not to identify anyone
-    attempts: int
-    last_error: str
-    status: str
-    created_at: datetime
-    removed: bool  # its text is gone (it gave up), so it cannot be sent again
+    return await outbox_texts(limit=limit)
 
 
 async def deliveries_failing(*, staff: StaffActor, limit: int = 100) -> list[DeliveryProblem]:
     """Messages that gave up (dead) or keep failing: never their text, which may carry a
     link or a code."""
     staff_require(staff.role, "deliveries")
-    rows = await (
-        OutboxMessage.select(
-            OutboxMessage.public_id,
-            OutboxMessage.channel,
-            OutboxMessage.recipient,
-            OutboxMessage.attempts,
-            OutboxMessage.last_error,
-            OutboxMessage.status,
-            OutboxMessage.created_at,
-            OutboxMessage.scrubbed_at,
-        )
-        .where(
-            (OutboxMessage.status == "dead")
-            | ((OutboxMessage.status == "pending") & (OutboxMessage.attempts > 0))
-        )
-        .order_by(OutboxMessage.id, ascending=False)
-        .limit(limit)
-    )
-    return [
-        DeliveryProblem(
-            **{k: v for k, v in row.items() if k not in ("scrubbed_at", "recipient")},
-            recipient=masked(row["recipient"]),
-            removed=row["scrubbed_at"] is not None,
-        )
-        for row in rows
-    ]
+    return await outbox_failing(limit=limit)
 
 
 async def delivery_retry(*, staff: StaffActor, public_id: str) -> None:
@@ -425,22 +356,7 @@ async def delivery_retry(*, staff: StaffActor, public_id: str) -> None:
     text is still kept."""
     staff_require(staff.role, "deliveries")
     async with write_transaction():
-        revived = (
-            await OutboxMessage.update(
-                {
-                    OutboxMessage.status: "pending",
-                    OutboxMessage.attempts: 0,
-                    OutboxMessage.next_attempt_at: utcnow(),
-                }
-            )
-            .where(
-                OutboxMessage.public_id == public_id,
-                OutboxMessage.status == "dead",
-                OutboxMessage.scrubbed_at.is_null(),
-            )
-            .returning(OutboxMessage.id)
-        )
-        if not revived:
+        if not await outbox_revive(public_id):
             raise NotFoundError(public_id)
         await audit_staff(
             staff=staff,
