@@ -230,9 +230,10 @@ def cmd_poster(args: argparse.Namespace) -> int:
         PosterLocation,
         join_url,
         location_codes,
+        poster_layout,
         poster_location,
-        poster_svg,
     )
+    from app.templating import poster_svg
 
     settings = get_settings()
 
@@ -248,7 +249,9 @@ def cmd_poster(args: argparse.Namespace) -> int:
         print(f"No location with code {args.location}. Known codes: {listed}.", file=sys.stderr)
         return 2
     svg = poster_svg(
-        location=location, clinic_name=clinic_name, base_url=settings.base_url, size=args.size
+        poster_layout(
+            location=location, clinic_name=clinic_name, base_url=settings.base_url, size=args.size
+        )
     )
     # The code is the clinic's own text: keep it from naming a folder or a hidden file.
     safe_code = re.sub(r"[^A-Za-z0-9_-]", "_", location.code)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -11,10 +12,12 @@ from markupsafe import Markup
 from app import i18n
 from app.assets import asset_url, htmx_available, inline_stylesheet
 from app.clinic import ClinicProfile, clinic_profile, clinic_profile_set
+from app.services.console.posters import Poster
 from app.services.console.roles import ROLE_LABELS
 from app.services.passkeys import device_name
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+POSTER_TEMPLATE = "console/poster.svg"
 
 
 def build_environment() -> Environment:
@@ -52,6 +55,17 @@ def set_clinic_profile(env: Environment, profile: ClinicProfile) -> None:
 
 def current_clinic() -> ClinicProfile:
     return clinic_profile()
+
+
+def poster_svg(poster: Poster) -> str:
+    """A clinic poster as a complete SVG document, to print at actual size."""
+    return _poster_environment().get_template(POSTER_TEMPLATE).render(poster=poster)
+
+
+@cache
+def _poster_environment() -> Environment:
+    # Its own environment (autoescaping included): the page one changes with each clinic.
+    return build_environment()
 
 
 def _role_label(code: str) -> str:

@@ -53,7 +53,7 @@ from app.services.console.patients import (
     patient_own_contacts_set,
     patients_search,
 )
-from app.services.console.posters import PAPER, location_codes, poster_location, poster_svg
+from app.services.console.posters import PAPER, location_codes, poster_layout, poster_location
 from app.services.console.roles import staff_may, staff_require
 from app.services.console.staff_auth import (
     staff_enroll,
@@ -75,7 +75,7 @@ from app.services.results.release import INBOX_SHOWS, result_review, results_inb
 from app.services.self_access import SelfAccessError
 from app.services.sessions import session_end
 from app.settings import get_settings
-from app.templating import current_clinic
+from app.templating import current_clinic, poster_svg
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -429,10 +429,12 @@ async def poster(
     if location is None or size not in PAPER:
         raise NotFoundException()
     svg = poster_svg(
-        location=location,
-        clinic_name=current_clinic().name,
-        base_url=get_settings().base_url,
-        size=size,
+        poster_layout(
+            location=location,
+            clinic_name=current_clinic().name,
+            base_url=get_settings().base_url,
+            size=size,
+        )
     )
     return Response(
         svg,

@@ -26,10 +26,11 @@ from app.services.console.posters import (
     join_url,
     join_url_short,
     location_codes,
+    poster_layout,
     poster_location,
-    poster_svg,
 )
 from app.tables import Location, Organization
+from app.templating import poster_svg
 from tests.factories import unique
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +70,9 @@ async def _make_location(code: str, name: str = "Test Location") -> str:
 
 
 def _render(location: PosterLocation = NORTH, size: str = "letter", base: str = BASE) -> str:
-    return poster_svg(location=location, clinic_name="Riverside & Co", base_url=base, size=size)
+    return poster_svg(
+        poster_layout(location=location, clinic_name="Riverside & Co", base_url=base, size=size)
+    )
 
 
 def _parse(document: str) -> ET.Element:

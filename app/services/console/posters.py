@@ -7,11 +7,9 @@ drawn as a standalone SVG in millimetres so it prints at true size on letter or 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 from urllib.parse import quote, urlsplit
 
 import segno
-from jinja2 import Environment
 from piccolo.query.functions.string import Lower
 
 from app import i18n
@@ -20,7 +18,6 @@ from app.tables import Location
 
 PAPER: dict[str, tuple[float, float]] = {"letter": (215.9, 279.4), "a4": (210.0, 297.0)}
 POSTER_LOCALES = ("en", "es")
-TEMPLATE = "console/poster.svg"
 
 # "q" survives smudges, tape and glare on a wall; boosting would only hide the level chosen.
 QR_ERROR = "q"
@@ -159,27 +156,20 @@ async def location_codes() -> list[str]:
     return [row["code"] for row in rows]
 
 
-def poster_svg(*, location: PosterLocation, clinic_name: str, base_url: str, size: str) -> str:
-    """A complete SVG document, one page of `size` paper ("letter" or "a4")."""
+def poster_layout(
+    *, location: PosterLocation, clinic_name: str, base_url: str, size: str
+) -> Poster:
+    """One page of `size` paper ("letter" or "a4"), laid out in millimetres; app.templating's
+    `poster_svg` draws it."""
     if size not in PAPER:
         raise ValueError(f"unknown paper size {size!r}; use one of {', '.join(PAPER)}")
-    poster = _layout(
+    return _layout(
         paper=PAPER[size],
         location=location,
         clinic_name=clinic_name,
         url=join_url(base_url, location.code),
         short_url=join_url_short(base_url, location.code),
     )
-    return _environment().get_template(TEMPLATE).render(poster=poster)
-
-
-@cache
-def _environment() -> Environment:
-    # The app's own environment (autoescaping included), imported late: the templating module
-    # pulls in every service and must not be loaded by a plain import of this module.
-    from app.templating import build_environment
-
-    return build_environment()
 
 
 def _translated(msgid: str, **values: str) -> tuple[tuple[str, str], ...]:
