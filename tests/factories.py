@@ -16,6 +16,7 @@ from app.tables import (
     LabReport,
     Location,
     Organization,
+    OutboxMessage,
     Patient,
 )
 
@@ -35,6 +36,16 @@ def years_ago(years: int, days: int = 30) -> date:
 
 def unique(prefix: str) -> str:
     return f"{prefix}{next(_counter):06d}"
+
+
+def phone_number() -> str:
+    """A phone no other test uses, that the clinic may text (a valid United States number)."""
+    n = next(_counter)
+    return f"+1202{2 + n // 1_000_000 % 8}{n % 1_000_000:06d}"
+
+
+def email_address(name: str = "p") -> str:
+    return f"{unique(name)}@mail.test"
 
 
 async def make_clinician() -> int:
@@ -77,8 +88,8 @@ async def make_patient(
     return patient
 
 
-async def make_account(name: str = "Test Person") -> Account:
-    account = Account(display_name=name)
+async def make_account(name: str = "Test Person", *, locale: str | None = None) -> Account:
+    account = Account(display_name=name, locale=locale)
     await Account.insert(account)
     return account
 
@@ -137,11 +148,23 @@ class Person:
         return context
 
 
-async def make_person(given: str = "Pat", birth: date | None = None) -> Person:
+async def make_person(
+    given: str = "Pat", birth: date | None = None, *, locale: str | None = None
+) -> Person:
     patient = await make_patient(given=given, birth=birth)
-    account = await make_account(f"{given} {patient.family_name}")
+    account = await make_account(f"{given} {patient.family_name}", locale=locale)
     await grant(account, patient)
     return Person(account=account, patient=patient)
+
+
+async def make_reachable_person(
+    given: str = "Pat", birth: date | None = None, *, locale: str | None = None
+) -> tuple[Person, str, str]:
+    """A person with a phone and an email on their record: (person, phone, email)."""
+    person = await make_person(given, birth, locale=locale)
+    phone, email = phone_number(), email_address(given.lower())
+    await with_contacts(person.patient, phone=phone, email=email)
+    return person, phone, email
 
 
 async def make_report(
@@ -215,3 +238,13 @@ async def staff_sign_up_path(base_url: str, given: str = "Ada", family: str = "A
         base_url=base_url,
     )
     return link.link.removeprefix(base_url)
+
+
+async def sent_to(recipient: str, *, kind: str | None = None) -> str:
+    """The newest text or email queued for `recipient` (of this kind, if given)."""
+    query = OutboxMessage.select(OutboxMessage.body).where(OutboxMessage.recipient == recipient)
+    if kind is not None:
+        query = query.where(OutboxMessage.kind == kind)
+    row = await query.order_by(OutboxMessage.id, ascending=False).first()
+    assert row is not None, f"nothing was sent to {recipient}"
+    return str(row["body"])
