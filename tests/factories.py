@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from app.access import Actor, PatientContext, patient_context_resolve
 from app.notices.words import Say, Wording, notice_words
+from app.services.sessions import session_start
 from app.tables import (
     AccessGrant,
     Account,
+    Appointment,
     Clinician,
     LabObservation,
     LabReport,
@@ -18,6 +21,7 @@ from app.tables import (
     Organization,
     OutboxMessage,
     Patient,
+    PushSubscription,
 )
 
 _counter = itertools.count(1)
@@ -48,13 +52,21 @@ def email_address(name: str = "p") -> str:
     return f"{unique(name)}@mail.test"
 
 
-async def make_clinician() -> int:
+def own_address() -> str:
+    """An IP address no other test uses: attempts are counted per address in the database,
+    for the whole run."""
+    n = next(_counter)
+    return f"10.77.{n // 250 % 250}.{n % 250 + 1}"
+
+
+async def make_location(*, code: str | None = None, name: str = "Test Location") -> Location:
+    """A clinic location (of an organization of its own), e.g. for a poster to join from."""
     org = Organization(name=unique("Clinic "), phone="(555) 000-0000")
     await Organization.insert(org)
     location = Location(
         organization=org.id,
-        code=unique("L"),
-        name="Test Location",
+        code=code or unique("L"),
+        name=name,
         address_line="1 Test Street",
         city="Springfield",
         state="MA",
@@ -62,6 +74,11 @@ async def make_clinician() -> int:
         phone="(555) 000-0001",
     )
     await Location.insert(location)
+    return location
+
+
+async def make_clinician(location: Location | None = None) -> int:
+    location = location or await make_location()
     clinician = Clinician(
         prefix="Dr.",
         given_name="Test",
@@ -167,6 +184,28 @@ async def make_reachable_person(
     return person, phone, email
 
 
+async def make_visit(
+    patient: Patient,
+    *,
+    starts_at: datetime,
+    confidential: bool = False,
+    visit_type: str = "follow_up",
+) -> Appointment:
+    """A booked half-hour visit with a clinician at their location."""
+    location = await make_location()
+    visit = Appointment(
+        patient=patient.id,
+        clinician=await make_clinician(location),
+        location=location.id,
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(minutes=30),
+        visit_type=visit_type,
+        confidential=confidential,
+    )
+    await Appointment.insert(visit)
+    return visit
+
+
 async def make_report(
     patient: Patient,
     *,
@@ -226,6 +265,64 @@ async def with_contacts(
     return patient
 
 
+async def start_session(
+    account_id: int,
+    acting_patient_id: int | None = None,
+    *,
+    lifetime: timedelta = timedelta(hours=1),
+    ip: str = "127.0.0.1",
+    user_agent: str = "pytest",
+    reason: str = "test",
+    passkey_id: int | None = None,
+) -> str:
+    """A signed-in session for the account, as a sign-in makes one; its token."""
+    return await session_start(
+        account_id=account_id,
+        acting_patient_id=acting_patient_id,
+        lifetime=lifetime,
+        ip=ip,
+        user_agent=user_agent,
+        reason=reason,
+        passkey_id=passkey_id,
+    )
+
+
+# A subscription as a browser sends it: a push service we deliver to, and its keys.
+PUSH_SERVICE = "https://fcm.googleapis.com/fcm/send/"
+PUSH_KEYS = {
+    "p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u"
+    "-Ts1XbjhazAkj7I99e8QcYP7DkM",
+    "auth": "tBHItJI5svbpez7KI4CCXg",
+}
+
+
+async def make_push_device(account_id: int) -> PushSubscription:
+    """A device of the account's that takes pushes."""
+    device = PushSubscription(
+        account=account_id, endpoint=f"{PUSH_SERVICE}{unique('device')}", **PUSH_KEYS
+    )
+    await PushSubscription.insert(device)
+    return device
+
+
+async def make_dead_text(
+    *, recipient: str, body: str = "b", attempts: int = 0, last_error: str = ""
+) -> OutboxMessage:
+    """A text the outbox gave up on, its text still kept."""
+    message = OutboxMessage(
+        channel="sms",
+        recipient=recipient,
+        body=body,
+        idempotency_key=unique("k"),
+        status="dead",
+        attempts=attempts,
+        last_error=last_error,
+        next_attempt_at=datetime.now(UTC),
+    )
+    await OutboxMessage.insert(message)
+    return message
+
+
 async def staff_sign_up_path(base_url: str, given: str = "Ada", family: str = "Admin") -> str:
     """A new administrator's one-time sign-up link, as a path on the portal at `base_url`."""
     from app.services.console.staff_auth import staff_create
@@ -248,3 +345,18 @@ async def sent_to(recipient: str, *, kind: str | None = None) -> str:
     row = await query.order_by(OutboxMessage.id, ascending=False).first()
     assert row is not None, f"nothing was sent to {recipient}"
     return str(row["body"])
+
+
+async def code_sent_to(recipient: str, *, kind: str | None = None) -> str:
+    """The six digits in the newest message to `recipient` (of this kind, if given)."""
+    found = re.search(r"\b(\d{6})\b", await sent_to(recipient, kind=kind))
+    assert found is not None, f"no code in the newest message to {recipient}"
+    return found.group(1)
+
+
+async def link_sent_to(recipient: str, path: str) -> str:
+    """The portal path (starting with `path`, e.g. "/care/") in the newest message to
+    `recipient`."""
+    found = re.search(rf"({re.escape(path)}[A-Za-z0-9_-]+)", await sent_to(recipient))
+    assert found is not None, f"no {path} link in the newest message to {recipient}"
+    return found.group(1)

@@ -33,9 +33,10 @@ from app.notices import (
 )
 from app.notices.words import MESSAGES, is_gsm7, say_in, sms_segments, sms_text
 from app.services.outbox import outbox_deliver
-from app.tables import Account, OutboxMessage, PushSubscription
+from app.tables import Account, OutboxMessage
 from tests.factories import (
     email_address,
+    make_push_device,
     make_reachable_person,
     make_report,
     sent_to,
@@ -48,8 +49,6 @@ BASE = "https://portal.riversidefamilyhealth.org"
 TOKEN = "x" * 32  # secrets.token_urlsafe(24)
 ENGLISH_RESULT = "You have a new test result. Open the patient portal to see it."
 SPANISH_RESULT = "Tiene un resultado nuevo. Abra el portal del paciente para verlo."
-FCM = "https://fcm.googleapis.com/fcm/send/"
-KEYS = {"p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA", "auth": "tBHItJI5svbpez7KI4CCXg"}
 SAMPLES: dict[str, dict[str, str]] = {
     "sign_in_code": {"code": "123456"},
     "codes_paused": {},
@@ -104,9 +103,7 @@ async def _with_everything_chosen(account_id: int) -> None:
     await Account.update({Account.notify_prefs: json.dumps(everything)}).where(
         Account.id == account_id
     )
-    await PushSubscription.insert(
-        PushSubscription(account=account_id, endpoint=f"{FCM}{unique('d')}", **KEYS)
-    )
+    await make_push_device(account_id)
 
 
 @pytest.mark.parametrize("locale", [None, "es"])
@@ -221,9 +218,7 @@ class _GonePush:
 
 async def test_the_text_instead_of_a_lost_push_speaks_the_account_s_language() -> None:
     person, phone, _ = await make_reachable_person("Luz", locale="es")
-    await PushSubscription.insert(
-        PushSubscription(account=person.account.id, endpoint=f"{FCM}{unique('d')}", **KEYS)
-    )
+    await make_push_device(person.account.id)
     async with write_transaction():
         await send_result_ready(
             patient_id=person.patient.id, report_public_id=unique("r"), confidential=False

@@ -29,9 +29,11 @@ from app.services.console.posters import (
     poster_layout,
     poster_location,
 )
-from app.tables import Location, Organization
 from app.templating import poster_svg
-from tests.factories import unique
+from tests.factories import (
+    make_location,
+    unique,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "https://portal.example.org"
@@ -49,24 +51,6 @@ NORTH = PosterLocation(
     postal_code="01107",
     phone="(555) 010-0200",
 )
-
-
-async def _make_location(code: str, name: str = "Test Location") -> str:
-    org = Organization(name=unique("Clinic "), phone="(555) 000-0000")
-    await Organization.insert(org)
-    await Location.insert(
-        Location(
-            organization=org.id,
-            code=code,
-            name=name,
-            address_line="1 Test Street",
-            city="Springfield",
-            state="MA",
-            postal_code="01103",
-            phone="(555) 000-0001",
-        )
-    )
-    return code
 
 
 def _render(location: PosterLocation = NORTH, size: str = "letter", base: str = BASE) -> str:
@@ -105,7 +89,7 @@ def test_the_code_opens_the_join_page_and_the_short_form_has_no_scheme() -> None
 
 
 async def test_a_location_is_found_by_its_code_in_any_case() -> None:
-    code = await _make_location(unique("Pq"), name="Elm Street Clinic")
+    code = (await make_location(code=unique("Pq"), name="Elm Street Clinic")).code
     found = await poster_location(f"  {code.lower()} ")
     assert found is not None
     assert (found.code, found.name, found.phone) == (code, "Elm Street Clinic", "(555) 000-0001")
@@ -263,7 +247,7 @@ async def _portal(*args: str, cwd: Path) -> tuple[int, str, str]:
 
 
 async def test_the_command_writes_the_poster(tmp_path: Path) -> None:
-    code = await _make_location(unique("Wall"), name="Waiting Room & Lab")
+    code = (await make_location(code=unique("Wall"), name="Waiting Room & Lab")).code
     status, out, err = await _portal(
         "poster", "--location", code.lower(), "--size", "a4", cwd=tmp_path
     )
@@ -285,7 +269,7 @@ async def test_the_command_writes_the_poster(tmp_path: Path) -> None:
 
 
 async def test_the_command_refuses_an_unknown_location(tmp_path: Path) -> None:
-    known = await _make_location(unique("Kn"))
+    known = (await make_location(code=unique("Kn"))).code
     status, _, err = await _portal("poster", "--location", "NOWHERE", cwd=tmp_path)
     assert status == 2
     assert "NOWHERE" in err

@@ -9,27 +9,19 @@ from app.services.identity import PATIENTS, STAFF
 from app.services.sessions import (
     session_end,
     session_principal,
-    session_start,
     sessions_end_all,
     staff_session_start,
     token_hash,
 )
 from app.settings import get_settings
 from app.tables import AuditEvent, StaffUser, WebSession
-from tests.factories import make_person, unique
+from tests.factories import make_person, start_session, unique
 
 LIFETIME = timedelta(hours=12)
 
 
 async def _start(person_account_id: int, patient_id: int) -> str:
-    return await session_start(
-        account_id=person_account_id,
-        acting_patient_id=patient_id,
-        lifetime=LIFETIME,
-        ip="127.0.0.1",
-        user_agent="pytest",
-        reason="test",
-    )
+    return await start_session(person_account_id, patient_id, lifetime=LIFETIME)
 
 
 async def _actor(token: str):  # type: ignore[no-untyped-def]

@@ -27,17 +27,18 @@ from app.services.sign_in import (
     code_verify,
     normalise_contact,
 )
-from app.tables import OutboxMessage, Patient, SignInCode, WebSession
-from tests.factories import grant, make_person, unique, with_contacts, years_ago
+from app.tables import OutboxMessage, SignInCode, WebSession
+from tests.factories import (
+    code_sent_to,
+    grant,
+    make_person,
+    make_reachable_person,
+    unique,
+    with_contacts,
+    years_ago,
+)
 
 SECRET = "test-secret"
-
-
-async def _person_with_phone() -> tuple[object, str]:
-    person = await make_person()
-    phone = "+15550" + unique("")[-6:]
-    await Patient.update({Patient.phone: phone}).where(Patient.id == person.patient.id)
-    return person, phone
 
 
 async def _ask(contact: str, ip: str = "10.1.1.1") -> str:
@@ -55,19 +56,6 @@ async def _check(handle: str, code: str) -> str | None:
     )
 
 
-async def _sent_code(phone: str) -> str:
-    row = (
-        await OutboxMessage.select(OutboxMessage.body)
-        .where(OutboxMessage.recipient == phone)
-        .order_by(OutboxMessage.id, ascending=False)
-        .first()
-    )
-    assert row is not None
-    match = re.search(r"\b(\d{6})\b", row["body"])
-    assert match
-    return match.group(1)
-
-
 def test_contacts_are_understood_as_people_type_them() -> None:
     assert normalise_contact("(555) 010-1234") == ("sms", "+15550101234")
     assert normalise_contact("+44 20 7946 0958") == ("sms", "+442079460958")
@@ -77,9 +65,9 @@ def test_contacts_are_understood_as_people_type_them() -> None:
 
 
 async def test_a_code_to_the_phone_on_file_signs_in_once() -> None:
-    _, phone = await _person_with_phone()
+    _, phone, _ = await make_reachable_person()
     handle = await _ask(phone.replace("+1", ""))
-    code = await _sent_code(phone)
+    code = await code_sent_to(phone)
     assert await _check(handle, code)
     with pytest.raises(CodeError) as again:
         await _check(handle, code)
@@ -97,9 +85,9 @@ async def test_an_unknown_contact_gets_the_same_answer_and_no_message() -> None:
 
 
 async def test_five_wrong_codes_end_it_even_for_the_right_one_after() -> None:
-    _, phone = await _person_with_phone()
+    _, phone, _ = await make_reachable_person()
     handle = await _ask(phone)
-    code = await _sent_code(phone)
+    code = await code_sent_to(phone)
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
     for _ in range(MAX_CODE_ATTEMPTS - 1):
         with pytest.raises(CodeError, match="wrong"):
@@ -111,9 +99,9 @@ async def test_five_wrong_codes_end_it_even_for_the_right_one_after() -> None:
 
 
 async def test_a_code_expires_after_ten_minutes() -> None:
-    _, phone = await _person_with_phone()
+    _, phone, _ = await make_reachable_person()
     handle = await _ask(phone)
-    code = await _sent_code(phone)
+    code = await code_sent_to(phone)
     later = datetime.now(UTC) + timedelta(minutes=10, seconds=1)
     set_clock(lambda: later)
     with pytest.raises(CodeError, match="expired"):
@@ -121,7 +109,7 @@ async def test_a_code_expires_after_ten_minutes() -> None:
 
 
 async def test_codes_for_one_contact_are_limited() -> None:
-    _, phone = await _person_with_phone()
+    _, phone, _ = await make_reachable_person()
     for _ in range(CONTACT_LIMIT):
         await _ask(phone, ip=unique("10.9."))
     with pytest.raises(CodeError, match="limit"):
@@ -155,22 +143,22 @@ async def _choose(handle: str, birth: date) -> str:
 
 
 async def test_a_phone_two_people_share_asks_whose_birth_date_and_never_picks() -> None:
-    first, phone = await _person_with_phone()
+    first, phone, _ = await make_reachable_person()
     spouse = await make_person("Sam", birth=date(1979, 2, 3))
     await with_contacts(spouse.patient, phone=phone)
     handle = await _ask(phone)
     # The right code alone signs nobody in: the date of birth says who.
-    assert await _check(handle, await _sent_code(phone)) is None
+    assert await _check(handle, await code_sent_to(phone)) is None
     with pytest.raises(CodeError, match="mismatch"):
         await _choose(handle, date(1979, 2, 4))
     token = await _choose(handle, spouse.patient.birth_date)
-    assert await _account_of(token) == spouse.account.id != first.account.id  # type: ignore[attr-defined]
+    assert await _account_of(token) == spouse.account.id != first.account.id
     with pytest.raises(CodeError, match="expired"):
         await _choose(handle, spouse.patient.birth_date)
 
 
 async def test_the_birth_date_step_needs_the_right_code_first() -> None:
-    _, phone = await _person_with_phone()
+    _, phone, _ = await make_reachable_person()
     spouse = await make_person("Sam", birth=date(1979, 2, 3))
     await with_contacts(spouse.patient, phone=phone)
     handle = await _ask(phone)
@@ -192,12 +180,12 @@ async def test_a_family_phone_does_not_sign_into_a_teenagers_own_account() -> No
     await with_contacts(parent.patient, phone=phone)
     await grant(parent.account, teen.patient, kind="proxy", relationship="parent")
     handle = await _ask(phone, ip="10.1.1.2")
-    token = await _check(handle, await _sent_code(phone))
+    token = await _check(handle, await code_sent_to(phone))
     assert await _account_of(token) == parent.account.id
     # Marked as his own, but the parent uses it too: still not his account's way in.
     await with_contacts(teen.patient, phone=phone, phone_is_own=True)
     handle = await _ask(phone, ip="10.1.1.3")
-    token = await _check(handle, await _sent_code(phone))
+    token = await _check(handle, await code_sent_to(phone))
     assert await _account_of(token) == parent.account.id
 
 
@@ -205,7 +193,7 @@ async def test_a_teenagers_own_phone_signs_them_in_and_a_childs_never_does() -> 
     teen = await make_person("Teo", birth=years_ago(15))
     phone = "+15550" + unique("")[-6:]
     await with_contacts(teen.patient, phone=phone, phone_is_own=True)
-    token = await _check(await _ask(phone), await _sent_code(phone))
+    token = await _check(await _ask(phone), await code_sent_to(phone))
     assert await _account_of(token) == teen.account.id
     child = await make_person("Nina", birth=years_ago(8))
     child_phone = "+15550" + unique("")[-6:]
@@ -222,7 +210,7 @@ async def _paused_notices(phone: str) -> int:
 
 
 async def test_a_contact_gets_ten_codes_a_day_then_codes_pause_and_the_person_is_told() -> None:
-    _, phone = await _person_with_phone()
+    _, phone, _ = await make_reachable_person()
     start = datetime.now(UTC)
     for number in range(CONTACT_DAY_LIMIT):
         # Three per quarter hour: spread out, as a patient attacker would.
@@ -245,19 +233,19 @@ async def test_a_contact_gets_ten_codes_a_day_then_codes_pause_and_the_person_is
 
 
 async def test_wrong_codes_over_many_codes_share_one_daily_budget() -> None:
-    _, phone = await _person_with_phone()
+    _, phone, _ = await make_reachable_person()
     wrong_answers = []
     ip = unique("10.5.")
     for _ in range(2):
         handle = await _ask(phone, ip=ip)
-        code = await _sent_code(phone)
+        code = await code_sent_to(phone)
         wrong = f"{(int(code) + 1) % 1_000_000:06d}"
         for _ in range(MAX_CODE_ATTEMPTS - 1):  # four per code: each code stays open
             with pytest.raises(CodeError, match="wrong"):
                 await _check(handle, wrong)
             wrong_answers.append(wrong)
     handle = await _ask(phone, ip=ip)
-    code = await _sent_code(phone)
+    code = await code_sent_to(phone)
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
     with pytest.raises(CodeError, match="wrong"):
         await _check(handle, wrong)
@@ -351,7 +339,7 @@ def test_a_phone_typed_in_other_scripts_digits_is_one_contact() -> None:
 
 async def test_codes_asked_for_at_once_stay_within_the_contact_limit() -> None:
     """On PostgreSQL the requests really run at once: each must count the others' codes."""
-    _, phone = await _person_with_phone()
+    _, phone, _ = await make_reachable_person()
     ips = [f"10.44.{n}.1" for n in range(9)]
     outcomes = await asyncio.gather(*(_try_ask(phone, ip) for ip in ips))
     assert outcomes.count("ok") == CONTACT_LIMIT
@@ -372,9 +360,9 @@ async def _try_ask(contact: str, ip: str) -> str:
 async def test_wrong_codes_sent_at_once_stay_within_the_day_budget() -> None:
     """Guesses on the contact's several codes at once are checked against the day's budget
     one after another, so they stop at the budget, not at five per code."""
-    _, phone = await _person_with_phone()
+    _, phone, _ = await make_reachable_person()
     handles = [await _ask(phone, ip=f"10.45.{n}.1") for n in range(CONTACT_LIMIT)]
-    code = await _sent_code(phone)
+    code = await code_sent_to(phone)
     assert CONTACT_LIMIT * MAX_CODE_ATTEMPTS > CONTACT_GUESS_BUDGET
 
     async def guess(handle: str, n: int) -> str:

@@ -15,11 +15,15 @@ from litestar import Litestar
 
 from app.handlers.support import SESSION_COOKIE, STAFF_COOKIE
 from app.main import create_app
-from app.services.sessions import session_start, staff_session_start
+from app.services.sessions import staff_session_start
 from app.settings import Settings
 from app.tables import StaffUser
 from tests.authenticator import SoftAuthenticator
-from tests.factories import Person, unique
+from tests.factories import (
+    Person,
+    start_session,
+    unique,
+)
 
 BASE_URL = "http://portal.test"
 
@@ -78,14 +82,7 @@ async def demo_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 async def sign_in(
     client: httpx.AsyncClient, person: Person, acting_patient_id: int | None = None
 ) -> str:
-    token = await session_start(
-        account_id=person.account.id,
-        acting_patient_id=acting_patient_id or person.patient.id,
-        lifetime=timedelta(hours=1),
-        ip="127.0.0.1",
-        user_agent="pytest",
-        reason="test",
-    )
+    token = await start_session(person.account.id, acting_patient_id or person.patient.id)
     client.cookies.set(SESSION_COOKIE, token)
     return token
 

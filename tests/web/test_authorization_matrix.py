@@ -36,7 +36,7 @@ from app.main import create_app
 from app.services.console.roles import ROLES
 from app.services.demo.clinic import PERSONAS as DEMO_PERSONAS
 from app.services.demo.sign_in import DEMO_STAFF
-from app.services.sessions import session_start, token_hash
+from app.services.sessions import token_hash
 from app.settings import Settings, get_settings
 from app.tables import (
     AccessGrant,
@@ -44,10 +44,8 @@ from app.tables import (
     EnrollmentInvite,
     JoinRequest,
     LabObservation,
-    OutboxMessage,
     Passkey,
     Patient,
-    PushSubscription,
     StaffInvite,
     StaffUser,
     WebSession,
@@ -55,14 +53,17 @@ from app.tables import (
 from tests.factories import (
     grant,
     make_account,
+    make_dead_text,
+    make_location,
     make_patient,
     make_person,
+    make_push_device,
     make_report,
+    start_session,
     unique,
     years_ago,
 )
 from tests.web.conftest import BASE_URL, running, staff_signed_in
-from tests.web.test_join import _location
 
 # Rules ------------------------------------------------------------------------------------
 
@@ -389,7 +390,7 @@ async def _patient_world() -> World:
 
 async def _device(world: World) -> str:
     """Another device the patient is signed in on."""
-    token = await _session(world.account_id, world.patient.id)
+    token = await start_session(world.account_id, world.patient.id)
     row = await WebSession.select(WebSession.public_id).where(
         WebSession.token_hash == token_hash(token)
     )
@@ -459,7 +460,7 @@ async def _join_request(_: World) -> str:
 
 
 async def _location_code(_: World) -> str:
-    return await _location()
+    return (await make_location()).code
 
 
 async def _paper(_: World) -> str:
@@ -542,27 +543,11 @@ async def _lab_test(world: World) -> str:
 
 async def _push_device(world: World) -> str:
     """A device of the patient's account that gets pushes."""
-    row = PushSubscription(
-        account=world.account_id,
-        endpoint=f"https://fcm.googleapis.com/fcm/send/{secrets.token_urlsafe(12)}",
-        p256dh="BKey",
-        auth="auth",
-    )
-    await PushSubscription.insert(row)
-    return str(row.public_id)
+    return str((await make_push_device(world.account_id)).public_id)
 
 
 async def _dead_letter(_: World) -> str:
-    row = OutboxMessage(
-        channel="sms",
-        recipient="+15550120000",
-        body="b",
-        idempotency_key=secrets.token_hex(8),
-        status="dead",
-        next_attempt_at=datetime.now(UTC),
-    )
-    await OutboxMessage.insert(row)
-    return str(row.public_id)
+    return str((await make_dead_text(recipient="+15550120000")).public_id)
 
 
 FACTS: dict[str, Callable[[World], Awaitable[str]]] = {
@@ -598,17 +583,6 @@ async def world_for(rule: Rule) -> World:
     return world
 
 
-async def _session(account_id: int, patient_id: int | None) -> str:
-    return await session_start(
-        account_id=account_id,
-        acting_patient_id=patient_id,
-        lifetime=timedelta(hours=1),
-        ip="127.0.0.1",
-        user_agent="pytest",
-        reason="test",
-    )
-
-
 async def sign_in_as(client: httpx.AsyncClient, persona: str, rule: Rule, world: World) -> None:
     """Sign the client in as the persona (anonymous: nothing)."""
     if persona == "anonymous":
@@ -617,10 +591,10 @@ async def sign_in_as(client: httpx.AsyncClient, persona: str, rule: Rule, world:
         await staff_signed_in(client, role=persona)
         return
     if persona == "patient":
-        token = await _session(world.account_id, world.patient.id)
+        token = await start_session(world.account_id, world.patient.id)
     elif persona == "other_patient":
         other = await make_person("Otto")
-        token = await _session(other.account.id, other.patient.id)
+        token = await start_session(other.account.id, other.patient.id)
     else:
         account = await make_account("Pat Proxy")
         an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
@@ -633,7 +607,7 @@ async def sign_in_as(client: httpx.AsyncClient, persona: str, rule: Rule, world:
             revoked_at=an_hour_ago if persona == "proxy_revoked" else None,
             expires_at=an_hour_ago if persona == "proxy_expired" else None,
         )
-        token = await _session(account.id, world.patient.id)
+        token = await start_session(account.id, world.patient.id)
     client.cookies.set(SESSION_COOKIE, token)
 
 

@@ -17,42 +17,38 @@ from app.handlers.support import SESSION_COOKIE
 from app.services.caregivers import INVITE_ATTEMPTS_PER_ACCOUNT, guardian_grants_end_at_adulthood
 from app.services.phones import phone_allowed
 from app.services.rate_limit import rate_limit_allow
-from app.services.sessions import session_start
 from app.settings import Settings
 from app.tables import (
     AccessGrant,
     Account,
-    Appointment,
     AuditEvent,
     CaregiverInvite,
-    Clinician,
     Conversation,
     OutboxMessage,
     Patient,
 )
 from tests.factories import (
+    code_sent_to,
     grant,
+    link_sent_to,
     make_account,
-    make_clinician,
     make_patient,
     make_person,
     make_report,
+    make_visit,
+    own_address,
+    start_session,
     unique,
     years_ago,
 )
 from tests.web.conftest import csrf_from, serving, sign_in, staff_signed_in
 
 
-def _own_address() -> str:
-    n = int(unique(""))
-    return f"10.77.{n // 250 % 250}.{n % 250 + 1}"
-
-
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[AsyncClient]:
     """Each test from an address of its own: invitation codes, like sign-in codes, are
     limited per address, and the database keeps the counts across tests."""
-    async with serving(settings, address=_own_address()) as test_client:
+    async with serving(settings, address=own_address()) as test_client:
         yield test_client
 
 
@@ -71,29 +67,7 @@ async def _invite(client: AsyncClient, contact: str, scope: str, end_date: str =
         follow_redirects=False,
     )
     assert sent.headers["location"] == "/sharing?done=invited"
-    body = (
-        await OutboxMessage.select(OutboxMessage.body)
-        .where(OutboxMessage.recipient == contact)
-        .order_by(OutboxMessage.id, ascending=False)
-        .first()
-    )
-    assert body is not None
-    link = re.search(r"(/care/[A-Za-z0-9_-]+)", body["body"])
-    assert link is not None
-    return link.group(1)
-
-
-async def _code_sent_to(contact: str) -> str:
-    """The digits of the newest invitation code texted or emailed to `contact`."""
-    rows = (
-        await OutboxMessage.select(OutboxMessage.body)
-        .where(OutboxMessage.recipient == contact)
-        .order_by(OutboxMessage.id, ascending=False)
-    )
-    for row in rows:
-        if match := re.search(r"accept the invitation .* is (\d{6})", row["body"]):
-            return match.group(1)
-    raise AssertionError(f"no invitation code sent to {contact}")
+    return await link_sent_to(contact, "/care/")
 
 
 async def _ask_for_code(client: AsyncClient, link: str) -> Response:
@@ -113,7 +87,7 @@ async def _accept_as_new_person(client: AsyncClient, link: str, name: str, conta
         link,
         data={
             "name": name,
-            "code": await _code_sent_to(contact),
+            "code": await code_sent_to(contact, kind="contact_code"),
             "_csrf_token": csrf_from(page.text),
         },
         follow_redirects=False,
@@ -127,32 +101,16 @@ async def test_a_caregiver_with_appointments_and_bills_sees_exactly_that_until_r
     from app.settings import get_settings
 
     patient = await make_person("Rosa")
-    clinician = await make_clinician()
-    location = (
-        await Clinician.select(Clinician.location.as_alias("id"))
-        .where(Clinician.id == clinician)
-        .first()
-    )
-    if location is not None:
-        await Appointment.insert(
-            Appointment(
-                patient=patient.patient.id,
-                clinician=clinician,
-                location=location["id"],
-                starts_at=utcnow() + timedelta(days=3),
-                ends_at=utcnow() + timedelta(days=3, minutes=30),
-                visit_type="follow_up",
-            )
-        )
+    await make_visit(patient.patient, starts_at=utcnow() + timedelta(days=3))
     contact = f"{unique('carer')}@mail.test"
-    async with serving(get_settings(), address=_own_address()) as rosa:
+    async with serving(get_settings(), address=own_address()) as rosa:
         await sign_in(rosa, patient)
         link = await _invite(rosa, contact, "appointments_billing")
         message = await OutboxMessage.select(OutboxMessage.body).where(
             OutboxMessage.recipient == contact
         )
         assert "Rosa" not in message[0]["body"]  # no names, nothing about health
-        async with serving(get_settings(), address=_own_address()) as carer:
+        async with serving(get_settings(), address=own_address()) as carer:
             await _accept_as_new_person(carer, link, "Sam Carer", contact)
             welcome = await carer.get("/welcome")
             assert "You are in, Sam" in welcome.text
@@ -192,15 +150,7 @@ async def test_an_end_date_ends_the_caregiver_s_access(client: AsyncClient) -> N
     # A fresh session on the later day (the old one has long gone idle): no record left.
     helper = await Account.select(Account.id).where(Account.display_name == "Temp Helper").first()
     assert helper is not None
-    token = await session_start(
-        account_id=helper["id"],
-        acting_patient_id=None,
-        lifetime=timedelta(hours=1),
-        ip="127.0.0.1",
-        user_agent="pytest",
-        reason="test",
-    )
-    client.cookies.set(SESSION_COOKIE, token)
+    client.cookies.set(SESSION_COOKIE, await start_session(helper["id"]))
     assert (await client.get("/home", follow_redirects=False)).status_code == 403
 
 
@@ -263,16 +213,7 @@ async def test_a_caregiver_with_no_record_signs_in_with_a_code(client: AsyncClie
     client.cookies.clear()
     form = await client.get("/sign-in/code")
     await client.post("/sign-in/code", data={"contact": phone, "_csrf_token": csrf_from(form.text)})
-    texts = await OutboxMessage.select(OutboxMessage.body).where(OutboxMessage.recipient == phone)
-    code = next(
-        (
-            match.group(1)
-            for row in texts
-            if (match := re.search(r"sign-in code is (\d{6})", row["body"]))
-        ),
-        None,
-    )
-    assert code is not None
+    code = await code_sent_to(phone, kind="sign_in_code")
     check = await client.get("/sign-in/code/check")
     done = await client.post(
         "/sign-in/code/check",
@@ -364,25 +305,13 @@ async def test_confidential_visits_and_conversations_stay_with_the_adolescent(
     teen = await make_person("Teen", birth=years_ago(15))
     parent = await make_person("Parent")
     await grant(parent.account, teen.patient, kind="proxy", relationship="parent")
-    clinician = await make_clinician()
-    location = (
-        await Clinician.select(Clinician.location.as_alias("id"))
-        .where(Clinician.id == clinician)
-        .first()
-    )
-    assert location is not None
     start = utcnow() + timedelta(days=2)
     for confidential in (False, True):
-        await Appointment.insert(
-            Appointment(
-                patient=teen.patient.id,
-                clinician=clinician,
-                location=location["id"],
-                starts_at=start,
-                ends_at=start + timedelta(minutes=30),
-                visit_type="sick_visit" if confidential else "well_child",
-                confidential=confidential,
-            )
+        await make_visit(
+            teen.patient,
+            starts_at=start,
+            confidential=confidential,
+            visit_type="sick_visit" if confidential else "well_child",
         )
     await Conversation.insert(
         Conversation(patient=teen.patient.id, subject="Private", confidential=True)
@@ -627,11 +556,11 @@ async def test_accepting_takes_the_code_sent_to_the_invited_contact(client: Asyn
     assert (await accept("")).status_code == 400
     assert (await accept("123456")).status_code == 400
     assert not await OutboxMessage.exists().where(
-        OutboxMessage.recipient == contact, OutboxMessage.body.like("%accept the invitation%")
+        OutboxMessage.recipient == contact, OutboxMessage.kind == "contact_code"
     )
     sent = await _ask_for_code(client, link)
     assert sent.status_code == 303
-    code = await _code_sent_to(contact)
+    code = await code_sent_to(contact, kind="contact_code")
     wrong = await accept(f"{(int(code) + 1) % 1_000_000:06d}")
     assert wrong.status_code == 400
     assert "That code is not right" in wrong.text
@@ -670,7 +599,7 @@ async def test_a_code_for_one_invitation_does_not_open_another(client: AsyncClie
         their_link,
         data={
             "name": "Forwarded",
-            "code": await _code_sent_to(mine),
+            "code": await code_sent_to(mine, kind="contact_code"),
             "_csrf_token": csrf_from(page.text),
         },
         follow_redirects=False,
@@ -696,7 +625,10 @@ async def test_a_signed_in_caregiver_also_enters_the_code(client: AsyncClient) -
     page = await client.get(link)
     done = await client.post(
         link,
-        data={"code": await _code_sent_to(contact), "_csrf_token": csrf_from(page.text)},
+        data={
+            "code": await code_sent_to(contact, kind="contact_code"),
+            "_csrf_token": csrf_from(page.text),
+        },
         follow_redirects=False,
     )
     assert done.headers["location"] == "/home"
@@ -713,7 +645,7 @@ async def test_invitation_codes_have_the_sign_in_codes_limits(client: AsyncClien
     limited = await client.get(link)
     assert limited.status_code == 200
     codes = await OutboxMessage.count().where(
-        OutboxMessage.recipient == contact, OutboxMessage.body.like("%accept the invitation%")
+        OutboxMessage.recipient == contact, OutboxMessage.kind == "contact_code"
     )
     assert codes == 3
 

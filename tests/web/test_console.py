@@ -19,8 +19,11 @@ from app.settings import Settings
 from app.tables import AuditEvent, EnrollmentInvite, OutboxMessage, Patient
 from tests.factories import (
     grant,
+    link_sent_to,
+    make_location,
     make_patient,
     make_person,
+    sent_to,
     staff_sign_up_path,
     unique,
     with_contacts,
@@ -150,16 +153,8 @@ async def test_an_invitation_by_text_goes_to_the_outbox_without_health_details(
     )
     assert sent.status_code == 303
     assert sent.headers["location"] == f"/staff/patients/{patient.public_id}?sent=sms"
-    message = (
-        await OutboxMessage.select(OutboxMessage.body)
-        .where(OutboxMessage.recipient == patient.phone)
-        .first()
-    )
-    assert message is not None
-    link = re.search(r"(/enroll/\S+)", message["body"])
-    assert link is not None
-    assert patient.given_name not in message["body"]
-    assert (await client.get(link.group(1))).status_code == 200
+    assert patient.given_name not in await sent_to(patient.phone)
+    assert (await client.get(await link_sent_to(patient.phone, "/enroll/"))).status_code == 200
     after = await client.get(sent.headers["location"])
     assert "Invitation sent by text message" in after.text
     assert "not joined yet" in after.text
@@ -181,15 +176,8 @@ async def test_a_qr_invitation_is_shown_once_and_replaces_the_text_link(
     qr_link = re.search(r"http://\S+(/enroll/[A-Za-z0-9_-]+)", shown.text)
     assert qr_link is not None
     assert (await client.get(qr_link.group(1))).status_code == 200
-    texted = (
-        await OutboxMessage.select(OutboxMessage.body)
-        .where(OutboxMessage.recipient == patient.phone)
-        .first()
-    )
-    assert texted is not None
-    old_link = re.search(r"(/enroll/\S+)", texted["body"])
-    assert old_link is not None
-    assert (await client.get(old_link.group(1))).status_code == 410
+    old_link = await link_sent_to(patient.phone, "/enroll/")
+    assert (await client.get(old_link)).status_code == 410
     assert await EnrollmentInvite.count().where(EnrollmentInvite.patient == patient.id) == 2
 
 
@@ -348,9 +336,7 @@ async def test_demo_staff_sign_in_opens_the_console(demo_client: httpx.AsyncClie
 
 
 async def test_the_front_desk_prints_a_poster_for_a_location(client: AsyncClient) -> None:
-    from tests.web.test_join import _location
-
-    code = await _location()
+    code = (await make_location()).code
     await staff_signed_in(client, role="front_desk")
     listing = await client.get("/staff/posters")
     assert listing.status_code == 200

@@ -12,9 +12,14 @@ from litestar import Litestar
 
 from app.security import csrf_unmask
 from app.settings import Settings, get_settings
-from app.tables import OutboxMessage, Patient
 from tests.authenticator import SoftAuthenticator
-from tests.factories import make_person, staff_sign_up_path, unique
+from tests.factories import (
+    code_sent_to,
+    make_person,
+    make_reachable_person,
+    own_address,
+    staff_sign_up_path,
+)
 from tests.web.conftest import (
     add_passkey,
     csrf_from,
@@ -27,14 +32,10 @@ from tests.web.conftest import (
 _META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 
-def _address() -> str:
-    """An address of this test's own, so its codes leave 127.0.0.1's hourly limit alone."""
-    return f"10.77.{int(unique('')) % 250 + 1}.1"
-
-
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with serving(settings, _address()) as test_client:
+    """From an address of this test's own, so its codes leave 127.0.0.1's hourly limit alone."""
+    async with serving(settings, own_address()) as test_client:
         yield test_client
 
 
@@ -45,12 +46,9 @@ def _meta_token(html: str) -> str:
 
 
 async def _code_sign_in(client: httpx.AsyncClient, token: str) -> httpx.Response:
-    person = await make_person()
-    phone = "+15550" + unique("")[-6:]
-    await Patient.update({Patient.phone: phone}).where(Patient.id == person.patient.id)
+    _, phone, _ = await make_reachable_person()
     await client.post("/sign-in/code", data={"contact": phone, "_csrf_token": token})
-    sent = await OutboxMessage.select(OutboxMessage.body).where(OutboxMessage.recipient == phone)
-    code = re.search(r"\b(\d{6})\b", sent[0]["body"]).group(1)  # type: ignore[union-attr]
+    code = await code_sent_to(phone)
     return await client.post("/sign-in/code/check", data={"code": code, "_csrf_token": token})
 
 
@@ -148,7 +146,7 @@ async def https_client(https_settings: Settings) -> AsyncIterator[httpx.AsyncCli
 
 
 def _client_of(app: Litestar) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, client=(_address(), 50000))
+    transport = httpx.ASGITransport(app=app, client=(own_address(), 50000))
     return httpx.AsyncClient(transport=transport, base_url="https://portal.test")
 
 

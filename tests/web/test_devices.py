@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from httpx import AsyncClient
 
-from app.services.sessions import session_start
 from app.tables import Passkey, Patient, WebSession
-from tests.factories import make_person
+from tests.factories import (
+    make_person,
+    start_session,
+)
 from tests.web.conftest import csrf_from, sign_in
 
 
 async def _other_device(person_account_id: int, passkey_id: int | None = None) -> str:
-    await session_start(
-        account_id=person_account_id,
-        acting_patient_id=None,
-        lifetime=timedelta(hours=1),
+    await start_session(
+        person_account_id,
         ip="10.0.0.9",
         user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Safari/604.1",
-        reason="test",
         passkey_id=passkey_id,
     )
     row = (

@@ -8,30 +8,16 @@ from datetime import date
 
 from httpx import AsyncClient, Response
 
-from app.tables import AccessGrant, AuditEvent, JoinRequest, Location, OutboxMessage, Patient
-from tests.factories import make_patient, unique, with_contacts, years_ago
+from app.tables import AccessGrant, AuditEvent, JoinRequest, OutboxMessage, Patient
+from tests.factories import (
+    code_sent_to,
+    make_location,
+    make_patient,
+    unique,
+    with_contacts,
+    years_ago,
+)
 from tests.web.conftest import csrf_from, staff_signed_in
-
-
-async def _location() -> str:
-    code = unique("L")
-    from app.tables import Organization
-
-    org = Organization(name="Test Clinic", phone="555")
-    await Organization.insert(org)
-    await Location.insert(
-        Location(
-            organization=org.id,
-            code=code,
-            name="Test Clinic North",
-            address_line="1 Main St",
-            city="Town",
-            state="NY",
-            postal_code="10001",
-            phone="555",
-        )
-    )
-    return code
 
 
 async def _record(given: str = "José", family: str = "Núñez") -> Patient:
@@ -55,7 +41,7 @@ async def _join(client: AsyncClient, code: str, **fields: str) -> Response:
 
 
 async def test_a_matching_person_gets_a_code_and_enrolls(client: AsyncClient) -> None:
-    code = await _location()
+    code = (await make_location()).code
     patient = await _record()
     assert patient.phone
     answer = await _join(
@@ -68,19 +54,12 @@ async def test_a_matching_person_gets_a_code_and_enrolls(client: AsyncClient) ->
     )
     assert answer.status_code == 303
     assert answer.headers["location"] == "/sign-in/code/check?joining=1"
-    message = (
-        await OutboxMessage.select(OutboxMessage.body)
-        .where(OutboxMessage.recipient == patient.phone)
-        .first()
-    )
-    assert message is not None
-    sent = re.search(r"\b(\d{6})\b", message["body"])
-    assert sent is not None
+    sent = await code_sent_to(patient.phone)
     check = await client.get("/sign-in/code/check?joining=1")
     assert "matches our records" in check.text
     done = await client.post(
         "/sign-in/code/check",
-        data={"code": sent.group(1), "_csrf_token": csrf_from(check.text)},
+        data={"code": sent, "_csrf_token": csrf_from(check.text)},
         follow_redirects=False,
     )
     assert done.headers["location"] == "/welcome"
@@ -97,7 +76,7 @@ async def test_a_matching_person_gets_a_code_and_enrolls(client: AsyncClient) ->
 
 
 async def test_a_non_match_gets_the_same_answer_and_a_join_request(client: AsyncClient) -> None:
-    code = await _location()
+    code = (await make_location()).code
     patient = await _record(given="Ines", family=unique("Vega"))
     assert patient.phone
     matching = await _join(
@@ -147,7 +126,7 @@ async def test_a_non_match_gets_the_same_answer_and_a_join_request(client: Async
 async def test_a_match_on_a_minor_becomes_a_join_request_with_the_same_answer(
     client: AsyncClient,
 ) -> None:
-    code = await _location()
+    code = (await make_location()).code
     birth = years_ago(15)
     teen = await make_patient(given="Teo", birth=birth)
     # The family phone: on the teenager's record and known to the whole family.
@@ -186,7 +165,7 @@ async def test_a_match_on_a_minor_becomes_a_join_request_with_the_same_answer(
 
 
 async def test_the_front_desk_sees_and_closes_join_requests(client: AsyncClient) -> None:
-    code = await _location()
+    code = (await make_location()).code
     family = unique("Stranger")
     await _join(
         client,
@@ -220,7 +199,7 @@ async def test_a_clinician_does_not_see_join_requests(client: AsyncClient) -> No
 
 
 async def test_the_form_explains_what_is_missing(client: AsyncClient) -> None:
-    code = await _location()
+    code = (await make_location()).code
     answer = await _join(client, code, given_name="", family_name="X", birth_date="", contact="?")
     assert answer.status_code == 400
     assert "Please enter your first name." in answer.text

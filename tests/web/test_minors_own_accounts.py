@@ -4,8 +4,6 @@ the shared-contact date of birth step keeps its five tries under concurrent requ
 from __future__ import annotations
 
 import asyncio
-import re
-import secrets
 from datetime import date, timedelta
 
 from httpx import AsyncClient, Response
@@ -14,7 +12,6 @@ from app.access import patient_context_resolve
 from app.handlers.support import SESSION_COOKIE
 from app.services.enrollment import account_for_patient
 from app.services.self_access import self_grants_outside_age_rules
-from app.services.sessions import session_start
 from app.tables import (
     AccessGrant,
     Account,
@@ -26,21 +23,19 @@ from app.tables import (
 )
 from tests.factories import (
     actor_for,
+    code_sent_to,
     grant,
+    link_sent_to,
     make_patient,
     make_person,
     make_report,
+    phone_number,
+    start_session,
     unique,
     with_contacts,
     years_ago,
 )
 from tests.web.conftest import csrf_from, sign_in, staff_signed_in
-from tests.web.test_caregivers import _code_sent_to
-
-
-def _phone() -> str:
-    """A distinct phone the clinic may text (a real United States number plan)."""
-    return f"+1202{2 + secrets.randbelow(8)}{secrets.randbelow(1_000_000):06d}"
 
 
 async def _ask_code(client: AsyncClient, contact: str) -> tuple[str, str | None]:
@@ -48,13 +43,10 @@ async def _ask_code(client: AsyncClient, contact: str) -> tuple[str, str | None]
     await SignInCode.update({SignInCode.ip: "10.9.9.9"}).where(SignInCode.ip == "127.0.0.1")
     token = csrf_from((await client.get("/sign-in/code")).text)
     await client.post("/sign-in/code", data={"contact": contact, "_csrf_token": token})
-    rows = (
-        await OutboxMessage.select(OutboxMessage.body)
-        .where(OutboxMessage.recipient == contact)
-        .order_by(OutboxMessage.id, ascending=False)
+    sent = await OutboxMessage.exists().where(
+        OutboxMessage.recipient == contact, OutboxMessage.kind == "sign_in_code"
     )
-    found = re.search(r"\b(\d{6})\b", rows[0]["body"]) if rows else None
-    return token, found.group(1) if found else None
+    return token, await code_sent_to(contact, kind="sign_in_code") if sent else None
 
 
 async def _mark_phone_own(client: AsyncClient, teen: Patient) -> Response:
@@ -74,15 +66,7 @@ async def _phone_is_own(patient: Patient) -> bool:
 
 async def _session_for(client: AsyncClient, account_id: int) -> None:
     """What a passkey sign-in does: a plain session for the account, no age check."""
-    token = await session_start(
-        account_id=account_id,
-        acting_patient_id=None,
-        lifetime=timedelta(hours=1),
-        ip="127.0.0.1",
-        user_agent="pytest",
-        reason="passkey",
-    )
-    client.cookies.set(SESSION_COOKIE, token)
+    client.cookies.set(SESSION_COOKIE, await start_session(account_id, reason="passkey"))
 
 
 # -- Staff cannot mark a parent's phone as the teenager's own.
@@ -93,7 +77,7 @@ async def test_phone_on_parents_own_record_cannot_be_marked_teens_own(
 ) -> None:
     """The family phone is on the parent's record; the guardian grant is on a second,
     caregiver account (by email). It is still the parent's phone."""
-    family_phone = _phone()
+    family_phone = phone_number()
     teen = await make_patient(given="Tina", birth=years_ago(15))
     await with_contacts(teen, phone=family_phone)
     parent = await make_person("Paula", birth=date(1980, 1, 2))
@@ -112,7 +96,7 @@ async def test_phone_on_parents_own_record_cannot_be_marked_teens_own(
 async def test_phone_on_unenrolled_parent_record_cannot_be_marked_teens_own(
     client: AsyncClient,
 ) -> None:
-    family_phone = _phone()
+    family_phone = phone_number()
     teen = await make_patient(given="Tomas", birth=years_ago(14))
     await with_contacts(teen, phone=family_phone)
     parent_record = await make_patient(given="Pedro")
@@ -137,7 +121,7 @@ async def test_a_linked_record_of_the_guardian_counts_as_the_guardians_contact(
 ) -> None:
     """A phone on any record the guardian's account is linked to (here a younger
     they help with) is the guardian's, even when that record is a minor's sibling-aged."""
-    family_phone = _phone()
+    family_phone = phone_number()
     teen = await make_patient(given="Tia", birth=years_ago(16))
     await with_contacts(teen, phone=family_phone)
     parent = await make_person("Perla")
@@ -158,7 +142,7 @@ async def test_accepted_guardian_invitation_contact_stays_the_guardians(
     """Staff sent the guardian invitation to the family phone; the parent accepted it while
     signed in to their own account (their record has a work phone). The family phone stays
     the guardian's while the grant lasts: it cannot be marked as the teenager's own."""
-    family_phone, work_phone = _phone(), _phone()
+    family_phone, work_phone = phone_number(), phone_number()
     teen = await make_patient(given="Tara", birth=years_ago(13))
     await with_contacts(teen, phone=family_phone)
     parent = await make_person("Pia")
@@ -174,22 +158,13 @@ async def test_accepted_guardian_invitation_contact_stays_the_guardians(
         follow_redirects=False,
     )
     assert sent.status_code == 303
-    body = (
-        await OutboxMessage.select(OutboxMessage.body)
-        .where(OutboxMessage.recipient == family_phone)
-        .order_by(OutboxMessage.id, ascending=False)
-        .first()
-    )
-    assert body is not None
-    found = re.search(r"(/care/[A-Za-z0-9_-]+)", body["body"])
-    assert found is not None
-    link = found.group(1)
+    link = await link_sent_to(family_phone, "/care/")
     assert (await _mark_phone_own(client, teen)).status_code == 400  # while open
 
     await sign_in(client, parent)
     page = await client.get(link)
     await client.post(f"{link}/code", data={"_csrf_token": csrf_from(page.text)})
-    proof = await _code_sent_to(family_phone)
+    proof = await code_sent_to(family_phone, kind="contact_code")
     page = await client.get(link)
     accepted = await client.post(
         link,
@@ -214,7 +189,7 @@ async def test_child_own_account_opens_nothing_even_with_a_passkey_session(
     client: AsyncClient,
 ) -> None:
     child = await make_patient(given="Nina", birth=years_ago(7))
-    await with_contacts(child, phone=_phone())
+    await with_contacts(child, phone=phone_number())
     report = await make_report(child)
     account_id = await account_for_patient(child.id, "Nina")  # what older code allowed
     account = await Account.objects().where(Account.id == account_id).first()
@@ -227,14 +202,7 @@ async def test_child_own_account_opens_nothing_even_with_a_passkey_session(
 async def test_housekeeping_revokes_a_childs_own_grant_and_ends_its_sessions() -> None:
     child = await make_patient(given="Nico", birth=years_ago(8))
     account_id = await account_for_patient(child.id, "Nico")
-    await session_start(
-        account_id=account_id,
-        acting_patient_id=None,
-        lifetime=timedelta(hours=1),
-        ip="127.0.0.1",
-        user_agent="pytest",
-        reason="passkey",
-    )
+    await start_session(account_id, reason="passkey")
     assert await self_grants_outside_age_rules() >= 1
     row = await AccessGrant.select(AccessGrant.public_id, AccessGrant.revoked_reason).where(
         AccessGrant.patient == child.id
@@ -252,7 +220,7 @@ async def test_housekeeping_revokes_a_childs_own_grant_and_ends_its_sessions() -
 async def test_teen_own_account_a_parent_opened_through_the_family_phone_is_revoked(
     client: AsyncClient,
 ) -> None:
-    family_phone = _phone()
+    family_phone = phone_number()
     teen = await make_patient(given="Teo", birth=years_ago(15))
     await with_contacts(teen, phone=family_phone)  # the family's, not marked as the teen's
     secret = await make_report(teen, confidential=True)
@@ -273,9 +241,9 @@ async def test_teen_own_account_a_parent_opened_through_the_family_phone_is_revo
 async def test_teen_own_account_carrying_a_guardians_phone_is_revoked() -> None:
     """The record's own phone is the teenager's, but the account was opened with the
     parent's phone (the guardian's account has it): the parent holds that account."""
-    parent_phone = _phone()
+    parent_phone = phone_number()
     teen = await make_patient(given="Ivo", birth=years_ago(14))
-    await with_contacts(teen, phone=_phone(), phone_is_own=True)
+    await with_contacts(teen, phone=phone_number(), phone_is_own=True)
     parent = Account(display_name="Pat G", phone=parent_phone)
     await Account.insert(parent)
     await grant(parent, teen, kind="proxy", relationship="guardian")
@@ -289,7 +257,7 @@ async def test_teen_own_account_carrying_a_guardians_phone_is_revoked() -> None:
 
 async def test_housekeeping_keeps_own_accounts_the_rules_allow() -> None:
     teen = await make_patient(given="Ines", birth=years_ago(16))
-    await with_contacts(teen, phone=_phone(), phone_is_own=True)
+    await with_contacts(teen, phone=phone_number(), phone_is_own=True)
     teen_account = await account_for_patient(teen.id, "Ines")
     adult = await make_person("Ada", birth=years_ago(18, days=1))
     await self_grants_outside_age_rules()
@@ -315,7 +283,7 @@ async def test_migrating_revokes_minors_own_grants_outside_the_rules() -> None:
 
 
 async def _shared_pair(client: AsyncClient) -> tuple[str, str, date, date]:
-    phone = _phone()
+    phone = phone_number()
     ana = await make_person("Ana", birth=date(1981, 4, 5))
     ben = await make_person("Ben", birth=date(1979, 8, 9))
     for person in (ana, ben):
@@ -375,7 +343,7 @@ async def test_birth_date_echo_is_escaped(client: AsyncClient) -> None:
 async def test_birth_date_sign_in_tells_the_accounts_other_contacts(client: AsyncClient) -> None:
     """Anyone sharing the phone who knows the date of birth gets in (it only prevents the
     wrong record by mistake), so the account's own email hears of it; the shared phone not."""
-    phone = _phone()
+    phone = phone_number()
     ana = await make_person("Ana", birth=date(1981, 4, 5))
     ben = await make_person("Ben", birth=date(1979, 8, 9))
     ben_email = f"{unique('ben')}@mail.test"
@@ -395,7 +363,7 @@ async def test_birth_date_sign_in_tells_the_accounts_other_contacts(client: Asyn
 async def test_the_birth_date_sign_in_notice_speaks_the_accounts_language(
     client: AsyncClient,
 ) -> None:
-    phone, email = _phone(), f"{unique('eva')}@mail.test"
+    phone, email = phone_number(), f"{unique('eva')}@mail.test"
     ana = await make_person("Ana", birth=date(1982, 4, 5))
     eva = await make_person("Eva", birth=date(1983, 8, 9))
     await Account.update({Account.locale: "es"}).where(Account.id == eva.account.id)
@@ -430,7 +398,7 @@ async def test_concurrent_wrong_birth_dates_get_five_tries(client: AsyncClient) 
 
 
 async def test_concurrent_wrong_codes_get_five_tries(client: AsyncClient) -> None:
-    phone = _phone()
+    phone = phone_number()
     solo = await make_person("Solo", birth=date(1970, 1, 1))
     await with_contacts(solo.patient, phone=phone)
     token, code = await _ask_code(client, phone)
@@ -460,7 +428,7 @@ async def test_concurrent_right_birth_dates_start_one_session(client: AsyncClien
 
 
 async def test_concurrent_right_codes_start_one_session(client: AsyncClient) -> None:
-    phone = _phone()
+    phone = phone_number()
     solo = await make_person("Solo", birth=date(1970, 1, 1))
     await with_contacts(solo.patient, phone=phone)
     token, code = await _ask_code(client, phone)

@@ -20,10 +20,16 @@ from app.services.notifications import preferences_parse, quiet_until
 from app.services.outbox import outbox_claim
 from app.tables import Account, OutboxMessage, Patient, PushSubscription
 from tests.factories import (
+    PUSH_KEYS,
+    PUSH_SERVICE,
     Person,
     grant,
+    make_dead_text,
     make_patient,
     make_person,
+    make_push_device,
+    make_reachable_person,
+    make_visit,
     new_message,
     unique,
     with_contacts,
@@ -31,24 +37,8 @@ from tests.factories import (
 )
 from tests.web.conftest import csrf_from, sign_in, staff_signed_in
 
-FCM = "https://fcm.googleapis.com/fcm/send/"
-KEYS = {
-    "p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u"
-    "-Ts1XbjhazAkj7I99e8QcYP7DkM",
-    "auth": "tBHItJI5svbpez7KI4CCXg",
-}
 
-
-async def _person_with_contacts() -> tuple[Person, str, str]:
-    person = await make_person()
-    phone, email = f"+1555014{unique('')[-4:]}", f"{unique('n')}@mail.test"
-    await Patient.update({Patient.phone: phone, Patient.email: email}).where(
-        Patient.id == person.patient.id
-    )
-    return person, phone, email
-
-
-async def _sent_to(recipient: str) -> list[dict[str, object]]:
+async def _all_sent_to(recipient: str) -> list[dict[str, object]]:
     return await (
         OutboxMessage.select(
             OutboxMessage.channel,
@@ -62,7 +52,7 @@ async def _sent_to(recipient: str) -> list[dict[str, object]]:
 
 
 async def test_the_preference_matrix_decides_the_channel(client: AsyncClient) -> None:
-    person, phone, email = await _person_with_contacts()
+    person, phone, email = await make_reachable_person()
     await sign_in(client, person)
     page = await client.get("/notifications")
     assert page.status_code == 200
@@ -83,30 +73,28 @@ async def test_the_preference_matrix_decides_the_channel(client: AsyncClient) ->
             )
             == []
         )
-    sent = await _sent_to(email)
+    sent = await _all_sent_to(email)
     assert [row["body"] for row in sent] == [
         "You have a new test result. Open the patient portal to see it."
     ]
-    assert await _sent_to(phone) == []
+    assert await _all_sent_to(phone) == []
 
 
 async def test_without_a_device_a_push_falls_back_to_a_text(client: AsyncClient) -> None:
-    person, phone, _ = await _person_with_contacts()
+    person, phone, _ = await make_reachable_person()
     account_id = person.account.id
     async with write_transaction():
         used = await notify_account(
             account_id=account_id, category="messages", words=new_message, event="m1"
         )
     assert used == ["sms"]
-    await PushSubscription.insert(
-        PushSubscription(account=account_id, endpoint=FCM + unique("d"), **KEYS)
-    )
+    await make_push_device(account_id)
     async with write_transaction():
         used = await notify_account(
             account_id=account_id, category="messages", words=new_message, event="m2"
         )
     assert used == ["push"]
-    assert len(await _sent_to(phone)) == 1
+    assert len(await _all_sent_to(phone)) == 1
 
 
 def test_quiet_hours_cross_midnight_and_end_in_the_morning() -> None:
@@ -121,7 +109,7 @@ def test_quiet_hours_cross_midnight_and_end_in_the_morning() -> None:
 
 
 async def test_texts_wait_out_quiet_hours_but_email_does_not(client: AsyncClient) -> None:
-    person, phone, email = await _person_with_contacts()
+    person, phone, email = await make_reachable_person()
     account_id = person.account.id
     now = datetime.now(UTC)
     local_minute = (now.hour * 60 + now.minute + 24 * 60 - 5 * 60) % (24 * 60)
@@ -137,8 +125,8 @@ async def test_texts_wait_out_quiet_hours_but_email_does_not(client: AsyncClient
         await notify_account(
             account_id=account_id, category="messages", words=new_message, event="q1"
         )
-    text = (await _sent_to(phone))[0]
-    mail = (await _sent_to(email))[0]
+    text = (await _all_sent_to(phone))[0]
+    mail = (await _all_sent_to(email))[0]
     assert text["next_attempt_at"] > now + timedelta(minutes=30)  # type: ignore[operator]
     assert mail["next_attempt_at"] < now + timedelta(minutes=1)  # type: ignore[operator]
 
@@ -152,16 +140,16 @@ async def test_one_subscription_per_device_from_known_push_services_only(
     token = re.search(r'<meta name="csrf-token" content="([^"]+)"', page.text)
     assert token is not None
     headers = {"X-CSRFToken": token.group(1)}
-    endpoint = FCM + unique("dev")
+    endpoint = PUSH_SERVICE + unique("dev")
     for _ in range(2):
         made = await client.post(
-            "/push/subscriptions", json={"endpoint": endpoint, "keys": KEYS}, headers=headers
+            "/push/subscriptions", json={"endpoint": endpoint, "keys": PUSH_KEYS}, headers=headers
         )
         assert made.status_code == 201
     assert await PushSubscription.count().where(PushSubscription.endpoint == endpoint) == 1
     refused = await client.post(
         "/push/subscriptions",
-        json={"endpoint": "https://169.254.169.254/latest", "keys": KEYS},
+        json={"endpoint": "https://169.254.169.254/latest", "keys": PUSH_KEYS},
         headers=headers,
     )
     assert refused.status_code == 400
@@ -177,7 +165,7 @@ async def test_one_subscription_per_device_from_known_push_services_only(
 
 async def test_a_guardian_hears_of_results_but_never_of_a_confidential_one() -> None:
     teen = await make_person("Teen", birth=years_ago(15))
-    parent, parent_phone, _ = await _person_with_contacts()
+    parent, parent_phone, _ = await make_reachable_person()
     await grant(parent.account, teen.patient, kind="proxy", relationship="parent")
     async with write_transaction():
         assert (
@@ -186,7 +174,7 @@ async def test_a_guardian_hears_of_results_but_never_of_a_confidential_one() -> 
             )
             == 2
         )
-    assert len(await _sent_to(parent_phone)) == 1
+    assert len(await _all_sent_to(parent_phone)) == 1
     async with write_transaction():
         told = await notify_patient(
             patient_id=teen.patient.id,
@@ -196,7 +184,7 @@ async def test_a_guardian_hears_of_results_but_never_of_a_confidential_one() -> 
             confidential=True,
         )
     assert told == 1
-    assert len(await _sent_to(parent_phone)) == 1  # nothing more for the guardian
+    assert len(await _all_sent_to(parent_phone)) == 1  # nothing more for the guardian
 
 
 async def test_a_patient_not_enrolled_yet_gets_a_text_at_the_record_s_phone() -> None:
@@ -210,23 +198,18 @@ async def test_a_patient_not_enrolled_yet_gets_a_text_at_the_record_s_phone() ->
             )
             == 1
         )
-    assert [row["channel"] for row in await _sent_to(phone)] == ["sms"]
+    assert [row["channel"] for row in await _all_sent_to(phone)] == ["sms"]
 
 
 async def test_the_front_desk_sees_what_was_not_delivered_and_can_try_again(
     client: AsyncClient,
 ) -> None:
-    dead = OutboxMessage(
-        channel="sms",
+    dead = await make_dead_text(
         recipient="+15550129999",
         body="Your portal sign-in code is 123456.",
-        idempotency_key=unique("k"),
-        status="dead",
         attempts=8,
         last_error="twilio 400: invalid number",
-        next_attempt_at=datetime.now(UTC),
     )
-    await OutboxMessage.insert(dead)
     await staff_signed_in(client, role="clinician")
     assert (await client.get("/staff/deliveries")).status_code == 403
     await staff_signed_in(client, role="front_desk")
@@ -249,42 +232,27 @@ async def test_the_front_desk_sees_what_was_not_delivered_and_can_try_again(
 
 async def test_a_visit_tomorrow_gets_one_reminder_through_the_person_s_choices() -> None:
     from app.services.visits import visit_reminders_send
-    from app.tables import Appointment, Clinician
-    from tests.factories import make_clinician
 
     teen = await make_person("Teen", birth=years_ago(15))
-    parent, parent_phone, _ = await _person_with_contacts()
+    parent, parent_phone, _ = await make_reachable_person()
     await grant(parent.account, teen.patient, kind="proxy", relationship="parent")
     teen_phone = f"+1555012{unique('')[-4:]}"
     await Patient.update({Patient.phone: teen_phone}).where(Patient.id == teen.patient.id)
-    clinician = await make_clinician()
-    location = await Clinician.select(Clinician.location).where(Clinician.id == clinician).first()
-    assert location is not None
     soon = datetime.now(UTC) + timedelta(hours=20)
     for confidential, starts in ((False, soon), (True, soon), (False, soon + timedelta(days=3))):
-        await Appointment.insert(
-            Appointment(
-                patient=teen.patient.id,
-                clinician=clinician,
-                location=location["location"],
-                starts_at=starts,
-                ends_at=starts + timedelta(minutes=30),
-                visit_type="follow_up",
-                confidential=confidential,
-            )
-        )
+        await make_visit(teen.patient, starts_at=starts, confidential=confidential)
     assert await visit_reminders_send() >= 2
     assert await visit_reminders_send() == 0  # once per visit
     # Default choices for visits: push, then a text (no device here).
-    assert len(await _sent_to(teen_phone)) == 2
-    assert len(await _sent_to(parent_phone)) == 1  # not the confidential one
+    assert len(await _all_sent_to(teen_phone)) == 2
+    assert len(await _all_sent_to(parent_phone)) == 1  # not the confidential one
 
 
 async def test_a_guardian_of_a_15_year_old_hears_nothing_of_messages_or_confidential_items() -> (
     None
 ):
     teen = await make_person("Teen", birth=years_ago(15))
-    parent, parent_phone, _ = await _person_with_contacts()
+    parent, parent_phone, _ = await make_reachable_person()
     await grant(parent.account, teen.patient, kind="proxy", relationship="parent")
     async with write_transaction():
         # From 12 a guardian's access has no messages: not even "you have a new message".
@@ -300,14 +268,14 @@ async def test_a_guardian_of_a_15_year_old_hears_nothing_of_messages_or_confiden
             confidential=True,
         )
         assert told == 1
-    assert await _sent_to(parent_phone) == []
+    assert await _all_sent_to(parent_phone) == []
 
 
 async def test_a_confidential_item_of_a_minor_without_an_account_is_not_texted_to_the_record() -> (
     None
 ):
     teen = await make_patient(given="Quiet", birth=years_ago(15))
-    parent, parent_phone, _ = await _person_with_contacts()
+    parent, parent_phone, _ = await make_reachable_person()
     # A minor's record often carries the parent's phone.
     await Patient.update({Patient.phone: parent_phone}).where(Patient.id == teen.id)
     await grant(parent.account, teen, kind="proxy", relationship="parent")
@@ -316,7 +284,7 @@ async def test_a_confidential_item_of_a_minor_without_an_account_is_not_texted_t
             patient_id=teen.id, category="results", words=result_ready, event="c", confidential=True
         )
     assert told == 0
-    assert await _sent_to(parent_phone) == []
+    assert await _all_sent_to(parent_phone) == []
 
 
 async def test_a_teen_s_confidential_notice_skips_a_phone_not_marked_as_theirs() -> None:
@@ -330,7 +298,7 @@ async def test_a_teen_s_confidential_notice_skips_a_phone_not_marked_as_theirs()
             patient_id=teen.id, category="results", words=result_ready, event="c", confidential=True
         )
     assert told == 0
-    assert await _sent_to(parent_phone) == []
+    assert await _all_sent_to(parent_phone) == []
 
 
 async def test_a_teen_s_confidential_notice_skips_a_guardian_s_invited_phone(
@@ -359,8 +327,8 @@ async def test_a_teen_s_confidential_notice_skips_a_guardian_s_invited_phone(
             patient_id=teen.id, category="results", words=result_ready, event="c", confidential=True
         )
     assert told == 1
-    assert [row["kind"] for row in await _sent_to(parent_phone)] == ["caregiver_invite"]
-    assert [row["kind"] for row in await _sent_to(own_email)] == ["notice.results"]
+    assert [row["kind"] for row in await _all_sent_to(parent_phone)] == ["caregiver_invite"]
+    assert [row["kind"] for row in await _all_sent_to(own_email)] == ["notice.results"]
 
 
 async def test_a_teen_s_confidential_notice_reaches_a_phone_of_their_own() -> None:
@@ -372,25 +340,19 @@ async def test_a_teen_s_confidential_notice_reaches_a_phone_of_their_own() -> No
             patient_id=teen.id, category="results", words=result_ready, event="c", confidential=True
         )
     assert told == 1
-    assert [row["kind"] for row in await _sent_to(own_phone)] == ["notice.results"]
+    assert [row["kind"] for row in await _all_sent_to(own_phone)] == ["notice.results"]
 
 
 async def test_a_guardian_whose_access_ended_at_18_hears_nothing_before_housekeeping() -> None:
     grown = await make_patient(given="Grown", birth=years_ago(18, days=2))
-    parent, parent_phone, _ = await _person_with_contacts()
+    parent, parent_phone, _ = await make_reachable_person()
     await grant(parent.account, grown, kind="proxy", relationship="parent")  # not yet tidied
     async with write_transaction():
         await notify_patient(patient_id=grown.id, category="results", words=result_ready, event="r")
         await notify_patient(
             patient_id=grown.id, category="appointments", words=visit_reminder, event="a"
         )
-    assert await _sent_to(parent_phone) == []
-
-
-async def _with_device(person: Person) -> None:
-    await PushSubscription.insert(
-        PushSubscription(account=person.account.id, endpoint=FCM + unique("d"), **KEYS)
-    )
+    assert await _all_sent_to(parent_phone) == []
 
 
 async def _quiet(person: Person, start: str, end: str) -> None:
@@ -410,8 +372,8 @@ async def _pushes(person: Person) -> list[dict[str, Any]]:
 
 
 async def test_a_push_inside_quiet_hours_waits_until_they_end() -> None:
-    person, _, _ = await _person_with_contacts()
-    await _with_device(person)
+    person, _, _ = await make_reachable_person()
+    await make_push_device(person.account.id)
     await _quiet(person, "00:00", "23:59")
     # 10:00 in New York, the clinic's zone: quiet until 23:59 the same evening.
     morning = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
@@ -431,8 +393,8 @@ async def test_a_push_inside_quiet_hours_waits_until_they_end() -> None:
 
 
 async def test_a_push_late_at_night_waits_for_the_morning_across_midnight() -> None:
-    person, _, _ = await _person_with_contacts()
-    await _with_device(person)
+    person, _, _ = await make_reachable_person()
+    await make_push_device(person.account.id)
     await _quiet(person, "21:00", "08:00")
     set_clock(lambda: datetime(2026, 11, 24, 4, 30, tzinfo=UTC))  # 23:30 in New York
     async with write_transaction():
@@ -448,8 +410,8 @@ async def test_a_result_notice_opens_that_report_by_its_public_id_only() -> None
     from app.tables import LabReport
     from tests.factories import make_report
 
-    person, _, _ = await _person_with_contacts()
-    await _with_device(person)
+    person, _, _ = await make_reachable_person()
+    await make_push_device(person.account.id)
     report = await make_report(person.patient, name="Skin biopsy", released=False)
     await LabReport.update({LabReport.hold_until: datetime.now(UTC) - timedelta(minutes=1)}).where(
         LabReport.id == report.id
@@ -466,7 +428,7 @@ async def test_a_result_notice_opens_that_report_by_its_public_id_only() -> None
 async def test_a_test_notice_says_it_is_a_test_even_with_no_channel_for_news(
     client: AsyncClient,
 ) -> None:
-    person, phone, _ = await _person_with_contacts()
+    person, phone, _ = await make_reachable_person()
     await sign_in(client, person)
     page = await client.get("/notifications")
     # Texts for messages only, nothing for news.
@@ -481,14 +443,14 @@ async def test_a_test_notice_says_it_is_a_test_even_with_no_channel_for_news(
         follow_redirects=False,
     )
     assert sent.headers["location"] == "/notifications?done=tested"
-    [text] = await _sent_to(phone)
+    [text] = await _all_sent_to(phone)
     assert str(text["body"]).startswith("This is a test notice from the patient portal.")
     assert "message from your care team" not in str(text["body"])
     assert text["next_attempt_at"] < datetime.now(UTC) + timedelta(minutes=1)  # type: ignore[operator]
 
 
 async def test_quiet_hours_from_midnight_show_as_they_were_saved(client: AsyncClient) -> None:
-    person, _, _ = await _person_with_contacts()
+    person, _, _ = await make_reachable_person()
     await sign_in(client, person)
     page = await client.get("/notifications")
     await client.post(

@@ -16,7 +16,14 @@ from httpx import AsyncClient
 from app.clinic import DEFAULT_PROFILE, ClinicProfile
 from app.settings import Settings
 from app.tables import Conversation, LabReport, Message
-from tests.factories import grant, make_patient, make_person, make_report, years_ago
+from tests.factories import (
+    grant,
+    make_location,
+    make_patient,
+    make_person,
+    make_report,
+    years_ago,
+)
 from tests.web.conftest import csrf_from, serving, sign_in, staff_signed_in
 
 
@@ -106,9 +113,7 @@ async def test_the_code_request_offers_the_keyboard_that_fits_and_a_way_back(
 
 
 async def test_the_join_form_asks_for_one_valid_autocomplete_token(client: AsyncClient) -> None:
-    from tests.web.test_join import _location
-
-    page = (await client.get(f"/join/{await _location()}")).text
+    page = (await client.get(f"/join/{(await make_location()).code}")).text
     tokens = re.findall(r'id="contact"[^>]*autocomplete="([^"]+)"', page)
     assert tokens == ["tel"]
 
