@@ -8,7 +8,7 @@ import tempfile
 
 from playwright.sync_api import BrowserContext, CDPSession, Page, Playwright, expect
 
-from app.notices.results import result_notice_url, result_ready
+from app.notices.results import RESULT_READY, result_notice_url
 from app.notices.words import say_in
 from app.services.push import payload
 from e2e.conftest import PHONE, ServerInfo, eventually, launch_options, sign_in
@@ -135,7 +135,7 @@ def test_a_result_notice_opens_that_report_through_the_service_worker(
             " ORDER BY r.effective_at DESC LIMIT 1"
         ).fetchone()
     # The payload exactly as the server queues it when that result is released.
-    words = result_ready(say_in("en"))
+    words = RESULT_READY.words(say_in("en"))
     sent = payload(
         title=words.push_title,
         body=words.push_body,

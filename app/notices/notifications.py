@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from app.db import write_transaction
+from app.i18n import N_
 from app.notices.delivery import notify_account
-from app.notices.words import Say, Wording, message, notice_words
+from app.notices.words import Message
 
-
-@message
-def trial_notice(_: Say) -> Wording:
-    return notice_words(
-        _,
-        _("This is a test notice from the patient portal. Your notices will look like this."),
-    )
+TRIAL_NOTICE = Message(
+    "trial_notice",
+    subject=N_("This is a test notice from the patient portal. Your notices will look like this."),
+)
 
 
 async def send_test_notice(*, account_id: int) -> list[str]:
@@ -20,5 +18,5 @@ async def send_test_notice(*, account_id: int) -> list[str]:
     channels it went by (none when nothing is chosen anywhere)."""
     async with write_transaction():
         return await notify_account(
-            account_id=account_id, category="test", event="test", words=trial_notice
+            account_id=account_id, category="test", event="test", words=TRIAL_NOTICE.words
         )

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
+from app.i18n import N_
 from app.notices.delivery import notify_patient
-from app.notices.words import Say, Wording, message, notice_words
+from app.notices.words import Message
+
+RESULT_READY = Message("result_ready", subject=N_("You have a new test result."))
 
 
 def result_notice_url(public_id: str) -> str:
     """Where a result's notice leads: the report itself, named by its random public id only."""
     return f"/results/{public_id}"
-
-
-@message
-def result_ready(_: Say) -> Wording:
-    return notice_words(_, _("You have a new test result."))
 
 
 async def send_result_ready(*, patient_id: int, report_public_id: str, confidential: bool) -> int:
@@ -23,7 +21,7 @@ async def send_result_ready(*, patient_id: int, report_public_id: str, confident
         patient_id=patient_id,
         category="results",
         event=f"result-{report_public_id}",
-        words=result_ready,
+        words=RESULT_READY.words,
         confidential=confidential,
         url=result_notice_url(report_public_id),
     )

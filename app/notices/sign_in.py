@@ -3,27 +3,34 @@ someone signed in through a contact others share."""
 
 from __future__ import annotations
 
+from app.i18n import N_
 from app.notices.delivery import Contact, contacts_of, send_to
-from app.notices.words import (
-    Say,
-    Wording,
-    account_locale,
-    message,
-    record_locale,
-    same_words,
-    say_in,
-)
+from app.notices.words import Message, account_locale, record_locale, say_in
 from app.services.accounts import account_contacts
 from app.tables import Patient
 
-
-@message
-def sign_in_code(_: Say, *, code: str) -> Wording:
-    return same_words(
-        subject=_("Your sign-in code"),
-        text=_("Your portal sign-in code is %(code)s. It works for 10 minutes. Never share it.")
-        % {"code": code},
-    )
+SIGN_IN_CODE = Message(
+    "sign_in_code",
+    subject=N_("Your sign-in code"),
+    text=N_("Your portal sign-in code is %(code)s. It works for 10 minutes. Never share it."),
+)
+CODES_PAUSED = Message(
+    "codes_paused",
+    subject=N_("Sign-in codes paused"),
+    text=N_(
+        "Too many sign-in codes were asked for or tried for your patient portal account today, "
+        "so we paused codes for a day. If this was not you, call your clinic. "
+        "You can still sign in with a passkey."
+    ),
+)
+SHARED_SIGN_IN = Message(
+    "shared_sign_in",
+    subject=N_("Someone signed in to your account"),
+    text=N_(
+        "Someone signed in to your patient portal account with a code sent to a phone or email "
+        "that others also use, and your date of birth. If it was not you, call the clinic."
+    ),
+)
 
 
 async def send_sign_in_code(*, to: Contact, code: str, account_id: int | None) -> None:
@@ -31,19 +38,7 @@ async def send_sign_in_code(*, to: Contact, code: str, account_id: int | None) -
     it signs in, if known (a contact several people share names no one until the date of
     birth)."""
     _ = say_in(await account_locale(account_id))
-    await send_to(to=to, words=sign_in_code(_, code=code), kind="sign_in_code")
-
-
-@message
-def codes_paused(_: Say) -> Wording:
-    return same_words(
-        subject=_("Sign-in codes paused"),
-        text=_(
-            "Too many sign-in codes were asked for or tried for your patient portal account "
-            "today, so we paused codes for a day. If this was not you, call your clinic. "
-            "You can still sign in with a passkey."
-        ),
-    )
+    await send_to(to=to, words=SIGN_IN_CODE.words(_, code=code), kind="sign_in_code")
 
 
 async def send_codes_paused(*, account_id: int | None, patient_id: int | None) -> None:
@@ -62,26 +57,14 @@ async def send_codes_paused(*, account_id: int | None, patient_id: int | None) -
         locale = await record_locale(patient_id)
     else:
         return
-    words = codes_paused(say_in(locale))
+    words = CODES_PAUSED.words(say_in(locale))
     for contact in contacts:
         await send_to(to=contact, words=words, kind="codes_paused")
-
-
-@message
-def shared_sign_in(_: Say) -> Wording:
-    return same_words(
-        subject=_("Someone signed in to your account"),
-        text=_(
-            "Someone signed in to your patient portal account with a code sent to a phone or "
-            "email that others also use, and your date of birth. If it was not you, call the "
-            "clinic."
-        ),
-    )
 
 
 async def send_shared_sign_in_notice(*, account_id: int, to: list[Contact]) -> None:
     """Someone signed in to this account through a contact others share: its other contacts
     hear of it, in the account holder's language (not that of whoever signed in)."""
-    words = shared_sign_in(say_in(await account_locale(account_id)))
+    words = SHARED_SIGN_IN.words(say_in(await account_locale(account_id)))
     for contact in to:
         await send_to(to=contact, words=words, kind="shared_sign_in")

@@ -1,10 +1,11 @@
 """How a message is worded: per channel, in the reader's language, and texts kept short.
 
-A message is written once as a function of `_` (gettext for one language) returning its
-Wording: the text message, the email's subject and body, and a push's title and body. The
-reader's language is their account's choice, else the clinic's default. A text message is
-sent in the GSM-7 alphabet where it can be (an accent GSM-7 lacks is dropped: "código"
-goes as "codigo"), so that two segments hold 306 characters, not 134.
+Each message is written once, as a Message: its subject and text in N_ strings. Rendered
+with `_` (gettext for one language) it gives its Wording: the text message, the email's
+subject and body, and a push's title and body. The reader's language is their account's
+choice, else the clinic's default. A text message is sent in the GSM-7 alphabet where it can
+be (an accent GSM-7 lacks is dropped: "código" goes as "codigo"), so that two segments hold
+306 characters, not 134.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import math
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
+from app.clinic import clinic_profile
 from app.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES, translations_for
 from app.tables import AccessGrant, Account
 
@@ -33,15 +34,29 @@ class Wording:
     push_body: str = ""
 
 
-WordingFunction = TypeVar("WordingFunction", bound=Callable[..., Wording])
-# Every message's wording, by name: the tests render each one in every language.
-MESSAGES: dict[str, Callable[..., Wording]] = {}
+# Every message, by name: the tests render each one in every language.
+MESSAGES: dict[str, Message] = {}
 
 
-def message(wording: WordingFunction) -> WordingFunction:
-    """Register a message's wording (a function of `_` and the message's values)."""
-    MESSAGES[wording.__name__] = wording
-    return wording
+@dataclass(frozen=True)
+class Message:
+    """A message as written: N_ strings with %(name)s values, the clinic's name always among
+    them. With a `text`, a text or an email that says it under `subject`; without, a notice
+    whose headline is `subject` (notice_words)."""
+
+    name: str
+    subject: str
+    text: str | None = None
+
+    def __post_init__(self) -> None:
+        MESSAGES[self.name] = self
+
+    def words(self, _: Say, **values: str) -> Wording:
+        """The message in the language of `_`, with its values filled in."""
+        values = {"clinic": clinic_profile().name, **values}
+        if self.text is None:
+            return notice_words(_, _(self.subject) % values)
+        return same_words(subject=_(self.subject) % values, text=_(self.text) % values)
 
 
 def same_words(*, subject: str, text: str) -> Wording:

@@ -27,7 +27,7 @@ from app.channels.sms import ConsoleSMS
 from app.clock import set_clock, utcnow
 from app.db import write_transaction
 from app.notices import notify_account
-from app.notices.results import result_ready
+from app.notices.results import RESULT_READY
 from app.services.outbox import outbox_deliver
 from app.services.push import endpoint_allowed, push_enqueue, vapid_public_key
 from app.settings import get_settings
@@ -261,7 +261,7 @@ async def test_a_notice_whose_devices_are_all_gone_goes_by_text_exactly_once(
     push_service.answers = [(status, {}) for status in answers]
     async with write_transaction():
         used = await notify_account(
-            account_id=person.account.id, category="results", words=result_ready, event="g"
+            account_id=person.account.id, category="results", words=RESULT_READY.words, event="g"
         )
     assert used == ["push"]  # queued as a push: whether a device is gone is not known yet
     for _ in range(2):

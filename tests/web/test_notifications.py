@@ -14,8 +14,8 @@ from httpx import AsyncClient
 from app.clock import set_clock
 from app.db import write_transaction
 from app.notices import notify_account, notify_patient
-from app.notices.results import result_ready
-from app.notices.visits import visit_reminder
+from app.notices.results import RESULT_READY
+from app.notices.visits import VISIT_REMINDER
 from app.services.notifications import preferences_parse, quiet_until
 from app.services.outbox import outbox_claim
 from app.tables import Account, OutboxMessage, Patient, PushSubscription
@@ -65,11 +65,14 @@ async def test_the_preference_matrix_decides_the_channel(client: AsyncClient) ->
     account_id = person.account.id
     async with write_transaction():
         assert await notify_account(
-            account_id=account_id, category="results", words=result_ready, event="r1"
+            account_id=account_id, category="results", words=RESULT_READY.words, event="r1"
         ) == ["email"]
         assert (
             await notify_account(
-                account_id=account_id, category="appointments", words=visit_reminder, event="a1"
+                account_id=account_id,
+                category="appointments",
+                words=VISIT_REMINDER.words,
+                event="a1",
             )
             == []
         )
@@ -170,7 +173,7 @@ async def test_a_guardian_hears_of_results_but_never_of_a_confidential_one() -> 
     async with write_transaction():
         assert (
             await notify_patient(
-                patient_id=teen.patient.id, category="results", words=result_ready, event="x"
+                patient_id=teen.patient.id, category="results", words=RESULT_READY.words, event="x"
             )
             == 2
         )
@@ -179,7 +182,7 @@ async def test_a_guardian_hears_of_results_but_never_of_a_confidential_one() -> 
         told = await notify_patient(
             patient_id=teen.patient.id,
             category="results",
-            words=result_ready,
+            words=RESULT_READY.words,
             event="y",
             confidential=True,
         )
@@ -194,7 +197,7 @@ async def test_a_patient_not_enrolled_yet_gets_a_text_at_the_record_s_phone() ->
     async with write_transaction():
         assert (
             await notify_patient(
-                patient_id=patient.id, category="results", words=result_ready, event="z"
+                patient_id=patient.id, category="results", words=RESULT_READY.words, event="z"
             )
             == 1
         )
@@ -281,7 +284,11 @@ async def test_a_confidential_item_of_a_minor_without_an_account_is_not_texted_t
     await grant(parent.account, teen, kind="proxy", relationship="parent")
     async with write_transaction():
         told = await notify_patient(
-            patient_id=teen.id, category="results", words=result_ready, event="c", confidential=True
+            patient_id=teen.id,
+            category="results",
+            words=RESULT_READY.words,
+            event="c",
+            confidential=True,
         )
     assert told == 0
     assert await _all_sent_to(parent_phone) == []
@@ -295,7 +302,11 @@ async def test_a_teen_s_confidential_notice_skips_a_phone_not_marked_as_theirs()
     await with_contacts(teen, phone=parent_phone, phone_is_own=False)
     async with write_transaction():
         told = await notify_patient(
-            patient_id=teen.id, category="results", words=result_ready, event="c", confidential=True
+            patient_id=teen.id,
+            category="results",
+            words=RESULT_READY.words,
+            event="c",
+            confidential=True,
         )
     assert told == 0
     assert await _all_sent_to(parent_phone) == []
@@ -324,7 +335,11 @@ async def test_a_teen_s_confidential_notice_skips_a_guardian_s_invited_phone(
     assert sent.status_code == 303
     async with write_transaction():
         told = await notify_patient(
-            patient_id=teen.id, category="results", words=result_ready, event="c", confidential=True
+            patient_id=teen.id,
+            category="results",
+            words=RESULT_READY.words,
+            event="c",
+            confidential=True,
         )
     assert told == 1
     assert [row["kind"] for row in await _all_sent_to(parent_phone)] == ["caregiver_invite"]
@@ -337,7 +352,11 @@ async def test_a_teen_s_confidential_notice_reaches_a_phone_of_their_own() -> No
     await with_contacts(teen, phone=own_phone, phone_is_own=True)
     async with write_transaction():
         told = await notify_patient(
-            patient_id=teen.id, category="results", words=result_ready, event="c", confidential=True
+            patient_id=teen.id,
+            category="results",
+            words=RESULT_READY.words,
+            event="c",
+            confidential=True,
         )
     assert told == 1
     assert [row["kind"] for row in await _all_sent_to(own_phone)] == ["notice.results"]
@@ -348,9 +367,11 @@ async def test_a_guardian_whose_access_ended_at_18_hears_nothing_before_housekee
     parent, parent_phone, _ = await make_reachable_person()
     await grant(parent.account, grown, kind="proxy", relationship="parent")  # not yet tidied
     async with write_transaction():
-        await notify_patient(patient_id=grown.id, category="results", words=result_ready, event="r")
         await notify_patient(
-            patient_id=grown.id, category="appointments", words=visit_reminder, event="a"
+            patient_id=grown.id, category="results", words=RESULT_READY.words, event="r"
+        )
+        await notify_patient(
+            patient_id=grown.id, category="appointments", words=VISIT_REMINDER.words, event="a"
         )
     assert await _all_sent_to(parent_phone) == []
 
@@ -399,7 +420,7 @@ async def test_a_push_late_at_night_waits_for_the_morning_across_midnight() -> N
     set_clock(lambda: datetime(2026, 11, 24, 4, 30, tzinfo=UTC))  # 23:30 in New York
     async with write_transaction():
         await notify_account(
-            account_id=person.account.id, category="results", words=result_ready, event="q3"
+            account_id=person.account.id, category="results", words=RESULT_READY.words, event="q3"
         )
     [push] = await _pushes(person)
     assert push["next_attempt_at"] == datetime(2026, 11, 24, 13, 0, tzinfo=UTC)  # 08:00
