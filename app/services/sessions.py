@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from app.access import Actor
 from app.clock import utcnow
 from app.db import write_transaction
-from app.errors import NotFoundError
+from app.errors import NotFoundError, NotPermittedError
 from app.services.audit import audit_record
 from app.services.identity import PATIENTS, STAFF, P, Realm
 from app.tables import WebSession
@@ -41,6 +41,14 @@ async def session_open(
     token = secrets.token_urlsafe(32)
     now = utcnow()
     async with write_transaction():
+        # Every way in (passkey, code, link, invitation, demo) ends here: a disabled owner gets
+        # no session, and no audit row saying they signed in.
+        disabled = await WebSession.raw(
+            f"SELECT 1 FROM {realm.owners} WHERE id = {{}} AND disabled_at IS NOT NULL",  # noqa: S608  (a constant table name)
+            owner_id,
+        )
+        if disabled:
+            raise NotPermittedError("this account is disabled")
         await WebSession.insert(
             WebSession(
                 token_hash=token_hash(token),

@@ -125,6 +125,7 @@ async def _people_with_contact(channel: str, value: str) -> CodeTarget:
     rows = await AccessGrant.select(AccessGrant.account, *GRANT_HOLDER_COLUMNS).where(
         AccessGrant.kind == "self",
         AccessGrant.revoked_at.is_null(),
+        AccessGrant.account.disabled_at.is_null(),
         # Exact match (emails are kept lower-case): a LIKE pattern could match others.
         contact_column == value,
     )

@@ -240,7 +240,8 @@ async def test_a_visit_tomorrow_gets_one_reminder_through_the_person_s_choices()
     parent, parent_phone, _ = await make_reachable_person()
     await grant(parent.account, teen.patient, kind="proxy", relationship="parent")
     teen_phone = f"+1555012{unique('')[-4:]}"
-    await Patient.update({Patient.phone: teen_phone}).where(Patient.id == teen.patient.id)
+    # Marked as the teenager's own: a family phone on their record would hear nothing.
+    await with_contacts(teen.patient, phone=teen_phone, phone_is_own=True)
     soon = datetime.now(UTC) + timedelta(hours=20)
     for confidential, starts in ((False, soon), (True, soon), (False, soon + timedelta(days=3))):
         await make_visit(teen.patient, starts_at=starts, confidential=confidential)
@@ -486,3 +487,38 @@ async def test_quiet_hours_from_midnight_show_as_they_were_saved(client: AsyncCl
     shown = await client.get("/notifications")
     assert 'name="quiet_start" value="00:00"' in shown.text
     assert 'name="quiet_end" value="23:59"' in shown.text
+
+
+async def test_a_teenagers_confidential_notices_never_reach_the_family_phone_on_their_record() -> (
+    None
+):
+    """The teenager's own email keeps their account; the family phone on the same record is
+    the parent's: a confidential result or visit is told on neither to the parent."""
+    from app.notices.results import send_result_ready
+    from app.notices.visits import send_visit_reminder
+    from app.services.self_access import self_grants_outside_age_rules
+    from tests.factories import email_address, make_report
+
+    parent, family_phone, _ = await make_reachable_person("Parent")
+    teen = await make_person("Teen", birth=years_ago(15))
+    own_email = email_address("teen")
+    await with_contacts(teen.patient, phone=family_phone, email=own_email, email_is_own=True)
+    await grant(parent.account, teen.patient, kind="proxy", relationship="parent")
+    await self_grants_outside_age_rules()  # the teenager's own access stays
+    report = await make_report(teen.patient, name="Chlamydia NAAT", confidential=True)
+    async with write_transaction():
+        told = await send_result_ready(
+            patient_id=teen.patient.id, report_public_id=str(report.public_id), confidential=True
+        )
+    assert told == 1
+    await make_push_device(teen.account.id)
+    visit = await make_visit(
+        teen.patient, starts_at=datetime.now(UTC) + timedelta(days=1), confidential=True
+    )
+    async with write_transaction():
+        await send_visit_reminder(
+            patient_id=teen.patient.id, visit_public_id=str(visit.public_id), confidential=True
+        )
+    assert await OutboxMessage.count().where(OutboxMessage.recipient == family_phone) == 0
+    # The teenager still hears, on the contact that is theirs.
+    assert await OutboxMessage.count().where(OutboxMessage.recipient == own_email) >= 1

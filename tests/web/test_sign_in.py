@@ -114,3 +114,52 @@ async def _paused_page(client: AsyncClient) -> None:
     assert paused.status_code == 429
     assert "paused for a day" in paused.text
     assert 'value="555 017 7001"' in paused.text
+
+
+async def test_a_disabled_account_gets_no_code_and_no_session(client: AsyncClient) -> None:
+    from datetime import UTC, datetime
+
+    from app.tables import Account, AuditEvent, OutboxMessage, WebSession
+    from tests.factories import phone_number
+
+    person = await make_person("Dis")
+    phone = phone_number()
+    await with_contacts(person.patient, phone=phone)
+    await Account.update({Account.disabled_at: datetime.now(UTC)}).where(
+        Account.id == person.account.id
+    )
+    token = csrf_from((await client.get("/sign-in/code")).text)
+    sent = await client.post(
+        "/sign-in/code",
+        data={"contact": phone, "_csrf_token": token},
+        follow_redirects=False,
+    )
+    # The same answer as for any contact, so it tells nothing; but no code goes out.
+    assert sent.headers["location"] == "/sign-in/code/check"
+    assert await OutboxMessage.count().where(OutboxMessage.recipient == phone) == 0
+    assert await WebSession.count().where(WebSession.account == person.account.id) == 0
+    assert not await AuditEvent.exists().where(
+        (AuditEvent.actor_account == person.account.id) & (AuditEvent.action == "auth.sign_in.code")
+    )
+
+
+async def test_no_way_in_opens_a_session_for_a_disabled_account() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from app.errors import NotPermittedError
+    from app.services.sessions import session_start
+    from app.tables import Account
+
+    person = await make_person("Off")
+    await Account.update({Account.disabled_at: datetime.now(UTC)}).where(
+        Account.id == person.account.id
+    )
+    with pytest.raises(NotPermittedError):
+        await session_start(
+            account_id=person.account.id,
+            acting_patient_id=None,
+            lifetime=timedelta(hours=1),
+            ip="",
+            user_agent="",
+            reason="code",
+        )
