@@ -1,5 +1,6 @@
-"""Who can see my record: invite a caregiver, see and revoke access; and /care/{token},
-where an invited caregiver accepts."""
+"""Caregivers: who can see my record (invite a caregiver, see and end access: the patient
+themself only), and /care/{token}, where an invited caregiver accepts. Access history, the
+record of who looked, is access_history.py."""
 
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ from app.handlers.support import (
     signed_in_actor,
     with_session_cookie,
 )
-from app.services.access_history import access_history
 from app.services.caregivers import (
     PATIENT_RELATIONSHIPS,
     SCOPES,
@@ -113,16 +113,6 @@ async def revoke(context: NamedDependency[PatientContext], public_id: FromPath[s
 async def cancel(context: NamedDependency[PatientContext], public_id: FromPath[str]) -> Redirect:
     await invite_cancel(context=context, invite_public_id=public_id)
     return Redirect("/sharing?done=cancelled", status_code=303)
-
-
-@get("/access-history", name="access_history")
-async def history(context: NamedDependency[PatientContext]) -> Template:
-    return page(
-        "access_history/access_history.html",
-        context=context,
-        tab="more",
-        lines=await access_history(context),
-    )
 
 
 # Accepting ---------------------------------------------------------------------------------

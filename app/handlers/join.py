@@ -10,12 +10,12 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
-from app.handlers.sign_in import to_code_check
 from app.handlers.support import client_ip, page
 from app.services.join import JoinLocation, join_location, join_start
 from app.services.rate_limit import JOIN_PER_IP, rate_limit_ip
 from app.services.sign_in import CodeError
 from app.settings import get_settings
+from app.web.codes import to_code_check
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 FIELDS = ("given_name", "family_name", "birth_date", "contact")

@@ -16,7 +16,6 @@ from litestar.response import Redirect, Template
 from app import i18n
 from app.access import Actor, PatientContext
 from app.db import write_transaction
-from app.handlers.passkeys import ceremony_failed
 from app.handlers.support import page
 from app.notices import send_test_notice
 from app.services.audit import audit_record
@@ -30,6 +29,7 @@ from app.services.push import (
     vapid_public_key,
 )
 from app.settings import get_settings
+from app.web.ceremonies import ceremony_failed
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 

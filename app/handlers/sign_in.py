@@ -1,29 +1,50 @@
-"""Sign in with a code by text or email: two plain forms, no JavaScript needed (three when
-several people use the contact: the date of birth says who)."""
+"""Signing in and out. A code by text or email is two plain forms, no JavaScript needed (three
+when several people use the contact: the date of birth says who); a passkey is a JSON
+ceremony run by static/js/passkeys.js. Signing out works here, or everywhere at once."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Any
 
-from litestar import Request, get, post
+from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
 
+from app.access import Actor
 from app.handlers.support import (
+    SESSION_COOKIE,
     client_ip,
     cookie_name,
     page,
+    safe_next,
     session_lifetime,
+    signed_in_actor,
     with_session_cookie,
 )
+from app.services.identity import PATIENTS
+from app.services.passkeys import passkey_authentication_options
 from app.services.rate_limit import CODE_CHECK_PER_IP, rate_limit_ip
-from app.services.sign_in import CODE_TTL, CodeError, code_choose, code_request, code_verify
+from app.services.sessions import session_end, sessions_end_all
+from app.services.sign_in import CodeError, code_choose, code_request, code_verify
 from app.settings import get_settings
+from app.web.ceremonies import (
+    challenge_used,
+    options_response,
+    passkey_sign_in_answer,
+    relying_party,
+)
+from app.web.codes import CODE_COOKIE, code_handle, to_code_check
 
-CODE_COOKIE = "portal_code"
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+# Wipes what the browser kept from this site (its HTTP cache) as the session ends.
+CLEAR_SITE_DATA = {"Clear-Site-Data": '"cache"'}
+
+
+# A code by text or email -------------------------------------------------------------------
 
 
 @get("/sign-in/code", name="code_request_form")
@@ -52,20 +73,6 @@ async def request_code(request: Request[Any, Any, Any], data: Form) -> Template 
     return to_code_check(handle)
 
 
-def to_code_check(handle: str, query: str = "") -> Redirect:
-    """On to the code form, the browser holding the handle of its pending code."""
-    response = Redirect(f"/sign-in/code/check{query}", status_code=303)
-    response.set_cookie(
-        cookie_name(CODE_COOKIE),
-        handle,
-        max_age=int(CODE_TTL.total_seconds()),
-        httponly=True,
-        secure=get_settings().secure_cookies,
-        samesite="lax",
-    )
-    return response
-
-
 @get("/sign-in/code/check", name="code_check_form")
 async def check_form() -> Template:
     return page("sign_in/code_check.html", error="", private=True)
@@ -90,7 +97,7 @@ async def check_code(request: Request[Any, Any, Any], data: Form) -> Template | 
         if asks_birth_date:
             return _birth_date_form("limit", data["birth_date"], status_code=429)
         return page("sign_in/code_check.html", error="limit", status_code=429, private=True)
-    handle = request.cookies.get(cookie_name(CODE_COOKIE), "")
+    handle = code_handle(request)
     settings = get_settings()
     try:
         if asks_birth_date:
@@ -127,3 +134,47 @@ async def check_code(request: Request[Any, Any, Any], data: Form) -> Template | 
     response = with_session_cookie(Redirect("/welcome", status_code=303), token)
     response.delete_cookie(cookie_name(CODE_COOKIE))
     return response
+
+
+# A passkey ---------------------------------------------------------------------------------
+
+
+@post("/sign-in/passkey/options", name="passkey_sign_in_options", status_code=200)
+async def passkey_options() -> Response[str]:
+    options_json, handle = await passkey_authentication_options(PATIENTS, rp=relying_party())
+    return options_response(options_json, handle)
+
+
+@post("/sign-in/passkey", name="passkey_sign_in", status_code=200)
+async def sign_in_with_passkey(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
+    token = await passkey_sign_in_answer(request, PATIENTS)
+    if isinstance(token, Response):
+        return token
+    response = Response({"redirect": safe_next(request.query_params.get("next"), "/home")})
+    with_session_cookie(response, token)
+    challenge_used(response)
+    return response
+
+
+# Signing out -------------------------------------------------------------------------------
+
+
+def _signed_out() -> Redirect:
+    response = Redirect("/?signed_out=1", status_code=303, headers=CLEAR_SITE_DATA)
+    response.delete_cookie(cookie_name(SESSION_COOKIE))
+    return response
+
+
+@post("/sign-out", name="sign_out")
+async def sign_out(request: Request[Any, Any, Any]) -> Redirect:
+    """Works with an expired session too: the cookie goes either way."""
+    actor = signed_in_actor(request)
+    if actor is not None:
+        await session_end(PATIENTS, principal=actor)
+    return _signed_out()
+
+
+@post("/sign-out/everywhere", name="sign_out_everywhere")
+async def sign_out_everywhere(actor: NamedDependency[Actor]) -> Redirect:
+    await sessions_end_all(PATIENTS, principal=actor)
+    return _signed_out()

@@ -7,7 +7,7 @@ import logging
 import pytest
 from httpx import AsyncClient
 
-from app.handlers import patient
+from app.handlers import home
 from tests.factories import make_person
 from tests.web.conftest import sign_in
 
@@ -21,7 +21,7 @@ async def test_a_crash_shows_the_error_page_and_logs_no_detail(
     async def crashing_summary(context: object) -> None:
         raise RuntimeError(detail)
 
-    monkeypatch.setattr(patient, "home_summary", crashing_summary)
+    monkeypatch.setattr(home, "home_summary", crashing_summary)
     await sign_in(client, await make_person())
     with caplog.at_level(logging.DEBUG):
         response = await client.get("/home")

@@ -9,9 +9,9 @@ import json
 from httpx import AsyncClient
 from webauthn.helpers import bytes_to_base64url
 
-from app.handlers.passkeys import CHALLENGE_COOKIE
 from app.settings import Settings
 from app.tables import AuditEvent, Passkey, Patient, WebAuthnChallenge
+from app.web.ceremonies import CHALLENGE_COOKIE
 from tests.authenticator import SoftAuthenticator
 from tests.factories import make_person, staff_sign_up_path, unique
 from tests.web.conftest import add_passkey, csrf_from, passkey_sign_in, sign_in

@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 from httpx import AsyncClient
 
-from app.handlers import passkeys as passkey_handlers
-from app.handlers import sign_in as code_handlers
+from app.handlers import sign_in as sign_in_handlers
 from app.services.enrollment import invite_create
 from app.services.rate_limit import ENROLL_PER_IP, RateRule, rate_limit_reset
 from app.tables import AuditEvent
+from app.web import ceremonies
 from tests.factories import make_patient, unique
 from tests.web.conftest import csrf_from
 
@@ -56,7 +56,7 @@ async def test_the_enrollment_form_answers_429_after_the_limit(client: AsyncClie
 async def test_code_checks_answer_429_after_the_limit(
     client: AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(code_handlers, "CODE_CHECK_PER_IP", tight("code"))
+    monkeypatch.setattr(sign_in_handlers, "CODE_CHECK_PER_IP", tight("code"))
     token = csrf_from((await client.get("/sign-in/code/check")).text)
     for _ in range(2):
         wrong = await client.post(
@@ -73,7 +73,7 @@ async def test_code_checks_answer_429_after_the_limit(
 async def test_passkey_sign_in_answers_429_as_json_after_the_limit(
     client: AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(passkey_handlers, "PASSKEY_SIGN_IN_PER_IP", tight("passkey"))
+    monkeypatch.setattr(ceremonies, "PASSKEY_SIGN_IN_PER_IP", tight("passkey"))
     token = csrf_from((await client.get("/")).text)
     headers = {"X-CSRFToken": token}
     for _ in range(2):

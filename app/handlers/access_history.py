@@ -1,0 +1,22 @@
+"""Access history: everyone other than the patient who looked at or changed the record, with
+clinic staff by name and role. The patient themself only (the service refuses a caregiver)."""
+
+from __future__ import annotations
+
+from litestar import get
+from litestar.di import NamedDependency
+from litestar.response import Template
+
+from app.access import PatientContext
+from app.handlers.support import page
+from app.services.access_history import access_history
+
+
+@get("/access-history", name="access_history")
+async def history(context: NamedDependency[PatientContext]) -> Template:
+    return page(
+        "access_history/access_history.html",
+        context=context,
+        tab="more",
+        lines=await access_history(context),
+    )

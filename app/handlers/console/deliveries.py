@@ -1,0 +1,34 @@
+"""What did not reach people: texts, emails and pushes that gave up ("Not delivered"), and, in
+demo mode only, the outbox of everything the clinic sent (its messages carry links and codes)."""
+
+from __future__ import annotations
+
+from litestar import get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+
+from app.access import StaffActor
+from app.services.console.patients import deliveries_failing, delivery_retry, outbox_recent
+from app.web.console import staff_page
+
+
+@get("/staff/deliveries", name="staff_deliveries")
+async def deliveries(staff: NamedDependency[StaffActor]) -> Template:
+    return staff_page(
+        "console/deliveries.html", staff=staff, problems=await deliveries_failing(staff=staff)
+    )
+
+
+@post("/staff/deliveries/{public_id:str}/retry", name="staff_delivery_retry")
+async def delivery_retry_post(
+    staff: NamedDependency[StaffActor], public_id: FromPath[str]
+) -> Redirect:
+    await delivery_retry(staff=staff, public_id=public_id)
+    return Redirect("/staff/deliveries", status_code=303)
+
+
+@get("/staff/outbox", name="staff_outbox")
+async def outbox(staff: NamedDependency[StaffActor]) -> Template:
+    """Mounted in demo mode only (app/main.py)."""
+    return staff_page("console/outbox.html", staff=staff, messages=await outbox_recent(staff=staff))

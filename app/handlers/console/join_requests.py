@@ -1,0 +1,37 @@
+"""Join requests: people who scanned a poster and matched no record (or a minor's), for the
+front desk to follow up."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import get, post
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
+from litestar.params import Body, FromPath
+from litestar.response import Redirect, Template
+
+from app.access import StaffActor
+from app.services.console.patients import join_request_close, join_requests_open
+from app.web.console import staff_page
+
+Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+@get("/staff/join-requests", name="staff_join_requests")
+async def join_requests(staff: NamedDependency[StaffActor]) -> Template:
+    return staff_page(
+        "console/join_requests.html", staff=staff, requests=await join_requests_open(staff=staff)
+    )
+
+
+@post("/staff/join-requests/{public_id:str}/close", name="staff_join_request_close")
+async def join_request_close_post(
+    staff: NamedDependency[StaffActor], public_id: FromPath[str], data: Form
+) -> Redirect:
+    outcome = data.get("outcome", "")
+    if outcome not in ("enrolled", "dismissed"):
+        raise NotFoundException()
+    await join_request_close(staff=staff, public_id=public_id, outcome=outcome)
+    return Redirect("/staff/join-requests", status_code=303)

@@ -1,0 +1,3 @@
+"""What the handlers share besides app/handlers/support.py, so that no handler module imports
+another: the passkey and code steps that more than one area uses, and the console's page
+frame. No routes here."""

@@ -1,0 +1,34 @@
+"""The step every one-time code leads to: the code form, with the browser holding the handle
+of its pending code. Code sign-in and the poster join both end here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.response import Redirect
+
+from app.handlers.support import cookie_name
+from app.services.sign_in import CODE_TTL
+from app.settings import get_settings
+
+CODE_COOKIE = "portal_code"
+
+
+def code_handle(request: Request[Any, Any, Any]) -> str:
+    return request.cookies.get(cookie_name(CODE_COOKIE), "")
+
+
+def to_code_check(handle: str, query: str = "") -> Redirect:
+    """On to the code form. A poster join words it its own way (`?joining=1`): it may have sent
+    no code (the front desk has the request then)."""
+    response = Redirect(f"/sign-in/code/check{query}", status_code=303)
+    response.set_cookie(
+        cookie_name(CODE_COOKIE),
+        handle,
+        max_age=int(CODE_TTL.total_seconds()),
+        httponly=True,
+        secure=get_settings().secure_cookies,
+        samesite="lax",
+    )
+    return response
