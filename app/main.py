@@ -1,4 +1,5 @@
-"""create_app(settings) -> Litestar: plugins, middleware, routes and lifespan in one place."""
+"""create_app(settings) -> Litestar: plugins, middleware, the areas' routers and lifespan in one
+place."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from app.db import close_pool, open_pool
 from app.handlers import (
     access_history,
     caregivers,
+    console,
     demo,
     devices,
     enrollment,
@@ -41,18 +43,10 @@ from app.handlers import (
     start,
     visits,
 )
-from app.handlers.console import audit as console_audit
-from app.handlers.console import deliveries as console_deliveries
-from app.handlers.console import join_requests as console_join_requests
-from app.handlers.console import patients as console_patients
-from app.handlers.console import posters as console_posters
-from app.handlers.console import results as console_results
-from app.handlers.console import sign_in as console_sign_in
 from app.handlers.errors import EXCEPTION_HANDLERS
 from app.handlers.support import (
     CSRF_COOKIE,
     cookie_name,
-    identify_request,
     legacy_cookies,
     provide_actor,
     provide_patient_context,
@@ -68,6 +62,7 @@ from app.security import (
 from app.services.rate_limit import rate_limit_close
 from app.settings import Settings, get_settings
 from app.templating import build_environment, set_clinic_profile
+from app.web.identity import IdentifyRequest
 from app.worker import channels_from_settings, run_worker
 
 log = logging.getLogger("portal")
@@ -98,77 +93,23 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if opened:
                 await close_pool()
 
+    # One router per area (app/handlers/<area>.py), each with its path and guards.
     route_handlers: list[Any] = [
-        start.landing,
-        start.offline,
-        start.healthz,
-        start.manifest,
-        start.service_worker,
-        start.favicon,
-        start.language,
-        sign_in.request_form,
-        sign_in.request_code,
-        sign_in.check_form,
-        sign_in.check_code,
-        sign_in.passkey_options,
-        sign_in.sign_in_with_passkey,
-        sign_in.sign_out,
-        sign_in.sign_out_everywhere,
-        enrollment.enroll_page,
-        enrollment.enroll,
-        enrollment.welcome,
-        join.join_page,
-        join.join,
-        passkeys.passkeys_page,
-        passkeys.register_options,
-        passkeys.register,
-        passkeys.remove,
-        passkeys.rename,
-        devices.devices,
-        devices.sign_out_device,
-        profiles.switch_profile,
-        home.home,
-        home.more,
-        results.results,
-        results.report,
-        results.test,
-        visits.visits,
-        messages.messages,
-        caregivers.sharing,
-        caregivers.invite,
-        caregivers.revoke,
-        caregivers.cancel,
-        caregivers.care_page,
-        caregivers.care_code,
-        caregivers.care_accept,
-        access_history.history,
-        notifications.settings_page,
-        notifications.save,
-        notifications.subscribe,
-        notifications.unsubscribe,
-        notifications.send_test,
-        console_sign_in.sign_in_page,
-        console_sign_in.sign_in_options,
-        console_sign_in.sign_in,
-        console_sign_in.enroll_page,
-        console_sign_in.enroll_options,
-        console_sign_in.enroll,
-        console_sign_in.sign_out,
-        console_patients.home,
-        console_patients.patient,
-        console_patients.invite,
-        console_patients.own_contacts,
-        console_patients.guardian,
-        console_patients.grant_revoke,
-        console_join_requests.join_requests,
-        console_join_requests.join_request_close_post,
-        console_audit.audit,
-        console_results.results,
-        console_results.result_review_post,
-        console_posters.posters,
-        console_posters.poster,
-        console_deliveries.deliveries,
-        console_deliveries.delivery_retry_post,
+        start.router,
+        sign_in.router,
+        enrollment.router,
+        join.router,
+        passkeys.router,
+        devices.router,
+        profiles.router,
+        home.router,
+        results.router,
+        visits.router,
+        messages.router,
+        caregivers.router,
+        access_history.router,
+        notifications.router,
+        console.router,
         create_static_files_router(
             path="/static",
             directories=[STATIC_DIR],
@@ -179,14 +120,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
     ]
     if settings.demo:
-        # Demo sign-in, and the outbox page (its messages carry links and codes).
-        route_handlers.extend([demo.DemoSignIn, console_deliveries.outbox])
+        # Demo sign-in, and the console's outbox (its messages carry links and codes).
+        route_handlers.extend([demo.router, console.demo_router])
 
     return Litestar(
         route_handlers=route_handlers,
         lifespan=[lifespan],
         debug=settings.debug,
-        before_request=identify_request,
         middleware=[
             DefineMiddleware(ForwardedHeaders, proxies=settings.trusted_proxies),
             # Litestar's CSRF check, with tokens masked per response (security.py: BREACH).
@@ -200,6 +140,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     cookie_samesite="lax",
                 ),
             ),
+            # Innermost: after the CSRF check, before the guards.
+            IdentifyRequest(),
         ],
         dependencies={
             "actor": Provide(provide_actor),

@@ -3,16 +3,17 @@ clinic staff by name and role. The patient themself only (the service refuses a 
 
 from __future__ import annotations
 
-from litestar import get
+from litestar import Router, get
 from litestar.di import NamedDependency
 from litestar.response import Template
 
 from app.access import PatientContext
 from app.handlers.support import page
 from app.services.access_history import access_history
+from app.web.guards import account_signed_in
 
 
-@get("/access-history", name="access_history")
+@get("/", name="access_history")
 async def history(context: NamedDependency[PatientContext]) -> Template:
     return page(
         "access_history/access_history.html",
@@ -20,3 +21,6 @@ async def history(context: NamedDependency[PatientContext]) -> Template:
         tab="more",
         lines=await access_history(context),
     )
+
+
+router = Router("/access-history", guards=[account_signed_in], route_handlers=[history])

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from litestar import Request, get, post
+from litestar import Request, Router, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
@@ -39,6 +39,7 @@ from app.services.phones import country_names
 from app.services.rate_limit import CODE_CHECK_PER_IP, rate_limit_ip
 from app.services.sign_in import CODE_TTL
 from app.settings import get_settings
+from app.web.guards import account_signed_in
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 INVITE_FIELDS = ("contact", "relationship", "scope", "end_date")
@@ -70,12 +71,12 @@ async def _sharing_page(
     )
 
 
-@get("/sharing", name="sharing")
+@get("/", name="sharing")
 async def sharing(context: NamedDependency[PatientContext], done: FromQuery[str] = "") -> Template:
     return await _sharing_page(context, done=done)
 
 
-@post("/sharing/invite", name="sharing_invite")
+@post("/invite", name="sharing_invite")
 async def invite(context: NamedDependency[PatientContext], data: Form) -> Template | Redirect:
     typed = {field: data.get(field, "").strip() for field in INVITE_FIELDS}
     end_date: date | None = None
@@ -103,13 +104,13 @@ async def invite(context: NamedDependency[PatientContext], data: Form) -> Templa
     return Redirect("/sharing?done=invited", status_code=303)
 
 
-@post("/sharing/grants/{public_id:str}/revoke", name="sharing_revoke")
+@post("/grants/{public_id:str}/revoke", name="sharing_revoke")
 async def revoke(context: NamedDependency[PatientContext], public_id: FromPath[str]) -> Redirect:
     await grant_revoke(context=context, grant_public_id=public_id)
     return Redirect("/sharing?done=revoked", status_code=303)
 
 
-@post("/sharing/invites/{public_id:str}/cancel", name="sharing_invite_cancel")
+@post("/invites/{public_id:str}/cancel", name="sharing_invite_cancel")
 async def cancel(context: NamedDependency[PatientContext], public_id: FromPath[str]) -> Redirect:
     await invite_cancel(context=context, invite_public_id=public_id)
     return Redirect("/sharing?done=cancelled", status_code=303)
@@ -117,6 +118,8 @@ async def cancel(context: NamedDependency[PatientContext], public_id: FromPath[s
 
 # Accepting ---------------------------------------------------------------------------------
 
+CARE_PREFIX = "/care"
+# Only the invitation's pages read it.
 CARE_CODE_COOKIE = "portal_care_code"
 
 
@@ -142,12 +145,12 @@ def _care_page(
     )
 
 
-@get("/care/{token:str}", name="care_invite")
+@get("/{token:str}", name="care_invite")
 async def care_page(request: Request[Any, Any, Any], token: FromPath[str]) -> Template:
     return _care_page(request, token, await invite_open(token))
 
 
-@post("/care/{token:str}/code", name="care_code")
+@post("/{token:str}/code", name="care_code")
 async def care_code(request: Request[Any, Any, Any], token: FromPath[str]) -> Template | Redirect:
     """Send the code that proves the invited phone or email is in the person's hands."""
     try:
@@ -167,7 +170,7 @@ async def care_code(request: Request[Any, Any, Any], token: FromPath[str]) -> Te
     response.set_cookie(
         CARE_CODE_COOKIE,
         handle,
-        path="/care",
+        path=CARE_PREFIX,
         max_age=int(CODE_TTL.total_seconds()),
         httponly=True,
         secure=get_settings().secure_cookies,
@@ -176,7 +179,7 @@ async def care_code(request: Request[Any, Any, Any], token: FromPath[str]) -> Te
     return response
 
 
-@post("/care/{token:str}", name="care_accept")
+@post("/{token:str}", name="care_accept")
 async def care_accept(
     request: Request[Any, Any, Any], token: FromPath[str], data: Form
 ) -> Template | Redirect:
@@ -220,5 +223,20 @@ async def care_accept(
         if session_token is not None
         else Redirect("/home", status_code=303)
     )
-    response.delete_cookie(CARE_CODE_COOKIE, path="/care")
+    response.delete_cookie(CARE_CODE_COOKIE, path=CARE_PREFIX)
     return response
+
+
+router = Router(
+    "/",
+    route_handlers=[
+        # The patient's own page: guarded here, and a caregiver is refused by the service.
+        Router(
+            "/sharing",
+            guards=[account_signed_in],
+            route_handlers=[sharing, invite, revoke, cancel],
+        ),
+        # The invitation: anyone holding the link, signed in or not.
+        Router(CARE_PREFIX, route_handlers=[care_page, care_code, care_accept]),
+    ],
+)

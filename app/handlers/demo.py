@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Request, Router, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
@@ -20,54 +20,55 @@ from app.services.demo.clinic import PERSONAS
 from app.services.demo.sign_in import DEMO_STAFF, demo_sign_in, demo_staff_sign_in, persona_find
 
 
-class DemoSignIn(Controller):
-    path = "/demo"
+@get("/", name="demo_personas")
+async def personas() -> Template:
+    return page("demo/personas.html", personas=PERSONAS, staff=DEMO_STAFF)
 
-    @get("/", name="demo_personas")
-    async def personas(self) -> Template:
-        return page("demo/personas.html", personas=PERSONAS, staff=DEMO_STAFF)
 
-    @get("/sign-in/{slug:str}", name="demo_confirm")
-    async def confirm(self, slug: FromPath[str]) -> Template:
-        """A link only shows a button: link scanners and previews must not sign anyone in."""
-        persona = persona_find(slug)
-        return page(
-            "demo/confirm.html",
-            persona=persona,
-            staff_summary="",
-            action=f"/demo/sign-in/{persona.slug}",
-        )
+@get("/sign-in/{slug:str}", name="demo_confirm")
+async def confirm(slug: FromPath[str]) -> Template:
+    """A link only shows a button: link scanners and previews must not sign anyone in."""
+    persona = persona_find(slug)
+    return page(
+        "demo/confirm.html",
+        persona=persona,
+        staff_summary="",
+        action=f"/demo/sign-in/{persona.slug}",
+    )
 
-    @post("/sign-in/{slug:str}", name="demo_sign_in")
-    async def sign_in(self, request: Request[Any, Any, Any], slug: FromPath[str]) -> Redirect:
-        lifetime = session_lifetime()
-        token = await demo_sign_in(
-            slug=slug,
-            lifetime=lifetime,
-            ip=client_ip(request),
-            user_agent=request.headers.get("user-agent", ""),
-        )
-        response = Redirect("/home", status_code=303)
-        with_session_cookie(response, token)
-        return response
 
-    @get("/staff/{slug:str}", name="demo_staff_confirm")
-    async def staff_confirm(self, slug: FromPath[str]) -> Template:
-        if slug not in DEMO_STAFF:
-            raise NotFoundError(slug)
-        return page(
-            "demo/confirm.html",
-            persona=None,
-            staff_summary=DEMO_STAFF[slug][1],
-            action=f"/demo/staff/{slug}",
-        )
+@post("/sign-in/{slug:str}", name="demo_sign_in")
+async def sign_in(request: Request[Any, Any, Any], slug: FromPath[str]) -> Redirect:
+    token = await demo_sign_in(
+        slug=slug,
+        lifetime=session_lifetime(),
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent", ""),
+    )
+    return with_session_cookie(Redirect("/home", status_code=303), token)
 
-    @post("/staff/{slug:str}", name="demo_staff_sign_in")
-    async def staff_sign_in(self, request: Request[Any, Any, Any], slug: FromPath[str]) -> Redirect:
-        token = await demo_staff_sign_in(
-            slug=slug,
-            lifetime=session_lifetime(),
-            ip=client_ip(request),
-            user_agent=request.headers.get("user-agent", ""),
-        )
-        return with_staff_cookie(Redirect("/staff", status_code=303), token)
+
+@get("/staff/{slug:str}", name="demo_staff_confirm")
+async def staff_confirm(slug: FromPath[str]) -> Template:
+    if slug not in DEMO_STAFF:
+        raise NotFoundError(slug)
+    return page(
+        "demo/confirm.html",
+        persona=None,
+        staff_summary=DEMO_STAFF[slug][1],
+        action=f"/demo/staff/{slug}",
+    )
+
+
+@post("/staff/{slug:str}", name="demo_staff_sign_in")
+async def staff_sign_in(request: Request[Any, Any, Any], slug: FromPath[str]) -> Redirect:
+    token = await demo_staff_sign_in(
+        slug=slug,
+        lifetime=session_lifetime(),
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent", ""),
+    )
+    return with_staff_cookie(Redirect("/staff", status_code=303), token)
+
+
+router = Router("/demo", route_handlers=[personas, confirm, sign_in, staff_confirm, staff_sign_in])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from litestar import get, post
+from litestar import Router, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
@@ -14,9 +14,10 @@ from app.access import Actor, PatientContext
 from app.handlers.support import page
 from app.services.sessions import session_end_device, sessions_list
 from app.settings import get_settings
+from app.web.guards import account_signed_in
 
 
-@get("/devices", name="devices")
+@get("/", name="devices")
 async def devices(
     actor: NamedDependency[Actor], context: NamedDependency[PatientContext]
 ) -> Template:
@@ -27,7 +28,10 @@ async def devices(
     return page("devices/devices.html", context=context, tab="more", devices=lines)
 
 
-@post("/devices/{public_id:str}/sign-out", name="device_sign_out")
+@post("/{public_id:str}/sign-out", name="device_sign_out")
 async def sign_out_device(actor: NamedDependency[Actor], public_id: FromPath[str]) -> Redirect:
     await session_end_device(actor=actor, public_id=public_id)
     return Redirect("/devices?signed_out=1", status_code=303)
+
+
+router = Router("/devices", guards=[account_signed_in], route_handlers=[devices, sign_out_device])

@@ -1,11 +1,12 @@
-"""Enrollment from a link: confirm the date of birth, then (optionally) add a passkey."""
+"""Enrollment from a link: confirm the date of birth, then (optionally) add a passkey on the
+welcome screen. (The poster join is join.py.)"""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Any
 
-from litestar import Request, get, post
+from litestar import Request, Router, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
@@ -15,6 +16,7 @@ from app.access import PatientContext
 from app.handlers.support import client_ip, page, session_lifetime, with_session_cookie
 from app.services.enrollment import EnrollmentError, enroll_confirm, invite_is_open
 from app.services.rate_limit import ENROLL_PER_IP, rate_limit_ip
+from app.web.guards import account_signed_in
 
 
 def _form(
@@ -67,7 +69,10 @@ async def enroll(
     return response
 
 
-@get("/welcome", name="welcome")
+@get("/welcome", name="welcome", guards=[account_signed_in])
 async def welcome(context: NamedDependency[PatientContext]) -> Template:
     """The last enrollment screen: a passkey for next time, then the portal."""
     return page("enrollment/welcome.html", context=context)
+
+
+router = Router("/", route_handlers=[enroll_page, enroll, welcome])

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from litestar import get
+from litestar import Router, get
 from litestar.di import NamedDependency
 from litestar.response import Template
 
 from app.access import PatientContext
 from app.handlers.support import page
 from app.services.home import home_summary
+from app.web.guards import account_signed_in
 
 
 @get("/home", name="home")
@@ -19,3 +20,6 @@ async def home(context: NamedDependency[PatientContext]) -> Template:
 @get("/more", name="more")
 async def more(context: NamedDependency[PatientContext]) -> Template:
     return page("home/more.html", context=context, tab="more")
+
+
+router = Router("/", guards=[account_signed_in], route_handlers=[home, more])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from litestar import Request, get, post
+from litestar import Request, Router, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
@@ -34,12 +34,12 @@ def _form(
     )
 
 
-@get("/join/{code:str}", name="join")
+@get("/{code:str}", name="join")
 async def join_page(code: FromPath[str]) -> Template:
     return _form(await join_location(code), dict.fromkeys(FIELDS, ""), set())
 
 
-@post("/join/{code:str}", name="join_start")
+@post("/{code:str}", name="join_start")
 async def join(
     request: Request[Any, Any, Any], code: FromPath[str], data: Form
 ) -> Template | Redirect:
@@ -70,3 +70,6 @@ async def join(
         status = 400 if error.reason == "contact" else 429
         return _form(location, typed, {error.reason}, status_code=status)
     return to_code_check(handle, "?joining=1")
+
+
+router = Router("/join", route_handlers=[join_page, join])

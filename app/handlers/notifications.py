@@ -7,7 +7,7 @@ import json
 from datetime import time
 from typing import Annotated, Any
 
-from litestar import Request, Response, get, post
+from litestar import Request, Response, Router, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
@@ -30,6 +30,7 @@ from app.services.push import (
 )
 from app.settings import get_settings
 from app.web.ceremonies import ceremony_failed
+from app.web.guards import account_signed_in
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -105,3 +106,10 @@ async def send_test(actor: NamedDependency[Actor]) -> Redirect:
     """A notice that says it is a test, through the person's own choices, to see it arrive."""
     used = await send_test_notice(account_id=actor.account_id)
     return Redirect("/notifications?done=" + ("tested" if used else "nothing"), status_code=303)
+
+
+router = Router(
+    "/",
+    guards=[account_signed_in],
+    route_handlers=[settings_page, save, subscribe, unsubscribe, send_test],
+)

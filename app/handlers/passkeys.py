@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Response, get, post
+from litestar import Request, Response, Router, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
@@ -31,9 +31,10 @@ from app.web.ceremonies import (
     options_response,
     relying_party,
 )
+from app.web.guards import account_signed_in
 
 
-@get("/passkeys", name="passkeys")
+@get("/", name="passkeys")
 async def passkeys_page(
     actor: NamedDependency[Actor], context: NamedDependency[PatientContext]
 ) -> Template:
@@ -45,13 +46,13 @@ async def passkeys_page(
     )
 
 
-@post("/passkeys/options", name="passkey_register_options", status_code=200)
+@post("/options", name="passkey_register_options", status_code=200)
 async def register_options(actor: NamedDependency[Actor]) -> Response[str]:
     options_json, handle = await passkey_registration_options(actor=actor, rp=relying_party())
     return options_response(options_json, handle)
 
 
-@post("/passkeys", name="passkey_register", status_code=201)
+@post("/", name="passkey_register", status_code=201)
 async def register(
     request: Request[Any, Any, Any], actor: NamedDependency[Actor]
 ) -> Response[dict[str, str]]:
@@ -73,7 +74,7 @@ async def register(
     return response
 
 
-@post("/passkeys/{public_id:str}/remove", name="passkey_remove")
+@post("/{public_id:str}/remove", name="passkey_remove")
 async def remove(
     request: Request[Any, Any, Any], actor: NamedDependency[Actor], public_id: FromPath[str]
 ) -> Redirect:
@@ -86,7 +87,7 @@ async def remove(
     return Redirect("/passkeys?passkey=removed", status_code=303)
 
 
-@post("/passkeys/{public_id:str}/rename", name="passkey_rename")
+@post("/{public_id:str}/rename", name="passkey_rename")
 async def rename(
     request: Request[Any, Any, Any], actor: NamedDependency[Actor], public_id: FromPath[str]
 ) -> Redirect:
@@ -96,3 +97,10 @@ async def rename(
     except ValueError:
         return Redirect("/passkeys?passkey=unnamed", status_code=303)
     return Redirect("/passkeys?passkey=renamed", status_code=303)
+
+
+router = Router(
+    "/passkeys",
+    guards=[account_signed_in],
+    route_handlers=[passkeys_page, register_options, register, remove, rename],
+)

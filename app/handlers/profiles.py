@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import post
+from litestar import Router, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
@@ -13,9 +13,10 @@ from litestar.response import Redirect
 from app.access import Actor
 from app.handlers.support import safe_next
 from app.services.profiles import profile_switch
+from app.web.guards import account_signed_in
 
 
-@post("/profile", name="profile_switch")
+@post("/", name="profile_switch")
 async def switch_profile(
     actor: NamedDependency[Actor],
     data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
@@ -23,3 +24,6 @@ async def switch_profile(
     """That person's record, on the same tab."""
     await profile_switch(actor=actor, patient_public_id=data.get("patient", ""))
     return Redirect(safe_next(data.get("next"), "/home"), status_code=303)
+
+
+router = Router("/profile", guards=[account_signed_in], route_handlers=[switch_profile])

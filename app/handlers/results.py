@@ -3,7 +3,7 @@ patient context (a caregiver's scope and a teenager's confidential results apply
 
 from __future__ import annotations
 
-from litestar import get
+from litestar import Router, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Template
@@ -12,16 +12,17 @@ from app.access import PatientContext
 from app.handlers.support import page
 from app.services.results import results_list
 from app.services.results.detail import observation_open, report_open
+from app.web.guards import account_signed_in
 
 
-@get("/results", name="results")
+@get("/", name="results")
 async def results(context: NamedDependency[PatientContext]) -> Template:
     return page(
         "results/results.html", context=context, tab="results", reports=await results_list(context)
     )
 
 
-@get("/results/{report_id:str}", name="result_report")
+@get("/{report_id:str}", name="result_report")
 async def report(context: NamedDependency[PatientContext], report_id: FromPath[str]) -> Template:
     return page(
         "results/report.html",
@@ -31,9 +32,12 @@ async def report(context: NamedDependency[PatientContext], report_id: FromPath[s
     )
 
 
-@get("/results/{report_id:str}/{test_id:str}", name="result_test")
+@get("/{report_id:str}/{test_id:str}", name="result_test")
 async def test(
     context: NamedDependency[PatientContext], report_id: FromPath[str], test_id: FromPath[str]
 ) -> Template:
     detail = await observation_open(context, report_id, test_id)
     return page("results/test.html", context=context, tab="results", detail=detail)
+
+
+router = Router("/results", guards=[account_signed_in], route_handlers=[results, report, test])

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from litestar import Request, Response, get, post
+from litestar import Request, Response, Router, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
@@ -37,6 +37,7 @@ from app.web.ceremonies import (
     relying_party,
 )
 from app.web.codes import CODE_COOKIE, code_handle, to_code_check
+from app.web.guards import account_signed_in
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -174,7 +175,22 @@ async def sign_out(request: Request[Any, Any, Any]) -> Redirect:
     return _signed_out()
 
 
-@post("/sign-out/everywhere", name="sign_out_everywhere")
+@post("/sign-out/everywhere", name="sign_out_everywhere", guards=[account_signed_in])
 async def sign_out_everywhere(actor: NamedDependency[Actor]) -> Redirect:
     await sessions_end_all(PATIENTS, principal=actor)
     return _signed_out()
+
+
+router = Router(
+    "/",
+    route_handlers=[
+        request_form,
+        request_code,
+        check_form,
+        check_code,
+        passkey_options,
+        sign_in_with_passkey,
+        sign_out,
+        sign_out_everywhere,
+    ],
+)

@@ -1,11 +1,12 @@
-"""Pages anyone may open: the landing page, the offline page, the manifest, the worker."""
+"""The start area, open to anyone: the landing page, the offline page, the manifest, the
+service worker, the icon, the health check and the language choice."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Annotated, Any
 
-from litestar import Request, get, post
+from litestar import Request, Router, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import File, Redirect, Response, Template
@@ -123,3 +124,9 @@ async def language(
     else:
         response.delete_cookie(LANGUAGE_COOKIE)
     return response
+
+
+router = Router(
+    "/",
+    route_handlers=[landing, offline, healthz, manifest, service_worker, favicon, language],
+)

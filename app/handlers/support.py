@@ -59,8 +59,9 @@ def legacy_cookies() -> dict[str, str]:
 
 
 async def identify_request(request: Request[Any, Any, Any]) -> None:
-    """before_request: find who is signed in (one query) and choose the language. On the
-    console's paths only a staff session counts, elsewhere only a patient's."""
+    """Find who is signed in (one query) and choose the language, before the route's guards
+    run (the IdentifyRequest middleware, app/web/identity.py). On the console's paths only a
+    staff session counts, elsewhere only a patient's."""
     path = request.url.path
     actor: Actor | None = None
     if path.startswith(_ANONYMOUS_PREFIXES):

@@ -1,3 +1,35 @@
-"""The clinic console under /staff, one sub-area per module: signing in, patients, join
-requests, results, posters, the audit log, and what was not delivered. Staff sessions use
-their own cookie, read only on the console's paths (app/handlers/support.py)."""
+"""The clinic console under /staff: one router, one sub-area per module. Each sub-area's
+router carries its role permission as a guard (app/web/guards.py: staff_permission), so the
+rule is written once, where its routes are; only signing in is open to anyone.
+
+Staff sessions use their own cookie, read only on these paths (app/handlers/support.py)."""
+
+from __future__ import annotations
+
+from litestar import Router
+
+from app.handlers.console import (
+    audit,
+    deliveries,
+    join_requests,
+    patients,
+    posters,
+    results,
+    sign_in,
+)
+from app.handlers.support import STAFF_PREFIX
+
+router = Router(
+    STAFF_PREFIX,
+    route_handlers=[
+        sign_in.router,
+        patients.router,
+        join_requests.router,
+        results.router,
+        posters.router,
+        audit.router,
+        deliveries.router,
+    ],
+)
+# The demo outbox, mounted in demo mode only: its messages carry links and codes.
+demo_router = Router(STAFF_PREFIX, route_handlers=[deliveries.outbox_router])

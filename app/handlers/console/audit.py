@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from datetime import date
 
-from litestar import get
+from litestar import Router, get
 from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from litestar.response import Template
 
 from app.access import StaffActor
 from app.services.console.audit_search import AuditFilters, audit_search
-from app.services.console.roles import staff_require
 from app.web.console import staff_page
+from app.web.guards import staff_permission
 
 
 def _unreadable(staff: StaffActor, typed: dict[str, str]) -> Template:
@@ -22,7 +22,7 @@ def _unreadable(staff: StaffActor, typed: dict[str, str]) -> Template:
     )
 
 
-@get("/staff/audit", name="staff_audit")
+@get("/", name="staff_audit")
 async def audit(
     staff: NamedDependency[StaffActor],
     mrn: FromQuery[str] = "",
@@ -31,7 +31,6 @@ async def audit(
     since: FromQuery[str] = "",
     until: FromQuery[str] = "",
 ) -> Template:
-    staff_require(staff.role, "audit.search")
     typed = {
         "mrn": mrn,
         "staff_email": staff_email,
@@ -54,3 +53,6 @@ async def audit(
         return _unreadable(staff, typed)
     lines = None if filters.empty else await audit_search(staff=staff, filters=filters)
     return staff_page("console/audit.html", staff=staff, typed=typed, lines=lines, error="")
+
+
+router = Router("/audit", guards=[staff_permission("audit.search")], route_handlers=[audit])

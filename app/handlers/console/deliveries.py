@@ -3,7 +3,7 @@ demo mode only, the outbox of everything the clinic sent (its messages carry lin
 
 from __future__ import annotations
 
-from litestar import get, post
+from litestar import Router, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
@@ -11,16 +11,17 @@ from litestar.response import Redirect, Template
 from app.access import StaffActor
 from app.services.console.patients import deliveries_failing, delivery_retry, outbox_recent
 from app.web.console import staff_page
+from app.web.guards import staff_permission
 
 
-@get("/staff/deliveries", name="staff_deliveries")
+@get("/", name="staff_deliveries")
 async def deliveries(staff: NamedDependency[StaffActor]) -> Template:
     return staff_page(
         "console/deliveries.html", staff=staff, problems=await deliveries_failing(staff=staff)
     )
 
 
-@post("/staff/deliveries/{public_id:str}/retry", name="staff_delivery_retry")
+@post("/{public_id:str}/retry", name="staff_delivery_retry")
 async def delivery_retry_post(
     staff: NamedDependency[StaffActor], public_id: FromPath[str]
 ) -> Redirect:
@@ -28,7 +29,15 @@ async def delivery_retry_post(
     return Redirect("/staff/deliveries", status_code=303)
 
 
-@get("/staff/outbox", name="staff_outbox")
+@get("/", name="staff_outbox")
 async def outbox(staff: NamedDependency[StaffActor]) -> Template:
-    """Mounted in demo mode only (app/main.py)."""
     return staff_page("console/outbox.html", staff=staff, messages=await outbox_recent(staff=staff))
+
+
+router = Router(
+    "/deliveries",
+    guards=[staff_permission("deliveries")],
+    route_handlers=[deliveries, delivery_retry_post],
+)
+# Registered in demo mode only (app/handlers/console/__init__.py).
+outbox_router = Router("/outbox", guards=[staff_permission("outbox")], route_handlers=[outbox])

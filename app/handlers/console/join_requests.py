@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import get, post
+from litestar import Router, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
@@ -15,18 +15,19 @@ from litestar.response import Redirect, Template
 from app.access import StaffActor
 from app.services.console.patients import join_request_close, join_requests_open
 from app.web.console import staff_page
+from app.web.guards import staff_permission
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
-@get("/staff/join-requests", name="staff_join_requests")
+@get("/", name="staff_join_requests")
 async def join_requests(staff: NamedDependency[StaffActor]) -> Template:
     return staff_page(
         "console/join_requests.html", staff=staff, requests=await join_requests_open(staff=staff)
     )
 
 
-@post("/staff/join-requests/{public_id:str}/close", name="staff_join_request_close")
+@post("/{public_id:str}/close", name="staff_join_request_close")
 async def join_request_close_post(
     staff: NamedDependency[StaffActor], public_id: FromPath[str], data: Form
 ) -> Redirect:
@@ -35,3 +36,10 @@ async def join_request_close_post(
         raise NotFoundException()
     await join_request_close(staff=staff, public_id=public_id, outcome=outcome)
     return Redirect("/staff/join-requests", status_code=303)
+
+
+router = Router(
+    "/join-requests",
+    guards=[staff_permission("join_requests")],
+    route_handlers=[join_requests, join_request_close_post],
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Request, get, post
+from litestar import Request, Router, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
@@ -29,11 +29,12 @@ from app.services.self_access import SelfAccessError
 from app.settings import get_settings
 from app.templating import current_clinic
 from app.web.console import staff_page
+from app.web.guards import staff_permission
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
-@get("/staff", name="staff_home")
+@get("/", name="staff_home")
 async def home(
     request: Request[Any, Any, Any], staff: NamedDependency[StaffActor], q: FromQuery[str] = ""
 ) -> Template:
@@ -66,7 +67,7 @@ async def _patient_page(
     )
 
 
-@get("/staff/patients/{public_id:str}", name="staff_patient")
+@get("/patients/{public_id:str}", name="staff_patient")
 async def patient(
     staff: NamedDependency[StaffActor], public_id: FromPath[str], sent: FromQuery[str] = ""
 ) -> Template:
@@ -76,7 +77,7 @@ async def patient(
 # Enrollment links and a teenager's own contacts: the people who meet patients.
 
 
-@post("/staff/patients/{public_id:str}/invite", name="staff_patient_invite")
+@post("/{public_id:str}/invite", name="staff_patient_invite")
 async def invite(
     staff: NamedDependency[StaffActor], public_id: FromPath[str], data: Form
 ) -> Template | Redirect:
@@ -109,7 +110,7 @@ async def invite(
     return Redirect(f"/staff/patients/{public_id}?sent={via}", status_code=303)
 
 
-@post("/staff/patients/{public_id:str}/own-contacts", name="staff_patient_own_contacts")
+@post("/{public_id:str}/own-contacts", name="staff_patient_own_contacts")
 async def own_contacts(
     staff: NamedDependency[StaffActor], public_id: FromPath[str], data: Form
 ) -> Template | Redirect:
@@ -129,7 +130,7 @@ async def own_contacts(
 # A minor's parent or guardian, and ending anyone's access.
 
 
-@post("/staff/patients/{public_id:str}/guardian", name="staff_guardian_invite")
+@post("/patients/{public_id:str}/guardian", name="staff_guardian_invite")
 async def guardian(
     staff: NamedDependency[StaffActor], public_id: FromPath[str], data: Form
 ) -> Template | Redirect:
@@ -149,7 +150,25 @@ async def guardian(
     return Redirect(f"/staff/patients/{public_id}?sent=guardian", status_code=303)
 
 
-@post("/staff/grants/{public_id:str}/revoke", name="staff_grant_revoke")
+@post("/grants/{public_id:str}/revoke", name="staff_grant_revoke")
 async def grant_revoke(staff: NamedDependency[StaffActor], public_id: FromPath[str]) -> Redirect:
     patient_public_id = await staff_grant_revoke(staff=staff, grant_public_id=public_id)
     return Redirect(f"/staff/patients/{patient_public_id}?sent=revoked", status_code=303)
+
+
+router = Router(
+    "/",
+    guards=[staff_permission("patients.search")],
+    route_handlers=[
+        home,
+        patient,
+        Router(
+            "/patients",
+            guards=[staff_permission("patients.invite")],
+            route_handlers=[invite, own_contacts],
+        ),
+        Router(
+            "/", guards=[staff_permission("grants.manage")], route_handlers=[guardian, grant_revoke]
+        ),
+    ],
+)

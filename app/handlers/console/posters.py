@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from litestar import Response, get
+from litestar import Response, Router, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
@@ -10,15 +10,14 @@ from litestar.response import Template
 
 from app.access import StaffActor
 from app.services.console.posters import PAPER, location_codes, poster_layout, poster_location
-from app.services.console.roles import staff_require
 from app.settings import get_settings
 from app.templating import current_clinic, poster_svg
 from app.web.console import staff_page
+from app.web.guards import staff_permission
 
 
-@get("/staff/posters", name="staff_posters")
+@get("/", name="staff_posters")
 async def posters(staff: NamedDependency[StaffActor]) -> Template:
-    staff_require(staff.role, "posters")
     locations = [await poster_location(code) for code in await location_codes()]
     return staff_page(
         "console/posters.html",
@@ -28,12 +27,9 @@ async def posters(staff: NamedDependency[StaffActor]) -> Template:
     )
 
 
-@get("/staff/posters/{code:str}/{size:str}", name="staff_poster")
-async def poster(
-    staff: NamedDependency[StaffActor], code: FromPath[str], size: FromPath[str]
-) -> Response[str]:
+@get("/{code:str}/{size:str}", name="staff_poster")
+async def poster(code: FromPath[str], size: FromPath[str]) -> Response[str]:
     """The poster as an SVG file: open it and print at 100% on Letter or A4 paper."""
-    staff_require(staff.role, "posters")
     location = await poster_location(code)
     if location is None or size not in PAPER:
         raise NotFoundException()
@@ -53,3 +49,6 @@ async def poster(
             "Cache-Control": "no-store",
         },
     )
+
+
+router = Router("/posters", guards=[staff_permission("posters")], route_handlers=[posters, poster])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import get, post
+from litestar import Router, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
@@ -14,11 +14,12 @@ from litestar.response import Redirect, Template
 from app.access import StaffActor
 from app.services.results.release import INBOX_SHOWS, result_review, results_inbox
 from app.web.console import staff_page
+from app.web.guards import staff_permission
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
-@get("/staff/results", name="staff_results")
+@get("/", name="staff_results")
 async def results(
     staff: NamedDependency[StaffActor], show: FromQuery[str] = "all", page: FromQuery[int] = 1
 ) -> Template:
@@ -27,7 +28,7 @@ async def results(
     return staff_page("console/results.html", staff=staff, inbox=inbox, show=show)
 
 
-@post("/staff/results/{public_id:str}", name="staff_result_review")
+@post("/{public_id:str}", name="staff_result_review")
 async def result_review_post(
     staff: NamedDependency[StaffActor],
     public_id: FromPath[str],
@@ -45,3 +46,10 @@ async def result_review_post(
     show = show if show in INBOX_SHOWS else "all"
     query = "" if (show, page) == ("all", 1) else f"?show={show}&page={max(page, 1)}"
     return Redirect(f"/staff/results{query}", status_code=303)
+
+
+router = Router(
+    "/results",
+    guards=[staff_permission("results.review")],
+    route_handlers=[results, result_review_post],
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Response, get, post
+from litestar import Request, Response, Router, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
@@ -45,18 +45,18 @@ from app.web.ceremonies import (
 from app.web.console import staff_next, staff_page
 
 
-@get("/staff/sign-in", name="staff_sign_in_page")
+@get("/sign-in", name="staff_sign_in_page")
 async def sign_in_page(request: Request[Any, Any, Any]) -> Template:
     return staff_page("console/sign_in.html", staff=None, next_path=staff_next(request))
 
 
-@post("/staff/sign-in/options", name="staff_sign_in_options", status_code=200)
+@post("/sign-in/options", name="staff_sign_in_options", status_code=200)
 async def sign_in_options() -> Response[str]:
     options_json, handle = await passkey_authentication_options(STAFF, rp=relying_party())
     return options_response(options_json, handle)
 
 
-@post("/staff/sign-in", name="staff_sign_in", status_code=200)
+@post("/sign-in", name="staff_sign_in", status_code=200)
 async def sign_in(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     token = await passkey_sign_in_answer(request, STAFF)
     if isinstance(token, Response):
@@ -66,7 +66,7 @@ async def sign_in(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     return with_staff_cookie(response, token)
 
 
-@get("/staff/enroll/{token:str}", name="staff_enroll_page")
+@get("/enroll/{token:str}", name="staff_enroll_page")
 async def enroll_page(token: FromPath[str]) -> Template:
     invite = await staff_invite_open(token)
     return staff_page(
@@ -78,7 +78,7 @@ async def enroll_page(token: FromPath[str]) -> Template:
     )
 
 
-@post("/staff/enroll/{token:str}/options", name="staff_enroll_options", status_code=200)
+@post("/enroll/{token:str}/options", name="staff_enroll_options", status_code=200)
 async def enroll_options(token: FromPath[str]) -> Response[Any]:
     try:
         options_json, handle = await staff_registration_options(token=token, rp=relying_party())
@@ -87,7 +87,7 @@ async def enroll_options(token: FromPath[str]) -> Response[Any]:
     return options_response(options_json, handle)
 
 
-@post("/staff/enroll/{token:str}", name="staff_enroll", status_code=201)
+@post("/enroll/{token:str}", name="staff_enroll", status_code=201)
 async def enroll(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[Any]:
     try:
         session_token = await staff_enroll(
@@ -109,7 +109,7 @@ async def enroll(request: Request[Any, Any, Any], token: FromPath[str]) -> Respo
     return with_staff_cookie(response, session_token)
 
 
-@post("/staff/sign-out", name="staff_sign_out")
+@post("/sign-out", name="staff_sign_out")
 async def sign_out(request: Request[Any, Any, Any]) -> Redirect:
     """Works with an expired session too: the cookie goes either way."""
     staff: StaffActor | None = getattr(request.state, "staff", None)
@@ -118,3 +118,17 @@ async def sign_out(request: Request[Any, Any, Any]) -> Redirect:
     response = Redirect("/staff/sign-in?signed_out=1", status_code=303)
     response.delete_cookie(cookie_name(STAFF_COOKIE), path=staff_cookie_path())
     return response
+
+
+router = Router(
+    "/",
+    route_handlers=[
+        sign_in_page,
+        sign_in_options,
+        sign_in,
+        enroll_page,
+        enroll_options,
+        enroll,
+        sign_out,
+    ],
+)

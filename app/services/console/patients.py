@@ -13,7 +13,6 @@ from app.clock import utcnow
 from app.db import write_transaction
 from app.errors import NotFoundError
 from app.services.audit import audit_staff
-from app.services.console.roles import staff_require
 from app.services.enrollment import Invitation, invite_create
 from app.services.outbox import (
     DeliveryProblem,
@@ -104,7 +103,6 @@ def _like_prefix(word: str) -> str:
 async def patients_search(*, staff: StaffActor, text: str) -> list[PatientLine]:
     """Patients whose name words, date of birth or MRN match; the search itself is audited
     (not its words, which are personal data)."""
-    staff_require(staff.role, "patients.search")
     terms = search_terms(text)
     if terms.empty:
         return []
@@ -159,7 +157,6 @@ async def audit_staff_saw(
 
 async def patient_card(*, staff: StaffActor, public_id: str) -> PatientCard:
     """Who the patient is and whether they use the portal; audited as a look at the record."""
-    staff_require(staff.role, "patients.search")
     async with write_transaction():
         patient = await Patient.objects().where(Patient.public_id == public_id).first()
         if patient is None:
@@ -224,7 +221,6 @@ async def patient_invite(
 ) -> Invitation:
     """Send (sms, email) or show (qr) a new enrollment link; any older link stops working.
     A child, or a teenager without a contact of their own, gets SelfAccessError instead."""
-    staff_require(staff.role, "patients.invite")
     patient = await Patient.select(Patient.mrn).where(Patient.public_id == public_id).first()
     if patient is None:
         raise NotFoundError(public_id)
@@ -247,7 +243,6 @@ async def patient_own_contacts_set(
     guardian with access uses is refused (SelfAccessError `guardian_contact`), and so is one
     on another adult's record (`adult_contact`: a parent's phone, whether or not the parent
     has access or an account); nothing changed."""
-    staff_require(staff.role, "patients.invite")
     async with write_transaction():
         patient = (
             await Patient.select(Patient.id, Patient.phone, Patient.email)
@@ -288,7 +283,6 @@ class JoinLine:
 
 
 async def join_requests_open(*, staff: StaffActor) -> list[JoinLine]:
-    staff_require(staff.role, "join_requests")
     rows = await (
         JoinRequest.select(
             JoinRequest.public_id,
@@ -313,7 +307,6 @@ async def join_requests_count() -> int:
 
 async def join_request_close(*, staff: StaffActor, public_id: str, outcome: str) -> None:
     """Done: the person was found and invited (`enrolled`), or it was not for us (`dismissed`)."""
-    staff_require(staff.role, "join_requests")
     if outcome not in ("enrolled", "dismissed"):
         raise ValueError(outcome)
     async with write_transaction():
@@ -340,21 +333,18 @@ async def join_request_close(*, staff: StaffActor, public_id: str, outcome: str)
 
 async def outbox_recent(*, staff: StaffActor, limit: int = 50) -> list[OutboxLine]:
     """The demo clinic's texts and emails, newest first (demo mode only: they carry links)."""
-    staff_require(staff.role, "outbox")
     return await outbox_texts(limit=limit)
 
 
 async def deliveries_failing(*, staff: StaffActor, limit: int = 100) -> list[DeliveryProblem]:
     """Messages that gave up (dead) or keep failing: never their text, which may carry a
     link or a code."""
-    staff_require(staff.role, "deliveries")
     return await outbox_failing(limit=limit)
 
 
 async def delivery_retry(*, staff: StaffActor, public_id: str) -> None:
     """Send a dead message again (after the phone number or settings were fixed), while its
     text is still kept."""
-    staff_require(staff.role, "deliveries")
     async with write_transaction():
         if not await outbox_revive(public_id):
             raise NotFoundError(public_id)

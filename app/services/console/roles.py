@@ -1,11 +1,12 @@
 """Staff roles and what each may do in the clinic console (docs/security.md: access by role).
 
-Later features add their permissions here, so one table answers "who may do what".
+Later features add their permissions here, so one table answers "who may do what". The
+console's route groups enforce it with one guard each (app/web/guards.py: staff_permission);
+pages ask `staff_may` only to leave out what a role cannot use.
 """
 
 from __future__ import annotations
 
-from app.errors import NotPermittedError
 from app.i18n import N_
 
 ROLE_LABELS: dict[str, str] = {
@@ -41,8 +42,3 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 
 def staff_may(role: str, permission: str) -> bool:
     return role in PERMISSIONS.get(permission, frozenset())
-
-
-def staff_require(role: str, permission: str) -> None:
-    if not staff_may(role, permission):
-        raise NotPermittedError(permission)
