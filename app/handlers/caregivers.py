@@ -40,6 +40,7 @@ from app.services.rate_limit import CODE_CHECK_PER_IP, rate_limit_ip
 from app.services.sign_in import CODE_TTL
 from app.settings import get_settings
 from app.web.guards import account_signed_in
+from app.web.links import redirect_to
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 INVITE_FIELDS = ("contact", "relationship", "scope", "end_date")
@@ -77,7 +78,9 @@ async def sharing(context: NamedDependency[PatientContext], done: FromQuery[str]
 
 
 @post("/invite", name="sharing_invite")
-async def invite(context: NamedDependency[PatientContext], data: Form) -> Template | Redirect:
+async def invite(
+    request: Request[Any, Any, Any], context: NamedDependency[PatientContext], data: Form
+) -> Template | Redirect:
     typed = {field: data.get(field, "").strip() for field in INVITE_FIELDS}
     end_date: date | None = None
     try:
@@ -101,19 +104,27 @@ async def invite(context: NamedDependency[PatientContext], data: Form) -> Templa
             typed=typed,
             status_code=429 if error.reason.startswith("limit") else 400,
         )
-    return Redirect("/sharing?done=invited", status_code=303)
+    return redirect_to(request, "sharing", query={"done": "invited"})
 
 
 @post("/grants/{public_id:str}/revoke", name="sharing_revoke")
-async def revoke(context: NamedDependency[PatientContext], public_id: FromPath[str]) -> Redirect:
+async def revoke(
+    request: Request[Any, Any, Any],
+    context: NamedDependency[PatientContext],
+    public_id: FromPath[str],
+) -> Redirect:
     await grant_revoke(context=context, grant_public_id=public_id)
-    return Redirect("/sharing?done=revoked", status_code=303)
+    return redirect_to(request, "sharing", query={"done": "revoked"})
 
 
 @post("/invites/{public_id:str}/cancel", name="sharing_invite_cancel")
-async def cancel(context: NamedDependency[PatientContext], public_id: FromPath[str]) -> Redirect:
+async def cancel(
+    request: Request[Any, Any, Any],
+    context: NamedDependency[PatientContext],
+    public_id: FromPath[str],
+) -> Redirect:
     await invite_cancel(context=context, invite_public_id=public_id)
-    return Redirect("/sharing?done=cancelled", status_code=303)
+    return redirect_to(request, "sharing", query={"done": "cancelled"})
 
 
 # Accepting ---------------------------------------------------------------------------------
@@ -166,7 +177,7 @@ async def care_code(request: Request[Any, Any, Any], token: FromPath[str]) -> Te
         return _care_page(
             request, token, await invite_open(token), error=error.reason, status_code=429
         )
-    response = Redirect(f"/care/{token}", status_code=303)
+    response = redirect_to(request, "care_invite", token=token)
     response.set_cookie(
         CARE_CODE_COOKIE,
         handle,
@@ -219,9 +230,9 @@ async def care_accept(
         )
     # A new account goes on to make a passkey for this device; an existing one goes home.
     response = (
-        with_session_cookie(Redirect("/welcome", status_code=303), session_token)
+        with_session_cookie(redirect_to(request, "welcome"), session_token)
         if session_token is not None
-        else Redirect("/home", status_code=303)
+        else redirect_to(request, "home")
     )
     response.delete_cookie(CARE_CODE_COOKIE, path=CARE_PREFIX)
     return response

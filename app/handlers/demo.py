@@ -18,6 +18,7 @@ from app.handlers.support import (
 )
 from app.services.demo.clinic import PERSONAS
 from app.services.demo.sign_in import DEMO_STAFF, demo_sign_in, demo_staff_sign_in, persona_find
+from app.web.links import redirect_to, url
 
 
 @get("/", name="demo_personas")
@@ -26,14 +27,14 @@ async def personas() -> Template:
 
 
 @get("/sign-in/{slug:str}", name="demo_confirm")
-async def confirm(slug: FromPath[str]) -> Template:
+async def confirm(request: Request[Any, Any, Any], slug: FromPath[str]) -> Template:
     """A link only shows a button: link scanners and previews must not sign anyone in."""
     persona = persona_find(slug)
     return page(
         "demo/confirm.html",
         persona=persona,
         staff_summary="",
-        action=f"/demo/sign-in/{persona.slug}",
+        action=url(request, "demo_sign_in", slug=persona.slug),
     )
 
 
@@ -45,18 +46,18 @@ async def sign_in(request: Request[Any, Any, Any], slug: FromPath[str]) -> Redir
         ip=client_ip(request),
         user_agent=request.headers.get("user-agent", ""),
     )
-    return with_session_cookie(Redirect("/home", status_code=303), token)
+    return with_session_cookie(redirect_to(request, "home"), token)
 
 
 @get("/staff/{slug:str}", name="demo_staff_confirm")
-async def staff_confirm(slug: FromPath[str]) -> Template:
+async def staff_confirm(request: Request[Any, Any, Any], slug: FromPath[str]) -> Template:
     if slug not in DEMO_STAFF:
         raise NotFoundError(slug)
     return page(
         "demo/confirm.html",
         persona=None,
         staff_summary=DEMO_STAFF[slug][1],
-        action=f"/demo/staff/{slug}",
+        action=url(request, "demo_staff_sign_in", slug=slug),
     )
 
 
@@ -68,7 +69,7 @@ async def staff_sign_in(request: Request[Any, Any, Any], slug: FromPath[str]) ->
         ip=client_ip(request),
         user_agent=request.headers.get("user-agent", ""),
     )
-    return with_staff_cookie(Redirect("/staff", status_code=303), token)
+    return with_staff_cookie(redirect_to(request, "staff_home"), token)
 
 
 router = Router("/demo", route_handlers=[personas, confirm, sign_in, staff_confirm, staff_sign_in])

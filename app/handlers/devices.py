@@ -4,8 +4,9 @@ every device at once is in sign_in.py, beside signing out here.)"""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
-from litestar import Router, get, post
+from litestar import Request, Router, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
@@ -15,6 +16,7 @@ from app.handlers.support import page
 from app.services.sessions import session_end_device, sessions_list
 from app.settings import get_settings
 from app.web.guards import account_signed_in
+from app.web.links import redirect_to
 
 
 @get("/", name="devices")
@@ -29,9 +31,11 @@ async def devices(
 
 
 @post("/{public_id:str}/sign-out", name="device_sign_out")
-async def sign_out_device(actor: NamedDependency[Actor], public_id: FromPath[str]) -> Redirect:
+async def sign_out_device(
+    request: Request[Any, Any, Any], actor: NamedDependency[Actor], public_id: FromPath[str]
+) -> Redirect:
     await session_end_device(actor=actor, public_id=public_id)
-    return Redirect("/devices?signed_out=1", status_code=303)
+    return redirect_to(request, "devices", query={"signed_out": 1})
 
 
 router = Router("/devices", guards=[account_signed_in], route_handlers=[devices, sign_out_device])

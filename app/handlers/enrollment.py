@@ -17,6 +17,7 @@ from app.handlers.support import client_ip, page, session_lifetime, with_session
 from app.services.enrollment import EnrollmentError, enroll_confirm, invite_is_open
 from app.services.rate_limit import ENROLL_PER_IP, rate_limit_ip
 from app.web.guards import account_signed_in
+from app.web.links import redirect_to
 
 
 def _form(
@@ -64,9 +65,7 @@ async def enroll(
         if error.reason == "expired":
             return _form(token, open_=False, status_code=410)
         return _form(token, error="mismatch", typed=typed, status_code=400)
-    response = Redirect("/welcome", status_code=303)
-    with_session_cookie(response, session_token)
-    return response
+    return with_session_cookie(redirect_to(request, "welcome"), session_token)
 
 
 @get("/welcome", name="welcome", guards=[account_signed_in])

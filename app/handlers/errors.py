@@ -19,7 +19,7 @@ from litestar.plugins.htmx import ClientRedirect
 from litestar.response import Redirect, Template
 
 from app.errors import NotFoundError, NotPermittedError
-from app.handlers.support import NO_STORE, htmx_target
+from app.handlers.support import NO_STORE, STAFF_PREFIX, htmx_target
 
 log = logging.getLogger("portal.errors")
 
@@ -48,7 +48,8 @@ def not_signed_in(request: Request[Any, Any, Any], _: NotAuthorizedException) ->
     """Back to the start, then back here after signing in."""
     here = request.url.path + ("?" + request.url.query if request.url.query else "")
     # Only a page can be returned to; a form's address would answer "method not allowed".
-    start = "/staff/sign-in" if request.url.path.startswith("/staff") else "/"
+    in_console = request.url.path == STAFF_PREFIX or request.url.path.startswith(STAFF_PREFIX + "/")
+    start = request.app.route_reverse("staff_sign_in_page" if in_console else "landing")
     target = f"{start}?next={quote(here)}" if request.method == "GET" else start
     if request.headers.get("hx-request"):
         return ClientRedirect(target)

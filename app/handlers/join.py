@@ -69,7 +69,7 @@ async def join(
     except CodeError as error:
         status = 400 if error.reason == "contact" else 429
         return _form(location, typed, {error.reason}, status_code=status)
-    return to_code_check(handle, "?joining=1")
+    return to_code_check(request, handle, joining=True)
 
 
 router = Router("/join", route_handlers=[join_page, join])

@@ -31,6 +31,7 @@ from app.services.push import (
 from app.settings import get_settings
 from app.web.ceremonies import ceremony_failed
 from app.web.guards import account_signed_in
+from app.web.links import redirect_to, url
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -67,12 +68,12 @@ async def save(request: Request[Any, Any, Any], actor: NamedDependency[Actor]) -
             start = time.fromisoformat(str(form.get("quiet_start", "")))
             end = time.fromisoformat(str(form.get("quiet_end", "")))
         except ValueError:
-            return Redirect("/notifications?done=bad_time", status_code=303)
+            return redirect_to(request, "notifications", query={"done": "bad_time"})
         quiet = (start.hour * 60 + start.minute, end.hour * 60 + end.minute)
     async with write_transaction():
         await preferences_save(account_id=actor.account_id, channels=chosen, quiet=quiet)
         await audit_record(actor=actor, action="notifications.preferences_saved")
-    return Redirect("/notifications?done=saved", status_code=303)
+    return redirect_to(request, "notifications", query={"done": "saved"})
 
 
 @post("/push/subscriptions", name="push_subscribe", status_code=201)
@@ -92,20 +93,23 @@ async def subscribe(
         )
     except (ValueError, AttributeError, SubscriptionError):
         return ceremony_failed(i18n.gettext("Notifications could not be turned on here."))
-    return Response({"redirect": "/notifications?done=subscribed"}, status_code=201)
+    subscribed = url(request, "notifications", query={"done": "subscribed"})
+    return Response({"redirect": subscribed}, status_code=201)
 
 
 @post("/push/subscriptions/{public_id:str}/remove", name="push_unsubscribe")
-async def unsubscribe(actor: NamedDependency[Actor], public_id: FromPath[str]) -> Redirect:
+async def unsubscribe(
+    request: Request[Any, Any, Any], actor: NamedDependency[Actor], public_id: FromPath[str]
+) -> Redirect:
     await subscription_remove(actor=actor, public_id=public_id)
-    return Redirect("/notifications?done=removed", status_code=303)
+    return redirect_to(request, "notifications", query={"done": "removed"})
 
 
 @post("/notifications/test", name="notifications_test")
-async def send_test(actor: NamedDependency[Actor]) -> Redirect:
+async def send_test(request: Request[Any, Any, Any], actor: NamedDependency[Actor]) -> Redirect:
     """A notice that says it is a test, through the person's own choices, to see it arrive."""
     used = await send_test_notice(account_id=actor.account_id)
-    return Redirect("/notifications?done=" + ("tested" if used else "nothing"), status_code=303)
+    return redirect_to(request, "notifications", query={"done": "tested" if used else "nothing"})
 
 
 router = Router(

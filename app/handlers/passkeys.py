@@ -32,6 +32,7 @@ from app.web.ceremonies import (
     relying_party,
 )
 from app.web.guards import account_signed_in
+from app.web.links import redirect_to, url
 
 
 @get("/", name="passkeys")
@@ -68,7 +69,8 @@ async def register(
         return ceremony_refused(
             error, i18n.gettext("That passkey could not be added. Please try again.")
         )
-    redirect = safe_next(request.query_params.get("next"), "/passkeys?passkey=added")
+    added = url(request, "passkeys", query={"passkey": "added"})
+    redirect = safe_next(request.query_params.get("next"), added)
     response = Response({"redirect": redirect}, status_code=201)
     challenge_used(response)
     return response
@@ -83,8 +85,8 @@ async def remove(
     try:
         await passkey_remove(actor=actor, public_id=public_id, end_its_sessions=end_sessions)
     except LastPasskeyError:
-        return Redirect("/passkeys?passkey=last", status_code=303)
-    return Redirect("/passkeys?passkey=removed", status_code=303)
+        return redirect_to(request, "passkeys", query={"passkey": "last"})
+    return redirect_to(request, "passkeys", query={"passkey": "removed"})
 
 
 @post("/{public_id:str}/rename", name="passkey_rename")
@@ -95,8 +97,8 @@ async def rename(
     try:
         await passkey_rename(actor=actor, public_id=public_id, name=str(form.get("name", "")))
     except ValueError:
-        return Redirect("/passkeys?passkey=unnamed", status_code=303)
-    return Redirect("/passkeys?passkey=renamed", status_code=303)
+        return redirect_to(request, "passkeys", query={"passkey": "unnamed"})
+    return redirect_to(request, "passkeys", query={"passkey": "renamed"})
 
 
 router = Router(

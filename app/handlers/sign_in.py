@@ -38,6 +38,7 @@ from app.web.ceremonies import (
 )
 from app.web.codes import CODE_COOKIE, code_handle, to_code_check
 from app.web.guards import account_signed_in
+from app.web.links import redirect_to, url
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -71,7 +72,7 @@ async def request_code(request: Request[Any, Any, Any], data: Form) -> Template 
             status_code=400 if error.reason == "contact" else 429,
             private=True,
         )
-    return to_code_check(handle)
+    return to_code_check(request, handle)
 
 
 @get("/sign-in/code/check", name="code_check_form")
@@ -132,7 +133,7 @@ async def check_code(request: Request[Any, Any, Any], data: Form) -> Template | 
     if token is None:
         return _birth_date_form()
     # Signed in: offer a passkey for this device next (the welcome screen).
-    response = with_session_cookie(Redirect("/welcome", status_code=303), token)
+    response = with_session_cookie(redirect_to(request, "welcome"), token)
     response.delete_cookie(cookie_name(CODE_COOKIE))
     return response
 
@@ -151,7 +152,8 @@ async def sign_in_with_passkey(request: Request[Any, Any, Any]) -> Response[dict
     token = await passkey_sign_in_answer(request, PATIENTS)
     if isinstance(token, Response):
         return token
-    response = Response({"redirect": safe_next(request.query_params.get("next"), "/home")})
+    target = safe_next(request.query_params.get("next"), url(request, "home"))
+    response = Response({"redirect": target})
     with_session_cookie(response, token)
     challenge_used(response)
     return response
@@ -160,8 +162,9 @@ async def sign_in_with_passkey(request: Request[Any, Any, Any]) -> Response[dict
 # Signing out -------------------------------------------------------------------------------
 
 
-def _signed_out() -> Redirect:
-    response = Redirect("/?signed_out=1", status_code=303, headers=CLEAR_SITE_DATA)
+def _signed_out(request: Request[Any, Any, Any]) -> Redirect:
+    target = url(request, "landing", query={"signed_out": 1})
+    response = Redirect(target, status_code=303, headers=CLEAR_SITE_DATA)
     response.delete_cookie(cookie_name(SESSION_COOKIE))
     return response
 
@@ -172,13 +175,15 @@ async def sign_out(request: Request[Any, Any, Any]) -> Redirect:
     actor = signed_in_actor(request)
     if actor is not None:
         await session_end(PATIENTS, principal=actor)
-    return _signed_out()
+    return _signed_out(request)
 
 
 @post("/sign-out/everywhere", name="sign_out_everywhere", guards=[account_signed_in])
-async def sign_out_everywhere(actor: NamedDependency[Actor]) -> Redirect:
+async def sign_out_everywhere(
+    request: Request[Any, Any, Any], actor: NamedDependency[Actor]
+) -> Redirect:
     await sessions_end_all(PATIENTS, principal=actor)
-    return _signed_out()
+    return _signed_out(request)
 
 
 router = Router(

@@ -19,12 +19,13 @@ from app.services.accounts import account_set_locale
 from app.services.audit import audit_backlog
 from app.settings import get_settings
 from app.templating import current_clinic
+from app.web.links import redirect_to, url
 
 
 @get("/", name="landing", cache=False)
 async def landing(request: Request[Any, Any, Any]) -> Template | Redirect:
     if signed_in_actor(request) is not None:
-        return Redirect("/home", status_code=303)
+        return redirect_to(request, "home")
     return page("start/landing.html", demo=get_settings().demo)
 
 
@@ -111,7 +112,7 @@ async def language(
     actor = signed_in_actor(request)
     if actor is not None:
         await account_set_locale(actor=actor, locale=locale)
-    response = Redirect(safe_next(data.get("next")), status_code=303)
+    response = Redirect(safe_next(data.get("next"), url(request, "landing")), status_code=303)
     if locale:
         response.set_cookie(
             LANGUAGE_COOKIE,

@@ -11,6 +11,7 @@ from litestar.response import Redirect
 from app.handlers.support import cookie_name
 from app.services.sign_in import CODE_TTL
 from app.settings import get_settings
+from app.web.links import url
 
 CODE_COOKIE = "portal_code"
 
@@ -19,10 +20,13 @@ def code_handle(request: Request[Any, Any, Any]) -> str:
     return request.cookies.get(cookie_name(CODE_COOKIE), "")
 
 
-def to_code_check(handle: str, query: str = "") -> Redirect:
-    """On to the code form. A poster join words it its own way (`?joining=1`): it may have sent
-    no code (the front desk has the request then)."""
-    response = Redirect(f"/sign-in/code/check{query}", status_code=303)
+def to_code_check(
+    request: Request[Any, Any, Any], handle: str, *, joining: bool = False
+) -> Redirect:
+    """On to the code form. `joining` words it for a poster join, which may have sent no code
+    (the front desk has the request then)."""
+    target = url(request, "code_check_form", query={"joining": 1} if joining else None)
+    response = Redirect(target, status_code=303)
     response.set_cookie(
         cookie_name(CODE_COOKIE),
         handle,

@@ -3,7 +3,9 @@ demo mode only, the outbox of everything the clinic sent (its messages carry lin
 
 from __future__ import annotations
 
-from litestar import Router, get, post
+from typing import Any
+
+from litestar import Request, Router, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
@@ -12,6 +14,7 @@ from app.access import StaffActor
 from app.services.console.patients import deliveries_failing, delivery_retry, outbox_recent
 from app.web.console import staff_page
 from app.web.guards import staff_permission
+from app.web.links import redirect_to
 
 
 @get("/", name="staff_deliveries")
@@ -23,10 +26,10 @@ async def deliveries(staff: NamedDependency[StaffActor]) -> Template:
 
 @post("/{public_id:str}/retry", name="staff_delivery_retry")
 async def delivery_retry_post(
-    staff: NamedDependency[StaffActor], public_id: FromPath[str]
+    request: Request[Any, Any, Any], staff: NamedDependency[StaffActor], public_id: FromPath[str]
 ) -> Redirect:
     await delivery_retry(staff=staff, public_id=public_id)
-    return Redirect("/staff/deliveries", status_code=303)
+    return redirect_to(request, "staff_deliveries")
 
 
 @get("/", name="staff_outbox")

@@ -3,9 +3,9 @@ front desk to follow up."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Router, get, post
+from litestar import Request, Router, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
@@ -16,6 +16,7 @@ from app.access import StaffActor
 from app.services.console.patients import join_request_close, join_requests_open
 from app.web.console import staff_page
 from app.web.guards import staff_permission
+from app.web.links import redirect_to
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -29,13 +30,16 @@ async def join_requests(staff: NamedDependency[StaffActor]) -> Template:
 
 @post("/{public_id:str}/close", name="staff_join_request_close")
 async def join_request_close_post(
-    staff: NamedDependency[StaffActor], public_id: FromPath[str], data: Form
+    request: Request[Any, Any, Any],
+    staff: NamedDependency[StaffActor],
+    public_id: FromPath[str],
+    data: Form,
 ) -> Redirect:
     outcome = data.get("outcome", "")
     if outcome not in ("enrolled", "dismissed"):
         raise NotFoundException()
     await join_request_close(staff=staff, public_id=public_id, outcome=outcome)
-    return Redirect("/staff/join-requests", status_code=303)
+    return redirect_to(request, "staff_join_requests")
 
 
 router = Router(

@@ -30,6 +30,7 @@ from app.settings import get_settings
 from app.templating import current_clinic
 from app.web.console import staff_page
 from app.web.guards import staff_permission
+from app.web.links import redirect_to
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -79,7 +80,10 @@ async def patient(
 
 @post("/{public_id:str}/invite", name="staff_patient_invite")
 async def invite(
-    staff: NamedDependency[StaffActor], public_id: FromPath[str], data: Form
+    request: Request[Any, Any, Any],
+    staff: NamedDependency[StaffActor],
+    public_id: FromPath[str],
+    data: Form,
 ) -> Template | Redirect:
     via = data.get("via", "")
     if via not in ("sms", "email", "qr"):
@@ -107,12 +111,15 @@ async def invite(
             qr=qr_svg(invitation.link),
             link=invitation.link,
         )
-    return Redirect(f"/staff/patients/{public_id}?sent={via}", status_code=303)
+    return redirect_to(request, "staff_patient", public_id=public_id, query={"sent": via})
 
 
 @post("/{public_id:str}/own-contacts", name="staff_patient_own_contacts")
 async def own_contacts(
-    staff: NamedDependency[StaffActor], public_id: FromPath[str], data: Form
+    request: Request[Any, Any, Any],
+    staff: NamedDependency[StaffActor],
+    public_id: FromPath[str],
+    data: Form,
 ) -> Template | Redirect:
     """Which of a teenager's phone and email are their own (checkboxes: absent means no)."""
     try:
@@ -124,7 +131,9 @@ async def own_contacts(
         )
     except SelfAccessError as refused:
         return await _patient_page(staff, public_id, error=refused.reason, status_code=400)
-    return Redirect(f"/staff/patients/{public_id}?sent=own_contacts", status_code=303)
+    return redirect_to(
+        request, "staff_patient", public_id=public_id, query={"sent": "own_contacts"}
+    )
 
 
 # A minor's parent or guardian, and ending anyone's access.
@@ -132,7 +141,10 @@ async def own_contacts(
 
 @post("/patients/{public_id:str}/guardian", name="staff_guardian_invite")
 async def guardian(
-    staff: NamedDependency[StaffActor], public_id: FromPath[str], data: Form
+    request: Request[Any, Any, Any],
+    staff: NamedDependency[StaffActor],
+    public_id: FromPath[str],
+    data: Form,
 ) -> Template | Redirect:
     """A parent or guardian of a minor, invited once staff have checked the relationship."""
     if data.get("checked") != "yes":
@@ -147,13 +159,17 @@ async def guardian(
         )
     except InviteError as error:
         return await _patient_page(staff, public_id, error=error.reason, status_code=400)
-    return Redirect(f"/staff/patients/{public_id}?sent=guardian", status_code=303)
+    return redirect_to(request, "staff_patient", public_id=public_id, query={"sent": "guardian"})
 
 
 @post("/grants/{public_id:str}/revoke", name="staff_grant_revoke")
-async def grant_revoke(staff: NamedDependency[StaffActor], public_id: FromPath[str]) -> Redirect:
+async def grant_revoke(
+    request: Request[Any, Any, Any], staff: NamedDependency[StaffActor], public_id: FromPath[str]
+) -> Redirect:
     patient_public_id = await staff_grant_revoke(staff=staff, grant_public_id=public_id)
-    return Redirect(f"/staff/patients/{patient_public_id}?sent=revoked", status_code=303)
+    return redirect_to(
+        request, "staff_patient", public_id=patient_public_id, query={"sent": "revoked"}
+    )
 
 
 router = Router(

@@ -3,9 +3,9 @@ or administrator adds the care team's note and may release a held result early."
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Router, get, post
+from litestar import Request, Router, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
@@ -15,6 +15,7 @@ from app.access import StaffActor
 from app.services.results.release import INBOX_SHOWS, result_review, results_inbox
 from app.web.console import staff_page
 from app.web.guards import staff_permission
+from app.web.links import redirect_to
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -30,6 +31,7 @@ async def results(
 
 @post("/{public_id:str}", name="staff_result_review")
 async def result_review_post(
+    request: Request[Any, Any, Any],
     staff: NamedDependency[StaffActor],
     public_id: FromPath[str],
     data: Form,
@@ -44,8 +46,9 @@ async def result_review_post(
     )
     # Back to the same filter and page the note was written on.
     show = show if show in INBOX_SHOWS else "all"
-    query = "" if (show, page) == ("all", 1) else f"?show={show}&page={max(page, 1)}"
-    return Redirect(f"/staff/results{query}", status_code=303)
+    if (show, page) == ("all", 1):
+        return redirect_to(request, "staff_results")
+    return redirect_to(request, "staff_results", query={"show": show, "page": max(page, 1)})
 
 
 router = Router(

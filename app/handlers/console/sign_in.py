@@ -13,7 +13,6 @@ from app import i18n
 from app.access import StaffActor
 from app.handlers.support import (
     STAFF_COOKIE,
-    STAFF_PREFIX,
     client_ip,
     cookie_name,
     session_lifetime,
@@ -43,6 +42,7 @@ from app.web.ceremonies import (
     relying_party,
 )
 from app.web.console import staff_next, staff_page
+from app.web.links import redirect_to, url
 
 
 @get("/sign-in", name="staff_sign_in_page")
@@ -104,7 +104,7 @@ async def enroll(request: Request[Any, Any, Any], token: FromPath[str]) -> Respo
         return ceremony_refused(
             error, i18n.gettext("That passkey could not be added. Please try again.")
         )
-    response = Response({"redirect": STAFF_PREFIX}, status_code=201)
+    response = Response({"redirect": url(request, "staff_home")}, status_code=201)
     challenge_used(response)
     return with_staff_cookie(response, session_token)
 
@@ -115,7 +115,7 @@ async def sign_out(request: Request[Any, Any, Any]) -> Redirect:
     staff: StaffActor | None = getattr(request.state, "staff", None)
     if staff is not None:
         await session_end(STAFF, principal=staff)
-    response = Redirect("/staff/sign-in?signed_out=1", status_code=303)
+    response = redirect_to(request, "staff_sign_in_page", query={"signed_out": 1})
     response.delete_cookie(cookie_name(STAFF_COOKIE), path=staff_cookie_path())
     return response
 

@@ -41,28 +41,29 @@
     return next ? "?next=" + encodeURIComponent(next) : "";
   }
 
-  // The staff console runs the same ceremonies at its own addresses (data-options-url, data-url).
+  // The page names the ceremony's addresses (data-options-url, data-url): the patient's, or
+  // the staff console's own.
   function register(next, optionsUrl, url) {
-    return post(optionsUrl || "/passkeys/options")
+    return post(optionsUrl)
       .then(function (options) {
         return navigator.credentials.create({
           publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options),
         });
       })
       .then(function (credential) {
-        return post((url || "/passkeys") + nextQuery(next), { credential: credential.toJSON() });
+        return post(url + nextQuery(next), { credential: credential.toJSON() });
       });
   }
 
   function signIn(next, optionsUrl, url) {
-    return post(optionsUrl || "/sign-in/passkey/options")
+    return post(optionsUrl)
       .then(function (options) {
         return navigator.credentials.get({
           publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options),
         });
       })
       .then(function (credential) {
-        return post((url || "/sign-in/passkey") + nextQuery(next), {
+        return post(url + nextQuery(next), {
           credential: credential.toJSON(),
         });
       });
@@ -85,7 +86,7 @@
       if (!available || autofill) return;
       autofill = new AbortController();
       var signal = autofill.signal;
-      post("/sign-in/passkey/options")
+      post(field.getAttribute("data-options-url"))
         .then(function (options) {
           return navigator.credentials.get({
             mediation: "conditional",
@@ -94,7 +95,7 @@
           });
         })
         .then(function (credential) {
-          return post("/sign-in/passkey", { credential: credential.toJSON() });
+          return post(field.getAttribute("data-url"), { credential: credential.toJSON() });
         })
         .then(function (result) {
           window.location.assign(result.redirect);

@@ -28,7 +28,8 @@
   });
 
   // Health data does not stay on an unattended screen: when the idle timeout has passed,
-  // end the session (the server would refuse it by now anyway) and leave the page.
+  // end the session (the server would refuse it by now anyway) and leave the page. The page
+  // names both addresses (data-sign-out, data-start).
   var idleMeta = document.querySelector('meta[name="session-idle-seconds"]');
   if (idleMeta) {
     var idleMs = parseInt(idleMeta.content, 10) * 1000;
@@ -38,9 +39,10 @@
       idleTimer = window.setTimeout(function () {
         var token = document.querySelector('meta[name="csrf-token"]');
         var leave = function () {
-          window.location.assign("/?timeout=1&next=" + encodeURIComponent(location.pathname));
+          var start = idleMeta.getAttribute("data-start");
+          window.location.assign(start + "?timeout=1&next=" + encodeURIComponent(location.pathname));
         };
-        fetch("/sign-out", {
+        fetch(idleMeta.getAttribute("data-sign-out"), {
           method: "POST",
           credentials: "same-origin",
           headers: { "X-CSRFToken": token ? token.content : "" },

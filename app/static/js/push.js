@@ -42,7 +42,7 @@
           });
         })
         .then(function (subscription) {
-          return fetch("/push/subscriptions", {
+          return fetch(button.dataset.url, {
             method: "POST",
             credentials: "same-origin",
             headers: { "Content-Type": "application/json", "X-CSRFToken": token ? token.content : "" },

@@ -1,0 +1,59 @@
+"""Links and redirects go by route name: no template or handler spells an internal path, and
+every name a template asks `url_for` for is a route the app has (demo routes included)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+from app.main import create_app
+from app.settings import Settings
+from app.templating import TEMPLATES_DIR
+
+APP_DIR = Path(__file__).resolve().parents[2] / "app"
+# A quoted path in a template: href="/x", action='/x/{{ id }}', "/x" in an expression. (An
+# SVG's self-closing "/>" has no closing quote before a ">".)
+_QUOTED_PATH = re.compile(r"""["'](/[^"'<>\n]*)["']""")
+_URL_FOR = re.compile(r"url_for\(([^()]*)\)")
+_NAME = re.compile(r"""["']([a-z_]+)["']""")
+# A redirect or a JSON answer's "redirect" that names a path itself.
+_PATH_REDIRECT = re.compile(r"""(Redirect\(\s*f?["']/|["']redirect["']\s*:\s*f?["']/)""")
+
+
+def _templates() -> list[Path]:
+    return [path for path in TEMPLATES_DIR.rglob("*") if path.is_file()]
+
+
+def test_no_template_spells_an_internal_path() -> None:
+    found = {
+        f"{path.relative_to(TEMPLATES_DIR)}: {match}"
+        for path in _templates()
+        for match in _QUOTED_PATH.findall(path.read_text(encoding="utf-8"))
+    }
+    assert found == set(), "use url_for(...) (or asset_url for static files)"
+
+
+def test_no_redirect_spells_an_internal_path() -> None:
+    sources = [*(APP_DIR / "handlers").rglob("*.py"), *(APP_DIR / "web").rglob("*.py")]
+    found = {
+        f"{path.relative_to(APP_DIR)}: {match}"
+        for path in sources
+        for match in _PATH_REDIRECT.findall(path.read_text(encoding="utf-8"))
+    }
+    assert found == set(), "use redirect_to(request, name) or url(request, name)"
+
+
+def test_every_name_a_template_links_to_is_a_route(settings: Settings) -> None:
+    app = create_app(replace(settings, demo=True))
+    asked = {
+        (path.relative_to(TEMPLATES_DIR).as_posix(), name)
+        for path in _templates()
+        for call in _URL_FOR.findall(path.read_text(encoding="utf-8"))
+        for name in _NAME.findall(call)
+    }
+    assert len(asked) > 50
+    unknown = {
+        (where, name) for where, name in asked if app.get_handler_index_by_name(name) is None
+    }
+    assert unknown == set()
