@@ -63,6 +63,7 @@ from app.services.rate_limit import rate_limit_close
 from app.settings import Settings, get_settings
 from app.templating import build_environment, set_clinic_profile
 from app.web.identity import IdentifyRequest
+from app.web.notices import clear_shown_notice_hook, flashed_notice
 from app.worker import channels_from_settings, run_worker
 
 log = logging.getLogger("portal")
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     environment = build_environment()
     environment.globals["session_idle_seconds"] = settings.session_idle_minutes * 60
     environment.globals["demo"] = settings.demo
+    environment.globals["flashed_notice"] = flashed_notice  # the layout's notice area
     age_rules_set(AgeRules(settings.proxy_adolescent_age, settings.proxy_adult_age))
 
     @asynccontextmanager
@@ -158,6 +160,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             security_headers_hook(https=settings.secure_cookies),
             forget_cookies_hook(legacy_cookies()),
             full_load_after_sign_in_hook(cookie_name(CSRF_COOKIE)),
+            clear_shown_notice_hook(),
         ],
         openapi_config=None,
     )

@@ -73,7 +73,8 @@ def test_first_admin_signs_up_from_the_printed_link_and_back_in_with_one_tap(
     expect(page.get_by_role("heading", name="Find a patient")).to_be_visible()
 
     page.get_by_role("button", name="Sign out").click()
-    page.wait_for_url("**/staff/sign-in?signed_out=1")
+    page.wait_for_url("**/staff/sign-in")
+    expect(page.get_by_role("status")).to_have_text("You are signed out.")
     page.get_by_role("button", name="Sign in with a passkey").click()
     page.wait_for_url("**/staff")
     expect(page.get_by_text("Fran Admin")).to_be_visible()

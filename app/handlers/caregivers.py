@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from litestar import Request, Router, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
 from app.access import PatientContext
@@ -49,7 +49,6 @@ INVITE_FIELDS = ("contact", "relationship", "scope", "end_date")
 async def _sharing_page(
     context: PatientContext,
     *,
-    done: str = "",
     errors: frozenset[str] = frozenset(),
     typed: dict[str, str] | None = None,
     status_code: int = 200,
@@ -63,7 +62,6 @@ async def _sharing_page(
         invites=invites,
         scopes=SCOPES,
         relationships=PATIENT_RELATIONSHIPS,
-        done=done,
         errors=errors,
         typed=typed or {**dict.fromkeys(INVITE_FIELDS, ""), "scope": "appointments_billing"},
         sms_countries=country_names(get_settings().sms_countries),
@@ -73,8 +71,8 @@ async def _sharing_page(
 
 
 @get("/", name="sharing")
-async def sharing(context: NamedDependency[PatientContext], done: FromQuery[str] = "") -> Template:
-    return await _sharing_page(context, done=done)
+async def sharing(context: NamedDependency[PatientContext]) -> Template:
+    return await _sharing_page(context)
 
 
 @post("/invite", name="sharing_invite")
@@ -104,7 +102,7 @@ async def invite(
             typed=typed,
             status_code=429 if error.reason.startswith("limit") else 400,
         )
-    return redirect_to(request, "sharing", query={"done": "invited"})
+    return redirect_to(request, "sharing", notice="caregiver_invited")
 
 
 @post("/grants/{public_id:str}/revoke", name="sharing_revoke")
@@ -114,7 +112,7 @@ async def revoke(
     public_id: FromPath[str],
 ) -> Redirect:
     await grant_revoke(context=context, grant_public_id=public_id)
-    return redirect_to(request, "sharing", query={"done": "revoked"})
+    return redirect_to(request, "sharing", notice="caregiver_access_ended")
 
 
 @post("/invites/{public_id:str}/cancel", name="sharing_invite_cancel")
@@ -124,7 +122,7 @@ async def cancel(
     public_id: FromPath[str],
 ) -> Redirect:
     await invite_cancel(context=context, invite_public_id=public_id)
-    return redirect_to(request, "sharing", query={"done": "cancelled"})
+    return redirect_to(request, "sharing", notice="caregiver_invite_cancelled")
 
 
 # Accepting ---------------------------------------------------------------------------------

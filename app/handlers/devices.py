@@ -35,7 +35,7 @@ async def sign_out_device(
     request: Request[Any, Any, Any], actor: NamedDependency[Actor], public_id: FromPath[str]
 ) -> Redirect:
     await session_end_device(actor=actor, public_id=public_id)
-    return redirect_to(request, "devices", query={"signed_out": 1})
+    return redirect_to(request, "devices", notice="device_signed_out")
 
 
 router = Router("/devices", guards=[account_signed_in], route_handlers=[devices, sign_out_device])

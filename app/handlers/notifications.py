@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from litestar import Request, Response, Router, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
 from app import i18n
@@ -32,15 +32,14 @@ from app.settings import get_settings
 from app.web.ceremonies import ceremony_failed
 from app.web.guards import account_signed_in
 from app.web.links import redirect_to, url
+from app.web.notices import flash
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
 @get("/notifications", name="notifications")
 async def settings_page(
-    actor: NamedDependency[Actor],
-    context: NamedDependency[PatientContext],
-    done: FromQuery[str] = "",
+    actor: NamedDependency[Actor], context: NamedDependency[PatientContext]
 ) -> Template:
     return page(
         "notifications/notifications.html",
@@ -51,7 +50,6 @@ async def settings_page(
         categories=CONFIGURABLE,
         channels=CHANNELS,
         vapid_key=vapid_public_key(get_settings().vapid_private_key),
-        done=done,
     )
 
 
@@ -68,12 +66,12 @@ async def save(request: Request[Any, Any, Any], actor: NamedDependency[Actor]) -
             start = time.fromisoformat(str(form.get("quiet_start", "")))
             end = time.fromisoformat(str(form.get("quiet_end", "")))
         except ValueError:
-            return redirect_to(request, "notifications", query={"done": "bad_time"})
+            return redirect_to(request, "notifications", notice="quiet_hours_unreadable")
         quiet = (start.hour * 60 + start.minute, end.hour * 60 + end.minute)
     async with write_transaction():
         await preferences_save(account_id=actor.account_id, channels=chosen, quiet=quiet)
         await audit_record(actor=actor, action="notifications.preferences_saved")
-    return redirect_to(request, "notifications", query={"done": "saved"})
+    return redirect_to(request, "notifications", notice="notifications_saved")
 
 
 @post("/push/subscriptions", name="push_subscribe", status_code=201)
@@ -93,8 +91,9 @@ async def subscribe(
         )
     except (ValueError, AttributeError, SubscriptionError):
         return ceremony_failed(i18n.gettext("Notifications could not be turned on here."))
-    subscribed = url(request, "notifications", query={"done": "subscribed"})
-    return Response({"redirect": subscribed}, status_code=201)
+    response = Response({"redirect": url(request, "notifications")}, status_code=201)
+    flash(response, "push_subscribed")
+    return response
 
 
 @post("/push/subscriptions/{public_id:str}/remove", name="push_unsubscribe")
@@ -102,14 +101,16 @@ async def unsubscribe(
     request: Request[Any, Any, Any], actor: NamedDependency[Actor], public_id: FromPath[str]
 ) -> Redirect:
     await subscription_remove(actor=actor, public_id=public_id)
-    return redirect_to(request, "notifications", query={"done": "removed"})
+    return redirect_to(request, "notifications", notice="push_removed")
 
 
 @post("/notifications/test", name="notifications_test")
 async def send_test(request: Request[Any, Any, Any], actor: NamedDependency[Actor]) -> Redirect:
     """A notice that says it is a test, through the person's own choices, to see it arrive."""
     used = await send_test_notice(account_id=actor.account_id)
-    return redirect_to(request, "notifications", query={"done": "tested" if used else "nothing"})
+    return redirect_to(
+        request, "notifications", notice="test_notice_sent" if used else "test_notice_unsent"
+    )
 
 
 router = Router(

@@ -33,6 +33,7 @@ from app.web.ceremonies import (
 )
 from app.web.guards import account_signed_in
 from app.web.links import redirect_to, url
+from app.web.notices import flash
 
 
 @get("/", name="passkeys")
@@ -69,9 +70,11 @@ async def register(
         return ceremony_refused(
             error, i18n.gettext("That passkey could not be added. Please try again.")
         )
-    added = url(request, "passkeys", query={"passkey": "added"})
-    redirect = safe_next(request.query_params.get("next"), added)
-    response = Response({"redirect": redirect}, status_code=201)
+    # Onwards (the welcome screen goes home), or back to the list, which says it worked.
+    onwards = safe_next(request.query_params.get("next"), "")
+    response = Response({"redirect": onwards or url(request, "passkeys")}, status_code=201)
+    if not onwards:
+        flash(response, "passkey_added")
     challenge_used(response)
     return response
 
@@ -85,8 +88,8 @@ async def remove(
     try:
         await passkey_remove(actor=actor, public_id=public_id, end_its_sessions=end_sessions)
     except LastPasskeyError:
-        return redirect_to(request, "passkeys", query={"passkey": "last"})
-    return redirect_to(request, "passkeys", query={"passkey": "removed"})
+        return redirect_to(request, "passkeys", notice="passkey_last")
+    return redirect_to(request, "passkeys", notice="passkey_removed")
 
 
 @post("/{public_id:str}/rename", name="passkey_rename")
@@ -97,8 +100,8 @@ async def rename(
     try:
         await passkey_rename(actor=actor, public_id=public_id, name=str(form.get("name", "")))
     except ValueError:
-        return redirect_to(request, "passkeys", query={"passkey": "unnamed"})
-    return redirect_to(request, "passkeys", query={"passkey": "renamed"})
+        return redirect_to(request, "passkeys", notice="passkey_unnamed")
+    return redirect_to(request, "passkeys", notice="passkey_renamed")
 
 
 router = Router(

@@ -39,6 +39,7 @@ from app.web.ceremonies import (
 from app.web.codes import CODE_COOKIE, code_handle, to_code_check
 from app.web.guards import account_signed_in
 from app.web.links import redirect_to, url
+from app.web.notices import flash
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -162,20 +163,22 @@ async def sign_in_with_passkey(request: Request[Any, Any, Any]) -> Response[dict
 # Signing out -------------------------------------------------------------------------------
 
 
-def _signed_out(request: Request[Any, Any, Any]) -> Redirect:
-    target = url(request, "landing", query={"signed_out": 1})
-    response = Redirect(target, status_code=303, headers=CLEAR_SITE_DATA)
+def _signed_out(request: Request[Any, Any, Any], notice: str = "signed_out") -> Redirect:
+    response = Redirect(url(request, "landing"), status_code=303, headers=CLEAR_SITE_DATA)
+    flash(response, notice)
     response.delete_cookie(cookie_name(SESSION_COOKIE))
     return response
 
 
 @post("/sign-out", name="sign_out")
 async def sign_out(request: Request[Any, Any, Any]) -> Redirect:
-    """Works with an expired session too: the cookie goes either way."""
+    """Works with an expired session too: the cookie goes either way. The idle timer in
+    static/js/portal.js sends `reason=idle`, so the start page says why."""
     actor = signed_in_actor(request)
     if actor is not None:
         await session_end(PATIENTS, principal=actor)
-    return _signed_out(request)
+    idle = (await request.form()).get("reason") == "idle"
+    return _signed_out(request, "idle_signed_out" if idle else "signed_out")
 
 
 @post("/sign-out/everywhere", name="sign_out_everywhere", guards=[account_signed_in])

@@ -9,6 +9,8 @@ from urllib.parse import quote, urlencode
 from litestar import Request
 from litestar.response import Redirect
 
+from app.web.notices import flash
+
 
 def url(
     request: Request[Any, Any, Any],
@@ -28,8 +30,12 @@ def redirect_to(
     request: Request[Any, Any, Any],
     name: str,
     *,
+    notice: str | None = None,
     query: Mapping[str, str | int] | None = None,
     **path_parameters: str,
 ) -> Redirect:
-    """Post/redirect/get: a 303 to a named route."""
-    return Redirect(url(request, name, query=query, **path_parameters), status_code=303)
+    """Post/redirect/get: a 303 to a named route, with a one-time notice for the next page."""
+    response = Redirect(url(request, name, query=query, **path_parameters), status_code=303)
+    if notice is not None:
+        flash(response, notice)
+    return response

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import timedelta
@@ -16,7 +16,7 @@ from litestar import Litestar
 from app.handlers.support import SESSION_COOKIE, STAFF_COOKIE
 from app.main import create_app
 from app.services.sessions import staff_session_start
-from app.settings import Settings
+from app.settings import Settings, get_settings
 from app.tables import StaffUser
 from tests.authenticator import SoftAuthenticator
 from tests.factories import (
@@ -68,6 +68,16 @@ async def serving(
 
 
 @pytest.fixture
+def https_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """The settings of a portal served over HTTPS (Secure, `__Host-` cookies)."""
+    monkeypatch.setenv("PORTAL_BASE_URL", "https://portal.test")
+    get_settings.cache_clear()
+    yield get_settings()
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async with serving(settings) as test_client:
         yield test_client
@@ -85,6 +95,16 @@ async def sign_in(
     token = await start_session(person.account.id, acting_patient_id or person.patient.id)
     client.cookies.set(SESSION_COOKIE, token)
     return token
+
+
+def flashed(response: httpx.Response) -> str | None:
+    """The one-time notice this answer leaves for the next page (its key), if any."""
+    for header in response.headers.get_list("set-cookie"):
+        name, _, rest = header.partition("=")
+        if name.strip() in ("portal_notice", "__Host-portal_notice"):
+            value = rest.split(";", 1)[0].strip().strip('"')
+            return value or None
+    return None
 
 
 def csrf_from(html: str) -> str:

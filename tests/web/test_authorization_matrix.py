@@ -63,7 +63,7 @@ from tests.factories import (
     unique,
     years_ago,
 )
-from tests.web.conftest import BASE_URL, running, staff_signed_in
+from tests.web.conftest import BASE_URL, flashed, running, staff_signed_in
 
 # Rules ------------------------------------------------------------------------------------
 
@@ -664,7 +664,10 @@ def sign_in_page(template: str) -> str:
 def outcome_of(response: httpx.Response, template: str, rule: Rule) -> Outcome:
     location = response.headers.get("location", "")
     start = sign_in_page(template)
-    if response.is_redirect and (location == start or location.startswith(f"{start}?next=")):
+    # Being sent to sign in says nothing more; a sign-out lands on the same page but leaves a
+    # notice ("You are signed out.") for it.
+    bounced = location == start or location.startswith(f"{start}?next=")
+    if response.is_redirect and bounced and flashed(response) is None:
         return Outcome.SIGN_IN
     if response.status_code in rule.ok_statuses:
         return Outcome.OK

@@ -41,7 +41,7 @@ from tests.factories import (
     unique,
     years_ago,
 )
-from tests.web.conftest import csrf_from, serving, sign_in, staff_signed_in
+from tests.web.conftest import csrf_from, flashed, serving, sign_in, staff_signed_in
 
 
 @pytest.fixture
@@ -66,7 +66,8 @@ async def _invite(client: AsyncClient, contact: str, scope: str, end_date: str =
         },
         follow_redirects=False,
     )
-    assert sent.headers["location"] == "/sharing?done=invited"
+    assert sent.headers["location"] == "/sharing"
+    assert flashed(sent) == "caregiver_invited"
     return await link_sent_to(contact, "/care/")
 
 
@@ -242,7 +243,8 @@ async def test_staff_invite_a_minor_s_guardian_after_checking(client: AsyncClien
         data={"contact": contact, "relationship": "parent", "checked": "yes", "_csrf_token": token},
         follow_redirects=False,
     )
-    assert sent.headers["location"] == f"/staff/patients/{child.public_id}?sent=guardian"
+    assert sent.headers["location"] == f"/staff/patients/{child.public_id}"
+    assert flashed(sent) == "guardian_invited"
     abroad = await client.post(
         f"/staff/patients/{child.public_id}/guardian",
         data={

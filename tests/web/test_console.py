@@ -29,7 +29,7 @@ from tests.factories import (
     with_contacts,
     years_ago,
 )
-from tests.web.conftest import csrf_from, serving, sign_in, staff_signed_in
+from tests.web.conftest import csrf_from, flashed, serving, sign_in, staff_signed_in
 
 LEASE = timedelta(minutes=2)
 
@@ -152,12 +152,15 @@ async def test_an_invitation_by_text_goes_to_the_outbox_without_health_details(
         follow_redirects=False,
     )
     assert sent.status_code == 303
-    assert sent.headers["location"] == f"/staff/patients/{patient.public_id}?sent=sms"
+    assert sent.headers["location"] == f"/staff/patients/{patient.public_id}"
+    assert flashed(sent) == "patient_invited_by_sms"
+    # The next page shows the notice once, with the number it went to.
+    after = await client.get(sent.headers["location"])
+    assert f"Invitation sent by text message to {patient.phone}." in after.text
+    assert "not joined yet" in after.text
+    assert "Invitation sent" not in (await client.get(sent.headers["location"])).text
     assert patient.given_name not in await sent_to(patient.phone)
     assert (await client.get(await link_sent_to(patient.phone, "/enroll/"))).status_code == 200
-    after = await client.get(sent.headers["location"])
-    assert "Invitation sent by text message" in after.text
-    assert "not joined yet" in after.text
 
 
 async def test_a_qr_invitation_is_shown_once_and_replaces_the_text_link(
@@ -294,7 +297,9 @@ async def test_staff_sign_out_ends_the_session(client: AsyncClient) -> None:
     out = await client.post(
         "/staff/sign-out", data={"_csrf_token": csrf_from(page.text)}, follow_redirects=False
     )
-    assert out.headers["location"] == "/staff/sign-in?signed_out=1"
+    assert out.headers["location"] == "/staff/sign-in"
+    assert flashed(out) == "signed_out"
+    assert "You are signed out." in (await client.get(out.headers["location"])).text
     assert (await client.get("/staff", follow_redirects=False)).status_code == 303
 
 

@@ -4,14 +4,14 @@ at every sign-in, and the token masked afresh in every page (BREACH)."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from litestar import Litestar
 
 from app.security import csrf_unmask
-from app.settings import Settings, get_settings
+from app.settings import Settings
 from tests.authenticator import SoftAuthenticator
 from tests.factories import (
     code_sent_to,
@@ -128,15 +128,6 @@ async def test_every_sign_in_gets_a_new_csrf_token(
     )
     assert enrolled.status_code == 201
     assert client.cookies["portal_csrf"] != staff_before
-
-
-@pytest.fixture
-def https_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    monkeypatch.setenv("PORTAL_BASE_URL", "https://portal.test")
-    get_settings.cache_clear()
-    yield get_settings()
-    monkeypatch.undo()
-    get_settings.cache_clear()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from tests.factories import (
     make_person,
     start_session,
 )
-from tests.web.conftest import csrf_from, sign_in
+from tests.web.conftest import csrf_from, flashed, sign_in
 
 
 async def _other_device(person_account_id: int, passkey_id: int | None = None) -> str:
@@ -66,7 +66,8 @@ async def test_sign_out_everywhere_ends_every_session(client: AsyncClient) -> No
     response = await client.post(
         "/sign-out/everywhere", data={"_csrf_token": token}, follow_redirects=False
     )
-    assert response.headers["location"] == "/?signed_out=1"
+    assert response.headers["location"] == "/"
+    assert flashed(response) == "signed_out"
     assert not await WebSession.exists().where(
         WebSession.account == person.account.id, WebSession.revoked_at.is_null()
     )
@@ -99,6 +100,7 @@ async def test_signing_out_after_the_session_expired_still_clears_the_cookie(
     client.cookies.set("portal_session", "long-gone")
     token = csrf_from((await client.get("/")).text)
     response = await client.post("/sign-out", data={"_csrf_token": token}, follow_redirects=False)
-    assert response.headers["location"] == "/?signed_out=1"
+    assert response.headers["location"] == "/"
+    assert flashed(response) == "signed_out"
     assert response.headers["clear-site-data"] == '"cache"'
     assert 'portal_session=""' in response.headers["set-cookie"]

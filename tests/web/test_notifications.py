@@ -35,7 +35,7 @@ from tests.factories import (
     with_contacts,
     years_ago,
 )
-from tests.web.conftest import csrf_from, sign_in, staff_signed_in
+from tests.web.conftest import csrf_from, flashed, sign_in, staff_signed_in
 
 
 async def _all_sent_to(recipient: str) -> list[dict[str, object]]:
@@ -61,7 +61,8 @@ async def test_the_preference_matrix_decides_the_channel(client: AsyncClient) ->
         data={"results.email": "on", "messages.sms": "on", "_csrf_token": csrf_from(page.text)},
         follow_redirects=False,
     )
-    assert saved.headers["location"] == "/notifications?done=saved"
+    assert saved.headers["location"] == "/notifications"
+    assert flashed(saved) == "notifications_saved"
     account_id = person.account.id
     async with write_transaction():
         assert await notify_account(
@@ -464,7 +465,8 @@ async def test_a_test_notice_says_it_is_a_test_even_with_no_channel_for_news(
         data={"_csrf_token": csrf_from(page.text)},
         follow_redirects=False,
     )
-    assert sent.headers["location"] == "/notifications?done=tested"
+    assert sent.headers["location"] == "/notifications"
+    assert flashed(sent) == "test_notice_sent"
     [text] = await _all_sent_to(phone)
     assert str(text["body"]).startswith("This is a test notice from the patient portal.")
     assert "message from your care team" not in str(text["body"])

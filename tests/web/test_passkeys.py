@@ -14,7 +14,7 @@ from app.tables import AuditEvent, Passkey, Patient, WebAuthnChallenge
 from app.web.ceremonies import CHALLENGE_COOKIE
 from tests.authenticator import SoftAuthenticator
 from tests.factories import make_person, staff_sign_up_path, unique
-from tests.web.conftest import add_passkey, csrf_from, passkey_sign_in, sign_in
+from tests.web.conftest import add_passkey, csrf_from, flashed, passkey_sign_in, sign_in
 
 
 async def _token(client: AsyncClient) -> str:
@@ -114,7 +114,8 @@ async def test_a_person_removes_their_own_passkey_but_not_someone_else_s(
     removed = await client.post(
         f"/passkeys/{mine.public_id}/remove", data={"_csrf_token": token}, follow_redirects=False
     )
-    assert removed.headers["location"] == "/passkeys?passkey=removed"
+    assert removed.headers["location"] == "/passkeys"
+    assert flashed(removed) == "passkey_removed"
     assert not await Passkey.exists().where(Passkey.public_id == mine.public_id)
     assert await Passkey.exists().where(Passkey.public_id == theirs.public_id)
     assert await AuditEvent.exists().where(
@@ -140,7 +141,8 @@ async def test_a_passkey_can_be_renamed_but_not_emptied(client: AsyncClient) -> 
         data={"name": "  Work   laptop ", "_csrf_token": token},
         follow_redirects=False,
     )
-    assert renamed.headers["location"] == "/passkeys?passkey=renamed"
+    assert renamed.headers["location"] == "/passkeys"
+    assert flashed(renamed) == "passkey_renamed"
     stored = await Passkey.select(Passkey.name).where(Passkey.id == passkey.id).first()
     assert stored == {"name": "Work laptop"}
     empty = await client.post(
@@ -148,7 +150,8 @@ async def test_a_passkey_can_be_renamed_but_not_emptied(client: AsyncClient) -> 
         data={"name": "   ", "_csrf_token": token},
         follow_redirects=False,
     )
-    assert empty.headers["location"] == "/passkeys?passkey=unnamed"
+    assert empty.headers["location"] == "/passkeys"
+    assert flashed(empty) == "passkey_unnamed"
     assert await AuditEvent.exists().where(AuditEvent.action == "auth.passkey_renamed")
 
 
@@ -167,9 +170,10 @@ async def test_the_last_passkey_stays_when_no_code_could_reach_the_person(
         data={"_csrf_token": token},
         follow_redirects=False,
     )
-    assert refused.headers["location"] == "/passkeys?passkey=last"
+    assert refused.headers["location"] == "/passkeys"
+    assert flashed(refused) == "passkey_last"
     assert await Passkey.exists().where(Passkey.id == passkey.id)
-    notice = await client.get("/passkeys?passkey=last")
+    notice = await client.get("/passkeys")
     assert "cannot be removed" in notice.text
 
     await Patient.update({Patient.email: f"{unique('p')}@mail.test"}).where(
@@ -180,7 +184,8 @@ async def test_the_last_passkey_stays_when_no_code_could_reach_the_person(
         data={"_csrf_token": token},
         follow_redirects=False,
     )
-    assert removed.headers["location"] == "/passkeys?passkey=removed"
+    assert removed.headers["location"] == "/passkeys"
+    assert flashed(removed) == "passkey_removed"
     assert not await Passkey.exists().where(Passkey.id == passkey.id)
 
 

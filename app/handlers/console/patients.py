@@ -33,6 +33,7 @@ from app.web.guards import staff_permission
 from app.web.links import redirect_to
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+INVITED_BY = {"sms": "patient_invited_by_sms", "email": "patient_invited_by_email"}
 
 
 @get("/", name="staff_home")
@@ -48,7 +49,7 @@ async def home(
 
 
 async def _patient_page(
-    staff: StaffActor, public_id: str, *, sent: str = "", error: str = "", status_code: int = 200
+    staff: StaffActor, public_id: str, *, error: str = "", status_code: int = 200
 ) -> Template:
     card = await patient_card(staff=staff, public_id=public_id)
     caregivers, invites = await caregivers_for(card.id)
@@ -62,17 +63,14 @@ async def _patient_page(
         is_child=card.age < age_rules().adolescent,
         adolescent_age=age_rules().adolescent,
         sms_countries=country_names(get_settings().sms_countries),
-        sent=sent,
         error=error,
         status_code=status_code,
     )
 
 
 @get("/patients/{public_id:str}", name="staff_patient")
-async def patient(
-    staff: NamedDependency[StaffActor], public_id: FromPath[str], sent: FromQuery[str] = ""
-) -> Template:
-    return await _patient_page(staff, public_id, sent=sent)
+async def patient(staff: NamedDependency[StaffActor], public_id: FromPath[str]) -> Template:
+    return await _patient_page(staff, public_id)
 
 
 # Enrollment links and a teenager's own contacts: the people who meet patients.
@@ -111,7 +109,7 @@ async def invite(
             qr=qr_svg(invitation.link),
             link=invitation.link,
         )
-    return redirect_to(request, "staff_patient", public_id=public_id, query={"sent": via})
+    return redirect_to(request, "staff_patient", public_id=public_id, notice=INVITED_BY[via])
 
 
 @post("/{public_id:str}/own-contacts", name="staff_patient_own_contacts")
@@ -131,9 +129,7 @@ async def own_contacts(
         )
     except SelfAccessError as refused:
         return await _patient_page(staff, public_id, error=refused.reason, status_code=400)
-    return redirect_to(
-        request, "staff_patient", public_id=public_id, query={"sent": "own_contacts"}
-    )
+    return redirect_to(request, "staff_patient", public_id=public_id, notice="own_contacts_saved")
 
 
 # A minor's parent or guardian, and ending anyone's access.
@@ -159,7 +155,7 @@ async def guardian(
         )
     except InviteError as error:
         return await _patient_page(staff, public_id, error=error.reason, status_code=400)
-    return redirect_to(request, "staff_patient", public_id=public_id, query={"sent": "guardian"})
+    return redirect_to(request, "staff_patient", public_id=public_id, notice="guardian_invited")
 
 
 @post("/grants/{public_id:str}/revoke", name="staff_grant_revoke")
@@ -167,9 +163,7 @@ async def grant_revoke(
     request: Request[Any, Any, Any], staff: NamedDependency[StaffActor], public_id: FromPath[str]
 ) -> Redirect:
     patient_public_id = await staff_grant_revoke(staff=staff, grant_public_id=public_id)
-    return redirect_to(
-        request, "staff_patient", public_id=patient_public_id, query={"sent": "revoked"}
-    )
+    return redirect_to(request, "staff_patient", public_id=patient_public_id, notice="grant_ended")
 
 
 router = Router(

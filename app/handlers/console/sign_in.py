@@ -115,7 +115,7 @@ async def sign_out(request: Request[Any, Any, Any]) -> Redirect:
     staff: StaffActor | None = getattr(request.state, "staff", None)
     if staff is not None:
         await session_end(STAFF, principal=staff)
-    response = redirect_to(request, "staff_sign_in_page", query={"signed_out": 1})
+    response = redirect_to(request, "staff_sign_in_page", notice="signed_out")
     response.delete_cookie(cookie_name(STAFF_COOKIE), path=staff_cookie_path())
     return response
 

@@ -28,8 +28,9 @@
   });
 
   // Health data does not stay on an unattended screen: when the idle timeout has passed,
-  // end the session (the server would refuse it by now anyway) and leave the page. The page
-  // names both addresses (data-sign-out, data-start).
+  // end the session (the server would refuse it by now anyway) and leave the page. The
+  // sign-out says why (reason=idle), so the start page it leaves for can say so too; the
+  // redirect is not followed here, or that page would use up the notice unseen.
   var idleMeta = document.querySelector('meta[name="session-idle-seconds"]');
   if (idleMeta) {
     var idleMs = parseInt(idleMeta.content, 10) * 1000;
@@ -40,12 +41,14 @@
         var token = document.querySelector('meta[name="csrf-token"]');
         var leave = function () {
           var start = idleMeta.getAttribute("data-start");
-          window.location.assign(start + "?timeout=1&next=" + encodeURIComponent(location.pathname));
+          window.location.assign(start + "?next=" + encodeURIComponent(location.pathname));
         };
         fetch(idleMeta.getAttribute("data-sign-out"), {
           method: "POST",
           credentials: "same-origin",
+          redirect: "manual",
           headers: { "X-CSRFToken": token ? token.content : "" },
+          body: new URLSearchParams({ reason: "idle" }),
         }).then(leave, leave);
       }, idleMs);
     };

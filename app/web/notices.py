@@ -1,0 +1,150 @@
+"""One-time notices ("Saved.", "You are signed out."): a redirect flashes a notice's key in a
+short-lived cookie, and the next page shows it in the layout's one notice area and clears it.
+
+The cookie holds only a key from NOTICES, never text: nothing a person typed and nothing about
+their health can travel in it, and a made-up key shows nothing. Kept out of the URL, a notice
+stays out of the history, bookmarks, links people share and the access log, and a reload does
+not say "Saved." again."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from litestar.datastructures import Cookie, MutableScopeHeaders
+from litestar.response import Response
+from litestar.types import Message, Scope
+
+from app import i18n
+from app.handlers.support import cookie_name
+from app.i18n import N_
+from app.settings import get_settings
+
+NOTICE_COOKIE = "portal_notice"
+# Long enough for the redirect to be followed, short enough not to greet a later visit.
+NOTICE_SECONDS = 60
+# Set in the request's scope state when a page showed (and so used up) the notice.
+_SHOWN = "portal_notice_shown"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    text: str  # the English source; translated when shown
+    error: bool = False  # something to put right, not news
+    # Values the text names (%(phone)s), taken from the page that shows it, never the cookie.
+    fill: Callable[[Mapping[str, Any]], Mapping[str, object]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ShownNotice:
+    text: str
+    error: bool
+
+
+NOTICES: dict[str, Notice] = {
+    # Signing out.
+    "signed_out": Notice(N_("You are signed out.")),
+    "idle_signed_out": Notice(
+        N_(
+            "To keep your record private, you were signed out after a while without activity."
+            " Sign in again to go on where you were."
+        )
+    ),
+    "device_signed_out": Notice(N_("That device is signed out.")),
+    # Passkeys.
+    "passkey_added": Notice(N_("Passkey added. Next time, sign in with one tap.")),
+    "passkey_removed": Notice(N_("Passkey removed.")),
+    "passkey_renamed": Notice(N_("Passkey renamed.")),
+    "passkey_unnamed": Notice(N_("Please type a name for the passkey."), error=True),
+    "passkey_last": Notice(
+        N_(
+            "This is your only way to sign in, so it cannot be removed. Add another passkey"
+            " first, or ask the clinic to put your phone or email on your record."
+        ),
+        error=True,
+    ),
+    # Notifications.
+    "notifications_saved": Notice(N_("Saved.")),
+    "push_subscribed": Notice(N_("Notifications are on for this device.")),
+    "push_removed": Notice(N_("This device no longer gets notifications.")),
+    "test_notice_sent": Notice(N_("A test notice is on its way.")),
+    "test_notice_unsent": Notice(N_("Nothing was sent: choose at least one way to be told below.")),
+    "quiet_hours_unreadable": Notice(N_("Please enter the quiet hours as times."), error=True),
+    # Who can see my record.
+    "caregiver_invited": Notice(N_("Invitation sent. They get access once they accept it.")),
+    "caregiver_access_ended": Notice(N_("Access ended. They can no longer see your record.")),
+    "caregiver_invite_cancelled": Notice(N_("Invitation cancelled.")),
+    # The console's patient page.
+    "patient_invited_by_sms": Notice(
+        N_("Invitation sent by text message to %(phone)s."),
+        fill=lambda page: {"phone": page["card"].phone},
+    ),
+    "patient_invited_by_email": Notice(
+        N_("Invitation sent by email to %(email)s."),
+        fill=lambda page: {"email": page["card"].email},
+    ),
+    "guardian_invited": Notice(N_("Invitation sent to the parent or guardian.")),
+    "grant_ended": Notice(N_("Access ended.")),
+    "own_contacts_saved": Notice(N_("Saved which phone and email are the patient's own.")),
+}
+
+
+def flash(response: Response[Any], key: str) -> None:
+    """Show this notice on the next page the browser renders (KeyError for an unknown key)."""
+    if key not in NOTICES:
+        raise KeyError(key)
+    response.set_cookie(
+        cookie_name(NOTICE_COOKIE),
+        key,
+        max_age=NOTICE_SECONDS,
+        httponly=True,
+        secure=get_settings().secure_cookies,
+        samesite="lax",
+    )
+
+
+@pass_context
+def flashed_notice(context: Context) -> ShownNotice | None:
+    """The layout's notice: the flashed one, in the page's language, used up by this page."""
+    request = context.get("request")
+    if request is None:
+        return None
+    key = request.cookies.get(cookie_name(NOTICE_COOKIE))
+    if key is None:
+        return None
+    request.scope.setdefault("state", {})[_SHOWN] = True
+    notice = NOTICES.get(key)
+    if notice is None:
+        return None
+    text = i18n.gettext(notice.text)
+    if notice.fill is not None:
+        try:
+            text %= notice.fill(context.get_all())
+        except (KeyError, AttributeError):
+            return None  # not the page it was meant for (an error page): nothing to say
+    return ShownNotice(text=text, error=notice.error)
+
+
+def clear_shown_notice_hook() -> Callable[[Message, Scope], Awaitable[None]]:
+    """A before_send hook: once a page showed the notice, the browser drops its cookie."""
+    gone = Cookie(
+        key=cookie_name(NOTICE_COOKIE),
+        value="",
+        max_age=0,
+        expires=0,
+        httponly=True,
+        secure=get_settings().secure_cookies,
+        samesite="lax",
+    ).to_header(header="")
+
+    async def clear(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
+            return
+        if not scope.get("state", {}).get(_SHOWN):
+            return
+        MutableScopeHeaders.from_message(message).add("set-cookie", gone)
+
+    return clear
