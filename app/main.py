@@ -64,6 +64,7 @@ from app.settings import Settings, get_settings
 from app.templating import build_environment, set_clinic_profile
 from app.web.identity import IdentifyRequest
 from app.web.notices import clear_shown_notice_hook, flashed_notice
+from app.web.origin import provide_origin
 from app.worker import channels_from_settings, run_worker
 
 log = logging.getLogger("portal")
@@ -149,6 +150,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "actor": Provide(provide_actor),
             "context": Provide(provide_patient_context),
             "staff": Provide(provide_staff),
+            "origin": Provide(provide_origin, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         plugins=[HTMXPlugin()],

@@ -15,13 +15,7 @@ from litestar.response import Redirect, Template
 
 from app.access import PatientContext
 from app.errors import NotFoundError
-from app.handlers.support import (
-    client_ip,
-    page,
-    session_lifetime,
-    signed_in_actor,
-    with_session_cookie,
-)
+from app.handlers.support import page, session_lifetime, signed_in_actor, with_session_cookie
 from app.services.caregivers import (
     PATIENT_RELATIONSHIPS,
     SCOPES,
@@ -41,6 +35,7 @@ from app.services.sign_in import CODE_TTL
 from app.settings import get_settings
 from app.web.guards import account_signed_in
 from app.web.links import redirect_to
+from app.web.origin import RequestOrigin
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 INVITE_FIELDS = ("contact", "relationship", "scope", "end_date")
@@ -160,14 +155,16 @@ async def care_page(request: Request[Any, Any, Any], token: FromPath[str]) -> Te
 
 
 @post("/{token:str}/code", name="care_code")
-async def care_code(request: Request[Any, Any, Any], token: FromPath[str]) -> Template | Redirect:
+async def care_code(
+    request: Request[Any, Any, Any], origin: NamedDependency[RequestOrigin], token: FromPath[str]
+) -> Template | Redirect:
     """Send the code that proves the invited phone or email is in the person's hands."""
     try:
         handle = await invite_code_send(
             token=token,
             secret=get_settings().secret_key,
-            ip=client_ip(request),
-            user_agent=request.headers.get("user-agent", ""),
+            ip=origin.ip,
+            user_agent=origin.user_agent,
         )
     except NotFoundError:
         return _care_page(request, token, None)
@@ -190,11 +187,13 @@ async def care_code(request: Request[Any, Any, Any], token: FromPath[str]) -> Te
 
 @post("/{token:str}", name="care_accept")
 async def care_accept(
-    request: Request[Any, Any, Any], token: FromPath[str], data: Form
+    request: Request[Any, Any, Any],
+    origin: NamedDependency[RequestOrigin],
+    token: FromPath[str],
+    data: Form,
 ) -> Template | Redirect:
-    ip, user_agent = client_ip(request), request.headers.get("user-agent", "")
     typed_name = data.get("name", "")
-    if not await rate_limit_ip(CODE_CHECK_PER_IP, ip=ip, user_agent=user_agent):
+    if not await rate_limit_ip(CODE_CHECK_PER_IP, ip=origin.ip, user_agent=origin.user_agent):
         return _care_page(
             request,
             token,
@@ -212,8 +211,8 @@ async def care_accept(
             code=data.get("code", ""),
             secret=get_settings().secret_key,
             lifetime=session_lifetime(),
-            ip=ip,
-            user_agent=user_agent,
+            ip=origin.ip,
+            user_agent=origin.user_agent,
         )
     except NotFoundError:
         return _care_page(request, token, None)
@@ -241,9 +240,7 @@ router = Router(
     route_handlers=[
         # The patient's own page: guarded here, and a caregiver is refused by the service.
         Router(
-            "/sharing",
-            guards=[account_signed_in],
-            route_handlers=[sharing, invite, revoke, cancel],
+            "/sharing", guards=[account_signed_in], route_handlers=[sharing, invite, revoke, cancel]
         ),
         # The invitation: anyone holding the link, signed in or not.
         Router(CARE_PREFIX, route_handlers=[care_page, care_code, care_accept]),

@@ -5,20 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Router, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from app.errors import NotFoundError
-from app.handlers.support import (
-    client_ip,
-    page,
-    session_lifetime,
-    with_session_cookie,
-    with_staff_cookie,
-)
+from app.handlers.support import page, session_lifetime, with_session_cookie, with_staff_cookie
 from app.services.demo.clinic import PERSONAS
 from app.services.demo.sign_in import DEMO_STAFF, demo_sign_in, demo_staff_sign_in, persona_find
 from app.web.links import redirect_to, url
+from app.web.origin import RequestOrigin
 
 
 @get("/", name="demo_personas")
@@ -39,12 +35,11 @@ async def confirm(request: Request[Any, Any, Any], slug: FromPath[str]) -> Templ
 
 
 @post("/sign-in/{slug:str}", name="demo_sign_in")
-async def sign_in(request: Request[Any, Any, Any], slug: FromPath[str]) -> Redirect:
+async def sign_in(
+    request: Request[Any, Any, Any], origin: NamedDependency[RequestOrigin], slug: FromPath[str]
+) -> Redirect:
     token = await demo_sign_in(
-        slug=slug,
-        lifetime=session_lifetime(),
-        ip=client_ip(request),
-        user_agent=request.headers.get("user-agent", ""),
+        slug=slug, lifetime=session_lifetime(), ip=origin.ip, user_agent=origin.user_agent
     )
     return with_session_cookie(redirect_to(request, "home"), token)
 
@@ -62,12 +57,11 @@ async def staff_confirm(request: Request[Any, Any, Any], slug: FromPath[str]) ->
 
 
 @post("/staff/{slug:str}", name="demo_staff_sign_in")
-async def staff_sign_in(request: Request[Any, Any, Any], slug: FromPath[str]) -> Redirect:
+async def staff_sign_in(
+    request: Request[Any, Any, Any], origin: NamedDependency[RequestOrigin], slug: FromPath[str]
+) -> Redirect:
     token = await demo_staff_sign_in(
-        slug=slug,
-        lifetime=session_lifetime(),
-        ip=client_ip(request),
-        user_agent=request.headers.get("user-agent", ""),
+        slug=slug, lifetime=session_lifetime(), ip=origin.ip, user_agent=origin.user_agent
     )
     return with_staff_cookie(redirect_to(request, "staff_home"), token)
 

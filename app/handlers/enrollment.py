@@ -13,11 +13,12 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
 from app.access import PatientContext
-from app.handlers.support import client_ip, page, session_lifetime, with_session_cookie
+from app.handlers.support import page, session_lifetime, with_session_cookie
 from app.services.enrollment import EnrollmentError, enroll_confirm, invite_is_open
 from app.services.rate_limit import ENROLL_PER_IP, rate_limit_ip
 from app.web.guards import account_signed_in
 from app.web.links import redirect_to
+from app.web.origin import RequestOrigin
 
 
 def _form(
@@ -44,22 +45,25 @@ async def enroll_page(token: FromPath[str]) -> Template:
 @post("/enroll/{token:str}", name="enroll_confirm")
 async def enroll(
     request: Request[Any, Any, Any],
+    origin: NamedDependency[RequestOrigin],
     token: FromPath[str],
     data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Template | Redirect:
     typed = data.get("birth_date", "").strip()
-    ip, user_agent = client_ip(request), request.headers.get("user-agent", "")
     # Counted before anything is checked: guessing dates across many links is what it stops.
-    if not await rate_limit_ip(ENROLL_PER_IP, ip=ip, user_agent=user_agent):
+    if not await rate_limit_ip(ENROLL_PER_IP, ip=origin.ip, user_agent=origin.user_agent):
         return _form(token, error="limit", typed=typed, status_code=429)
     try:
         birth_date = date.fromisoformat(typed)
     except ValueError:
         return _form(token, error="format", typed=typed, status_code=400)
-    lifetime = session_lifetime()
     try:
         session_token = await enroll_confirm(
-            token=token, birth_date=birth_date, lifetime=lifetime, ip=ip, user_agent=user_agent
+            token=token,
+            birth_date=birth_date,
+            lifetime=session_lifetime(),
+            ip=origin.ip,
+            user_agent=origin.user_agent,
         )
     except EnrollmentError as error:
         if error.reason == "expired":

@@ -6,16 +6,18 @@ from datetime import date
 from typing import Annotated, Any
 
 from litestar import Request, Router, get, post
+from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
-from app.handlers.support import client_ip, page
+from app.handlers.support import page
 from app.services.join import JoinLocation, join_location, join_start
 from app.services.rate_limit import JOIN_PER_IP, rate_limit_ip
 from app.services.sign_in import CodeError
 from app.settings import get_settings
 from app.web.codes import to_code_check
+from app.web.origin import RequestOrigin
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 FIELDS = ("given_name", "family_name", "birth_date", "contact")
@@ -41,12 +43,14 @@ async def join_page(code: FromPath[str]) -> Template:
 
 @post("/{code:str}", name="join_start")
 async def join(
-    request: Request[Any, Any, Any], code: FromPath[str], data: Form
+    request: Request[Any, Any, Any],
+    origin: NamedDependency[RequestOrigin],
+    code: FromPath[str],
+    data: Form,
 ) -> Template | Redirect:
     location = await join_location(code)
     typed = {field: data.get(field, "").strip() for field in FIELDS}
-    ip, user_agent = client_ip(request), request.headers.get("user-agent", "")
-    if not await rate_limit_ip(JOIN_PER_IP, ip=ip, user_agent=user_agent):
+    if not await rate_limit_ip(JOIN_PER_IP, ip=origin.ip, user_agent=origin.user_agent):
         return _form(location, typed, {"limit"}, status_code=429)
     errors = {field for field in ("given_name", "family_name", "contact") if not typed[field]}
     try:
@@ -63,8 +67,8 @@ async def join(
             birth_date=birth_date,
             contact=typed["contact"],
             secret=get_settings().secret_key,
-            ip=ip,
-            user_agent=user_agent,
+            ip=origin.ip,
+            user_agent=origin.user_agent,
         )
     except CodeError as error:
         status = 400 if error.reason == "contact" else 429

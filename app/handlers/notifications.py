@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 from datetime import time
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, Response, Router, get, post
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from app import i18n
@@ -33,8 +32,7 @@ from app.web.ceremonies import ceremony_failed
 from app.web.guards import account_signed_in
 from app.web.links import redirect_to, url
 from app.web.notices import flash
-
-Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+from app.web.origin import RequestOrigin
 
 
 @get("/notifications", name="notifications")
@@ -76,7 +74,9 @@ async def save(request: Request[Any, Any, Any], actor: NamedDependency[Actor]) -
 
 @post("/push/subscriptions", name="push_subscribe", status_code=201)
 async def subscribe(
-    request: Request[Any, Any, Any], actor: NamedDependency[Actor]
+    request: Request[Any, Any, Any],
+    actor: NamedDependency[Actor],
+    origin: NamedDependency[RequestOrigin],
 ) -> Response[Any]:
     try:
         data = json.loads((await request.body()).decode())
@@ -86,7 +86,7 @@ async def subscribe(
             endpoint=str(data.get("endpoint", "")),
             p256dh=str(keys.get("p256dh", "")),
             auth=str(keys.get("auth", "")),
-            device_name=device_name(request.headers.get("user-agent", "")),
+            device_name=device_name(origin.user_agent),
             hosts=get_settings().push_hosts,
         )
     except (ValueError, AttributeError, SubscriptionError):

@@ -34,6 +34,7 @@ from app.web.ceremonies import (
 from app.web.guards import account_signed_in
 from app.web.links import redirect_to, url
 from app.web.notices import flash
+from app.web.origin import RequestOrigin
 
 
 @get("/", name="passkeys")
@@ -56,7 +57,9 @@ async def register_options(actor: NamedDependency[Actor]) -> Response[str]:
 
 @post("/", name="passkey_register", status_code=201)
 async def register(
-    request: Request[Any, Any, Any], actor: NamedDependency[Actor]
+    request: Request[Any, Any, Any],
+    actor: NamedDependency[Actor],
+    origin: NamedDependency[RequestOrigin],
 ) -> Response[dict[str, str]]:
     try:
         await passkey_register(
@@ -64,7 +67,7 @@ async def register(
             rp=relying_party(),
             handle=challenge_handle(request),
             credential=credential_from((await request.body()).decode()),
-            device_name=device_name(request.headers.get("user-agent", "")),
+            device_name=device_name(origin.user_agent),
         )
     except PasskeyError as error:
         return ceremony_refused(

@@ -16,7 +16,6 @@ from litestar.response import Redirect, Template
 from app.access import Actor
 from app.handlers.support import (
     SESSION_COOKIE,
-    client_ip,
     cookie_name,
     page,
     safe_next,
@@ -25,7 +24,9 @@ from app.handlers.support import (
     with_session_cookie,
 )
 from app.services.identity import PATIENTS
-from app.services.passkeys import passkey_authentication_options
+from app.services.passkeys import (
+    passkey_authentication_options,
+)
 from app.services.rate_limit import CODE_CHECK_PER_IP, rate_limit_ip
 from app.services.sessions import session_end, sessions_end_all
 from app.services.sign_in import CodeError, code_choose, code_request, code_verify
@@ -40,6 +41,7 @@ from app.web.codes import CODE_COOKIE, code_handle, to_code_check
 from app.web.guards import account_signed_in
 from app.web.links import redirect_to, url
 from app.web.notices import flash
+from app.web.origin import RequestOrigin
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -56,14 +58,16 @@ async def request_form() -> Template:
 
 
 @post("/sign-in/code", name="code_request")
-async def request_code(request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
+async def request_code(
+    request: Request[Any, Any, Any], origin: NamedDependency[RequestOrigin], data: Form
+) -> Template | Redirect:
     typed = data.get("contact", "")
     try:
         handle = await code_request(
             contact=typed,
             secret=get_settings().secret_key,
-            ip=client_ip(request),
-            user_agent=request.headers.get("user-agent", ""),
+            ip=origin.ip,
+            user_agent=origin.user_agent,
         )
     except CodeError as error:
         return page(
@@ -92,11 +96,12 @@ def _birth_date_form(error: str = "", typed: str = "", status_code: int = 200) -
 
 
 @post("/sign-in/code/check", name="code_check")
-async def check_code(request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
+async def check_code(
+    request: Request[Any, Any, Any], origin: NamedDependency[RequestOrigin], data: Form
+) -> Template | Redirect:
     """The code, or (its second step, for a shared contact) the date of birth."""
-    ip, user_agent = client_ip(request), request.headers.get("user-agent", "")
     asks_birth_date = "birth_date" in data
-    if not await rate_limit_ip(CODE_CHECK_PER_IP, ip=ip, user_agent=user_agent):
+    if not await rate_limit_ip(CODE_CHECK_PER_IP, ip=origin.ip, user_agent=origin.user_agent):
         if asks_birth_date:
             return _birth_date_form("limit", data["birth_date"], status_code=429)
         return page("sign_in/code_check.html", error="limit", status_code=429, private=True)
@@ -114,8 +119,8 @@ async def check_code(request: Request[Any, Any, Any], data: Form) -> Template | 
                 birth_date=birth_date,
                 secret=settings.secret_key,
                 lifetime=session_lifetime(),
-                ip=ip,
-                user_agent=user_agent,
+                ip=origin.ip,
+                user_agent=origin.user_agent,
             )
         else:
             token = await code_verify(
@@ -123,8 +128,8 @@ async def check_code(request: Request[Any, Any, Any], data: Form) -> Template | 
                 code=data.get("code", ""),
                 secret=settings.secret_key,
                 lifetime=session_lifetime(),
-                ip=ip,
-                user_agent=user_agent,
+                ip=origin.ip,
+                user_agent=origin.user_agent,
             )
     except CodeError as error:
         if error.reason == "mismatch":
@@ -149,8 +154,10 @@ async def passkey_options() -> Response[str]:
 
 
 @post("/sign-in/passkey", name="passkey_sign_in", status_code=200)
-async def sign_in_with_passkey(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
-    token = await passkey_sign_in_answer(request, PATIENTS)
+async def sign_in_with_passkey(
+    request: Request[Any, Any, Any], origin: NamedDependency[RequestOrigin]
+) -> Response[dict[str, str]]:
+    token = await passkey_sign_in_answer(request, origin, PATIENTS)
     if isinstance(token, Response):
         return token
     target = safe_next(request.query_params.get("next"), url(request, "home"))

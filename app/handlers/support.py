@@ -17,6 +17,7 @@ from app.i18n import negotiate_locale, set_locale
 from app.services.identity import PATIENTS, STAFF, P, Realm
 from app.services.sessions import session_principal
 from app.settings import get_settings
+from app.web.origin import client_ip
 
 # Base names; on HTTPS the browser gets them as `__Host-` cookies (cookie_name).
 SESSION_COOKIE = PATIENTS.cookie
@@ -30,10 +31,6 @@ _ANONYMOUS_PREFIXES = ("/static/", "/sw.js", "/healthz", "/manifest.webmanifest"
 
 NO_STORE = {"Cache-Control": "no-store"}
 ResponseT = TypeVar("ResponseT", bound=Response[Any])
-
-
-def client_ip(request: Request[Any, Any, Any]) -> str:
-    return request.client.host if request.client else ""
 
 
 def cookie_name(base: str) -> str:

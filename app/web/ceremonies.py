@@ -9,7 +9,7 @@ from typing import Any
 from litestar import Request, Response
 
 from app import i18n
-from app.handlers.support import client_ip, cookie_name, session_lifetime
+from app.handlers.support import cookie_name, session_lifetime
 from app.services.identity import P, Realm
 from app.services.passkeys import (
     CHALLENGE_TTL,
@@ -23,6 +23,7 @@ from app.services.passkeys import (
 from app.services.rate_limit import PASSKEY_SIGN_IN_PER_IP, rate_limit_ip
 from app.settings import get_settings
 from app.templating import current_clinic
+from app.web.origin import RequestOrigin
 
 CHALLENGE_COOKIE = "portal_webauthn"
 
@@ -85,13 +86,12 @@ def ceremony_refused(error: PasskeyError, fallback: str) -> Response[dict[str, s
 
 
 async def passkey_sign_in_answer(
-    request: Request[Any, Any, Any], realm: Realm[P]
+    request: Request[Any, Any, Any], origin: RequestOrigin, realm: Realm[P]
 ) -> str | Response[dict[str, str]]:
     """Signing in with a passkey, patients and staff alike (each in their realm): within the
     per-address limit, the credential the browser sent checked against this browser's
     challenge. The new session's token, or the refusal to send back."""
-    ip, user_agent = client_ip(request), request.headers.get("user-agent", "")
-    if not await rate_limit_ip(PASSKEY_SIGN_IN_PER_IP, ip=ip, user_agent=user_agent):
+    if not await rate_limit_ip(PASSKEY_SIGN_IN_PER_IP, ip=origin.ip, user_agent=origin.user_agent):
         return ceremony_failed(
             i18n.gettext("Too many tries. Please wait a while and try again."), status_code=429
         )
@@ -102,8 +102,8 @@ async def passkey_sign_in_answer(
             handle=challenge_handle(request),
             credential=credential_from((await request.body()).decode()),
             lifetime=session_lifetime(),
-            ip=ip,
-            user_agent=user_agent,
+            ip=origin.ip,
+            user_agent=origin.user_agent,
         )
     except PasskeyError as error:
         return ceremony_refused(

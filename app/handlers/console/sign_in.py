@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, Router, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
@@ -13,7 +14,6 @@ from app import i18n
 from app.access import StaffActor
 from app.handlers.support import (
     STAFF_COOKIE,
-    client_ip,
     cookie_name,
     session_lifetime,
     staff_cookie_path,
@@ -43,6 +43,7 @@ from app.web.ceremonies import (
 )
 from app.web.console import staff_next, staff_page
 from app.web.links import redirect_to, url
+from app.web.origin import RequestOrigin
 
 
 @get("/sign-in", name="staff_sign_in_page")
@@ -57,8 +58,10 @@ async def sign_in_options() -> Response[str]:
 
 
 @post("/sign-in", name="staff_sign_in", status_code=200)
-async def sign_in(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
-    token = await passkey_sign_in_answer(request, STAFF)
+async def sign_in(
+    request: Request[Any, Any, Any], origin: NamedDependency[RequestOrigin]
+) -> Response[dict[str, str]]:
+    token = await passkey_sign_in_answer(request, origin, STAFF)
     if isinstance(token, Response):
         return token
     response = Response({"redirect": staff_next(request)})
@@ -88,17 +91,19 @@ async def enroll_options(token: FromPath[str]) -> Response[Any]:
 
 
 @post("/enroll/{token:str}", name="staff_enroll", status_code=201)
-async def enroll(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[Any]:
+async def enroll(
+    request: Request[Any, Any, Any], origin: NamedDependency[RequestOrigin], token: FromPath[str]
+) -> Response[Any]:
     try:
         session_token = await staff_enroll(
             token=token,
             rp=relying_party(),
             handle=challenge_handle(request),
             credential=credential_from((await request.body()).decode()),
-            device_name=device_name(request.headers.get("user-agent", "")),
+            device_name=device_name(origin.user_agent),
             lifetime=session_lifetime(),
-            ip=client_ip(request),
-            user_agent=request.headers.get("user-agent", ""),
+            ip=origin.ip,
+            user_agent=origin.user_agent,
         )
     except PasskeyError as error:
         return ceremony_refused(
