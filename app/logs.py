@@ -23,7 +23,7 @@ _SECRET_IN_PATH = re.compile(
     r"/(enroll|care|demo/sign-in|demo/staff)/.+", re.IGNORECASE | re.DOTALL
 )
 # Query names whose values say nothing about a person: flags, dates, asset versions, pages.
-# (Notices travel in a cookie, never a query: app/web/notices.py.)
+# (Notices travel in a cookie, never a query: app/web/flash.py.)
 _PLAIN_QUERY_NAMES = frozenset({"joining", "by", "show", "page", "v", "since", "until"})
 _NAME = re.compile(r"[A-Za-z_]{1,32}")
 REDACTED = "…"

@@ -62,8 +62,8 @@ from app.security import (
 from app.services.rate_limit import rate_limit_close
 from app.settings import Settings, get_settings
 from app.templating import build_environment, set_clinic_profile
+from app.web.flash import clear_shown_notice_hook, flashed_notice
 from app.web.identity import IdentifyRequest
-from app.web.notices import clear_shown_notice_hook, flashed_notice
 from app.web.origin import provide_origin
 from app.worker import channels_from_settings, run_worker
 

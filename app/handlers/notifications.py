@@ -29,9 +29,9 @@ from app.services.push import (
 )
 from app.settings import get_settings
 from app.web.ceremonies import ceremony_failed
+from app.web.flash import flash
 from app.web.guards import account_signed_in
 from app.web.links import redirect_to, url
-from app.web.notices import flash
 from app.web.origin import RequestOrigin
 
 

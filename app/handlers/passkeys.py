@@ -31,9 +31,9 @@ from app.web.ceremonies import (
     options_response,
     relying_party,
 )
+from app.web.flash import flash
 from app.web.guards import account_signed_in
 from app.web.links import redirect_to, url
-from app.web.notices import flash
 from app.web.origin import RequestOrigin
 
 

@@ -38,9 +38,9 @@ from app.web.ceremonies import (
     relying_party,
 )
 from app.web.codes import CODE_COOKIE, code_handle, to_code_check
+from app.web.flash import flash
 from app.web.guards import account_signed_in
 from app.web.links import redirect_to, url
-from app.web.notices import flash
 from app.web.origin import RequestOrigin
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]

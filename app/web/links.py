@@ -9,7 +9,7 @@ from urllib.parse import quote, urlencode
 from litestar import Request
 from litestar.response import Redirect
 
-from app.web.notices import flash
+from app.web.flash import flash
 
 
 def url(

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from app.settings import Settings
-from app.web.notices import NOTICE_SECONDS, NOTICES
+from app.web.flash import NOTICE_SECONDS, NOTICES
 from tests.factories import make_person
 from tests.web.conftest import csrf_from, flashed, running, sign_in
 

@@ -4,7 +4,8 @@ short-lived cookie, and the next page shows it in the layout's one notice area a
 The cookie holds only a key from NOTICES, never text: nothing a person typed and nothing about
 their health can travel in it, and a made-up key shows nothing. Kept out of the URL, a notice
 stays out of the history, bookmarks, links people share and the access log, and a reload does
-not say "Saved." again."""
+not say "Saved." again. (Not to be confused with app/notices, which words the texts, emails
+and pushes the portal sends.)"""
 
 from __future__ import annotations
 
