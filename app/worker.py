@@ -17,6 +17,7 @@ from app.channels.email import ConsoleEmail, SMTPEmail
 from app.channels.push import WebPushChannel
 from app.channels.sms import ConsoleSMS, TwilioSMS
 from app.clinic import clinic_profile_load, clinic_profile_set
+from app.db import write_transaction
 from app.notices import delivery  # noqa: F401  (its import sets the push fallback)
 from app.services.audit import SEAL_BATCH, audit_seal, audit_seal_release
 from app.services.caregivers import guardian_grants_end_at_adulthood
@@ -24,6 +25,8 @@ from app.services.outbox import outbox_deliver, outbox_purge
 from app.services.results.release import results_release_due
 from app.services.self_access import self_grants_outside_age_rules
 from app.services.visits import visit_reminders_send
+from app.services.visits.slots import slots_generate
+from app.services.visits.waitlist import waitlist_offers_expire
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("portal.worker")
@@ -85,6 +88,7 @@ async def _housekeeping() -> None:
         ended = await guardian_grants_end_at_adulthood()
         ended_own = await self_grants_outside_age_rules()
         purged = await outbox_purge(keep_days=get_settings().outbox_keep_days)
+        made = await _slots_generate()
     except Exception as error:  # tried again next hour
         log.error("housekeeping failed: %s", type(error).__name__)
         return
@@ -94,13 +98,23 @@ async def _housekeeping() -> None:
         log.info("ended %d minors' own grants outside the age rules", ended_own)
     if purged:
         log.info("deleted %d finished outbox messages", purged)
+    if made:
+        log.info("made %d slots from weekly templates", made)
+
+
+async def _slots_generate() -> int:
+    """The coming weeks' slots from the clinicians' weekly templates (idempotent)."""
+    async with write_transaction():
+        return await slots_generate()
 
 
 async def _release_held_results() -> None:
-    """Every minute: held results whose hold has ended, and tomorrow's visit reminders."""
+    """Every minute: held results whose hold has ended, visit reminders (three days and one
+    day before), and waitlist offers that ran out (their slots go to the next in line)."""
     for duty, done in (
         (results_release_due, "released %d held results"),
         (visit_reminders_send, "queued %d visit reminders"),
+        (waitlist_offers_expire, "expired %d waitlist offers"),
     ):
         try:
             count = await duty()

@@ -19,7 +19,11 @@ from app.notices.notifications import send_test_notice
 from app.notices.passkeys import send_new_passkey_announcement
 from app.notices.results import result_notice_url, send_result_ready
 from app.notices.sign_in import send_codes_paused, send_shared_sign_in_notice, send_sign_in_code
-from app.notices.visits import send_visit_reminder
+from app.notices.visits import (
+    send_visit_reminder,
+    send_waitlist_offer,
+    send_waitlist_offer_gone,
+)
 
 __all__ = [
     "Contact",
@@ -39,4 +43,6 @@ __all__ = [
     "send_sign_in_code",
     "send_test_notice",
     "send_visit_reminder",
+    "send_waitlist_offer",
+    "send_waitlist_offer_gone",
 ]

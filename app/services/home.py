@@ -10,7 +10,7 @@ from app.db import write_transaction
 from app.services.audit import audit_record
 from app.services.messages import unread_count
 from app.services.results import ReportHeadline, results_latest
-from app.services.visits import VisitLine, visits_upcoming
+from app.services.visits import Suggestion, VisitLine, visits_home
 from app.tables import LabReport
 
 
@@ -30,6 +30,8 @@ class HomeSummary:
     next_visit: VisitLine | None
     latest_results: list[ReportHeadline]
     family: list[Attention] = field(default_factory=list)
+    # The visit the care team wants booked, with a real free time: Book, then Confirm.
+    suggestion: Suggestion | None = None
 
     @property
     def new_results(self) -> int:
@@ -39,8 +41,9 @@ class HomeSummary:
 async def home_summary(context: PatientContext) -> HomeSummary:
     async with write_transaction():
         await audit_record(actor=context.actor, context=context, action="home.view")
-        visits = await visits_upcoming(context, limit=1)
+        visits, suggestion = await visits_home(context, limit=1)
         return HomeSummary(
+            suggestion=suggestion,
             unread_messages=await unread_count(context),
             next_visit=visits[0] if visits else None,
             latest_results=await results_latest(context, limit=3),

@@ -10,15 +10,26 @@ from app.tables.passkeys import Passkey, StaffPasskey, WebAuthnChallenge
 from app.tables.people import AccessGrant, Account, CaregiverInvite, Patient, StaffUser
 from app.tables.push import PushSubscription
 from app.tables.results import LabObservation, LabReport
-from app.tables.scheduling import Appointment
+from app.tables.scheduling import (
+    Appointment,
+    AppointmentType,
+    CareRecall,
+    ScheduleBlock,
+    ScheduleTemplate,
+    Slot,
+    WaitlistEntry,
+    WaitlistOffer,
+)
 from app.tables.sessions import WebSession
 
 __all__ = [
     "AccessGrant",
     "Account",
     "Appointment",
+    "AppointmentType",
     "AuditChainHead",
     "AuditEvent",
+    "CareRecall",
     "CaregiverInvite",
     "Clinician",
     "Conversation",
@@ -33,10 +44,15 @@ __all__ = [
     "Passkey",
     "Patient",
     "PushSubscription",
+    "ScheduleBlock",
+    "ScheduleTemplate",
     "SignInCode",
+    "Slot",
     "StaffInvite",
     "StaffPasskey",
     "StaffUser",
+    "WaitlistEntry",
+    "WaitlistOffer",
     "WebAuthnChallenge",
     "WebSession",
 ]

@@ -35,6 +35,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit.search": frozenset({"admin"}),
     # Texts, emails and pushes that could not be delivered (the dead letters).
     "deliveries": frozenset({"front_desk", "admin"}),
+    # The day's visits (who is coming, confirmed, cancelled, booked where).
+    "scheduling": frozenset({"front_desk", "admin"}),
+    # What can be booked: appointment types, clinicians' weekly hours, blocked time.
+    "scheduling.inventory": frozenset({"admin"}),
     # The demo clinic's outgoing texts and emails (demo mode only).
     "outbox": frozenset({"front_desk", "admin"}),
 }

@@ -16,15 +16,19 @@ from zoneinfo import ZoneInfo
 
 from piccolo.table import Table
 
+from app.clock import utcnow
 from app.db import write_transaction
 from app.i18n import N_
 from app.services.results.panels import A1C, BMP, CBC, CHLAMYDIA, LIPIDS, TSH, Panel, interpretation
+from app.services.visits.slots import slots_generate
 from app.tables import (
     AccessGrant,
     Account,
     Appointment,
+    AppointmentType,
     AuditChainHead,
     AuditEvent,
+    CareRecall,
     Clinician,
     Conversation,
     LabObservation,
@@ -33,7 +37,12 @@ from app.tables import (
     Message,
     Organization,
     Patient,
+    ScheduleBlock,
+    ScheduleTemplate,
+    Slot,
     StaffUser,
+    WaitlistEntry,
+    WaitlistOffer,
     WebSession,
 )
 
@@ -119,7 +128,14 @@ async def _wipe() -> None:
         Conversation,
         LabObservation,
         LabReport,
+        WaitlistOffer,
+        WaitlistEntry,
+        CareRecall,
         Appointment,
+        Slot,
+        ScheduleBlock,
+        ScheduleTemplate,
+        AppointmentType,
         AccessGrant,
         Account,
         StaffUser,
@@ -152,6 +168,7 @@ async def demo_clinic_seed(*, today: date | None = None, reset: bool = False) ->
         patients = await _seed_patients(rng, built, today)
         await _seed_families(built, today)
         await _seed_history(rng, built, patients, today)
+        await _seed_scheduling(built, patients)
     return True
 
 
@@ -437,7 +454,7 @@ async def _seed_history(
                     ends_at=start + timedelta(minutes=30),
                     visit_type=visit_type,
                     status="fulfilled" if rng.random() < 0.94 else "noshow",
-                    booked_via=rng.choice(("staff", "phone", "portal")),
+                    channel=rng.choice(("staff", "phone", "portal")),
                     created_at=start - timedelta(days=20),
                 )
             )
@@ -555,7 +572,7 @@ async def _seed_history(
                         if age >= 18
                         else "well_child",
                         status="booked",
-                        booked_via=rng.choice(("staff", "phone", "portal")),
+                        channel=rng.choice(("staff", "phone", "portal")),
                         created_at=now - timedelta(days=rng.randint(1, 30)),
                     )
                 )
@@ -596,7 +613,7 @@ def _confidential_visit(patient_id: int, built: _Built, today: date, now: dateti
         ends_at=start + timedelta(minutes=30),
         visit_type="follow_up",
         status="booked",
-        booked_via="portal",
+        channel="portal",
         confidential=True,
         created_at=now - timedelta(days=2),
     )
@@ -721,3 +738,107 @@ def _conversations(
             )
         )
     return result
+
+
+# What patients may book online: (code, minutes, modality, established, new, ages, cancel
+# hours, months until it is due again).
+_TYPES = (
+    ("annual_physical", 30, "in_person", True, True, (18, 130), 24, 12),
+    ("well_child", 30, "in_person", True, True, (0, 17), 24, 12),
+    ("follow_up", 20, "in_person", True, False, (0, 130), 24, 0),
+    ("sick_visit", 20, "in_person", True, True, (0, 130), 2, 0),
+    ("lab_visit", 15, "in_person", True, False, (0, 130), 2, 0),
+    ("telehealth", 20, "video", True, False, (18, 130), 2, 0),
+)
+
+
+async def _seed_scheduling(built: _Built, patients: list[tuple[int, str, date]]) -> None:
+    """Appointment types, each clinician's weekly hours (check-ups in the morning, follow-ups
+    and sick visits after lunch, Monday to Friday), four weeks of slots, and what is due:
+    Maria's follow-up with Dr. Ruiz, James's A1c recheck. David has a visit within a day,
+    too late to cancel online."""
+    type_ids = dict(
+        zip(
+            [entry[0] for entry in _TYPES],
+            await _insert(
+                AppointmentType,
+                [
+                    AppointmentType(
+                        code=code,
+                        duration_minutes=minutes,
+                        modality=modality,
+                        established_patients=established,
+                        new_patients=new,
+                        min_age=ages[0],
+                        max_age=ages[1],
+                        cancel_hours=cancel,
+                        recall_months=months,
+                    )
+                    for code, minutes, modality, established, new, ages, cancel, months in _TYPES
+                ],
+            ),
+            strict=True,
+        )
+    )
+    location_of = {
+        cid: built.location_ids[0 if i < 3 else 1] for i, cid in enumerate(built.clinician_ids)
+    }
+    templates = []
+    for clinician in built.clinician_ids:
+        checkup = "well_child" if clinician in built.pediatric_ids else "annual_physical"
+        for weekday in range(5):
+            for code, start, end in (
+                (checkup, 9 * 60, 11 * 60),
+                ("follow_up", 13 * 60, 14 * 60),
+                ("sick_visit", 14 * 60, 16 * 60),
+            ):
+                templates.append(
+                    ScheduleTemplate(
+                        clinician=clinician,
+                        location=location_of[clinician],
+                        appointment_type=type_ids[code],
+                        weekday=weekday,
+                        start_minute=start,
+                        end_minute=end,
+                    )
+                )
+    await _insert(ScheduleTemplate, templates)
+    await slots_generate(days=28)
+    maria, james, david = patients[0][0], patients[5][0], patients[3][0]
+    today = utcnow().date()
+    await _insert(
+        CareRecall,
+        [
+            CareRecall(
+                patient=maria,
+                appointment_type=type_ids["follow_up"],
+                clinician=built.clinician_ids[0],
+                reason="follow_up",
+                due_on=today + timedelta(days=14),
+            ),
+            CareRecall(
+                patient=james,
+                appointment_type=type_ids["lab_visit"],
+                clinician=None,
+                reason="recheck",
+                due_on=today + timedelta(days=7),
+            ),
+        ],
+    )
+    soon = utcnow().replace(minute=0, second=0, microsecond=0) + timedelta(hours=20)
+    await _insert(
+        Appointment,
+        [
+            Appointment(
+                patient=david,
+                clinician=built.adult_ids[2],
+                location=location_of[built.adult_ids[2]],
+                starts_at=soon,
+                ends_at=soon + timedelta(minutes=20),
+                visit_type="follow_up",
+                status="booked",
+                channel="phone",
+                created_at=soon - timedelta(days=10),
+            )
+        ],
+    )
