@@ -100,8 +100,11 @@ def _parse_accept_language(header: str) -> list[str]:
 
 
 def format_day(value: date | datetime, zone: tzinfo, style: str = "medium") -> str:
+    """A date; style "weekday" is a short day with its weekday, e.g. 'Tue, Mar 3'."""
     if isinstance(value, datetime):
         value = value.astimezone(zone).date()
+    if style == "weekday":
+        return format_skeleton("MMMEd", value, locale=current_locale())
     return format_date(value, format=style, locale=current_locale())
 
 

@@ -1,9 +1,9 @@
 """Logging hygiene: secrets in paths and what staff search for never reach the access log.
 
 uvicorn logs each request's path with its query. Links that carry a secret (enrollment,
-caregiver, staff sign-up, demo sign-in) lose the secret, and every query value is replaced
-unless its name is on a short list of harmless ones (a staff search `?q=garcia 3/14/1985`,
-an audit search `?mrn=`, a `next` path that may itself hold a link).
+caregiver, staff sign-up, waitlist offer, demo sign-in) lose the secret, and every query value
+is replaced unless its name is on a short list of harmless ones (a staff search
+`?q=garcia 3/14/1985`, an audit search `?mrn=`, a `next` path that may itself hold a link).
 
 uvicorn logs the path as sent, while the router serves it percent-decoded (`/%63are/...` and
 `/care%2F...` open a caregiver link): paths are decoded before they are matched, and matched
@@ -17,14 +17,18 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
-_SECRET_PATHS = re.compile(r"/(enroll|care|demo/sign-in|demo/staff)/[^\s\"?#]+", re.IGNORECASE)
+_SECRET_PATHS = re.compile(
+    r"/(enroll|care|visits/offers|demo/sign-in|demo/staff)/[^\s\"?#]+", re.IGNORECASE
+)
 # In a decoded path everything after the prefix goes: a decoded "?" or "#" is part of it.
 _SECRET_IN_PATH = re.compile(
-    r"/(enroll|care|demo/sign-in|demo/staff)/.+", re.IGNORECASE | re.DOTALL
+    r"/(enroll|care|visits/offers|demo/sign-in|demo/staff)/.+", re.IGNORECASE | re.DOTALL
 )
 # Query names whose values say nothing about a person: flags, dates, asset versions, pages.
 # (Notices travel in a cookie, never a query: app/web/flash.py.)
-_PLAIN_QUERY_NAMES = frozenset({"joining", "by", "show", "page", "v", "since", "until"})
+_PLAIN_QUERY_NAMES = frozenset(
+    {"joining", "by", "show", "page", "v", "since", "until", "day", "done"}
+)
 _NAME = re.compile(r"[A-Za-z_]{1,32}")
 REDACTED = "…"
 

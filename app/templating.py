@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
@@ -72,16 +73,21 @@ def _role_label(code: str) -> str:
     return i18n.gettext(ROLE_LABELS[code]) if code in ROLE_LABELS else code
 
 
-def _day(value: date | datetime, style: str = "medium") -> str:
-    return i18n.format_day(value, clinic_profile().timezone, style)
+def _zone(name: str | None) -> ZoneInfo:
+    """A place's own time zone (a visit is at its location's time), else the clinic's."""
+    return ZoneInfo(name) if name else clinic_profile().timezone
 
 
-def _moment(value: datetime, style: str = "short") -> str:
-    return i18n.format_moment(value, clinic_profile().timezone, style)
+def _day(value: date | datetime, style: str = "medium", zone: str | None = None) -> str:
+    return i18n.format_day(value, _zone(zone), style)
 
 
-def _clock(value: datetime) -> str:
-    return i18n.format_clock(value, clinic_profile().timezone)
+def _moment(value: datetime, style: str = "short", zone: str | None = None) -> str:
+    return i18n.format_moment(value, _zone(zone), style)
+
+
+def _clock(value: datetime, zone: str | None = None) -> str:
+    return i18n.format_clock(value, _zone(zone))
 
 
 # UCUM codes as people read them.

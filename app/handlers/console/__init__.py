@@ -15,6 +15,7 @@ from app.handlers.console import (
     patients,
     posters,
     results,
+    scheduling,
     sign_in,
 )
 from app.handlers.support import STAFF_PREFIX
@@ -24,6 +25,7 @@ router = Router(
     route_handlers=[
         sign_in.router,
         patients.router,
+        scheduling.router,
         join_requests.router,
         results.router,
         posters.router,
