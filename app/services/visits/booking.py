@@ -70,10 +70,23 @@ async def _bookable_slot(context: PatientContext, slot_public_id: str) -> dict[s
 
 
 async def _just_taken(slot: dict[str, Any]) -> JustTakenError:
-    alternatives = await slots_find(
+    """The next free times of the same kind: the same clinician's first, then anyone's."""
+    same = await slots_find(
+        type_code=slot["visit_type"],
+        clinician=str(slot["clinician_public_id"]),
+        excluding=str(slot["public_id"]),
+        limit=ALTERNATIVES,
+    )
+    others = await slots_find(
         type_code=slot["visit_type"], excluding=str(slot["public_id"]), limit=ALTERNATIVES
     )
-    return JustTakenError(alternatives)
+    seen = {line.public_id for line in same}
+    extra = sorted((line for line in others if line.public_id not in seen), key=_start)
+    return JustTakenError([*same, *extra][:ALTERNATIVES])
+
+
+def _start(line: SlotLine) -> Any:
+    return line.starts_at
 
 
 def _offered(slot: dict[str, Any]) -> bool:

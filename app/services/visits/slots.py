@@ -19,7 +19,7 @@ import asyncpg
 from app.access import PatientContext
 from app.clinic import clinic_today
 from app.clock import utcnow
-from app.tables import Appointment, AppointmentType, Slot
+from app.tables import Appointment, AppointmentType, CareRecall, Slot
 
 # Nobody books a time that starts within the hour: they could not get there.
 BOOKING_LEAD = timedelta(hours=1)
@@ -108,11 +108,18 @@ class BookableType:
 
 async def types_bookable(context: PatientContext) -> list[BookableType]:
     """The kinds of visit this patient may book online: by age, and by whether the clinic
-    has seen them before (some types are for established patients only)."""
+    has seen them before (some types are for established patients only). A visit the care
+    team asked for (an open recall) may always be booked."""
     age = context.patient.age_on(clinic_today())
     established = await Appointment.exists().where(
         Appointment.patient == context.patient.id, Appointment.status == "fulfilled"
     )
+    asked = {
+        row["appointment_type"]
+        for row in await CareRecall.select(CareRecall.appointment_type).where(
+            CareRecall.patient == context.patient.id, CareRecall.appointment.is_null()
+        )
+    }
     rows = await AppointmentType.select().where(
         AppointmentType.self_bookable.eq(True),
         AppointmentType.min_age <= age,
@@ -127,7 +134,8 @@ async def types_bookable(context: PatientContext) -> list[BookableType]:
             cancel_hours=row["cancel_hours"],
         )
         for row in sorted(rows, key=lambda row: row["id"])
-        if (row["established_patients"] if established else row["new_patients"])
+        if row["id"] in asked
+        or (row["established_patients"] if established else row["new_patients"])
     ]
 
 
@@ -208,6 +216,7 @@ async def slot_hold(
         status="booked",
         channel=channel,
         confidential=confidential,
+        created_at=utcnow(),  # the portal's clock: reminders compare it with the start
     )
     try:
         await Appointment.insert(appointment)
