@@ -13,6 +13,9 @@ from app.services.results import ReportHeadline, results_latest
 from app.services.visits import Suggestion, VisitLine, visits_home
 from app.tables import LabReport
 
+# Home lists this many upcoming visits.
+HOME_VISITS = 3
+
 
 @dataclass(frozen=True)
 class Attention:
@@ -32,6 +35,8 @@ class HomeSummary:
     family: list[Attention] = field(default_factory=list)
     # The visit the care team wants booked, with a real free time: Book, then Confirm.
     suggestion: Suggestion | None = None
+    # The next few visits (the first is next_visit).
+    upcoming: list[VisitLine] = field(default_factory=list)
 
     @property
     def new_results(self) -> int:
@@ -41,9 +46,10 @@ class HomeSummary:
 async def home_summary(context: PatientContext) -> HomeSummary:
     async with write_transaction():
         await audit_record(actor=context.actor, context=context, action="home.view")
-        visits, suggestion = await visits_home(context, limit=1)
+        visits, suggestion = await visits_home(context, limit=HOME_VISITS)
         return HomeSummary(
             suggestion=suggestion,
+            upcoming=visits,
             unread_messages=await unread_count(context),
             next_visit=visits[0] if visits else None,
             latest_results=await results_latest(context, limit=3),
