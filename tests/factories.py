@@ -360,3 +360,78 @@ async def link_sent_to(recipient: str, path: str) -> str:
     found = re.search(rf"({re.escape(path)}[A-Za-z0-9_-]+)", await sent_to(recipient))
     assert found is not None, f"no {path} link in the newest message to {recipient}"
     return found.group(1)
+
+
+# Scheduling ---------------------------------------------------------------------------------
+
+# The demo clinic's rules for each kind of visit (tests and the demo share the rows by code):
+# minutes, established, new, ages, cancel hours, months until due again.
+VISIT_TYPES: dict[str, tuple[int, bool, bool, tuple[int, int], int, int]] = {
+    "annual_physical": (30, True, True, (18, 130), 24, 12),
+    "well_child": (30, True, True, (0, 17), 24, 12),
+    "follow_up": (20, True, False, (0, 130), 24, 0),
+    "sick_visit": (20, True, True, (0, 130), 2, 0),
+    "lab_visit": (15, True, False, (0, 130), 2, 0),
+}
+
+
+async def appointment_type(code: str) -> int:
+    """The type's id, made with the demo clinic's rules if it does not exist yet."""
+    from app.tables import AppointmentType
+
+    found = await AppointmentType.select(AppointmentType.id).where(AppointmentType.code == code)
+    if found:
+        return int(found[0]["id"])
+    minutes, established, new, ages, cancel, months = VISIT_TYPES[code]
+    row = AppointmentType(
+        code=code,
+        duration_minutes=minutes,
+        established_patients=established,
+        new_patients=new,
+        min_age=ages[0],
+        max_age=ages[1],
+        cancel_hours=cancel,
+        recall_months=months,
+    )
+    await AppointmentType.insert(row)
+    return int(row.id)
+
+
+@dataclass
+class Schedule:
+    """A clinician of their own (their own location), and the slots made for them."""
+
+    clinician_id: int
+    location_id: int
+    slots: list[str]
+
+
+async def make_schedule(
+    starts: list[datetime], *, code: str = "sick_visit", minutes: int = 20
+) -> Schedule:
+    """Free slots of a kind of visit at these times, with a new clinician."""
+    from app.tables import Slot
+
+    type_id = await appointment_type(code)
+    clinician_id = await make_clinician()
+    row = await Clinician.select(Clinician.location).where(Clinician.id == clinician_id).first()
+    assert row is not None
+    slots = [
+        Slot(
+            clinician=clinician_id,
+            location=row["location"],
+            appointment_type=type_id,
+            starts_at=start,
+            ends_at=start + timedelta(minutes=minutes),
+        )
+        for start in starts
+    ]
+    if slots:
+        await Slot.insert(*slots)
+    return Schedule(clinician_id, row["location"], [str(slot.public_id) for slot in slots])
+
+
+def hours_from_now(*hours: float) -> list[datetime]:
+    """Whole minutes, so times compare equal after a round trip through the database."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    return [now + timedelta(hours=hour) for hour in hours]

@@ -84,13 +84,14 @@ def test_secret_links_and_searches_are_redacted_in_uvicorn_s_access_log(
         "/CARE/CareSecret6",
         "/Enroll/EnrollSecret7",
         "/care/Care%3FSecret6",
+        "/visits/offers/OfferSecret8",
     ],
 )
 def test_secret_links_are_redacted_however_their_path_is_spelt(sent: str) -> None:
     """The router decodes a path before it routes it, so the log must too."""
     logged = redact_target(sent)
     assert "Secret" not in logged
-    assert logged.lower() in ("/care/…", "/enroll/…")
+    assert logged.lower() in ("/care/…", "/enroll/…", "/visits/offers/…")
 
 
 def test_harmless_queries_stay_readable() -> None:

@@ -30,6 +30,8 @@ from app.notices import (
     send_sign_in_code,
     send_test_notice,
     send_visit_reminder,
+    send_waitlist_offer,
+    send_waitlist_offer_gone,
 )
 from app.notices.words import MESSAGES, is_gsm7, say_in, sms_segments, sms_text
 from app.services.outbox import outbox_deliver
@@ -57,6 +59,8 @@ SAMPLES: dict[str, dict[str, str]] = {
     "new_passkey": {},
     "result_ready": {},
     "visit_reminder": {},
+    "waitlist_offer": {"clinic": CLINIC, "link": f"{BASE}/visits/offers/{TOKEN}"},
+    "waitlist_offer_gone": {},
     "trial_notice": {},
     "caregiver_invite": {"clinic": CLINIC, "link": f"{BASE}/care/{TOKEN}"},
     "caregiver_invite_code": {"code": "123456"},
@@ -132,6 +136,16 @@ async def test_no_message_names_the_patient_or_their_results(locale: str | None)
         ),
         "send_visit_reminder": lambda: send_visit_reminder(
             patient_id=patient.id, visit_public_id=visit_id, confidential=True
+        ),
+        "send_waitlist_offer": lambda: send_waitlist_offer(
+            patient_id=patient.id,
+            offer_public_id=unique("offer"),
+            path="/visits/offers/x",
+            link=f"{BASE}/visits/offers/x",
+            confidential=False,
+        ),
+        "send_waitlist_offer_gone": lambda: send_waitlist_offer_gone(
+            patient_id=patient.id, slot_public_id=unique("slot"), confidential=False
         ),
         "send_caregiver_invite": lambda: send_caregiver_invite(
             to=("email", email), link=f"{BASE}/care/x"

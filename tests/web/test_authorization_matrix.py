@@ -40,18 +40,27 @@ from app.services.sessions import token_hash
 from app.settings import Settings, get_settings
 from app.tables import (
     AccessGrant,
+    Appointment,
     CaregiverInvite,
+    Clinician,
     EnrollmentInvite,
     JoinRequest,
     LabObservation,
+    Location,
     Passkey,
     Patient,
+    ScheduleTemplate,
+    Slot,
     StaffInvite,
     StaffUser,
+    WaitlistEntry,
+    WaitlistOffer,
     WebSession,
 )
 from tests.factories import (
+    appointment_type,
     grant,
+    hours_from_now,
     make_account,
     make_dead_text,
     make_location,
@@ -59,6 +68,7 @@ from tests.factories import (
     make_person,
     make_push_device,
     make_report,
+    make_schedule,
     start_session,
     unique,
     years_ago,
@@ -142,6 +152,11 @@ def staff_only(roles: frozenset[str], **kwargs: Any) -> Rule:
 # A passkey ceremony fed an empty credential fails with 400 once it is let in.
 CEREMONY = ALLOWED | {400}
 
+# A booked visit on the record, days away (so it may still be changed online).
+VISIT = Rule(Kind.PATIENT, area="appointments", owner=Owner.RECORD, params={"visit_id": "visit"})
+# A waitlist offer for one of the record's visits: its link's token.
+OFFER = Rule(Kind.PATIENT, area="appointments", owner=Owner.RECORD, params={"token": "offer_token"})
+
 MATRIX: dict[tuple[str, str], Rule] = {
     # Public pages and files.
     ("GET", "/"): public(why="signed in: 303 to /home"),
@@ -209,7 +224,38 @@ MATRIX: dict[tuple[str, str], Rule] = {
     # The record's tabs.
     ("GET", "/home"): Rule(Kind.PATIENT, why="shows only what the scope opens"),
     ("GET", "/messages"): Rule(Kind.PATIENT, area="messages"),
+    # Visits: booking, changing and cancelling for the record on screen, within its scope.
     ("GET", "/visits"): Rule(Kind.PATIENT, area="appointments"),
+    ("GET", "/visits/new"): Rule(Kind.PATIENT, area="appointments"),
+    ("GET", "/visits/new/{type_code}"): Rule(
+        Kind.PATIENT, area="appointments", params={"type_code": "visit_type"}
+    ),
+    ("GET", "/visits/book/{slot_id}"): Rule(
+        Kind.PATIENT, area="appointments", params={"slot_id": "slot"}
+    ),
+    ("POST", "/visits/book/{slot_id}"): Rule(
+        Kind.PATIENT,
+        area="appointments",
+        params={"slot_id": "slot"},
+        form={},
+        why="another patient books the free slot for their own record",
+    ),
+    ("GET", "/visits/{visit_id}"): VISIT,
+    ("GET", "/visits/{visit_id}/calendar.ics"): VISIT,
+    ("GET", "/visits/{visit_id}/reschedule"): VISIT,
+    ("GET", "/visits/{visit_id}/reschedule/{slot_id}"): replace(
+        VISIT, params={"visit_id": "visit", "slot_id": "slot"}
+    ),
+    ("POST", "/visits/{visit_id}/reschedule/{slot_id}"): replace(
+        VISIT, params={"visit_id": "visit", "slot_id": "slot"}, form={}
+    ),
+    ("GET", "/visits/{visit_id}/cancel"): VISIT,
+    ("POST", "/visits/{visit_id}/cancel"): replace(VISIT, form={"reason": "other"}),
+    ("POST", "/visits/{visit_id}/confirm"): replace(VISIT, form={}),
+    ("POST", "/visits/{visit_id}/waitlist"): replace(VISIT, form={}),
+    ("POST", "/visits/{visit_id}/waitlist/leave"): replace(VISIT, form={}),
+    ("GET", "/visits/offers/{token}"): OFFER,
+    ("POST", "/visits/offers/{token}"): replace(OFFER, form={}),
     ("GET", "/results"): Rule(Kind.PATIENT, area="results"),
     ("GET", "/results/{report_id}"): Rule(
         Kind.PATIENT, area="results", owner=Owner.RECORD, params={"report_id": "report"}
@@ -298,6 +344,41 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ),
     ("GET", "/staff/posters/{code}/{size}"): staff_only(
         FRONT_DESK_AND_ADMIN, params={"code": "location", "size": "paper"}
+    ),
+    ("GET", "/staff/scheduling"): staff_only(FRONT_DESK_AND_ADMIN),
+    ("GET", "/staff/scheduling/inventory"): staff_only(ADMIN),
+    ("POST", "/staff/scheduling/types/{code}"): staff_only(
+        ADMIN,
+        params={"code": "visit_type"},
+        # The rules the factories and the demo give this type: saving them changes nothing.
+        form={
+            "duration_minutes": "20",
+            "min_age": "0",
+            "max_age": "130",
+            "cancel_hours": "2",
+            "established_patients": "on",
+            "new_patients": "on",
+            "self_bookable": "on",
+            "modality": "in_person",
+        },
+    ),
+    ("POST", "/staff/scheduling/templates"): staff_only(
+        ADMIN,
+        form={
+            "clinician": "{clinician}",
+            "location": "{clinic_location}",
+            "type": "lab_visit",
+            "weekday": "6",
+            "start": "06:00",
+            "end": "06:15",
+        },
+    ),
+    ("POST", "/staff/scheduling/templates/{public_id}/remove"): staff_only(
+        ADMIN, params={"public_id": "hours"}
+    ),
+    ("POST", "/staff/scheduling/blocks"): staff_only(
+        ADMIN,
+        form={"clinician": "{clinician}", "location": "", "start_day": "2099-01-05"},
     ),
     ("GET", "/staff/outbox"): staff_only(
         FRONT_DESK_AND_ADMIN, demo_only=True, why="its messages carry links and codes"
@@ -550,7 +631,90 @@ async def _dead_letter(_: World) -> str:
     return str((await make_dead_text(recipient="+15550120000")).public_id)
 
 
+async def _schedule(world: World) -> None:
+    """Free times for a sick visit (days away), a visit booked in one, and its clinician."""
+    if "slot" in world.facts:
+        return
+    schedule = await make_schedule(hours_from_now(70, 71, 72))
+    slot_ids = await Slot.select(Slot.id, Slot.public_id).where(
+        Slot.public_id.is_in(schedule.slots)
+    )
+    by_public = {row["public_id"]: row["id"] for row in slot_ids}
+    visit = Appointment(
+        patient=world.patient.id,
+        clinician=schedule.clinician_id,
+        location=schedule.location_id,
+        slot=by_public[schedule.slots[2]],
+        starts_at=datetime.now(UTC) + timedelta(hours=72),
+        ends_at=datetime.now(UTC) + timedelta(hours=72, minutes=20),
+        visit_type="sick_visit",
+        channel="portal",
+    )
+    await Appointment.insert(visit)
+    entry = WaitlistEntry(appointment=visit.id, patient=world.patient.id)
+    await WaitlistEntry.insert(entry)
+    token = secrets.token_urlsafe(24)
+    await WaitlistOffer.insert(
+        WaitlistOffer(
+            entry=entry.id,
+            slot=by_public[schedule.slots[1]],
+            token_hash=_hash(token),
+            expires_at=datetime.now(UTC) + timedelta(hours=1),
+        )
+    )
+    clinician = await Clinician.select(Clinician.public_id).where(
+        Clinician.id == schedule.clinician_id
+    )
+    location = await Location.select(Location.public_id).where(Location.id == schedule.location_id)
+    world.facts.update(
+        slot=schedule.slots[0],
+        visit=str(visit.public_id),
+        offer_token=token,
+        clinician=str(clinician[0]["public_id"]),
+        clinic_location=str(location[0]["public_id"]),
+    )
+
+
+def _scheduled(name: str) -> Callable[[World], Awaitable[str]]:
+    async def fact(world: World) -> str:
+        await _schedule(world)
+        return world.facts[name]
+
+    return fact
+
+
+async def _visit_type(_: World) -> str:
+    await appointment_type("sick_visit")
+    await appointment_type("lab_visit")
+    return "sick_visit"
+
+
+async def _hours(world: World) -> str:
+    """A clinician's weekly hours (a lab visit early on Sundays)."""
+    await _schedule(world)
+    clinician = await Clinician.select(Clinician.id, Clinician.location).where(
+        Clinician.public_id == world.facts["clinician"]
+    )
+    row = ScheduleTemplate(
+        clinician=clinician[0]["id"],
+        location=clinician[0]["location"],
+        appointment_type=await appointment_type("lab_visit"),
+        weekday=6,
+        start_minute=6 * 60,
+        end_minute=6 * 60 + 15,
+    )
+    await ScheduleTemplate.insert(row)
+    return str(row.public_id)
+
+
 FACTS: dict[str, Callable[[World], Awaitable[str]]] = {
+    "slot": _scheduled("slot"),
+    "visit": _scheduled("visit"),
+    "offer_token": _scheduled("offer_token"),
+    "clinician": _scheduled("clinician"),
+    "clinic_location": _scheduled("clinic_location"),
+    "visit_type": _visit_type,
+    "hours": _hours,
     "dead_letter": _dead_letter,
     "push_device": _push_device,
     "report": _report,

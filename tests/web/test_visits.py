@@ -1,0 +1,149 @@
+"""Visits over HTTP, as a browser without JavaScript: the suggested visit booked in two taps
+from home, "Just taken" with real alternatives, a late cancellation that shows the number to
+call, a parent booking for a child, and the clinic's day view seeing the change at once."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+from httpx import AsyncClient
+
+from app.tables import Appointment, CareRecall, Patient
+from tests.factories import (
+    appointment_type,
+    grant,
+    hours_from_now,
+    make_person,
+    make_schedule,
+    years_ago,
+)
+from tests.web.conftest import csrf_from, sign_in, staff_signed_in
+
+
+async def test_the_suggested_visit_is_booked_in_two_taps_from_home(client: AsyncClient) -> None:
+    schedule = await make_schedule(hours_from_now(60, 61), code="follow_up")
+    person = await make_person()
+    await CareRecall.insert(
+        CareRecall(
+            patient=person.patient.id,
+            appointment_type=await appointment_type("follow_up"),
+            clinician=schedule.clinician_id,
+            due_on=date.today() + timedelta(days=7),
+        )
+    )
+    await sign_in(client, person)
+    home = await client.get("/home")
+    book = re.search(r'href="(/visits/book/[^"]+)"', home.text)
+    assert book is not None
+    assert book.group(1) == f"/visits/book/{schedule.slots[0]}"
+
+    confirm = await client.get(book.group(1))  # tap 1: Book
+    assert confirm.status_code == 200
+    assert "Book this visit?" in confirm.text
+    booked = await client.post(  # tap 2: Confirm
+        book.group(1), data={"_csrf_token": csrf_from(confirm.text)}, follow_redirects=False
+    )
+
+    assert booked.status_code == 303
+    visit_path = booked.headers["location"].split("?")[0]
+    page = await client.get(booked.headers["location"])
+    assert "Your visit is booked." in page.text
+    assert f'href="{visit_path}/calendar.ics"' in page.text
+    home = await client.get("/home")
+    assert f'href="{visit_path}"' in home.text  # home's next visit
+
+
+async def test_a_taken_slot_answers_just_taken_with_the_next_times(client: AsyncClient) -> None:
+    schedule = await make_schedule(hours_from_now(50, 51, 52))
+    first, second = await make_person(), await make_person("Late")
+    await sign_in(client, first)
+    page = await client.get(f"/visits/book/{schedule.slots[0]}")
+    token = csrf_from(page.text)
+    await client.post(f"/visits/book/{schedule.slots[0]}", data={"_csrf_token": token})
+    await sign_in(client, second)
+
+    taken = await client.post(
+        f"/visits/book/{schedule.slots[0]}", data={"_csrf_token": token}, follow_redirects=False
+    )
+
+    assert taken.status_code == 409
+    assert "Just taken — here are the next times" in taken.text
+    assert f"/visits/book/{schedule.slots[1]}" in taken.text
+    assert f"/visits/book/{schedule.slots[0]}" not in taken.text
+
+
+async def test_a_late_cancellation_shows_the_policy_and_a_phone_link(client: AsyncClient) -> None:
+    schedule = await make_schedule(hours_from_now(1.5))
+    person = await make_person()
+    await sign_in(client, person)
+    page = await client.get(f"/visits/book/{schedule.slots[0]}")
+    booked = await client.post(
+        f"/visits/book/{schedule.slots[0]}", data={"_csrf_token": csrf_from(page.text)}
+    )
+    visit_path = booked.headers["location"].split("?")[0]
+
+    late = await client.get(f"{visit_path}/cancel")
+
+    assert late.status_code == 409
+    assert "cannot be changed online" in late.text
+    assert 'href="tel:5550000001"' in late.text  # the location's number, digits only
+    still = await Appointment.select(Appointment.status).where(
+        Appointment.public_id == visit_path.rsplit("/", 1)[1]
+    )
+    assert still == [{"status": "booked"}]
+
+
+async def test_a_parent_books_for_a_child_and_the_visit_is_the_child_s(
+    client: AsyncClient,
+) -> None:
+    start = hours_from_now(80)
+    schedule = await make_schedule(start, code="well_child", minutes=30)
+    parent = await make_person("Parent")
+    child = await make_person("Kid", birth=years_ago(6))
+    await grant(parent.account, child.patient, kind="proxy", relationship="parent")
+    await sign_in(client, parent, acting_patient_id=child.patient.id)
+    day = start[0].astimezone(ZoneInfo("America/New_York")).date().isoformat()
+    times = await client.get("/visits/new/well_child", params={"day": day})
+    assert times.status_code == 200
+    assert f"/visits/book/{schedule.slots[0]}" in times.text
+    page = await client.get(f"/visits/book/{schedule.slots[0]}")
+    assert "For Kid." in page.text
+
+    await client.post(
+        f"/visits/book/{schedule.slots[0]}", data={"_csrf_token": csrf_from(page.text)}
+    )
+
+    rows = await Appointment.select(Appointment.patient, Appointment.channel).where(
+        Appointment.clinician == schedule.clinician_id
+    )
+    assert rows == [{"patient": child.patient.id, "channel": "portal"}]
+
+
+async def test_the_front_desk_sees_a_portal_booking_and_its_confirmation_at_once(
+    client: AsyncClient,
+) -> None:
+    schedule = await make_schedule(hours_from_now(30))
+    person = await make_person("Seen")
+    await sign_in(client, person)
+    page = await client.get(f"/visits/book/{schedule.slots[0]}")
+    booked = await client.post(
+        f"/visits/book/{schedule.slots[0]}", data={"_csrf_token": csrf_from(page.text)}
+    )
+    visit_path = booked.headers["location"].split("?")[0]
+    await client.post(f"{visit_path}/confirm", data={"_csrf_token": csrf_from(page.text)})
+    starts = await Appointment.select(Appointment.starts_at).where(
+        Appointment.public_id == visit_path.rsplit("/", 1)[1]
+    )
+    day = starts[0]["starts_at"].astimezone(ZoneInfo("America/New_York"))
+
+    await staff_signed_in(client, role="front_desk")
+    view = await client.get("/staff/scheduling", params={"on": day.date().isoformat()})
+
+    assert view.status_code == 200
+    family = (await Patient.select(Patient.family_name).where(Patient.id == person.patient.id))[0]
+    row = re.search(rf"Seen {family['family_name']}.*?</li>", view.text, re.S)
+    assert row is not None
+    assert "Confirmed" in row.group(0)
+    assert "Booked in the portal" in row.group(0)
