@@ -28,6 +28,8 @@ PATIENT_PAGES = [
     "/messages",
     "/visits",
     "/visits?show=past",
+    "/visits/new",
+    "/visits/new/sick_visit",
     "/results",
     "/more",
     "/notifications",
