@@ -42,6 +42,7 @@ from app.services.visits.waitlist import (
     offer_patient,
 )
 from app.web.guards import account_signed_in
+from app.web.links import redirect_to
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 # The browse view shows this many days that have a free time, first available first.
@@ -153,13 +154,15 @@ async def book_page(context: NamedDependency[PatientContext], slot_id: FromPath[
 
 @post("/book/{slot_id:str}", name="visits_book")
 async def book(
-    context: NamedDependency[PatientContext], slot_id: FromPath[str]
+    request: Request[Any, Any, Any],
+    context: NamedDependency[PatientContext],
+    slot_id: FromPath[str],
 ) -> Redirect | Template:
     try:
         booked = await appointment_book(context, slot_public_id=slot_id)
     except JustTakenError as taken:
         return _just_taken(context, taken, moving=None)
-    return Redirect(f"/visits/{booked.public_id}?done=booked", status_code=303)
+    return redirect_to(request, "visit", query={"done": "booked"}, visit_id=booked.public_id)
 
 
 def _just_taken(context: PatientContext, taken: JustTakenError, *, moving: str | None) -> Template:
@@ -183,7 +186,7 @@ async def offer_page(context: NamedDependency[PatientContext], token: FromPath[s
 
 @post("/offers/{token:str}", name="visit_offer_accept")
 async def offer_take(
-    context: NamedDependency[PatientContext], token: FromPath[str]
+    request: Request[Any, Any, Any], context: NamedDependency[PatientContext], token: FromPath[str]
 ) -> Redirect | Template:
     context = await _offer_context(context, token)
     try:
@@ -198,7 +201,7 @@ async def offer_take(
             token=token,
             status_code=409,
         )
-    return Redirect(f"/visits/{new_id}?done=moved", status_code=303)
+    return redirect_to(request, "visit", query={"done": "moved"}, visit_id=new_id)
 
 
 async def _offer_context(context: PatientContext, token: str) -> PatientContext:
@@ -296,7 +299,10 @@ async def reschedule_page(
 
 @post("/{visit_id:str}/reschedule/{slot_id:str}", name="visit_reschedule")
 async def reschedule(
-    context: NamedDependency[PatientContext], visit_id: FromPath[str], slot_id: FromPath[str]
+    request: Request[Any, Any, Any],
+    context: NamedDependency[PatientContext],
+    visit_id: FromPath[str],
+    slot_id: FromPath[str],
 ) -> Redirect | Template:
     try:
         moved = await appointment_reschedule(
@@ -306,7 +312,7 @@ async def reschedule(
         return _too_late(context, late)
     except JustTakenError as taken:
         return _just_taken(context, taken, moving=visit_id)
-    return Redirect(f"/visits/{moved.public_id}?done=moved", status_code=303)
+    return redirect_to(request, "visit", query={"done": "moved"}, visit_id=moved.public_id)
 
 
 def _too_late(context: PatientContext, late: LateChangeError) -> Template:
@@ -344,35 +350,46 @@ async def cancel_page(
 
 @post("/{visit_id:str}/cancel", name="visit_cancel")
 async def cancel(
-    context: NamedDependency[PatientContext], visit_id: FromPath[str], data: Form
+    request: Request[Any, Any, Any],
+    context: NamedDependency[PatientContext],
+    visit_id: FromPath[str],
+    data: Form,
 ) -> Redirect | Template:
     try:
         await appointment_cancel(context, visit_public_id=visit_id, reason=data.get("reason", ""))
     except LateChangeError as late:
         return _too_late(context, late)
-    return Redirect("/visits?done=cancelled", status_code=303)
+    return redirect_to(request, "visits", query={"done": "cancelled"})
 
 
 @post("/{visit_id:str}/confirm", name="visit_confirm")
-async def confirm(context: NamedDependency[PatientContext], visit_id: FromPath[str]) -> Redirect:
+async def confirm(
+    request: Request[Any, Any, Any],
+    context: NamedDependency[PatientContext],
+    visit_id: FromPath[str],
+) -> Redirect:
     await appointment_confirm(context, visit_public_id=visit_id)
-    return Redirect(f"/visits/{visit_id}?done=confirmed", status_code=303)
+    return redirect_to(request, "visit", query={"done": "confirmed"}, visit_id=visit_id)
 
 
 @post("/{visit_id:str}/waitlist", name="visit_waitlist_join")
 async def join_waitlist(
-    context: NamedDependency[PatientContext], visit_id: FromPath[str]
+    request: Request[Any, Any, Any],
+    context: NamedDependency[PatientContext],
+    visit_id: FromPath[str],
 ) -> Redirect:
     await waitlist_join(context, visit_public_id=visit_id)
-    return Redirect(f"/visits/{visit_id}?done=waitlist", status_code=303)
+    return redirect_to(request, "visit", query={"done": "waitlist"}, visit_id=visit_id)
 
 
 @post("/{visit_id:str}/waitlist/leave", name="visit_waitlist_leave")
 async def leave_waitlist(
-    context: NamedDependency[PatientContext], visit_id: FromPath[str]
+    request: Request[Any, Any, Any],
+    context: NamedDependency[PatientContext],
+    visit_id: FromPath[str],
 ) -> Redirect:
     await waitlist_leave(context, visit_public_id=visit_id)
-    return Redirect(f"/visits/{visit_id}?done=left", status_code=303)
+    return redirect_to(request, "visit", query={"done": "left"}, visit_id=visit_id)
 
 
 router = Router(

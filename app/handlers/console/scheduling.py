@@ -1,7 +1,7 @@
 """The console's scheduling screens under /staff/scheduling: the day's visits for the front
 desk, and what can be booked (types, weekly hours, blocked time) for administrators. One
 Router; its guard lets in the roles with the `scheduling` permission, and the inventory's
-services check `scheduling.inventory` themselves."""
+nested group also needs `scheduling.inventory`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from litestar import Router, get, post
+from litestar import Request, Router, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
@@ -31,6 +31,7 @@ from app.services.visits.inventory import (
 )
 from app.web.console import staff_page
 from app.web.guards import staff_permission
+from app.web.links import redirect_to
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -80,7 +81,10 @@ def _flag(data: dict[str, str], name: str) -> bool:
 
 @post("/types/{code:str}", name="staff_type_save")
 async def type_post(
-    staff: NamedDependency[StaffActor], code: FromPath[str], data: Form
+    request: Request[Any, Any, Any],
+    staff: NamedDependency[StaffActor],
+    code: FromPath[str],
+    data: Form,
 ) -> Redirect | Template:
     try:
         fields: dict[str, Any] = {
@@ -97,11 +101,13 @@ async def type_post(
         await type_save(staff=staff, code=code, fields=fields)
     except (ValueError, InventoryError):
         return await _inventory_page(staff, error="type", status_code=400)
-    return Redirect("/staff/scheduling/inventory", status_code=303)
+    return redirect_to(request, "staff_inventory")
 
 
 @post("/templates", name="staff_template_add")
-async def template_post(staff: NamedDependency[StaffActor], data: Form) -> Redirect | Template:
+async def template_post(
+    request: Request[Any, Any, Any], staff: NamedDependency[StaffActor], data: Form
+) -> Redirect | Template:
     try:
         await template_add(
             staff=staff,
@@ -114,7 +120,7 @@ async def template_post(staff: NamedDependency[StaffActor], data: Form) -> Redir
         )
     except (ValueError, InventoryError):
         return await _inventory_page(staff, error="template", status_code=400)
-    return Redirect("/staff/scheduling/inventory", status_code=303)
+    return redirect_to(request, "staff_inventory")
 
 
 @post("/templates/{public_id:str}/remove", name="staff_template_remove")
@@ -145,15 +151,14 @@ async def block_post(staff: NamedDependency[StaffActor], data: Form) -> Template
     return await _inventory_page(staff, kept=kept)
 
 
+# What can be booked is for administrators only: a nested group with the narrower guard.
+_inventory_router = Router(
+    "/",
+    guards=[staff_permission("scheduling.inventory")],
+    route_handlers=[inventory, type_post, template_post, template_remove_post, block_post],
+)
 router = Router(
     "/scheduling",
     guards=[staff_permission("scheduling")],
-    route_handlers=[
-        day,
-        inventory,
-        type_post,
-        template_post,
-        template_remove_post,
-        block_post,
-    ],
+    route_handlers=[day, _inventory_router],
 )

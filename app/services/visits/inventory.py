@@ -1,6 +1,7 @@
 """The clinic's side of scheduling: appointment types, clinicians' weekly templates, blocked
 times, and the day's visits. Staff reach it by role (console/roles.py: `scheduling` for the
-day view, `scheduling.inventory` for what can be booked).
+day view, `scheduling.inventory` for what can be booked), enforced by the console router's
+guards (app/handlers/console/scheduling.py).
 
 A change never drops a booked visit silently: removing hours or blocking time withdraws the
 free slots in it, keeps every booked visit, and lists them so the front desk can call.
@@ -19,7 +20,6 @@ from app.db import write_transaction
 from app.errors import NotFoundError
 from app.services.audit import audit_staff
 from app.services.console.patients import audit_staff_saw
-from app.services.console.roles import staff_require
 from app.services.visits.slots import as_utc, clinician_name, slots_block_covered, slots_generate
 from app.tables import (
     Appointment,
@@ -86,7 +86,6 @@ def parse_minute(text: str) -> int:
 async def day_view(*, staff: StaffActor, day: date, location: str = "") -> list[DayVisit]:
     """Every visit of a day at the clinic (its time zone), confirmed and cancelled ones
     included, with where each was booked; audited per patient shown."""
-    staff_require(staff.role, "scheduling")
     locations = await Location.select(Location.id, Location.public_id, Location.timezone)
     chosen = [row for row in locations if not location or row["public_id"] == location]
     found: list[DayVisit] = []
@@ -134,7 +133,6 @@ async def day_view(*, staff: StaffActor, day: date, location: str = "") -> list[
 
 
 async def inventory_read(*, staff: StaffActor) -> Inventory:
-    staff_require(staff.role, "scheduling.inventory")
     types = await AppointmentType.select().order_by(AppointmentType.id)
     templates = await ScheduleTemplate.raw(
         """
@@ -182,7 +180,6 @@ async def inventory_read(*, staff: StaffActor) -> Inventory:
 async def type_save(*, staff: StaffActor, code: str, fields: dict[str, Any]) -> None:
     """Change a type's booking rules (duration, who may book, cancellation hours). Slots
     already made keep their length; new ones use the new duration."""
-    staff_require(staff.role, "scheduling.inventory")
     allowed = {
         "duration_minutes": AppointmentType.duration_minutes,
         "min_age": AppointmentType.min_age,
@@ -228,7 +225,6 @@ async def template_add(
 ) -> int:
     """Weekly hours for a clinician: slots are made for the coming weeks at once. Returns
     how many."""
-    staff_require(staff.role, "scheduling.inventory")
     if weekday not in WEEKDAYS or not 0 <= start_minute < end_minute <= 24 * 60:
         raise InventoryError("hours")
     async with write_transaction():
@@ -296,7 +292,6 @@ async def _kept_in(conditions: str, values: list[Any]) -> list[Kept]:
 async def template_remove(*, staff: StaffActor, public_id: str) -> list[Kept]:
     """Stop weekly hours: their future free slots are withdrawn; booked visits stay, and are
     returned so the desk can call those patients if the clinician is not there."""
-    staff_require(staff.role, "scheduling.inventory")
     async with write_transaction():
         template = (
             await ScheduleTemplate.select()
@@ -353,7 +348,6 @@ async def block_add(
 ) -> list[Kept]:
     """Block time (a clinician's, a location's, or both for a holiday): its free slots are
     withdrawn at once; booked visits in it stay and are returned for the desk to call."""
-    staff_require(staff.role, "scheduling.inventory")
     if ends_at <= starts_at:
         raise InventoryError("times")
     async with write_transaction():
