@@ -4,7 +4,16 @@ from app.tables.audit import AuditChainHead, AuditEvent
 from app.tables.clinic import Clinician, Location, Organization
 from app.tables.codes import SignInCode
 from app.tables.enrollment import EnrollmentInvite, JoinRequest, StaffInvite
-from app.tables.messaging import Conversation, Message
+from app.tables.messaging import (
+    ClinicHoliday,
+    ClinicHours,
+    Conversation,
+    ConversationNote,
+    Message,
+    MessageAttachment,
+    RefillRequest,
+    ReplyTemplate,
+)
 from app.tables.outbox import OutboxMessage
 from app.tables.passkeys import Passkey, StaffPasskey, WebAuthnChallenge
 from app.tables.people import AccessGrant, Account, CaregiverInvite, Patient, StaffUser
@@ -31,14 +40,18 @@ __all__ = [
     "AuditEvent",
     "CareRecall",
     "CaregiverInvite",
+    "ClinicHoliday",
+    "ClinicHours",
     "Clinician",
     "Conversation",
+    "ConversationNote",
     "EnrollmentInvite",
     "JoinRequest",
     "LabObservation",
     "LabReport",
     "Location",
     "Message",
+    "MessageAttachment",
     "Organization",
     "OutboxMessage",
     "Passkey",
@@ -46,6 +59,8 @@ __all__ = [
     "PushSubscription",
     "ScheduleBlock",
     "ScheduleTemplate",
+    "RefillRequest",
+    "ReplyTemplate",
     "SignInCode",
     "Slot",
     "StaffInvite",
