@@ -2,34 +2,41 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from app.access import Actor, PatientContext, patient_context_resolve
-from app.notices.words import Say, Wording, notice_words
+from PIL import ExifTags, Image
+
+from app.access import Actor, PatientContext, StaffActor, patient_context_resolve
+from app.notices.messages import MESSAGE_REPLY
+from app.notices.words import Say, Wording
 from app.services.sessions import session_start
 from app.tables import (
     AccessGrant,
     Account,
     Appointment,
     Clinician,
+    Conversation,
     LabObservation,
     LabReport,
     Location,
+    Message,
     Organization,
     OutboxMessage,
     Patient,
     PushSubscription,
+    StaffUser,
 )
 
 _counter = itertools.count(1)
 
 
 def new_message(_: Say) -> Wording:
-    """A notice for the messages area (its sender comes with messaging), to test delivery."""
-    return notice_words(_, "You have a new message from your care team.")
+    """The notice of a reply from the care team, to test delivery in the messages area."""
+    return MESSAGE_REPLY.words(_)
 
 
 def years_ago(years: int, days: int = 30) -> date:
@@ -435,3 +442,76 @@ def hours_from_now(*hours: float) -> list[datetime]:
     """Whole minutes, so times compare equal after a round trip through the database."""
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     return [now + timedelta(hours=hour) for hour in hours]
+async def make_staff(role: str = "nurse", *, clinician: int | None = None) -> StaffUser:
+    staff = StaffUser(
+        given_name="Sam",
+        family_name=unique("Staff"),
+        email=f"{unique('s')}@clinic.test",
+        role=role,
+        clinician=clinician,
+    )
+    await StaffUser.insert(staff)
+    return staff
+
+
+def staff_actor_for(staff: StaffUser) -> StaffActor:
+    return StaffActor(
+        staff_id=staff.id,
+        public_id=staff.public_id,
+        given_name=staff.given_name,
+        family_name=staff.family_name,
+        role=staff.role,
+        session_id=0,
+        ip="127.0.0.1",
+        user_agent="pytest",
+    )
+
+
+async def make_thread(
+    patient: Patient,
+    *,
+    topic: str = "question",
+    pool: str = "clinical",
+    confidential: bool = False,
+    body: str = "Hello, a question.",
+    waiting: bool = True,
+) -> Conversation:
+    """A conversation the patient started (waiting on the clinic unless `waiting` is off)."""
+    now = datetime.now(UTC)
+    conversation = Conversation(
+        patient=patient.id,
+        subject="A question",
+        topic=topic,
+        pool=pool,
+        confidential=confidential,
+        created_at=now,
+        last_message_at=now,
+        waiting_since=now if waiting else None,
+        due_at=now + timedelta(hours=4) if waiting else None,
+        warn_at=now + timedelta(hours=3) if waiting else None,
+    )
+    await Conversation.insert(conversation)
+    await Message.insert(
+        Message(conversation=conversation.id, sender="patient", body=body, sent_at=now)
+    )
+    return conversation
+
+
+# The first bytes of a Windows program: what a renamed "photo.jpg" can really be.
+EXECUTABLE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 200
+PDF_BYTES = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n"
+
+
+def photo_with_location(size: tuple[int, int] = (64, 48)) -> bytes:
+    """A JPEG as a phone writes it: with EXIF GPS coordinates and the camera's name."""
+    image = Image.new("RGB", size, (200, 30, 30))
+    exif = image.getexif()
+    exif[ExifTags.Base.Make] = "PhoneMaker"
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    gps[ExifTags.GPS.GPSLatitudeRef] = "N"
+    gps[ExifTags.GPS.GPSLatitude] = (40.0, 26.0, 46.0)
+    gps[ExifTags.GPS.GPSLongitudeRef] = "W"
+    gps[ExifTags.GPS.GPSLongitude] = (79.0, 58.0, 56.0)
+    out = io.BytesIO()
+    image.save(out, format="JPEG", exif=exif)
+    return out.getvalue()

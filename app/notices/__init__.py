@@ -15,6 +15,7 @@ from app.notices.caregivers import (
 )
 from app.notices.delivery import Contact, notify_account, notify_patient
 from app.notices.enrollment import send_enrollment_link
+from app.notices.messages import message_notice_url, send_message_reply
 from app.notices.notifications import send_test_notice
 from app.notices.passkeys import send_new_passkey_announcement
 from app.notices.results import result_notice_url, send_result_ready
@@ -27,6 +28,7 @@ from app.notices.visits import (
 
 __all__ = [
     "Contact",
+    "message_notice_url",
     "notify_account",
     "notify_patient",
     "result_notice_url",
@@ -36,6 +38,7 @@ __all__ = [
     "send_codes_paused",
     "send_enrollment_link",
     "send_guardian_access_ended",
+    "send_message_reply",
     "send_new_caregiver_notice",
     "send_new_passkey_announcement",
     "send_result_ready",

@@ -7,6 +7,7 @@ pages ask `staff_may` only to leave out what a role cannot use.
 
 from __future__ import annotations
 
+from app.errors import NotPermittedError
 from app.i18n import N_
 
 ROLE_LABELS: dict[str, str] = {
@@ -41,8 +42,31 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "scheduling.inventory": frozenset({"admin"}),
     # The demo clinic's outgoing texts and emails (demo mode only).
     "outbox": frozenset({"front_desk", "admin"}),
+    # Patients' messages: each pool is answered by the roles that can answer its topic.
+    "messages.pool.clinical": frozenset({"nurse", "clinician", "admin"}),
+    "messages.pool.refills": frozenset({"nurse", "clinician", "admin"}),
+    "messages.pool.front_desk": frozenset({"front_desk", "admin"}),
+    "messages.pool.billing": frozenset({"billing", "admin"}),
+    # Approve or deny a refill: the prescriber's decision.
+    "messages.refills.decide": frozenset({"clinician"}),
+    # Mark a conversation as documented in the chart, with a short note.
+    "messages.document": frozenset({"clinician"}),
+    # Keep the reply templates (placeholders for the patient's first name, the clinic phone).
+    "messages.templates": frozenset({"admin"}),
 }
+# The message pools, in the order the queue lists them.
+MESSAGE_POOLS = ("clinical", "refills", "front_desk", "billing")
 
 
 def staff_may(role: str, permission: str) -> bool:
     return role in PERMISSIONS.get(permission, frozenset())
+
+
+def staff_require(role: str, permission: str) -> None:
+    if not staff_may(role, permission):
+        raise NotPermittedError(permission)
+
+
+def staff_pools(role: str) -> tuple[str, ...]:
+    """The message pools this role answers (every role answers at least one)."""
+    return tuple(pool for pool in MESSAGE_POOLS if staff_may(role, f"messages.pool.{pool}"))

@@ -1,0 +1,52 @@
+"""Refill requests: which medicines a patient can pick from, and the prescriber's decision.
+
+A refill is a conversation with the topic "refill" and one `RefillRequest` row per medicine,
+routed to the refills pool and to the patient's own clinician as prescriber. The medicines
+come from the health record's active medication list when it has one; a patient can always
+type a name, so a request never waits on the record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.access import PatientContext
+
+MAX_MEDICATIONS = 10
+MAX_NAME = 200
+
+
+@dataclass(frozen=True)
+class MedicationChoice:
+    """An active medication the patient can ask to refill: the record's id and its name."""
+
+    ref: str
+    name: str
+
+
+async def medications_active(context: PatientContext) -> list[MedicationChoice]:
+    """The patient's active medications to pick from, read through the context. The portal
+    keeps no medication list of its own yet: until the health record provides one, the
+    list is empty and the patient types the names."""
+    context.require("messages")
+    return []
+
+
+def medications_chosen(
+    picked: list[str], typed: str, choices: list[MedicationChoice]
+) -> list[tuple[str, str]]:
+    """(record id or "", name) for each medicine asked for: the ones picked from the list
+    (only ids that are on it) and the ones typed, one a line, without repeats."""
+    by_ref = {choice.ref: choice.name for choice in choices}
+    chosen: list[tuple[str, str]] = [(ref, by_ref[ref]) for ref in picked if ref in by_ref]
+    for line in typed.splitlines():
+        name = " ".join(line.split())[:MAX_NAME]
+        if name:
+            chosen.append(("", name))
+    seen: set[str] = set()
+    unique: list[tuple[str, str]] = []
+    for ref, name in chosen:
+        if name.casefold() not in seen:
+            seen.add(name.casefold())
+            unique.append((ref, name))
+    return unique
