@@ -68,6 +68,8 @@ def _print_demo_links(settings: Settings, base_url: str) -> None:
         print(f"  {persona.summary:<60} {base_url}/demo/sign-in/{persona.slug}")
     print(f"  {'Tom Becker, front desk (clinic console)':<60} {base_url}/demo/staff/front-desk")
     print(f"  {'Rosa Diaz, administrator (clinic console)':<60} {base_url}/demo/staff/admin")
+    print(f"  {'Aisha Bello, nurse (message queue)':<60} {base_url}/demo/staff/nurse")
+    print(f"  {'Dr. Ana Ruiz, clinician (refill requests)':<60} {base_url}/demo/staff/clinician")
     print(f"\nOpen {base_url} on your phone-sized browser. Ctrl+C stops the server.\n")
 
 

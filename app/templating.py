@@ -13,6 +13,7 @@ from markupsafe import Markup
 from app import i18n
 from app.assets import asset_url, htmx_available, inline_stylesheet
 from app.clinic import ClinicProfile, clinic_profile, clinic_profile_set
+from app.clock import utcnow
 from app.services.console.posters import Poster
 from app.services.console.roles import ROLE_LABELS
 from app.services.passkeys import device_name
@@ -44,7 +45,14 @@ def build_environment() -> Environment:
         device_label=device_name,
         role_label=_role_label,
     )
-    env.filters.update(day=_day, moment=_moment, clock=_clock, number=_number, unit=_unit)
+    env.filters.update(
+        day=_day,
+        moment=_moment,
+        clock=_clock,
+        number=_number,
+        unit=_unit,
+        days_away=_days_away,
+    )
     return env
 
 
@@ -88,6 +96,12 @@ def _moment(value: datetime, style: str = "short", zone: str | None = None) -> s
 
 def _clock(value: datetime, zone: str | None = None) -> str:
     return i18n.format_clock(value, _zone(zone))
+
+
+def _days_away(value: datetime) -> int:
+    """How many days from today (the clinic's) a moment falls: 0 today, 1 tomorrow."""
+    zone = clinic_profile().timezone
+    return (value.astimezone(zone).date() - utcnow().astimezone(zone).date()).days
 
 
 # UCUM codes as people read them.

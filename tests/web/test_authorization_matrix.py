@@ -36,6 +36,7 @@ from app.main import create_app
 from app.services.console.roles import ROLES
 from app.services.demo.clinic import PERSONAS as DEMO_PERSONAS
 from app.services.demo.sign_in import DEMO_STAFF
+from app.services.messages.attachments import Prepared, attachment_store
 from app.services.sessions import token_hash
 from app.settings import Settings, get_settings
 from app.tables import (
@@ -51,6 +52,16 @@ from app.tables import (
     Patient,
     ScheduleTemplate,
     Slot,
+    Conversation,
+    EnrollmentInvite,
+    JoinRequest,
+    LabObservation,
+    Message,
+    MessageAttachment,
+    Passkey,
+    Patient,
+    RefillRequest,
+    ReplyTemplate,
     StaffInvite,
     StaffUser,
     WaitlistEntry,
@@ -59,6 +70,7 @@ from app.tables import (
 )
 from tests.factories import (
     appointment_type,
+    PDF_BYTES,
     grant,
     hours_from_now,
     make_account,
@@ -69,6 +81,7 @@ from tests.factories import (
     make_push_device,
     make_report,
     make_schedule,
+    make_thread,
     start_session,
     unique,
     years_ago,
@@ -93,6 +106,9 @@ class Owner(enum.Enum):
     NONE = "no id"
     ACCOUNT = "the patient's account (a passkey, a device)"
     RECORD = "the patient's record (a grant, an invitation, the record itself)"
+    # An item in an area of the record (a conversation, its attachment): looked up only
+    # among what the grant shows, so a grant that does not open the area gets 404 too.
+    HIDDEN = "an item the grant must open the area to see"
 
 
 class Outcome(enum.Enum):
@@ -113,6 +129,9 @@ MANAGE_GRANTS = frozenset({"front_desk", "nurse", "admin"})
 FRONT_DESK_AND_ADMIN = frozenset({"front_desk", "admin"})
 ADMIN = frozenset({"admin"})
 REVIEW_RESULTS = frozenset({"nurse", "clinician", "admin"})
+# The pool a patient's question goes to; refills and the chart are the prescriber's.
+ANSWER_QUESTIONS = frozenset({"nurse", "clinician", "admin"})
+PRESCRIBER = frozenset({"clinician"})
 
 
 @dataclass(frozen=True)
@@ -225,6 +244,26 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/home"): Rule(Kind.PATIENT, why="shows only what the scope opens"),
     ("GET", "/messages"): Rule(Kind.PATIENT, area="messages"),
     # Visits: booking, changing and cancelling for the record on screen, within its scope.
+    ("GET", "/messages/new"): Rule(Kind.PATIENT, area="messages"),
+    ("POST", "/messages"): Rule(
+        Kind.PATIENT, area="messages", form={"topic": "question", "body": "A question."}
+    ),
+    ("GET", "/messages/{thread_id}"): Rule(
+        Kind.PATIENT, area="messages", owner=Owner.HIDDEN, params={"thread_id": "thread"}
+    ),
+    ("POST", "/messages/{thread_id}"): Rule(
+        Kind.PATIENT,
+        area="messages",
+        owner=Owner.HIDDEN,
+        params={"thread_id": "thread"},
+        form={"body": "One more thing."},
+    ),
+    ("GET", "/messages/{thread_id}/attachments/{attachment_id}"): Rule(
+        Kind.PATIENT,
+        area="messages",
+        owner=Owner.HIDDEN,
+        params={"thread_id": "thread", "attachment_id": "attachment"},
+    ),
     ("GET", "/visits"): Rule(Kind.PATIENT, area="appointments"),
     ("GET", "/visits/new"): Rule(Kind.PATIENT, area="appointments"),
     ("GET", "/visits/new/{type_code}"): Rule(
@@ -379,6 +418,51 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/staff/scheduling/blocks"): staff_only(
         ADMIN,
         form={"clinician": "{clinician}", "location": "", "start_day": "2099-01-05"},
+    # The message queue: every role answers a pool; a question is the clinical pool's.
+    ("GET", "/staff/messages"): staff_only(ALL_STAFF),
+    ("GET", "/staff/messages/{thread_id}"): staff_only(
+        ANSWER_QUESTIONS, params={"thread_id": "thread"}
+    ),
+    ("POST", "/staff/messages/{thread_id}/claim"): staff_only(
+        ANSWER_QUESTIONS, params={"thread_id": "thread"}
+    ),
+    ("POST", "/staff/messages/{thread_id}/assign"): staff_only(
+        ANSWER_QUESTIONS, params={"thread_id": "thread"}, form={"to": ""}
+    ),
+    ("POST", "/staff/messages/{thread_id}/reply"): staff_only(
+        ANSWER_QUESTIONS, params={"thread_id": "thread"}, form={"body": "Rest and fluids."}
+    ),
+    ("POST", "/staff/messages/{thread_id}/note"): staff_only(
+        ANSWER_QUESTIONS, params={"thread_id": "thread"}, form={"note": "Called back."}
+    ),
+    ("POST", "/staff/messages/{thread_id}/close"): staff_only(
+        ANSWER_QUESTIONS, params={"thread_id": "thread"}
+    ),
+    ("POST", "/staff/messages/{thread_id}/reopen"): staff_only(
+        ANSWER_QUESTIONS, params={"thread_id": "thread"}
+    ),
+    ("POST", "/staff/messages/{thread_id}/documented"): staff_only(
+        PRESCRIBER, params={"thread_id": "thread"}, form={"note": "Advised rest."}
+    ),
+    ("POST", "/staff/messages/{thread_id}/refills/{refill_id}"): staff_only(
+        PRESCRIBER,
+        params={"thread_id": "refill_thread", "refill_id": "refill"},
+        form={"decision": "approve", "note": "Sent to your pharmacy."},
+    ),
+    ("GET", "/staff/messages/{thread_id}/attachments/{attachment_id}"): staff_only(
+        ANSWER_QUESTIONS, params={"thread_id": "thread", "attachment_id": "attachment"}
+    ),
+    ("GET", "/staff/messages/templates"): staff_only(ADMIN),
+    ("POST", "/staff/messages/templates"): staff_only(
+        ADMIN, form={"title": "Thanks", "body": "Hi {{first_name}}.", "topic": ""}
+    ),
+    ("POST", "/staff/messages/templates/{template_id}"): staff_only(
+        ADMIN,
+        params={"template_id": "template"},
+        form={"title": "Thanks", "body": "Hello {{first_name}}.", "topic": "question"},
+    ),
+    ("POST", "/staff/messages/templates/{template_id}/remove"): staff_only(
+        ADMIN, params={"template_id": "template"}
     ),
     ("GET", "/staff/outbox"): staff_only(
         FRONT_DESK_AND_ADMIN, demo_only=True, why="its messages carry links and codes"
@@ -438,6 +522,8 @@ def expected(rule: Rule, persona: str) -> Outcome:
         return Outcome.OK
     if rule.kind is Kind.SELF:
         return Outcome.FORBIDDEN
+    if rule.owner is Owner.HIDDEN and persona == "proxy_wrong":
+        return Outcome.NOT_FOUND
     return Outcome.OK if persona == "proxy_right" or rule.area is None else Outcome.FORBIDDEN
 
 
@@ -704,6 +790,52 @@ async def _hours(world: World) -> str:
         end_minute=6 * 60 + 15,
     )
     await ScheduleTemplate.insert(row)
+async def _thread(world: World) -> str:
+    """A question the patient sent, waiting in the clinical pool."""
+    return str((await make_thread(world.patient)).public_id)
+
+
+async def _attachment(world: World) -> str:
+    """A PDF sent with the patient's question (stored as a file, as sending stores it)."""
+    if "thread" not in world.facts:
+        world.facts["thread"] = await _thread(world)
+    thread = await Conversation.select(Conversation.id).where(
+        Conversation.public_id == world.facts["thread"]
+    )
+    message = await Message.select(Message.id).where(Message.conversation == thread[0]["id"])
+    prepared = Prepared("application/pdf", "scan.pdf", PDF_BYTES)
+    row = MessageAttachment(
+        message=message[0]["id"],
+        conversation=thread[0]["id"],
+        media_type=prepared.media_type,
+        filename=prepared.filename,
+        size_bytes=len(prepared.data),
+        storage_key=await attachment_store(prepared),
+        sha256=prepared.sha256,
+    )
+    await MessageAttachment.insert(row)
+    return str(row.public_id)
+
+
+async def _refill_thread(world: World) -> str:
+    thread = await make_thread(world.patient, topic="refill", pool="refills")
+    refill = RefillRequest(
+        conversation=thread.id, patient=world.patient.id, medication="Metformin", pharmacy="CVS"
+    )
+    await RefillRequest.insert(refill)
+    world.facts["refill"] = str(refill.public_id)
+    return str(thread.public_id)
+
+
+async def _refill(world: World) -> str:
+    if "refill_thread" not in world.facts:
+        world.facts["refill_thread"] = await _refill_thread(world)
+    return world.facts["refill"]
+
+
+async def _template(_: World) -> str:
+    row = ReplyTemplate(title=unique("Template "), body="Hi {first_name}.")
+    await ReplyTemplate.insert(row)
     return str(row.public_id)
 
 
@@ -715,6 +847,11 @@ FACTS: dict[str, Callable[[World], Awaitable[str]]] = {
     "clinic_location": _scheduled("clinic_location"),
     "visit_type": _visit_type,
     "hours": _hours,
+    "thread": _thread,
+    "attachment": _attachment,
+    "refill_thread": _refill_thread,
+    "refill": _refill,
+    "template": _template,
     "dead_letter": _dead_letter,
     "push_device": _push_device,
     "report": _report,

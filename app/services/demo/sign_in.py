@@ -10,11 +10,13 @@ from app.services.demo.clinic import PERSONAS, Persona
 from app.services.sessions import session_start, staff_session_start
 from app.tables import AccessGrant, StaffUser
 
-# The demo's staff personas: the front desk (invites patients, reads the demo outbox) and an
-# administrator (also searches the audit log).
+# The demo's staff personas: the front desk (invites patients, reads the demo outbox), an
+# administrator (also searches the audit log), and the nurse and doctor who answer messages.
 DEMO_STAFF = {
     "front-desk": ("tom.becker@riverside.example", N_("Tom Becker, front desk at the clinic")),
     "admin": ("rosa.diaz@riverside.example", N_("Rosa Diaz, clinic administrator")),
+    "nurse": ("aisha.bello@riverside.example", N_("Aisha Bello, nurse: answers messages")),
+    "clinician": ("ana.ruiz@riverside.example", N_("Dr. Ana Ruiz: decides refill requests")),
 }
 
 

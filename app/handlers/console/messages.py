@@ -1,0 +1,298 @@
+"""The clinic's message queue (/staff/messages): the pools a role answers with their views
+(waiting, mine, the morning's and the end of the day's), one conversation with its owner,
+replies, templates, internal notes, refill decisions and the chart mark, and the reply
+templates administrators keep. Staff sessions only (the console's own cookie)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Response, Router, get, post
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
+from litestar.params import Body, FromPath, FromQuery
+from litestar.response import Redirect, Template
+
+from app.access import StaffActor
+from app.handlers.console import staff_page
+from app.handlers.messages import file_response
+from app.services.messages.attachments import attachment_read
+from app.services.messages.queue import (
+    VIEWS,
+    QueueError,
+    queue_assign,
+    queue_attachment,
+    queue_claim,
+    queue_close,
+    queue_document,
+    queue_list,
+    queue_note,
+    queue_reopen,
+    queue_reply,
+    queue_thread_open,
+    refill_decide,
+)
+from app.services.messages.templates import (
+    PLACEHOLDERS,
+    TemplateError,
+    template_remove,
+    template_save,
+    templates_all,
+)
+from app.services.messages.threads import TOPICS
+
+Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+BASE = "/staff/messages"
+
+
+@get("/", name="staff_messages")
+async def queue(
+    staff: NamedDependency[StaffActor],
+    view: FromQuery[str] = "waiting",
+    pool: FromQuery[str] = "",
+    location: FromQuery[str] = "",
+) -> Template:
+    found = await queue_list(staff=staff, view=view, pool=pool, location=location)
+    return staff_page("console/messages.html", staff=staff, queue=found, views=VIEWS)
+
+
+async def _thread_page(
+    staff: StaffActor,
+    thread_id: str,
+    *,
+    template: str = "",
+    done: str = "",
+    error: QueueError | None = None,
+    typed: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Template:
+    thread = await queue_thread_open(staff=staff, public_id=thread_id, template=template)
+    return staff_page(
+        "console/message.html",
+        staff=staff,
+        thread=thread,
+        done=done,
+        error=error.reason if error else "",
+        holder=error.holder if error else "",
+        typed=typed or {},
+        status_code=status_code,
+    )
+
+
+@get("/{thread_id:str}", name="staff_message")
+async def thread(
+    staff: NamedDependency[StaffActor],
+    thread_id: FromPath[str],
+    template: FromQuery[str] = "",
+    done: FromQuery[str] = "",
+) -> Template:
+    return await _thread_page(staff, thread_id, template=template, done=done)
+
+
+def _back(thread_id: str, done: str) -> Redirect:
+    return Redirect(f"{BASE}/{thread_id}?done={done}", status_code=303)
+
+
+@post("/{thread_id:str}/claim", name="staff_message_claim")
+async def claim(
+    staff: NamedDependency[StaffActor], thread_id: FromPath[str]
+) -> Template | Redirect:
+    try:
+        await queue_claim(staff=staff, public_id=thread_id)
+    except QueueError as taken:  # someone else was quicker: say who
+        return await _thread_page(staff, thread_id, error=taken, status_code=409)
+    return _back(thread_id, "claimed")
+
+
+@post("/{thread_id:str}/assign", name="staff_message_assign")
+async def assign(
+    staff: NamedDependency[StaffActor], thread_id: FromPath[str], data: Form
+) -> Template | Redirect:
+    try:
+        await queue_assign(staff=staff, public_id=thread_id, to=data.get("to", ""))
+    except QueueError as refused:
+        return await _thread_page(staff, thread_id, error=refused, status_code=400)
+    return _back(thread_id, "assigned")
+
+
+@post("/{thread_id:str}/reply", name="staff_message_reply")
+async def reply(
+    staff: NamedDependency[StaffActor], thread_id: FromPath[str], data: Form
+) -> Template | Redirect:
+    try:
+        await queue_reply(
+            staff=staff,
+            public_id=thread_id,
+            body=data.get("body", ""),
+            close=data.get("close") == "yes",
+        )
+    except QueueError as refused:
+        return await _thread_page(
+            staff, thread_id, error=refused, typed={"body": data.get("body", "")}, status_code=400
+        )
+    return _back(thread_id, "replied")
+
+
+@post("/{thread_id:str}/note", name="staff_message_note")
+async def note(
+    staff: NamedDependency[StaffActor], thread_id: FromPath[str], data: Form
+) -> Template | Redirect:
+    try:
+        await queue_note(staff=staff, public_id=thread_id, body=data.get("note", ""))
+    except QueueError as refused:
+        return await _thread_page(
+            staff, thread_id, error=refused, typed={"note": data.get("note", "")}, status_code=400
+        )
+    return _back(thread_id, "noted")
+
+
+@post("/{thread_id:str}/close", name="staff_message_close")
+async def close(staff: NamedDependency[StaffActor], thread_id: FromPath[str]) -> Redirect:
+    await queue_close(staff=staff, public_id=thread_id)
+    return _back(thread_id, "closed")
+
+
+@post("/{thread_id:str}/reopen", name="staff_message_reopen")
+async def reopen(staff: NamedDependency[StaffActor], thread_id: FromPath[str]) -> Redirect:
+    await queue_reopen(staff=staff, public_id=thread_id)
+    return _back(thread_id, "reopened")
+
+
+@post("/{thread_id:str}/refills/{refill_id:str}", name="staff_message_refill")
+async def refill(
+    staff: NamedDependency[StaffActor],
+    thread_id: FromPath[str],
+    refill_id: FromPath[str],
+    data: Form,
+) -> Template | Redirect:
+    decision = data.get("decision", "")
+    if decision not in ("approve", "deny"):
+        raise NotFoundException()
+    try:
+        await refill_decide(
+            staff=staff,
+            public_id=thread_id,
+            refill_id=refill_id,
+            approve=decision == "approve",
+            note=data.get("note", ""),
+        )
+    except QueueError as refused:
+        return await _thread_page(
+            staff,
+            thread_id,
+            error=refused,
+            typed={f"refill-{refill_id}": data.get("note", "")},
+            status_code=400,
+        )
+    return _back(thread_id, "decided")
+
+
+@post("/{thread_id:str}/documented", name="staff_message_documented")
+async def documented(
+    staff: NamedDependency[StaffActor], thread_id: FromPath[str], data: Form
+) -> Template | Redirect:
+    try:
+        await queue_document(staff=staff, public_id=thread_id, note=data.get("note", ""))
+    except QueueError as refused:
+        return await _thread_page(
+            staff,
+            thread_id,
+            error=refused,
+            typed={"chart": data.get("note", "")},
+            status_code=400,
+        )
+    return _back(thread_id, "documented")
+
+
+@get("/{thread_id:str}/attachments/{attachment_id:str}", name="staff_message_attachment")
+async def attachment(
+    staff: NamedDependency[StaffActor], thread_id: FromPath[str], attachment_id: FromPath[str]
+) -> Response[bytes]:
+    found = await queue_attachment(staff=staff, public_id=thread_id, attachment_id=attachment_id)
+    return file_response(found, await attachment_read(found["storage_key"]))
+
+
+# Reply templates (administrators) -------------------------------------------------------
+
+
+async def _templates_page(
+    staff: StaffActor,
+    *,
+    done: str = "",
+    error: str = "",
+    typed: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Template:
+    return staff_page(
+        "console/message_templates.html",
+        staff=staff,
+        templates=await templates_all(staff=staff),
+        topics=TOPICS,
+        placeholders=PLACEHOLDERS,
+        done=done,
+        error=error,
+        typed=typed or {"title": "", "body": "", "topic": "", "public_id": ""},
+        status_code=status_code,
+    )
+
+
+@get("/templates", name="staff_message_templates")
+async def templates(staff: NamedDependency[StaffActor], done: FromQuery[str] = "") -> Template:
+    return await _templates_page(staff, done=done)
+
+
+async def _save(
+    staff: StaffActor, public_id: str | None, data: dict[str, str]
+) -> Template | Redirect:
+    typed = {key: data.get(key, "") for key in ("title", "body", "topic")}
+    try:
+        await template_save(staff=staff, public_id=public_id, **typed)
+    except TemplateError as refused:
+        return await _templates_page(
+            staff,
+            error=refused.reason,
+            typed={**typed, "public_id": public_id or ""},
+            status_code=400,
+        )
+    return Redirect(f"{BASE}/templates?done=saved", status_code=303)
+
+
+@post("/templates", name="staff_message_template_add")
+async def template_add(staff: NamedDependency[StaffActor], data: Form) -> Template | Redirect:
+    return await _save(staff, None, data)
+
+
+@post("/templates/{template_id:str}", name="staff_message_template_save")
+async def template_change(
+    staff: NamedDependency[StaffActor], template_id: FromPath[str], data: Form
+) -> Template | Redirect:
+    return await _save(staff, template_id, data)
+
+
+@post("/templates/{template_id:str}/remove", name="staff_message_template_remove")
+async def template_drop(staff: NamedDependency[StaffActor], template_id: FromPath[str]) -> Redirect:
+    await template_remove(staff=staff, public_id=template_id)
+    return Redirect(f"{BASE}/templates?done=removed", status_code=303)
+
+
+router = Router(
+    path=BASE,
+    route_handlers=[
+        queue,
+        templates,
+        template_add,
+        template_change,
+        template_drop,
+        thread,
+        claim,
+        assign,
+        reply,
+        note,
+        close,
+        reopen,
+        refill,
+        documented,
+        attachment,
+    ],
+)
