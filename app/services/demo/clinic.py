@@ -19,6 +19,13 @@ from piccolo.table import Table
 from app.clock import utcnow
 from app.db import write_transaction
 from app.i18n import N_
+from app.services.messages.targets import (
+    DEFAULT_HOURS,
+    BusinessCalendar,
+    deadlines,
+    previous_close,
+)
+from app.services.messages.threads import TOPIC_POOLS
 from app.services.results.panels import A1C, BMP, CBC, CHLAMYDIA, LIPIDS, TSH, Panel, interpretation
 from app.services.visits.slots import slots_generate
 from app.tables import (
@@ -29,17 +36,23 @@ from app.tables import (
     AuditChainHead,
     AuditEvent,
     CareRecall,
+    ClinicHoliday,
+    ClinicHours,
     Clinician,
     Conversation,
+    ConversationNote,
     LabObservation,
     LabReport,
     Location,
     Message,
+    MessageAttachment,
     Organization,
     Patient,
     ScheduleBlock,
     ScheduleTemplate,
     Slot,
+    RefillRequest,
+    ReplyTemplate,
     StaffUser,
     WaitlistEntry,
     WaitlistOffer,
@@ -124,6 +137,12 @@ async def _wipe() -> None:
     for table in (
         AuditEvent,
         WebSession,
+        MessageAttachment,
+        ConversationNote,
+        RefillRequest,
+        ReplyTemplate,
+        ClinicHours,
+        ClinicHoliday,
         Message,
         Conversation,
         LabObservation,
@@ -169,6 +188,7 @@ async def demo_clinic_seed(*, today: date | None = None, reset: bool = False) ->
         await _seed_families(built, today)
         await _seed_history(rng, built, patients, today)
         await _seed_scheduling(built, patients)
+        await _seed_message_desk(rng, built, patients, today)
     return True
 
 
@@ -629,10 +649,13 @@ def _confidential_thread(
             patient=patient_id,
             subject="A private question",
             topic="question",
+            pool=TOPIC_POOLS["question"],
             status="open",
             confidential=True,
             created_at=asked,
             last_message_at=answered,
+            first_response_at=answered,
+            first_response_minutes=int((answered - asked).total_seconds() // 60),
         ),
         [
             Message(
@@ -730,9 +753,12 @@ def _conversations(
                     patient=patient_id,
                     subject=subject,
                     topic=topic,
+                    pool=TOPIC_POOLS[topic],
                     status="closed" if rng.random() < 0.6 else "open",
                     created_at=asked,
                     last_message_at=answered,
+                    first_response_at=answered,
+                    first_response_minutes=int((answered - asked).total_seconds() // 60),
                 ),
                 messages,
             )
@@ -842,3 +868,199 @@ async def _seed_scheduling(built: _Built, patients: list[tuple[int, str, date]])
             )
         ],
     )
+# The message desk ---------------------------------------------------------------------------
+
+_REPLY_TEMPLATES = (
+    (
+        "",
+        "Thanks, we have your message",
+        "Hi {first_name}, thank you for your message. {staff_name} from {clinic_name} is looking "
+        "into it and will write back today. If it cannot wait, call us at {clinic_phone}.",
+    ),
+    (
+        "question",
+        "Please book a visit",
+        "Hi {first_name}, this is best looked at in person. Please book a visit in the portal "
+        "or call us at {clinic_phone}.",
+    ),
+    (
+        "refill",
+        "Refill sent",
+        "Hi {first_name}, your refill was sent to your pharmacy. It is usually ready within a day.",
+    ),
+    (
+        "appointment",
+        "Appointment changed",
+        "Hi {first_name}, we changed your appointment as you asked. You can see it under Visits.",
+    ),
+    (
+        "billing",
+        "Looking into your bill",
+        "Hi {first_name}, we are looking into your bill and will write back within two business "
+        "days. Questions in the meantime? Call {clinic_phone}.",
+    ),
+)
+
+
+def _observed(day: date) -> date:
+    """A holiday on a weekend is taken on the Friday before or the Monday after."""
+    return (
+        day - timedelta(days=1) if day.weekday() == 5 else day + timedelta(days=day.weekday() == 6)
+    )
+
+
+def _nth_weekday(year: int, month: int, weekday: int, nth: int) -> date:
+    first = date(year, month, 1)
+    return first + timedelta(days=(weekday - first.weekday()) % 7 + 7 * (nth - 1))
+
+
+def _last_weekday(year: int, month: int, weekday: int) -> date:
+    last = date(year, month + 1, 1) - timedelta(days=1)
+    return last - timedelta(days=(last.weekday() - weekday) % 7)
+
+
+def clinic_holidays(year: int) -> list[tuple[date, str]]:
+    """The days the demo clinic is closed in a year (US federal holidays it keeps)."""
+    return [
+        (_observed(date(year, 1, 1)), "New Year's Day"),
+        (_last_weekday(year, 5, 0), "Memorial Day"),
+        (_observed(date(year, 7, 4)), "Independence Day"),
+        (_nth_weekday(year, 9, 0, 1), "Labor Day"),
+        (_nth_weekday(year, 11, 3, 4), "Thanksgiving Day"),
+        (_observed(date(year, 12, 25)), "Christmas Day"),
+    ]
+
+
+# Conversations waiting for the clinic: (topic, subject, text, hours before the last close
+# it came in; negative: after it, overnight). A refill names a medicine and a pharmacy.
+_WAITING = (
+    ("question", "Cough for a week", "I have had a cough for a week. Should I come in?", 30),
+    ("question", "Rash on my arm", "A red rash came up on my arm last night. It itches.", -4),
+    ("appointment", "Move my visit", "Can I move my visit next week to the afternoon?", -14),
+    ("billing", "Question about my bill", "Why did I get a second bill for my last visit?", 3),
+    ("refill", "Refill request", "", 2),
+)
+
+
+async def _seed_message_desk(
+    rng: random.Random, built: _Built, patients: list[tuple[int, str, date]], today: date
+) -> None:
+    """Clinic hours, holidays and reply templates, and a queue with work in it: overdue and
+    overnight messages, a refill for Dr. Ruiz, and David writing for his father."""
+    await ClinicHours.insert(
+        *(
+            ClinicHours(weekday=weekday, opens=opens, closes=closes)
+            for weekday, (opens, closes) in DEFAULT_HOURS.items()
+        )
+    )
+    holidays = [
+        ClinicHoliday(day=day, name=name)
+        for year in (today.year - 1, today.year, today.year + 1)
+        for day, name in clinic_holidays(year)
+    ]
+    await ClinicHoliday.insert(*holidays)
+    await ReplyTemplate.insert(
+        *(
+            ReplyTemplate(topic=topic, title=title, body=body)
+            for topic, title, body in _REPLY_TEMPLATES
+        )
+    )
+    calendar = BusinessCalendar(
+        zone=CLINIC_ZONE, hours=DEFAULT_HOURS, holidays=frozenset(row.day for row in holidays)
+    )
+    now = datetime.now(UTC)
+    last_close = (
+        previous_close(calendar, now) if now.astimezone(CLINIC_ZONE).date() == today else now
+    )
+    rows = await Patient.select(Patient.id, Patient.primary_clinician, Patient.mrn).where(
+        Patient.id.is_in([pid for pid, _, _ in patients])
+    )
+    adults = [
+        row
+        for row in rows
+        if row["mrn"] > "RFH-100010" and row["primary_clinician"] in built.adult_ids
+    ]
+    location_of = {
+        cid: built.location_ids[0 if i < 3 else 1] for i, cid in enumerate(built.clinician_ids)
+    }
+    waiting: list[tuple[Conversation, Message, str]] = []
+    for topic, subject, text, hours in _WAITING:
+        if topic == "refill":
+            # Dr. Ruiz prescribes: the refill is in her own list.
+            candidates = [
+                row for row in adults if row["primary_clinician"] == built.clinician_ids[0]
+            ]
+        else:
+            candidates = adults
+        patient = rng.choice(candidates)
+        received = last_close - timedelta(hours=hours)
+        due = deadlines(calendar, topic, received)
+        waiting.append(
+            (
+                Conversation(
+                    patient=patient["id"],
+                    subject=subject,
+                    topic=topic,
+                    pool=TOPIC_POOLS[topic],
+                    location=location_of[patient["primary_clinician"]],
+                    prescriber=patient["primary_clinician"] if topic == "refill" else None,
+                    created_at=received,
+                    last_message_at=received,
+                    waiting_since=received,
+                    due_at=due.due_at,
+                    warn_at=due.warn_at,
+                ),
+                Message(sender="patient", body=text, sent_at=received),
+                topic,
+            )
+        )
+    # David writes for his father, as himself.
+    walter = (
+        await Patient.select(Patient.id, Patient.primary_clinician)
+        .where(Patient.mrn == "RFH-100005")
+        .first()
+    )
+    david = await Account.select(Account.id).where(Account.display_name == "David Chen").first()
+    if walter is not None and david is not None:
+        received = last_close - timedelta(hours=1)
+        due = deadlines(calendar, "question", received)
+        waiting.append(
+            (
+                Conversation(
+                    patient=walter["id"],
+                    subject="Dizzy when standing up",
+                    topic="question",
+                    pool=TOPIC_POOLS["question"],
+                    location=location_of.get(walter["primary_clinician"]),
+                    created_at=received,
+                    last_message_at=received,
+                    waiting_since=received,
+                    due_at=due.due_at,
+                    warn_at=due.warn_at,
+                ),
+                Message(
+                    sender="patient",
+                    body="Dad has been dizzy when he stands up. Should we change his blood "
+                    "pressure medicine?",
+                    sent_at=received,
+                    author_account=david["id"],
+                    author_name="David Chen",
+                    on_behalf=True,
+                    author_relationship="child",
+                ),
+                "question",
+            )
+        )
+    ids = await _insert(Conversation, [conversation for conversation, _, _ in waiting])
+    for conversation_id, (conversation, message, topic) in zip(ids, waiting, strict=True):
+        message.conversation = conversation_id
+        await Message.insert(message)
+        if topic == "refill":
+            await RefillRequest.insert(
+                RefillRequest(
+                    conversation=conversation_id,
+                    patient=conversation.patient,
+                    medication="Lisinopril 10 mg tablet",
+                    pharmacy="Riverside Pharmacy, 200 River Street",
+                )
+            )
