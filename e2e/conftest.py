@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    CDPSession,
+    Page,
+    Playwright,
+    sync_playwright,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PHONE = {
@@ -193,3 +200,37 @@ def received(browser: Browser, server: str, recipient: str) -> list[str]:
         return [item.inner_text() for item in page.locator(".outbox li", has_text=recipient).all()]
     finally:
         desk.close()
+
+
+def controlled_by_the_worker(page: Page, context: BrowserContext) -> tuple[CDPSession, str]:
+    """A CDP session that can deliver pushes, and the worker's registration, once the page is
+    controlled by it: only a controlled window can be moved by a notification's click (an
+    uncontrolled one gets a new window instead)."""
+    cdp = context.new_cdp_session(page)
+    registrations: list[str] = []
+    cdp.on(
+        "ServiceWorker.workerRegistrationUpdated",
+        lambda event: registrations.extend(
+            r["registrationId"] for r in event["registrations"] if not r["isDeleted"]
+        ),
+    )
+    cdp.send("ServiceWorker.enable")
+    page.evaluate("() => navigator.serviceWorker.ready")
+    # A page whose navigation was under way while the worker activated can miss its
+    # clients.claim() and stay uncontrolled; a navigation after "ready" is always controlled.
+    if page.evaluate("() => navigator.serviceWorker.controller === null"):
+        page.reload()
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    eventually(page, lambda: registrations, what="the service worker registration")
+    return cdp, registrations[-1]
+
+
+def click_the_notification(context: BrowserContext) -> None:
+    """A headless browser cannot click a system notification: the worker gets the event."""
+    [worker] = context.service_workers
+    worker.evaluate(
+        """async () => {
+            const [shown] = await self.registration.getNotifications();
+            self.dispatchEvent(new NotificationEvent("notificationclick", {notification: shown}));
+        }"""
+    )

@@ -26,6 +26,9 @@ NARROW = {"width": 320, "height": 640}
 PATIENT_PAGES = [
     "/home",
     "/messages",
+    "/messages/new",
+    "/messages/new?topic=question",
+    "/messages/new?topic=refill",
     "/visits",
     "/visits?show=past",
     "/visits/new",
@@ -144,6 +147,13 @@ def _result_pages(page: Page) -> list[str]:
     return ["/".join(report_path), str(test_path)]
 
 
+def _message_pages(page: Page) -> list[str]:
+    """A conversation, when this record shows messages."""
+    page.goto("/messages")
+    thread = page.locator("a[href^='/messages/']:not([href^='/messages/new'])").first
+    return [str(thread.get_attribute("href"))] if thread.count() else []
+
+
 def sign_in(page: Page, persona: str) -> None:
     """The demo sign-in in any language: the printed link, then its one button."""
     page.goto(f"/demo/sign-in/{persona}")
@@ -181,7 +191,7 @@ def test_every_record_a_person_can_open(locale_context: BrowserContext, persona:
     for index in range(max(chips, 1)):
         page.goto("/home")
         label = f"{_switch_to(page, index)}: " if chips else ""
-        for path in PATIENT_PAGES + _result_pages(page):
+        for path in PATIENT_PAGES + _result_pages(page) + _message_pages(page):
             check(page, path, found, label)
     assert found == {}
 
@@ -210,6 +220,14 @@ def test_every_console_page_each_staff_role_can_open(
             paths = ["/staff", "/staff?q=Lopez", str(patient), *tabs]
             if "/staff/results" in tabs:
                 paths += ["/staff/results?show=held", "/staff/results?show=no_note"]
+            if "/staff/messages" in tabs:
+                page.goto("/staff/messages")
+                thread = page.locator("a[href^='/staff/messages/']").first
+                if thread.count():
+                    paths.append(str(thread.get_attribute("href")))
+                paths += ["/staff/messages?view=mine", "/staff/messages?view=morning"]
+                if role == "admin":
+                    paths.append("/staff/messages/templates")
             for path in dict.fromkeys(paths):
                 check(page, path, found, f"{role}: ")
     finally:

@@ -6,12 +6,20 @@ import json
 import sqlite3
 import tempfile
 
-from playwright.sync_api import BrowserContext, CDPSession, Page, Playwright, expect
+from playwright.sync_api import BrowserContext, Page, Playwright, expect
 
 from app.notices.results import RESULT_READY, result_notice_url
 from app.notices.words import say_in
 from app.services.push import payload
-from e2e.conftest import PHONE, ServerInfo, eventually, launch_options, sign_in
+from e2e.conftest import (
+    PHONE,
+    ServerInfo,
+    click_the_notification,
+    controlled_by_the_worker,
+    eventually,
+    launch_options,
+    sign_in,
+)
 
 
 def test_signed_in_home_shows_whose_record_and_the_tabs(signed_in: Page) -> None:
@@ -95,7 +103,7 @@ def test_a_pushed_message_shows_a_notification_that_opens_its_screen(
 ) -> None:
     page = signed_in
     context.grant_permissions(["notifications"], origin=server)
-    cdp, registration = _controlled_by_the_worker(page, context)
+    cdp, registration = controlled_by_the_worker(page, context)
     payload = {
         "title": "You have a new message",
         "body": "Open the portal to read it.",
@@ -119,7 +127,7 @@ def test_a_pushed_message_shows_a_notification_that_opens_its_screen(
 
     # A click on it takes the open portal window to the linked screen. A headless browser
     # cannot click a system notification, so the service worker gets the same event.
-    _click_the_notification(context)
+    click_the_notification(context)
     page.wait_for_url("**/messages")
     expect(page.get_by_role("heading", level=1)).to_have_text("Messages")
 
@@ -144,7 +152,7 @@ def test_a_result_notice_opens_that_report_through_the_service_worker(
     )
     assert name not in sent  # nothing about the test itself
     context.grant_permissions(["notifications"], origin=server)
-    cdp, registration = _controlled_by_the_worker(page, context)
+    cdp, registration = controlled_by_the_worker(page, context)
     page.goto("/home")
     cdp.send(
         "ServiceWorker.deliverPushMessage",
@@ -162,7 +170,7 @@ def test_a_result_notice_opens_that_report_through_the_service_worker(
     assert shown == [
         ["You have a new test result.", f"result-{report_id}", f"/results/{report_id}"]
     ]
-    _click_the_notification(context)
+    click_the_notification(context)
     page.wait_for_url(f"**/results/{report_id}")
     expect(page.get_by_role("heading", level=1)).to_have_text(name)
 
@@ -212,37 +220,3 @@ def test_an_unattended_screen_signs_out_after_the_idle_time(page: Page) -> None:
     expect(page.get_by_role("status")).to_contain_text("you were signed out")
     page.goto("/home")
     page.wait_for_url("**/?next=/home")
-
-
-def _controlled_by_the_worker(page: Page, context: BrowserContext) -> tuple[CDPSession, str]:
-    """A CDP session that can deliver pushes, and the worker's registration, once the page is
-    controlled by it: only a controlled window can be moved by a notification's click (an
-    uncontrolled one gets a new window instead)."""
-    cdp = context.new_cdp_session(page)
-    registrations: list[str] = []
-    cdp.on(
-        "ServiceWorker.workerRegistrationUpdated",
-        lambda event: registrations.extend(
-            r["registrationId"] for r in event["registrations"] if not r["isDeleted"]
-        ),
-    )
-    cdp.send("ServiceWorker.enable")
-    page.evaluate("() => navigator.serviceWorker.ready")
-    # A page whose navigation was under way while the worker activated can miss its
-    # clients.claim() and stay uncontrolled; a navigation after "ready" is always controlled.
-    if page.evaluate("() => navigator.serviceWorker.controller === null"):
-        page.reload()
-    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
-    eventually(page, lambda: registrations, what="the service worker registration")
-    return cdp, registrations[-1]
-
-
-def _click_the_notification(context: BrowserContext) -> None:
-    """A headless browser cannot click a system notification: the worker gets the event."""
-    [worker] = context.service_workers
-    worker.evaluate(
-        """async () => {
-            const [shown] = await self.registration.getNotifications();
-            self.dispatchEvent(new NotificationEvent("notificationclick", {notification: shown}));
-        }"""
-    )

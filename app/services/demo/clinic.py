@@ -291,6 +291,12 @@ _FAMILY_PATIENTS = (
 )
 
 
+def _persona_clinician(mrn: str, drawn: int, built: _Built) -> int:
+    """James sees Dr. Ruiz, the demo's doctor persona: his refill requests are hers to decide.
+    (The draw is still made, so everyone else's data stays the same.)"""
+    return built.clinician_ids[0] if mrn == "RFH-100006" else drawn
+
+
 def _birth(today: date, years: int, days_since_birthday: int) -> date:
     anchor = today - timedelta(days=days_since_birthday)
     try:
@@ -321,8 +327,10 @@ async def _seed_patients(
                 city="Springfield",
                 state="MA",
                 postal_code="01103",
-                primary_clinician=rng.choice(
-                    built.pediatric_ids if years < 18 else built.adult_ids
+                primary_clinician=_persona_clinician(
+                    mrn,
+                    rng.choice(built.pediatric_ids if years < 18 else built.adult_ids),
+                    built,
                 ),
             )
         )
