@@ -13,6 +13,7 @@ from PIL import ExifTags, Image
 from app.access import Actor, PatientContext, StaffActor, patient_context_resolve
 from app.notices.messages import MESSAGE_REPLY
 from app.notices.words import Say, Wording
+from app.services.messages.attachments import Prepared, attachment_store
 from app.services.sessions import session_start
 from app.tables import (
     AccessGrant,
@@ -24,10 +25,13 @@ from app.tables import (
     LabReport,
     Location,
     Message,
+    MessageAttachment,
     Organization,
     OutboxMessage,
     Patient,
     PushSubscription,
+    RefillRequest,
+    ReplyTemplate,
     StaffUser,
 )
 
@@ -495,6 +499,44 @@ async def make_thread(
         Message(conversation=conversation.id, sender="patient", body=body, sent_at=now)
     )
     return conversation
+
+
+async def make_attachment(thread_public_id: str) -> MessageAttachment:
+    """A PDF sent with the conversation's first message, stored as sending stores it."""
+    thread = await Conversation.select(Conversation.id).where(
+        Conversation.public_id == thread_public_id
+    )
+    message = await Message.select(Message.id).where(Message.conversation == thread[0]["id"])
+    prepared = Prepared("application/pdf", "scan.pdf", PDF_BYTES)
+    row = MessageAttachment(
+        message=message[0]["id"],
+        conversation=thread[0]["id"],
+        media_type=prepared.media_type,
+        filename=prepared.filename,
+        size_bytes=len(prepared.data),
+        storage_key=await attachment_store(prepared),
+        sha256=prepared.sha256,
+    )
+    await MessageAttachment.insert(row)
+    return row
+
+
+async def make_refill(
+    patient: Patient, medication: str = "Metformin"
+) -> tuple[Conversation, RefillRequest]:
+    """A refill request waiting in the refills pool."""
+    thread = await make_thread(patient, topic="refill", pool="refills")
+    refill = RefillRequest(
+        conversation=thread.id, patient=patient.id, medication=medication, pharmacy="CVS"
+    )
+    await RefillRequest.insert(refill)
+    return thread, refill
+
+
+async def make_reply_template(topic: str = "") -> ReplyTemplate:
+    row = ReplyTemplate(title=unique("Template "), body="Hi {first_name}.", topic=topic)
+    await ReplyTemplate.insert(row)
+    return row
 
 
 # The first bytes of a Windows program: what a renamed "photo.jpg" can really be.

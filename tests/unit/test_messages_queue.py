@@ -53,8 +53,10 @@ from tests.factories import (
     make_account,
     make_clinician,
     make_person,
+    make_reachable_person,
     make_staff,
     make_thread,
+    phone_number,
     staff_actor_for,
     unique,
     years_ago,
@@ -68,9 +70,7 @@ def local(year: int, month: int, day: int, hour: int, minute: int = 0) -> dateti
 
 
 async def _patient_with_phone(given: str = "Pat") -> tuple[Person, str]:
-    person = await make_person(given)
-    phone = f"+1555014{unique('')[-4:]}"
-    await Patient.update({Patient.phone: phone}).where(Patient.id == person.patient.id)
+    person, phone, _email = await make_reachable_person(given)
     return person, phone
 
 
@@ -154,7 +154,7 @@ async def test_a_confidential_reply_is_announced_to_the_patient_alone() -> None:
     teen, phone = await _patient_with_phone("Teo")
     await Patient.update({Patient.birth_date: years_ago(15)}).where(Patient.id == teen.patient.id)
     parent = await make_account("Pia Parent")
-    parent_phone = f"+1555013{unique('')[-4:]}"
+    parent_phone = phone_number()
     await Account.update({Account.phone: parent_phone}).where(Account.id == parent.id)
     await grant(parent, teen.patient, kind="proxy", scope="full", relationship="parent")
     thread = await make_thread(teen.patient, confidential=True)

@@ -23,6 +23,7 @@ from app.notices import (
     send_codes_paused,
     send_enrollment_link,
     send_guardian_access_ended,
+    send_message_reply,
     send_new_caregiver_notice,
     send_new_passkey_announcement,
     send_result_ready,
@@ -58,6 +59,7 @@ SAMPLES: dict[str, dict[str, str]] = {
     "enrollment_link": {"clinic": CLINIC, "link": f"{BASE}/enroll/{TOKEN}"},
     "new_passkey": {},
     "result_ready": {},
+    "message_reply": {"clinic": CLINIC},
     "visit_reminder": {},
     "waitlist_offer": {"clinic": CLINIC, "link": f"{BASE}/visits/offers/{TOKEN}"},
     "waitlist_offer_gone": {},
@@ -133,6 +135,9 @@ async def test_no_message_names_the_patient_or_their_results(locale: str | None)
         ),
         "send_result_ready": lambda: send_result_ready(
             patient_id=patient.id, report_public_id=str(report.public_id), confidential=False
+        ),
+        "send_message_reply": lambda: send_message_reply(
+            patient_id=patient.id, conversation_public_id=unique("thread"), confidential=False
         ),
         "send_visit_reminder": lambda: send_visit_reminder(
             patient_id=patient.id, visit_public_id=visit_id, confidential=True

@@ -36,7 +36,6 @@ from app.main import create_app
 from app.services.console.roles import ROLES
 from app.services.demo.clinic import PERSONAS as DEMO_PERSONAS
 from app.services.demo.sign_in import DEMO_STAFF
-from app.services.messages.attachments import Prepared, attachment_store
 from app.services.sessions import token_hash
 from app.settings import Settings, get_settings
 from app.tables import (
@@ -56,12 +55,8 @@ from app.tables import (
     EnrollmentInvite,
     JoinRequest,
     LabObservation,
-    Message,
-    MessageAttachment,
     Passkey,
     Patient,
-    RefillRequest,
-    ReplyTemplate,
     StaffInvite,
     StaffUser,
     WaitlistEntry,
@@ -74,11 +69,14 @@ from tests.factories import (
     grant,
     hours_from_now,
     make_account,
+    make_attachment,
     make_dead_text,
     make_location,
     make_patient,
     make_person,
     make_push_device,
+    make_refill,
+    make_reply_template,
     make_report,
     make_schedule,
     make_thread,
@@ -799,30 +797,11 @@ async def _attachment(world: World) -> str:
     """A PDF sent with the patient's question (stored as a file, as sending stores it)."""
     if "thread" not in world.facts:
         world.facts["thread"] = await _thread(world)
-    thread = await Conversation.select(Conversation.id).where(
-        Conversation.public_id == world.facts["thread"]
-    )
-    message = await Message.select(Message.id).where(Message.conversation == thread[0]["id"])
-    prepared = Prepared("application/pdf", "scan.pdf", PDF_BYTES)
-    row = MessageAttachment(
-        message=message[0]["id"],
-        conversation=thread[0]["id"],
-        media_type=prepared.media_type,
-        filename=prepared.filename,
-        size_bytes=len(prepared.data),
-        storage_key=await attachment_store(prepared),
-        sha256=prepared.sha256,
-    )
-    await MessageAttachment.insert(row)
-    return str(row.public_id)
+    return str((await make_attachment(world.facts["thread"])).public_id)
 
 
 async def _refill_thread(world: World) -> str:
-    thread = await make_thread(world.patient, topic="refill", pool="refills")
-    refill = RefillRequest(
-        conversation=thread.id, patient=world.patient.id, medication="Metformin", pharmacy="CVS"
-    )
-    await RefillRequest.insert(refill)
+    thread, refill = await make_refill(world.patient)
     world.facts["refill"] = str(refill.public_id)
     return str(thread.public_id)
 
@@ -834,9 +813,7 @@ async def _refill(world: World) -> str:
 
 
 async def _template(_: World) -> str:
-    row = ReplyTemplate(title=unique("Template "), body="Hi {first_name}.")
-    await ReplyTemplate.insert(row)
-    return str(row.public_id)
+    return str((await make_reply_template()).public_id)
 
 
 FACTS: dict[str, Callable[[World], Awaitable[str]]] = {
