@@ -19,10 +19,9 @@ from litestar.response import Redirect, Template
 from app import i18n
 from app.access import PatientContext, age_rules
 from app.clinic import clinic_today
-from app.handlers.support import NO_STORE, page
+from app.handlers.support import file_response, page
 from app.services.messages import conversations_list
 from app.services.messages.attachments import (
-    IMAGE_TYPES,
     MAX_BYTES,
     MAX_FILES,
     AttachmentError,
@@ -210,22 +209,6 @@ async def reply(
             status_code=400,
         )
     return Redirect(f"/messages/{thread_id}?sent=1", status_code=303)
-
-
-def file_response(found: dict[str, str], data: bytes) -> Response[bytes]:
-    """A stored attachment as its own response: a photo may show in the page, a PDF only
-    downloads; the browser must not guess another type, keep a copy, or run anything."""
-    disposition = "inline" if found["media_type"] in IMAGE_TYPES else "attachment"
-    return Response(
-        data,
-        media_type=found["media_type"],
-        headers={
-            **NO_STORE,
-            "Content-Disposition": f'{disposition}; filename="{found["filename"]}"',
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-        },
-    )
 
 
 @get("/{thread_id:str}/attachments/{attachment_id:str}", name="message_attachment")

@@ -15,6 +15,7 @@ from litestar.response import Response, Template
 from app.access import Actor, PatientContext, StaffActor, patient_context_resolve
 from app.i18n import negotiate_locale, set_locale
 from app.services.identity import PATIENTS, STAFF, P, Realm
+from app.services.messages.attachments import IMAGE_TYPES
 from app.services.sessions import session_principal
 from app.settings import get_settings
 from app.web.origin import client_ip
@@ -142,6 +143,22 @@ def page(
         context={"ctx": context, "tab": tab, **data},
         headers=NO_STORE if context is not None or private else None,
         status_code=status_code,
+    )
+
+
+def file_response(found: dict[str, str], data: bytes) -> Response[bytes]:
+    """A stored attachment as its own response: a photo may show in the page, a PDF only
+    downloads; the browser must not guess another type, keep a copy, or run anything."""
+    disposition = "inline" if found["media_type"] in IMAGE_TYPES else "attachment"
+    return Response(
+        data,
+        media_type=found["media_type"],
+        headers={
+            **NO_STORE,
+            "Content-Disposition": f'{disposition}; filename="{found["filename"]}"',
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        },
     )
 
 

@@ -16,7 +16,7 @@ from litestar.response import Redirect, Template
 
 from app.access import StaffActor
 from app.handlers.console import staff_page
-from app.handlers.messages import file_response
+from app.handlers.support import file_response
 from app.services.messages.attachments import attachment_read
 from app.services.messages.queue import (
     VIEWS,
