@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from httpx import AsyncClient
 
-from app.tables import Patient
-from tests.factories import make_patient, make_person, make_report, unique
+from app.tables import Message, Patient
+from tests.factories import make_patient, make_person, make_report, make_thread, unique
 from tests.querycount import counting_queries
 from tests.web.conftest import sign_in, staff_signed_in
 
@@ -56,3 +56,36 @@ async def test_a_staff_search_costs_the_same_however_many_patients_it_shows(
     await staff_signed_in(client)
     # Each patient shown gets an audit row, written together at commit.
     assert await _search_queries(client, matches=1) == await _search_queries(client, matches=6)
+
+
+async def _thread_queries(client: AsyncClient, replies: int) -> int:
+    person = await make_person()
+    thread = await make_thread(person.patient)
+    for number in range(replies):
+        await Message.insert(
+            Message(conversation=thread.id, sender="clinic", body=f"Reply {number}")
+        )
+    await sign_in(client, person)
+    with counting_queries() as queries:
+        response = await client.get(f"/messages/{thread.public_id}")
+    assert response.status_code == 200
+    return len(queries)
+
+
+async def test_a_conversation_costs_the_same_however_long_it_is(client: AsyncClient) -> None:
+    assert await _thread_queries(client, replies=1) == await _thread_queries(client, replies=12)
+
+
+async def _queue_queries(client: AsyncClient, waiting: int) -> int:
+    for _ in range(waiting):
+        await make_thread((await make_person()).patient)
+    with counting_queries() as queries:
+        response = await client.get("/staff/messages")
+    assert response.status_code == 200
+    return len(queries)
+
+
+async def test_the_message_queue_costs_the_same_however_much_waits(client: AsyncClient) -> None:
+    await staff_signed_in(client, role="nurse")
+    # Each patient shown gets an audit row, written together at commit.
+    assert await _queue_queries(client, waiting=1) == await _queue_queries(client, waiting=6)
