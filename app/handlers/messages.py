@@ -38,6 +38,7 @@ from app.services.messages.sending import (
 )
 from app.services.messages.threads import TOPICS, attachment_for, thread_open
 from app.web.guards import account_signed_in
+from app.web.links import redirect_to
 
 # A few photos at their largest, with room to spare: a larger file still gets a clear
 # message on the form (attachments.py) rather than a bare refusal of the request.
@@ -154,7 +155,7 @@ async def send(
         return await _compose_page(
             context, draft, error=refused.reason, had_files=bool(files), status_code=400
         )
-    return Redirect(f"/messages/{sent.thread_id}?sent=1", status_code=303)
+    return redirect_to(request, "message_thread", query={"sent": 1}, thread_id=sent.thread_id)
 
 
 async def _thread_page(
@@ -208,7 +209,7 @@ async def reply(
             had_files=bool(files),
             status_code=400,
         )
-    return Redirect(f"/messages/{thread_id}?sent=1", status_code=303)
+    return redirect_to(request, "message_thread", query={"sent": 1}, thread_id=thread_id)
 
 
 @get("/{thread_id:str}/attachments/{attachment_id:str}", name="message_attachment")

@@ -59,6 +59,7 @@ from tests.factories import (
     phone_number,
     staff_actor_for,
     unique,
+    with_contacts,
     years_ago,
 )
 
@@ -153,6 +154,8 @@ async def test_a_reply_reaches_the_patient_as_a_notice_without_its_content() -> 
 async def test_a_confidential_reply_is_announced_to_the_patient_alone() -> None:
     teen, phone = await _patient_with_phone("Teo")
     await Patient.update({Patient.birth_date: years_ago(15)}).where(Patient.id == teen.patient.id)
+    # The phone is marked as the teenager's own: a family phone would be told nothing.
+    await with_contacts(teen.patient, phone=phone, phone_is_own=True)
     parent = await make_account("Pia Parent")
     parent_phone = phone_number()
     await Account.update({Account.phone: parent_phone}).where(Account.id == parent.id)

@@ -5,9 +5,9 @@ templates administrators keep. Staff sessions only (the console's own cookie).""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Response, Router, get, post
+from litestar import Request, Response, Router, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
@@ -15,7 +15,6 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from app.access import StaffActor
-from app.handlers.console import staff_page
 from app.handlers.support import file_response
 from app.services.messages.attachments import attachment_read
 from app.services.messages.queue import (
@@ -41,9 +40,11 @@ from app.services.messages.templates import (
     templates_all,
 )
 from app.services.messages.threads import TOPICS
+from app.web.console import staff_page
+from app.web.guards import staff_permission
+from app.web.links import redirect_to
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
-BASE = "/staff/messages"
 
 
 @get("/", name="staff_messages")
@@ -90,35 +91,41 @@ async def thread(
     return await _thread_page(staff, thread_id, template=template, done=done)
 
 
-def _back(thread_id: str, done: str) -> Redirect:
-    return Redirect(f"{BASE}/{thread_id}?done={done}", status_code=303)
+def _back(request: Request[Any, Any, Any], thread_id: str, done: str) -> Redirect:
+    return redirect_to(request, "staff_message", query={"done": done}, thread_id=thread_id)
 
 
 @post("/{thread_id:str}/claim", name="staff_message_claim")
 async def claim(
-    staff: NamedDependency[StaffActor], thread_id: FromPath[str]
+    request: Request[Any, Any, Any], staff: NamedDependency[StaffActor], thread_id: FromPath[str]
 ) -> Template | Redirect:
     try:
         await queue_claim(staff=staff, public_id=thread_id)
     except QueueError as taken:  # someone else was quicker: say who
         return await _thread_page(staff, thread_id, error=taken, status_code=409)
-    return _back(thread_id, "claimed")
+    return _back(request, thread_id, "claimed")
 
 
 @post("/{thread_id:str}/assign", name="staff_message_assign")
 async def assign(
-    staff: NamedDependency[StaffActor], thread_id: FromPath[str], data: Form
+    request: Request[Any, Any, Any],
+    staff: NamedDependency[StaffActor],
+    thread_id: FromPath[str],
+    data: Form,
 ) -> Template | Redirect:
     try:
         await queue_assign(staff=staff, public_id=thread_id, to=data.get("to", ""))
     except QueueError as refused:
         return await _thread_page(staff, thread_id, error=refused, status_code=400)
-    return _back(thread_id, "assigned")
+    return _back(request, thread_id, "assigned")
 
 
 @post("/{thread_id:str}/reply", name="staff_message_reply")
 async def reply(
-    staff: NamedDependency[StaffActor], thread_id: FromPath[str], data: Form
+    request: Request[Any, Any, Any],
+    staff: NamedDependency[StaffActor],
+    thread_id: FromPath[str],
+    data: Form,
 ) -> Template | Redirect:
     try:
         await queue_reply(
@@ -131,12 +138,15 @@ async def reply(
         return await _thread_page(
             staff, thread_id, error=refused, typed={"body": data.get("body", "")}, status_code=400
         )
-    return _back(thread_id, "replied")
+    return _back(request, thread_id, "replied")
 
 
 @post("/{thread_id:str}/note", name="staff_message_note")
 async def note(
-    staff: NamedDependency[StaffActor], thread_id: FromPath[str], data: Form
+    request: Request[Any, Any, Any],
+    staff: NamedDependency[StaffActor],
+    thread_id: FromPath[str],
+    data: Form,
 ) -> Template | Redirect:
     try:
         await queue_note(staff=staff, public_id=thread_id, body=data.get("note", ""))
@@ -144,23 +154,28 @@ async def note(
         return await _thread_page(
             staff, thread_id, error=refused, typed={"note": data.get("note", "")}, status_code=400
         )
-    return _back(thread_id, "noted")
+    return _back(request, thread_id, "noted")
 
 
 @post("/{thread_id:str}/close", name="staff_message_close")
-async def close(staff: NamedDependency[StaffActor], thread_id: FromPath[str]) -> Redirect:
+async def close(
+    request: Request[Any, Any, Any], staff: NamedDependency[StaffActor], thread_id: FromPath[str]
+) -> Redirect:
     await queue_close(staff=staff, public_id=thread_id)
-    return _back(thread_id, "closed")
+    return _back(request, thread_id, "closed")
 
 
 @post("/{thread_id:str}/reopen", name="staff_message_reopen")
-async def reopen(staff: NamedDependency[StaffActor], thread_id: FromPath[str]) -> Redirect:
+async def reopen(
+    request: Request[Any, Any, Any], staff: NamedDependency[StaffActor], thread_id: FromPath[str]
+) -> Redirect:
     await queue_reopen(staff=staff, public_id=thread_id)
-    return _back(thread_id, "reopened")
+    return _back(request, thread_id, "reopened")
 
 
 @post("/{thread_id:str}/refills/{refill_id:str}", name="staff_message_refill")
 async def refill(
+    request: Request[Any, Any, Any],
     staff: NamedDependency[StaffActor],
     thread_id: FromPath[str],
     refill_id: FromPath[str],
@@ -185,12 +200,15 @@ async def refill(
             typed={f"refill-{refill_id}": data.get("note", "")},
             status_code=400,
         )
-    return _back(thread_id, "decided")
+    return _back(request, thread_id, "decided")
 
 
 @post("/{thread_id:str}/documented", name="staff_message_documented")
 async def documented(
-    staff: NamedDependency[StaffActor], thread_id: FromPath[str], data: Form
+    request: Request[Any, Any, Any],
+    staff: NamedDependency[StaffActor],
+    thread_id: FromPath[str],
+    data: Form,
 ) -> Template | Redirect:
     try:
         await queue_document(staff=staff, public_id=thread_id, note=data.get("note", ""))
@@ -202,7 +220,7 @@ async def documented(
             typed={"chart": data.get("note", "")},
             status_code=400,
         )
-    return _back(thread_id, "documented")
+    return _back(request, thread_id, "documented")
 
 
 @get("/{thread_id:str}/attachments/{attachment_id:str}", name="staff_message_attachment")
@@ -243,7 +261,7 @@ async def templates(staff: NamedDependency[StaffActor], done: FromQuery[str] = "
 
 
 async def _save(
-    staff: StaffActor, public_id: str | None, data: dict[str, str]
+    request: Request[Any, Any, Any], staff: StaffActor, public_id: str | None, data: dict[str, str]
 ) -> Template | Redirect:
     typed = {key: data.get(key, "") for key in ("title", "body", "topic")}
     try:
@@ -255,29 +273,37 @@ async def _save(
             typed={**typed, "public_id": public_id or ""},
             status_code=400,
         )
-    return Redirect(f"{BASE}/templates?done=saved", status_code=303)
+    return redirect_to(request, "staff_message_templates", query={"done": "saved"})
 
 
 @post("/templates", name="staff_message_template_add")
-async def template_add(staff: NamedDependency[StaffActor], data: Form) -> Template | Redirect:
-    return await _save(staff, None, data)
+async def template_add(
+    request: Request[Any, Any, Any], staff: NamedDependency[StaffActor], data: Form
+) -> Template | Redirect:
+    return await _save(request, staff, None, data)
 
 
 @post("/templates/{template_id:str}", name="staff_message_template_save")
 async def template_change(
-    staff: NamedDependency[StaffActor], template_id: FromPath[str], data: Form
+    request: Request[Any, Any, Any],
+    staff: NamedDependency[StaffActor],
+    template_id: FromPath[str],
+    data: Form,
 ) -> Template | Redirect:
-    return await _save(staff, template_id, data)
+    return await _save(request, staff, template_id, data)
 
 
 @post("/templates/{template_id:str}/remove", name="staff_message_template_remove")
-async def template_drop(staff: NamedDependency[StaffActor], template_id: FromPath[str]) -> Redirect:
+async def template_drop(
+    request: Request[Any, Any, Any], staff: NamedDependency[StaffActor], template_id: FromPath[str]
+) -> Redirect:
     await template_remove(staff=staff, public_id=template_id)
-    return Redirect(f"{BASE}/templates?done=removed", status_code=303)
+    return redirect_to(request, "staff_message_templates", query={"done": "removed"})
 
 
 router = Router(
-    path=BASE,
+    "/messages",
+    guards=[staff_permission("messages")],
     route_handlers=[
         queue,
         templates,

@@ -42,6 +42,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "scheduling.inventory": frozenset({"admin"}),
     # The demo clinic's outgoing texts and emails (demo mode only).
     "outbox": frozenset({"front_desk", "admin"}),
+    # The message queue: every role answers at least one pool (the pools below).
+    "messages": _EVERYONE,
     # Patients' messages: each pool is answered by the roles that can answer its topic.
     "messages.pool.clinical": frozenset({"nurse", "clinician", "admin"}),
     "messages.pool.refills": frozenset({"nurse", "clinician", "admin"}),
