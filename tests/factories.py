@@ -446,6 +446,8 @@ def hours_from_now(*hours: float) -> list[datetime]:
     """Whole minutes, so times compare equal after a round trip through the database."""
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     return [now + timedelta(hours=hour) for hour in hours]
+
+
 async def make_staff(role: str = "nurse", *, clinician: int | None = None) -> StaffUser:
     staff = StaffUser(
         given_name="Sam",

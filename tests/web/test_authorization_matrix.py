@@ -51,12 +51,6 @@ from app.tables import (
     Patient,
     ScheduleTemplate,
     Slot,
-    Conversation,
-    EnrollmentInvite,
-    JoinRequest,
-    LabObservation,
-    Passkey,
-    Patient,
     StaffInvite,
     StaffUser,
     WaitlistEntry,
@@ -65,7 +59,6 @@ from app.tables import (
 )
 from tests.factories import (
     appointment_type,
-    PDF_BYTES,
     grant,
     hours_from_now,
     make_account,
@@ -416,6 +409,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/staff/scheduling/blocks"): staff_only(
         ADMIN,
         form={"clinician": "{clinician}", "location": "", "start_day": "2099-01-05"},
+    ),
     # The message queue: every role answers a pool; a question is the clinical pool's.
     ("GET", "/staff/messages"): staff_only(ALL_STAFF),
     ("GET", "/staff/messages/{thread_id}"): staff_only(
@@ -788,6 +782,8 @@ async def _hours(world: World) -> str:
         end_minute=6 * 60 + 15,
     )
     await ScheduleTemplate.insert(row)
+
+
 async def _thread(world: World) -> str:
     """A question the patient sent, waiting in the clinical pool."""
     return str((await make_thread(world.patient)).public_id)

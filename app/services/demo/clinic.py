@@ -48,11 +48,11 @@ from app.tables import (
     MessageAttachment,
     Organization,
     Patient,
+    RefillRequest,
+    ReplyTemplate,
     ScheduleBlock,
     ScheduleTemplate,
     Slot,
-    RefillRequest,
-    ReplyTemplate,
     StaffUser,
     WaitlistEntry,
     WaitlistOffer,
@@ -876,6 +876,8 @@ async def _seed_scheduling(built: _Built, patients: list[tuple[int, str, date]])
             )
         ],
     )
+
+
 # The message desk ---------------------------------------------------------------------------
 
 _REPLY_TEMPLATES = (
