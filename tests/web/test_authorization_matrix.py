@@ -782,6 +782,7 @@ async def _hours(world: World) -> str:
         end_minute=6 * 60 + 15,
     )
     await ScheduleTemplate.insert(row)
+    return str(row.public_id)
 
 
 async def _thread(world: World) -> str:
