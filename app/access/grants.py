@@ -29,10 +29,11 @@ SCOPE_AREAS: dict[str, frozenset[str]] = {
 }
 
 # docs/security.md's defaults for a parent's or guardian's access to a minor: full under 12; from
-# 12 the guardian keeps scheduling, billing and general results (confidential items stay
-# hidden); at 18 the grant ends unless the now-adult patient gave it.
+# 12 the guardian keeps scheduling, billing, general results and the general health record
+# (immunizations for school forms, allergies; confidential items stay hidden); at 18 the
+# grant ends unless the now-adult patient gave it.
 GUARDIAN_RELATIONSHIPS = frozenset({"parent", "guardian"})
-ADOLESCENT_GUARDIAN_AREAS = frozenset({"appointments", "billing", "results"})
+ADOLESCENT_GUARDIAN_AREAS = frozenset({"appointments", "billing", "results", "record"})
 
 
 @dataclass(frozen=True)

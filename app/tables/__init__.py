@@ -18,6 +18,15 @@ from app.tables.outbox import OutboxMessage
 from app.tables.passkeys import Passkey, StaffPasskey, WebAuthnChallenge
 from app.tables.people import AccessGrant, Account, CaregiverInvite, Patient, StaffUser
 from app.tables.push import PushSubscription
+from app.tables.record import (
+    Allergy,
+    FhirSource,
+    Immunization,
+    Medication,
+    Problem,
+    RecordDocument,
+    VisitSummary,
+)
 from app.tables.results import LabObservation, LabReport
 from app.tables.scheduling import (
     Appointment,
@@ -34,6 +43,7 @@ from app.tables.sessions import WebSession
 __all__ = [
     "AccessGrant",
     "Account",
+    "Allergy",
     "Appointment",
     "AppointmentType",
     "AuditChainHead",
@@ -46,17 +56,22 @@ __all__ = [
     "Conversation",
     "ConversationNote",
     "EnrollmentInvite",
+    "FhirSource",
+    "Immunization",
     "JoinRequest",
     "LabObservation",
     "LabReport",
     "Location",
+    "Medication",
     "Message",
     "MessageAttachment",
     "Organization",
     "OutboxMessage",
     "Passkey",
     "Patient",
+    "Problem",
     "PushSubscription",
+    "RecordDocument",
     "RefillRequest",
     "ReplyTemplate",
     "ScheduleBlock",
@@ -66,6 +81,7 @@ __all__ = [
     "StaffInvite",
     "StaffPasskey",
     "StaffUser",
+    "VisitSummary",
     "WaitlistEntry",
     "WaitlistOffer",
     "WebAuthnChallenge",
