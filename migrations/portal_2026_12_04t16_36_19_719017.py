@@ -3,6 +3,8 @@ their documents, where imported FHIR resources came from, and an MRN wide enough
 record system's own ids."""
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+from piccolo.engine import engine_finder
+from piccolo.engine.postgres import PostgresEngine
 from app.tables.columns import new_public_id
 from piccolo.columns.base import OnDelete
 from piccolo.columns.base import OnUpdate
@@ -1475,16 +1477,11 @@ async def forwards():
         schema=None,
     )
 
-    manager.alter_column(
-        table_class_name="Patient",
-        tablename="patient",
-        column_name="mrn",
-        db_column_name="mrn",
-        params={"length": 64},
-        old_params={"length": 20},
-        column_class=Varchar,
-        old_column_class=Varchar,
-        schema=None,
-    )
+    # SQLite neither changes nor enforces a VARCHAR length; PostgreSQL widens in place.
+    async def widen_mrn() -> None:
+        if isinstance(engine_finder(), PostgresEngine):
+            await Patient.raw("ALTER TABLE patient ALTER COLUMN mrn TYPE VARCHAR(64)")
+
+    manager.add_raw(widen_mrn)
 
     return manager

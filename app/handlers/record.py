@@ -12,13 +12,15 @@ from litestar.params import FromPath
 from litestar.response import Response, Template
 
 from app.access import PatientContext
-from app.handlers.support import file_response, page
+from app.handlers.support import NO_STORE, file_response, page
 from app.services.record import (
     record_document_open,
+    record_summary,
     record_immunizations,
     record_overview,
     record_visit_open,
 )
+from app.services.record.fhir_export import record_export
 from app.web.guards import account_signed_in
 
 
@@ -57,8 +59,28 @@ async def document(
     return file_response(found, data)
 
 
+@get("/summary", name="record_summary")
+async def summary(context: NamedDependency[PatientContext]) -> Template:
+    return page(
+        "record/summary.html", context=context, tab="record", record=await record_summary(context)
+    )
+
+
+@get("/download", name="record_download")
+async def download(context: NamedDependency[PatientContext]) -> Response[bytes]:
+    return Response(
+        await record_export(context),
+        media_type="application/fhir+json",
+        headers={
+            **NO_STORE,
+            "Content-Disposition": 'attachment; filename="health-record.json"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
 router = Router(
     "/record",
     guards=[account_signed_in],
-    route_handlers=[overview, immunizations, visit, document],
+    route_handlers=[overview, immunizations, visit, document, summary, download],
 )

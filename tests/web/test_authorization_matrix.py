@@ -68,6 +68,7 @@ from tests.factories import (
     make_patient,
     make_person,
     make_push_device,
+    make_record,
     make_refill,
     make_reply_template,
     make_report,
@@ -295,6 +296,19 @@ MATRIX: dict[tuple[str, str], Rule] = {
         area="results",
         owner=Owner.RECORD,
         params={"report_id": "report", "test_id": "lab_test"},
+    ),
+    ("GET", "/record"): Rule(Kind.PATIENT, area="record"),
+    ("GET", "/record/immunizations"): Rule(Kind.PATIENT, area="record"),
+    ("GET", "/record/summary"): Rule(Kind.PATIENT, area="record"),
+    ("GET", "/record/download"): Rule(Kind.PATIENT, area="record"),
+    ("GET", "/record/visits/{visit_id}"): Rule(
+        Kind.PATIENT, area="record", owner=Owner.RECORD, params={"visit_id": "record_visit"}
+    ),
+    ("GET", "/record/documents/{document_id}"): Rule(
+        Kind.PATIENT,
+        area="record",
+        owner=Owner.RECORD,
+        params={"document_id": "record_document"},
     ),
     ("GET", "/more"): Rule(Kind.PATIENT),
     # Notifications: the account's own devices and choices.
@@ -694,6 +708,19 @@ async def _report(world: World) -> str:
     return str(report.public_id)
 
 
+async def _record_items(world: World) -> str:
+    """A visit summary with its PDF (and one of each other kind) on the patient's record."""
+    items = await make_record(world.patient)
+    world.facts["record_document"] = items.document
+    return items.visit
+
+
+async def _record_document(world: World) -> str:
+    if "record_visit" not in world.facts:
+        world.facts["record_visit"] = await _record_items(world)
+    return world.facts["record_document"]
+
+
 async def _lab_test(world: World) -> str:
     if "report" not in world.facts:
         world.facts["report"] = await _report(world)
@@ -830,6 +857,8 @@ FACTS: dict[str, Callable[[World], Awaitable[str]]] = {
     "push_device": _push_device,
     "report": _report,
     "lab_test": _lab_test,
+    "record_visit": _record_items,
+    "record_document": _record_document,
     "device": _device,
     "passkey": _passkey,
     "grant": _grant,

@@ -241,6 +241,22 @@ async def record_overview(context: PatientContext, *, visits: int = 20) -> Healt
         )
 
 
+async def record_summary(context: PatientContext) -> HealthRecord:
+    """Everything in the record the reader may see, for the printable summary."""
+    context.require(AREA)
+    async with write_transaction():
+        await audit_record(
+            actor=context.actor, context=context, action="record.summary", resource_type="Patient"
+        )
+        return HealthRecord(
+            medications=await _medications(context),
+            allergies=await _allergies(context),
+            immunizations=await _immunizations(context),
+            problems=await _problems(context),
+            visits=await _visits(context, limit=1000),
+        )
+
+
 async def record_immunizations(context: PatientContext) -> tuple[ImmunizationLine, ...]:
     """The printable immunization record (school and travel forms)."""
     context.require(AREA)

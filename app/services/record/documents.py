@@ -12,6 +12,7 @@ import asyncio
 import os
 import re
 import secrets
+import unicodedata
 from pathlib import Path
 
 from app.settings import get_settings, make_private_dir
@@ -56,6 +57,13 @@ async def document_read(key: str) -> bytes:
 
 def is_pdf(data: bytes) -> bool:
     return data.startswith(b"%PDF-")
+
+
+def document_filename(title: str) -> str:
+    """A download name from a title: plain ASCII letters and digits, never a path."""
+    plain = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    stem = "".join(ch if ch.isalnum() else "-" for ch in plain).strip("-")[:60] or "document"
+    return f"{stem}.pdf"
 
 
 def _pdf_text(text: str) -> str:

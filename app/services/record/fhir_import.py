@@ -41,7 +41,7 @@ from pydantic import ValidationError
 from app.access.grants import age_on
 from app.clock import utcnow
 from app.db import write_transaction
-from app.services.record.documents import document_store, is_pdf
+from app.services.record.documents import document_filename, document_store, is_pdf
 from app.services.results.catalog import catalog_codes, lab_reference_range
 from app.tables import (
     Allergy,
@@ -896,14 +896,17 @@ async def _observation(
 
 
 def _interpretation(resource: dict[str, Any], value: Any, low: Any, high: Any) -> str | None:
+    """The lab's own flag when it gives one, else read from the usual range."""
+    code, _, _ = _concept(next(iter(resource.get("interpretation") or []), None))
+    if code in ("LL", "L", "N", "H", "HH"):
+        return code
     if isinstance(value, int | float) and (low is not None or high is not None):
         if low is not None and value < low:
             return "L"
         if high is not None and value > high:
             return "H"
         return "N"
-    code, _, _ = _concept(next(iter(resource.get("interpretation") or []), None))
-    return code if code in ("LL", "L", "N", "H", "HH") else None
+    return None
 
 
 async def _document(
@@ -950,7 +953,7 @@ async def _document(
         RecordDocument.patient: facts.id,
         RecordDocument.visit: visit,
         RecordDocument.title: title,
-        RecordDocument.filename: _safe_filename(title),
+        RecordDocument.filename: document_filename(title),
         RecordDocument.media_type: "application/pdf",
         RecordDocument.storage_key: key,
         RecordDocument.size: len(data),
@@ -958,12 +961,6 @@ async def _document(
         RecordDocument.confidential: confidential,
     }
     return await _upsert(RecordDocument, values, existing_local), note
-
-
-def _safe_filename(title: str) -> str:
-    plain = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
-    stem = "".join(ch if ch.isalnum() else "-" for ch in plain).strip("-")[:60] or "document"
-    return f"{stem}.pdf"
 
 
 async def _import_reference(run: Run, group: Group) -> list[ReportLine]:
