@@ -150,6 +150,7 @@ _SELF_ACCESS_REFUSED = {
     "a teenager's own account needs one of their own.",
     "adult_contact": "That phone or email is also on another adult's record; "
     "a teenager's own account needs one that only they use.",
+    "deceased": "This patient is recorded as deceased: no account, invitation or notice.",
 }
 
 

@@ -15,9 +15,9 @@ from app.access import PatientContext
 from app.handlers.support import NO_STORE, file_response, page
 from app.services.record import (
     record_document_open,
-    record_summary,
     record_immunizations,
     record_overview,
+    record_summary,
     record_visit_open,
 )
 from app.services.record.fhir_export import record_export

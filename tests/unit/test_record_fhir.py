@@ -150,7 +150,7 @@ def _lines(report: ImportReport) -> dict[str, tuple[str, str]]:
 
 
 @needs_synthea
-async def test_synthea_imports_all_13_patients_with_counts_per_type_and_a_second_run_changes_nothing() -> (
+async def test_synthea_imports_13_patients_counted_per_type_then_a_second_run_is_unchanged() -> (
     None
 ):
     expected: Counter[str] = Counter()
@@ -236,7 +236,8 @@ async def test_a_guardian_s_download_of_a_teen_s_record_has_no_confidential_item
     await make_record(teen.patient, confidential=True, label=" (private)")
     guardian = (await record_export(await parent.context(teen.patient.id))).decode()
     own = (await record_export(await teen.context())).decode()
-    assert "(private)" not in guardian and "(general)" in guardian
+    assert "(private)" not in guardian
+    assert "(general)" in guardian
     assert "(private)" in own
 
 
@@ -364,7 +365,8 @@ async def test_a_patient_that_cannot_be_matched_safely_is_skipped_with_all_of_th
     bundle = _bundle(_patient(mrn, **change), _fill(_lab("{mrn}", "o1"), mrn))
     report = await fhir_import([_write(tmp_path, bundle)], source=unique("s"))
     found = _lines(report)
-    assert found[f"p-{mrn}"][0] == outcome and reason in found[f"p-{mrn}"][1]
+    assert found[f"p-{mrn}"][0] == outcome
+    assert reason in found[f"p-{mrn}"][1]
     assert found["o1"] == ("skipped", "its patient was not imported")
     assert not await Patient.exists().where(Patient.mrn == mrn)
 
@@ -426,7 +428,8 @@ async def test_an_update_replaces_and_a_document_travels_inline(tmp_path: Path) 
     second = await fhir_import(
         [_write(tmp_path, _bundle(_patient(mrn), shot, document))], source=source
     )
-    assert _lines(second)["i1"][0] == "updated" and _lines(second)["d1"][0] == "unchanged"
+    assert _lines(second)["i1"][0] == "updated"
+    assert _lines(second)["d1"][0] == "unchanged"
     lots = await Immunization.select(Immunization.lot_number).where(Immunization.patient.mrn == mrn)
     assert lots == [{"lot_number": "AB12"}]
 
@@ -449,3 +452,21 @@ async def test_ndjson_streams_in_batches_and_finds_patients_from_earlier_lines(
     assert report.patients["created"] == 5
     assert report.total("created", "Observation") == 5
     assert any("not JSON" in line.reason for line in report.lines)
+
+
+async def test_a_deceased_patient_s_record_opens_to_no_one_and_gets_no_invitation() -> None:
+    from app.access import patient_context_resolve
+    from app.services.enrollment import invite_create
+    from app.services.self_access import SelfAccessError
+    from tests.factories import actor_for
+
+    person = await make_person("Ada")
+    await Patient.update(
+        {Patient.deceased_at: datetime.now(UTC), Patient.email: "ada@example.com"}
+    ).where(Patient.id == person.patient.id)
+    assert await patient_context_resolve(actor_for(person.account)) is None
+    with pytest.raises(SelfAccessError) as refused:
+        await invite_create(
+            mrn=person.patient.mrn, via="email", base_url="http://x", clinic_name="Clinic"
+        )
+    assert refused.value.reason == "deceased"

@@ -19,6 +19,7 @@ from piccolo.table import Table
 from app.clock import utcnow
 from app.db import write_transaction
 from app.i18n import N_
+from app.services.demo.record import seed_demo_records
 from app.services.messages.targets import (
     DEFAULT_HOURS,
     BusinessCalendar,
@@ -31,6 +32,7 @@ from app.services.visits.slots import slots_generate
 from app.tables import (
     AccessGrant,
     Account,
+    Allergy,
     Appointment,
     AppointmentType,
     AuditChainHead,
@@ -41,19 +43,25 @@ from app.tables import (
     Clinician,
     Conversation,
     ConversationNote,
+    FhirSource,
+    Immunization,
     LabObservation,
     LabReport,
     Location,
+    Medication,
     Message,
     MessageAttachment,
     Organization,
     Patient,
+    Problem,
+    RecordDocument,
     RefillRequest,
     ReplyTemplate,
     ScheduleBlock,
     ScheduleTemplate,
     Slot,
     StaffUser,
+    VisitSummary,
     WaitlistEntry,
     WaitlistOffer,
     WebSession,
@@ -147,6 +155,13 @@ async def _wipe() -> None:
         Conversation,
         LabObservation,
         LabReport,
+        RecordDocument,
+        VisitSummary,
+        Medication,
+        Allergy,
+        Immunization,
+        Problem,
+        FhirSource,
         WaitlistOffer,
         WaitlistEntry,
         CareRecall,
@@ -189,6 +204,7 @@ async def demo_clinic_seed(*, today: date | None = None, reset: bool = False) ->
         await _seed_history(rng, built, patients, today)
         await _seed_scheduling(built, patients)
         await _seed_message_desk(rng, built, patients, today)
+        await seed_demo_records(today)
     return True
 
 

@@ -139,11 +139,11 @@ class HealthRecord:
 
 def _visible(table: type[Table], context: PatientContext, *columns: Any) -> Any:
     """Rows of `table` on the context's record that the reader may see."""
-    query = table.select(*columns).where(
-        table._meta.get_column_by_name("patient") == context.patient.id
-    )
+    patient: Any = table._meta.get_column_by_name("patient")
+    query = table.select(*columns).where(patient == context.patient.id)
     if not context.sees_confidential:
-        query = query.where(table._meta.get_column_by_name("confidential").eq(False))
+        confidential: Any = table._meta.get_column_by_name("confidential")
+        query = query.where(confidential.eq(False))
     return query
 
 

@@ -454,7 +454,7 @@ def _medication(resource: dict[str, Any], names: Names, _: PatientFacts) -> Mapp
     name = text or display or names.of(resource.get("medicationReference"))
     if not name:
         raise Skip("no medication name or known code")
-    dosage = next(
+    dosage: dict[str, Any] = next(
         (d for d in resource.get("dosageInstruction") or resource.get("dosage") or []), {}
     )
     repeats = (resource.get("dispenseRequest") or {}).get("numberOfRepeatsAllowed")
@@ -482,8 +482,8 @@ def _allergy(resource: dict[str, Any], _: Names, __: PatientFacts) -> Mapped:
     if not substance:
         raise Skip("no substance name or known code")
     reaction = next((r for r in resource.get("reaction") or [] if isinstance(r, dict)), {})
-    manifestation = next((m for m in reaction.get("manifestation") or []), {})
-    _, shown, said = _concept(manifestation)
+    manifestation: dict[str, Any] = next(iter(reaction.get("manifestation") or []), {})
+    _code, shown, said = _concept(manifestation)
     return Mapped(
         Allergy,
         {
@@ -549,8 +549,8 @@ def _encounter(resource: dict[str, Any], names: Names, _: PatientFacts) -> Mappe
     started = _not_future(parse_moment(period.get("start")), "visit date")
     if started is None:
         raise Skip("no visit date")
-    _, kind_display, kind_text = _concept(next(iter(resource.get("type") or []), None))
-    _, reason_display, reason_text = _concept(next(iter(resource.get("reasonCode") or []), None))
+    _kind, kind_display, kind_text = _concept(next(iter(resource.get("type") or []), None))
+    _why, reason_display, reason_text = _concept(next(iter(resource.get("reasonCode") or []), None))
     participant = next((p for p in resource.get("participant") or [] if isinstance(p, dict)), {})
     location = next((loc for loc in resource.get("location") or [] if isinstance(loc, dict)), {})
     return Mapped(
