@@ -448,10 +448,32 @@ async def test_ndjson_streams_in_batches_and_finds_patients_from_earlier_lines(
         + "\nnot json\n",
         encoding="utf-8",
     )
-    report = await fhir_import([observations, patients], source=unique("bulk"), batch_lines=2)
+    reports = tmp_path / "DiagnosticReport.ndjson"
+    reports.write_text(
+        json.dumps(
+            {
+                "resourceType": "DiagnosticReport",
+                "id": "panel",
+                "status": "final",
+                "code": {"text": "Glucose panel"},
+                "subject": {"reference": f"Patient/p-{mrns[0]}"},
+                "effectiveDateTime": "2024-01-05T10:00:00+00:00",
+                "result": [{"reference": f"Observation/o-{mrns[0]}"}],
+            }
+        ),
+        encoding="utf-8",
+    )
+    files = [observations, reports, patients]
+    report = await fhir_import(files, source=unique("bulk"), batch_lines=2)
     assert report.patients["created"] == 5
     assert report.total("created", "Observation") == 5
     assert any("not JSON" in line.reason for line in report.lines)
+    # The panel's test, sent in a file of its own, lands in the panel.
+    panel = await LabReport.select(LabReport.id).where(
+        LabReport.name == "Glucose panel", LabReport.patient.mrn == mrns[0]
+    )
+    tests = await LabObservation.count().where(LabObservation.report == panel[0]["id"])
+    assert tests == 1
 
 
 async def test_a_deceased_patient_s_record_opens_to_no_one_and_gets_no_invitation() -> None:

@@ -753,13 +753,14 @@ async def _write(
         }
         return await _upsert(mapped.table, values, existing_local), mapped.note
     if entry.type == "DiagnosticReport":
-        return await _diagnostic_report(entry, facts, written, existing_local, confidential)
+        return await _diagnostic_report(run, entry, facts, written, existing_local, confidential)
     if entry.type == "Observation":
         return await _observation(run, entry, facts, written, existing_local, confidential)
     return await _document(entry, facts, written, existing_local, confidential)
 
 
 async def _diagnostic_report(
+    run: Run,
     entry: Entry,
     facts: PatientFacts,
     written: Written,
@@ -793,9 +794,43 @@ async def _diagnostic_report(
         LabReport.confidential: confidential,
     }
     report_id = await _upsert(LabReport, values, existing_local)
-    for result in resource.get("result") or []:
-        written.report_of[_reference(result)] = report_id
+    results = [_reference(result) for result in resource.get("result") or []]
+    for reference in results:
+        written.report_of[reference] = report_id
+    # Kept for tests that arrive later (bulk data sends Observation.ndjson on its own).
+    keys = [_result_key(run, reference) for reference in results if reference]
+    if keys:
+        known = {
+            row["source_key"]
+            for row in await FhirSource.select(FhirSource.source_key).where(
+                FhirSource.source_key.is_in(keys)
+            )
+        }
+        if known:
+            await FhirSource.update({FhirSource.local_id: report_id}).where(
+                FhirSource.source_key.is_in(list(known))
+            )
+        fresh = [key for key in keys if key not in known]
+        if fresh:
+            await FhirSource.insert(
+                *(
+                    FhirSource(
+                        source_key=key[:400],
+                        resource_type="DiagnosticReport.result",
+                        patient=facts.id,
+                        local_id=report_id,
+                        content_hash="",
+                        imported_at=utcnow(),
+                    )
+                    for key in fresh
+                )
+            )
     return report_id, ""
+
+
+def _result_key(run: Run, reference: str) -> str:
+    """Where a report's result reference is kept: the report's id, for its test to find."""
+    return f"{run.source}|DiagnosticReport.result|{reference}"
 
 
 async def _observation(
@@ -815,6 +850,13 @@ async def _observation(
     report_id = next(
         (written.report_of[ref] for ref in _ref_keys(entry) if ref in written.report_of), None
     )
+    if report_id is None:
+        linked = (
+            await FhirSource.select(FhirSource.local_id)
+            .where(FhirSource.source_key.is_in([_result_key(run, ref) for ref in _ref_keys(entry)]))
+            .first()
+        )
+        report_id = int(linked["local_id"]) if linked else None
     if report_id is None and not categories & LAB_CATEGORIES:
         shown = ", ".join(sorted(str(c) for c in categories if c)) or "uncategorised"
         raise Skip(f"{shown} observations are not shown in the portal (only lab results)")
