@@ -9,7 +9,7 @@ from httpx import AsyncClient
 from app.tables import AuditEvent
 from tests.factories import grant, make_person, make_record, years_ago
 from tests.querycount import counting_queries
-from tests.web.conftest import sign_in
+from tests.web.conftest import csrf_from, sign_in
 
 
 async def test_a_patient_reads_every_kind_and_a_visit_with_its_pdf(client: AsyncClient) -> None:
@@ -115,3 +115,46 @@ async def test_the_record_page_costs_the_same_however_much_it_holds(client: Asyn
     assert counts[0] == counts[1]
     # The session and context, five kinds, the audit row.
     assert counts[1] <= 8, counts
+
+
+async def test_a_refill_request_picks_from_the_record_s_active_medications(
+    client: AsyncClient,
+) -> None:
+    from app.tables import Medication, RefillRequest
+
+    person = await make_person("Rosa")
+    items = await make_record(person.patient)
+    await make_record(person.patient, confidential=True, label=" (private)")
+    stopped = Medication(patient=person.patient.id, name="Old pill", status="stopped")
+    await Medication.insert(stopped)
+    await sign_in(client, person)
+    form = await client.get("/messages/new?topic=refill")
+    token = csrf_from(form.text)
+    assert f'value="{items.medication}"' in form.text
+    assert "Lisinopril 10 mg (private)" in form.text  # the patient's own list
+    assert "Old pill" not in form.text
+    sent = await client.post(
+        "/messages",
+        data={
+            "topic": "refill",
+            "medication": items.medication,
+            "pharmacy": "Main Street Pharmacy",
+            "body": "",
+            "_csrf_token": token,
+        },
+    )
+    assert sent.status_code == 303, sent.text[:500]
+    picked = await RefillRequest.select(RefillRequest.medication, RefillRequest.medication_ref)
+    assert {"medication": "Lisinopril 10 mg", "medication_ref": items.medication} in picked
+
+
+async def test_a_caregiver_s_refill_list_has_no_confidential_medicine(client: AsyncClient) -> None:
+    elder = await make_person("Walter")
+    son = await make_person("David")
+    await grant(son.account, elder.patient, kind="proxy", relationship="child")
+    await make_record(elder.patient, label=" (general)")
+    await make_record(elder.patient, confidential=True, label=" (private)")
+    await sign_in(client, son, elder.patient.id)
+    form = await client.get("/messages/new?topic=refill")
+    assert "Lisinopril 10 mg (general)" in form.text
+    assert "(private)" not in form.text
