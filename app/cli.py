@@ -320,6 +320,8 @@ def cmd_import_fhir(args: argparse.Namespace) -> int:
     outcomes = ("created", "updated", "unchanged", "skipped")
     print("Totals: " + ", ".join(f"{report.total(name)} {name}" for name in outcomes))
     print("Patients: " + ", ".join(f"{report.patients[name]} {name}" for name in outcomes))
+    if not report.total("created") and not report.total("updated"):
+        print("Nothing changed: every resource the portal keeps was already imported as it is.")
     return 0
 
 

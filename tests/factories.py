@@ -7,6 +7,7 @@ import itertools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from PIL import ExifTags, Image
 
@@ -659,3 +660,15 @@ async def make_record(
         visit=str(visit.public_id),
         document=str(document.public_id),
     )
+
+
+def synthea_files() -> list[Path]:
+    """The 13 Synthea R4 bundles kept beside the repository (shared/data/fhir-synthea-r4),
+    or none when that folder is absent (tests that need them skip, saying so)."""
+    for folder in (
+        Path(__file__).resolve().parents[2] / "shared" / "data" / "fhir-synthea-r4",
+        Path("/work/shared/data/fhir-synthea-r4"),
+    ):
+        if folder.is_dir():
+            return sorted(folder.glob("*.json"))
+    return []

@@ -158,3 +158,53 @@ async def test_a_caregiver_s_refill_list_has_no_confidential_medicine(client: As
     form = await client.get("/messages/new?topic=refill")
     assert "Lisinopril 10 mg (general)" in form.text
     assert "(private)" not in form.text
+
+
+async def test_each_synthea_patient_s_record_pages_open(client: AsyncClient) -> None:
+    """The 13 Synthea patients (shared/data/fhir-synthea-r4) imported, then each record's
+    pages opened as the patient (or a parent, for a child); the deceased one opens to no one."""
+    import re
+    from datetime import date
+
+    import pytest
+    from fhir.resources.R4B.bundle import Bundle
+
+    from app.access.grants import age_on
+    from app.services.record.fhir_import import fhir_import
+    from app.tables import FhirSource, Patient
+    from tests.factories import Person, make_account, synthea_files, unique
+
+    files = synthea_files()
+    if not files:
+        pytest.skip("the Synthea R4 sample (shared/data/fhir-synthea-r4) is absent")
+    source = unique("synthea-web")
+    report = await fhir_import(files, source=source)
+    assert report.patients["created"] + report.patients["updated"] == 13
+    sources = await FhirSource.select(FhirSource.local_id).where(
+        FhirSource.source_key.like(f"{source}|Patient/%")
+    )
+    patients = await Patient.objects().where(Patient.id.is_in([row["local_id"] for row in sources]))
+    assert len(patients) == 13
+    opened = 0
+    for patient in patients:
+        account = await make_account("Reader")
+        child = age_on(patient.birth_date, date.today()) < 12
+        if child:
+            await grant(account, patient, kind="proxy", relationship="parent")
+        else:
+            await grant(account, patient)
+        await sign_in(client, Person(account=account, patient=patient), patient.id)
+        page = await client.get("/record")
+        if patient.deceased_at is not None:
+            assert page.status_code == 403
+            continue
+        assert page.status_code == 200, patient.source_id
+        visit = re.search(r'href="(/record/visits/[^"]+)"', page.text)
+        assert visit is not None
+        assert (await client.get(visit.group(1))).status_code == 200
+        assert (await client.get("/record/immunizations")).status_code == 200
+        assert (await client.get("/results")).status_code == 200
+        download = await client.get("/record/download")
+        Bundle.model_validate(download.json())
+        opened += 1
+    assert opened == 12
