@@ -19,7 +19,7 @@ from tests.factories import (
     make_schedule,
     years_ago,
 )
-from tests.web.conftest import csrf_from, sign_in, staff_signed_in
+from tests.web.conftest import csrf_from, flashed, sign_in, staff_signed_in
 
 
 async def test_the_suggested_visit_is_booked_in_two_taps_from_home(client: AsyncClient) -> None:
@@ -47,9 +47,11 @@ async def test_the_suggested_visit_is_booked_in_two_taps_from_home(client: Async
     )
 
     assert booked.status_code == 303
-    visit_path = booked.headers["location"].split("?")[0]
-    page = await client.get(booked.headers["location"])
-    assert "Your visit is booked." in page.text
+    visit_path = booked.headers["location"]
+    assert "?" not in visit_path  # what happened is flashed, not put in the address
+    assert flashed(booked) == "visit_booked"
+    page = await client.get(visit_path)
+    assert '<p id="notice" class="notice" role="status">Your visit is booked.</p>' in page.text
     assert f'href="{visit_path}/calendar.ics"' in page.text
     home = await client.get("/home")
     assert f'href="{visit_path}"' in home.text  # home's next visit

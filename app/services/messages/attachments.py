@@ -24,7 +24,9 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from app.errors import NotFoundError
 from app.settings import get_settings, make_private_dir
+from app.tables import MessageAttachment
 
 MAX_FILES = 3
 MAX_BYTES = 10 * 1024 * 1024
@@ -177,3 +179,23 @@ async def attachment_store(prepared: Prepared) -> str:
 
 async def attachment_read(key: str) -> bytes:
     return await asyncio.to_thread(_path(key).read_bytes)
+
+
+async def attachment_in(conversation_id: int, attachment_id: str) -> dict[str, str]:
+    """The storage key, media type and file name of an attachment of this conversation (else
+    not found). Callers have already checked who may open the conversation."""
+    found = (
+        await MessageAttachment.select(
+            MessageAttachment.storage_key,
+            MessageAttachment.media_type,
+            MessageAttachment.filename,
+        )
+        .where(
+            MessageAttachment.public_id == attachment_id,
+            MessageAttachment.conversation == conversation_id,
+        )
+        .first()
+    )
+    if found is None:
+        raise NotFoundError(attachment_id)
+    return found
