@@ -24,6 +24,7 @@ from app.services.visits.booking import (
     CANCEL_REASONS,
     JustTakenError,
     LateChangeError,
+    TooManyBookedError,
     appointment_book,
     appointment_cancel,
     appointment_confirm,
@@ -147,6 +148,8 @@ async def book_page(context: NamedDependency[PatientContext], slot_id: FromPath[
         slot = await booking_preview(context, slot_id)
     except JustTakenError as taken:
         return _just_taken(context, taken, moving=None)
+    except TooManyBookedError as full:
+        return _too_many(context, full)
     return page("visits/confirm.html", context=context, tab="visits", slot=slot, moving=None)
 
 
@@ -160,7 +163,21 @@ async def book(
         booked = await appointment_book(context, slot_public_id=slot_id)
     except JustTakenError as taken:
         return _just_taken(context, taken, moving=None)
+    except TooManyBookedError as full:
+        return _too_many(context, full)
     return redirect_to(request, "visit", notice="visit_booked", visit_id=booked.public_id)
+
+
+def _too_many(context: PatientContext, full: TooManyBookedError) -> Template:
+    """As many visits booked online as the portal allows: the clinic books more by phone."""
+    return page(
+        "visits/too_many.html",
+        context=context,
+        tab="visits",
+        booked=full.booked,
+        clinic_phone=clinic_profile().phone,
+        status_code=409,
+    )
 
 
 def _just_taken(context: PatientContext, taken: JustTakenError, *, moving: str | None) -> Template:
@@ -284,7 +301,7 @@ async def reschedule_page(
 ) -> Template:
     try:
         current = await visit_for_change(context, visit_id)
-        slot = await booking_preview(context, slot_id)
+        slot = await booking_preview(context, slot_id, moving=True)
     except LateChangeError as late:
         return _too_late(context, late)
     except JustTakenError as taken:

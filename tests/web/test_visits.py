@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from httpx import AsyncClient
 
+from app.services.visits.booking import MAX_UPCOMING_ONLINE, appointment_book
 from app.tables import Appointment, CareRecall, Patient
 from tests.factories import (
     appointment_type,
@@ -74,6 +75,25 @@ async def test_a_taken_slot_answers_just_taken_with_the_next_times(client: Async
     assert "Just taken — here are the next times" in taken.text
     assert f"/visits/book/{schedule.slots[1]}" in taken.text
     assert f"/visits/book/{schedule.slots[0]}" not in taken.text
+
+
+async def test_past_the_online_limit_book_says_to_call_with_a_phone_link(
+    client: AsyncClient,
+) -> None:
+    hours = [40 + n for n in range(MAX_UPCOMING_ONLINE + 1)]
+    schedule = await make_schedule(hours_from_now(*hours))
+    person = await make_person()
+    context = await person.context()
+    for slot in schedule.slots[:MAX_UPCOMING_ONLINE]:
+        await appointment_book(context, slot_public_id=slot)
+    await sign_in(client, person)
+
+    page = await client.get(f"/visits/book/{schedule.slots[-1]}")
+
+    assert page.status_code == 409
+    assert f"You already have {MAX_UPCOMING_ONLINE} upcoming visits booked online." in page.text
+    assert 'href="tel:' in page.text
+    assert "Book this visit?" not in page.text
 
 
 async def test_a_late_cancellation_shows_the_policy_and_a_phone_link(client: AsyncClient) -> None:
