@@ -109,12 +109,13 @@ def _offered(slot: dict[str, Any]) -> bool:
 
 
 async def _upcoming_online(patient_id: int) -> int:
-    return await Appointment.count().where(
+    booked: int = await Appointment.count().where(
         Appointment.patient == patient_id,
         Appointment.status == "booked",
         Appointment.channel == "portal",
         Appointment.starts_at > utcnow(),
     )
+    return booked
 
 
 async def _within_online_limit(patient_id: int) -> None:
