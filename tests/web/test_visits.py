@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from httpx import AsyncClient
 
 from app.services.visits.booking import MAX_UPCOMING_ONLINE, appointment_book
-from app.tables import Appointment, CareRecall, Patient
+from app.tables import Appointment, AuditEvent, CareRecall, Patient
 from tests.factories import (
     appointment_type,
     grant,
@@ -115,6 +115,52 @@ async def test_a_late_cancellation_shows_the_policy_and_a_phone_link(client: Asy
         Appointment.public_id == visit_path.rsplit("/", 1)[1]
     )
     assert still == [{"status": "booked"}]
+
+
+async def test_the_change_pages_are_audited_as_looks_at_the_visit(client: AsyncClient) -> None:
+    """They show the visit's day, kind and clinician: a caregiver opening them must show up in
+    the patient's access history like one opening the visit itself."""
+    schedule = await make_schedule(hours_from_now(50, 52))
+    person = await make_person()
+    visit = await appointment_book(await person.context(), slot_public_id=schedule.slots[0])
+    await sign_in(client, person)
+    for path in (
+        f"/visits/{visit.public_id}/cancel",
+        f"/visits/{visit.public_id}/reschedule",
+        f"/visits/{visit.public_id}/reschedule/{schedule.slots[1]}",
+    ):
+        before = await AuditEvent.count().where(AuditEvent.patient == person.patient.id)
+        assert (await client.get(path)).status_code == 200, path
+        after = await AuditEvent.count().where(
+            AuditEvent.patient == person.patient.id,
+            AuditEvent.action == "visits.view",
+            AuditEvent.resource_id == visit.public_id,
+        )
+        assert await AuditEvent.count().where(AuditEvent.patient == person.patient.id) > before
+        assert after >= 1, path
+
+
+async def test_a_date_far_off_in_the_console_is_refused_not_an_error(
+    client: AsyncClient,
+) -> None:
+    await staff_signed_in(client, role="front_desk")
+    for far in ("9999-12-31", "0001-01-01"):
+        page = await client.get("/staff/scheduling", params={"on": far})
+        assert page.status_code == 200  # today's page instead
+    await staff_signed_in(client, role="admin")
+    page = await client.get("/staff/scheduling/inventory")
+    blocked = await client.post(
+        "/staff/scheduling/blocks",
+        data={
+            "_csrf_token": csrf_from(page.text),
+            "start_day": "9999-12-30",
+            "start_time": "",
+            "end_day": "9999-12-31",
+            "end_time": "",
+            "reason": "typo",
+        },
+    )
+    assert blocked.status_code == 400
 
 
 async def test_a_parent_books_for_a_child_and_the_visit_is_the_child_s(

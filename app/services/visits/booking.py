@@ -177,15 +177,36 @@ async def _answer_recalls(patient_id: int, type_id: int, appointment_id: int) ->
 
 
 async def visit_for_change(context: PatientContext, visit_public_id: str) -> VisitDetail:
-    """An upcoming visit of this record that may still be changed online, else
-    LateChangeError (with the clinic's phone number to call)."""
+    """The change and cancel pages' visit, audited as a look at the record: an upcoming visit
+    of this record that may still be changed online, else LateChangeError (with the clinic's
+    phone number to call; that page shows the visit too, so the look is audited first)."""
+    async with write_transaction():
+        visit = await _changeable_or_late(context, visit_public_id)
+        await audit_record(
+            actor=context.actor,
+            context=context,
+            action="visits.view",
+            resource_type="Appointment",
+            resource_id=visit_public_id,
+        )
+    if not visit.may_cancel_online:
+        raise LateChangeError(visit)
+    return visit
+
+
+async def _changeable_or_late(context: PatientContext, visit_public_id: str) -> VisitDetail:
     context.require("appointments")
     visit = visit_detail(await visit_row(context, visit_public_id))
     if not visit.is_upcoming:
         raise NotFoundError(visit_public_id)
+    return visit
+
+
+async def _changeable(context: PatientContext, visit_public_id: str) -> None:
+    """Before a change: the visit is upcoming and still open to online changes."""
+    visit = await _changeable_or_late(context, visit_public_id)
     if not visit.may_cancel_online:
         raise LateChangeError(visit)
-    return visit
 
 
 async def appointment_reschedule(
@@ -194,12 +215,15 @@ async def appointment_reschedule(
     """Move a visit to another free slot of its type: the new slot is held first, then the
     old visit is cancelled as replaced (and its slot offered to the waitlist), in one
     transaction. When the new slot is taken, nothing changes."""
-    await visit_for_change(context, visit_public_id)
+    await _changeable(context, visit_public_id)
     slot = await _bookable_slot(context, slot_public_id)
     if not _offered(slot):
         raise await _just_taken(slot)
     try:
         async with write_transaction():
+            # One change to this record's visits at a time: two moves of one visit at once
+            # must not both find it booked (PostgreSQL; SQLite writers already queue).
+            await lock_names(f"visits.book:{context.patient.id}")
             old = await visit_row(context, visit_public_id)
             if slot["visit_type"] != old["visit_type"] or old["status"] != "booked":
                 raise NotFoundError(slot_public_id)
@@ -245,7 +269,7 @@ async def appointment_cancel(
     context: PatientContext, *, visit_public_id: str, reason: str = ""
 ) -> None:
     """Cancel within the type's policy (LateChangeError after it); the reason is optional."""
-    await visit_for_change(context, visit_public_id)
+    await _changeable(context, visit_public_id)
     async with write_transaction():
         row = await visit_row(context, visit_public_id)
         if row["status"] != "booked":
