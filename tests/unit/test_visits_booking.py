@@ -265,3 +265,30 @@ async def test_the_visits_list_shows_a_booked_visit_and_past_shows_a_cancelled_o
     assert [visit.public_id for visit in upcoming] == [keep.public_id]
     assert [visit.public_id for visit in past] == [drop.public_id]
     assert upcoming[0].starts_at - datetime.now(UTC) > timedelta(hours=70)
+
+
+async def test_a_teenager_s_own_booking_is_theirs_alone() -> None:
+    """Like their conversations: a visit a teenager books for themself is confidential, so a
+    guardian sees it nowhere; one the guardian books for them is not."""
+    schedule = await make_schedule(hours_from_now(60, 62))
+    teen = await make_person("Lucas", birth=years_ago(15))
+    parent = await make_person("Parent")
+    await grant(parent.account, teen.patient, kind="proxy", scope="full", relationship="parent")
+
+    own = await appointment_book(await teen.context(), slot_public_id=schedule.slots[0])
+    guardian = await parent.context(acting_patient_id=teen.patient.id)
+    by_parent = await appointment_book(guardian, slot_public_id=schedule.slots[1])
+
+    rows = await Appointment.select(Appointment.public_id, Appointment.confidential).where(
+        Appointment.patient == teen.patient.id
+    )
+    assert {row["public_id"]: row["confidential"] for row in rows} == {
+        own.public_id: True,
+        by_parent.public_id: False,
+    }
+    upcoming, _ = await visits_list(guardian, past=False)
+    assert [visit.public_id for visit in upcoming] == [by_parent.public_id]
+    with pytest.raises(NotFoundError):
+        await appointment_cancel(guardian, visit_public_id=own.public_id)
+    mine, _ = await visits_list(await teen.context(), past=False)
+    assert {visit.public_id for visit in mine} == {own.public_id, by_parent.public_id}

@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from app.access import PatientContext, age_rules
-from app.clinic import clinic_today
+from app.access import PatientContext
 from app.clock import utcnow
 from app.db import write_transaction
 from app.errors import NotFoundError
@@ -108,7 +107,7 @@ def _private(context: PatientContext, asked: bool) -> bool:
     from their caregivers. A caregiver never starts a private one."""
     if not context.is_self:
         return False
-    return asked or context.patient.age_on(clinic_today()) < age_rules().adult
+    return asked or context.is_teenager_on_own_record
 
 
 async def _insert_message(

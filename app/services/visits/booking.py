@@ -152,7 +152,13 @@ async def appointment_book(
         async with write_transaction():
             await lock_names(f"visits.book:{context.patient.id}")
             await _within_online_limit(context.patient.id)
-            appointment = await slot_hold(patient_id=context.patient.id, slot=slot, channel=channel)
+            # A teenager's own booking is theirs: hidden from guardians, reminders to them alone.
+            appointment = await slot_hold(
+                patient_id=context.patient.id,
+                slot=slot,
+                channel=channel,
+                confidential=context.is_teenager_on_own_record,
+            )
             await _answer_recalls(context.patient.id, slot["type_id"], appointment.id)
             await offers_gone(slot_id=slot["id"])
             await audit_record(
