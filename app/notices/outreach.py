@@ -27,6 +27,8 @@ CAMPAIGN_KIND = "campaign"
 REPLY_KIND = "sms_reply"
 # People who chose no quiet hours still get no campaign text between 21:00 and 08:00.
 CLINIC_QUIET = Preferences({}, 21 * 60, 8 * 60)
+# Who to call, when the clinic has no phone on its profile.
+N_("the clinic")
 
 # Campaign templates: each leads to one screen of the portal through its /go/ link.
 BOOK_ONLINE = Message(
@@ -208,7 +210,8 @@ async def send_yearly_checkup(*, reach: Reach, link: str, path: str, key: str) -
 
 
 async def _reply(message: Message, *, number: str, locale: str | None) -> None:
-    words = message.words(say_in(locale), phone=clinic_profile().phone or "")
+    _ = say_in(locale)
+    words = message.words(_, phone=clinic_profile().phone or _("the clinic"))
     await send_to(to=("sms", number), words=words, kind=REPLY_KIND)
 
 

@@ -127,7 +127,8 @@ _SEGMENT_SQL = {
 
 
 async def segment_audience(segment: str) -> list[Recipient]:
-    """The adults in this segment now, each once, with how they can be reached."""
+    """The adults in this segment now, each once, newest records first, with how they can be
+    reached."""
     if segment not in _SEGMENT_SQL:
         raise CampaignError("segment")
     values: list[Any] = [_adult_born_before(clinic_today())]
@@ -141,7 +142,7 @@ async def segment_audience(segment: str) -> list[Recipient]:
              AND g.revoked_at IS NULL
         LEFT JOIN account a ON a.id = g.account AND a.disabled_at IS NULL
         WHERE p.deceased_at IS NULL AND p.birth_date <= {{}} AND {_SEGMENT_SQL[segment]}
-        ORDER BY p.id
+        ORDER BY p.id DESC
         """,  # noqa: S608  (only fixed SQL is formatted in)
         *values,
     )
@@ -365,13 +366,17 @@ async def _results(campaign_ids: list[int]) -> dict[int, Results]:
 # The worker ---------------------------------------------------------------------------------
 
 
-async def campaigns_send_due() -> int:
-    """One round for every scheduled campaign whose time has come; how many were sent.
-    A campaign with nobody left to send to is done."""
+async def campaigns_send_due(*, only: str | None = None) -> int:
+    """One round for every scheduled campaign whose time has come (or just the one with
+    the public id `only`); how many were sent. A campaign with nobody left to send to is
+    done."""
     now = utcnow()
-    due = await Campaign.select(
+    query = Campaign.select(
         Campaign.id, Campaign.segment, Campaign.template, Campaign.per_hour
     ).where(Campaign.status == "scheduled", Campaign.send_at <= now)
+    if only is not None:
+        query = query.where(Campaign.public_id == only)
+    due = await query
     sent = 0
     for campaign in due:
         sent += await _campaign_round(campaign, now)
