@@ -9,6 +9,7 @@ import re
 from playwright.sync_api import Browser, Page, expect
 
 from e2e.conftest import PHONE, eventually, received
+from e2e.test_accessibility import problems_on
 
 
 def _manager(browser: Browser, server: str) -> Page:
@@ -31,6 +32,7 @@ def test_a_manager_campaign_is_sent_and_its_link_opens_booking_and_counts(
 ) -> None:
     manager = _manager(browser, server)
     manager.get_by_role("link", name="Campaigns").click()
+    assert problems_on(manager) == []
     manager.get_by_label("Name (only staff see it)").fill("Book your physical online")
     manager.get_by_label("Who it is for").select_option(label="Enrolled, never booked online")
     manager.get_by_label("Message").select_option(label="You can book online")
@@ -46,6 +48,7 @@ def test_a_manager_campaign_is_sent_and_its_link_opens_booking_and_counts(
         "did you know you can book your visits online"
     )
     expect(manager.locator("p.sample[lang=es]")).to_contain_text("Responda PARAR")
+    assert problems_on(manager) == []
     manager.get_by_role("button", name="Schedule").click()
     expect(manager.get_by_text("Campaign scheduled.")).to_be_visible()
     campaign_page = manager.url
@@ -63,3 +66,7 @@ def test_a_manager_campaign_is_sent_and_its_link_opens_booking_and_counts(
 
     manager.goto(campaign_page)
     assert _figure(manager, "clicked") == 1
+
+    # The clinic's What's new note, on the same phone-sized console.
+    manager.goto("/staff/campaigns/news")
+    assert problems_on(manager) == []
