@@ -23,6 +23,7 @@ from app.services.audit import SEAL_BATCH, audit_seal, audit_seal_release
 from app.services.caregivers import guardian_grants_end_at_adulthood
 from app.services.outbox import outbox_deliver, outbox_purge
 from app.services.outreach import campaigns_send_due
+from app.services.outreach.texts import sms_received_purge
 from app.services.results.release import results_release_due
 from app.services.self_access import self_grants_outside_age_rules
 from app.services.visits import visit_reminders_send
@@ -93,6 +94,7 @@ async def _housekeeping() -> None:
         ended = await guardian_grants_end_at_adulthood()
         ended_own = await self_grants_outside_age_rules()
         purged = await outbox_purge(keep_days=get_settings().outbox_keep_days)
+        await sms_received_purge(keep_days=get_settings().outbox_keep_days)
         made = await _slots_generate()
     except Exception as error:  # tried again next hour
         log.error("housekeeping failed: %s", type(error).__name__)

@@ -60,7 +60,11 @@ async def inbound(request: Request[Any, Any, Any]) -> Response[str]:
     form = await _signed_form(request)
     if form is None:
         return _refused()
-    await sms_inbound(number=form.get("From", ""), body=form.get("Body", ""))
+    await sms_inbound(
+        number=form.get("From", ""),
+        body=form.get("Body", ""),
+        provider_id=form.get("MessageSid", ""),
+    )
     return Response(EMPTY_TWIML, media_type=MediaType.XML)
 
 

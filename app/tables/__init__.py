@@ -15,7 +15,7 @@ from app.tables.messaging import (
     ReplyTemplate,
 )
 from app.tables.outbox import OutboxMessage
-from app.tables.outreach import Campaign, CampaignSend, NewsNote, SmsOptOut
+from app.tables.outreach import Campaign, CampaignSend, NewsNote, SmsOptOut, SmsReceived
 from app.tables.passkeys import Passkey, StaffPasskey, WebAuthnChallenge
 from app.tables.people import AccessGrant, Account, CaregiverInvite, Patient, StaffUser
 from app.tables.push import PushSubscription
@@ -68,6 +68,7 @@ __all__ = [
     "SignInCode",
     "Slot",
     "SmsOptOut",
+    "SmsReceived",
     "StaffInvite",
     "StaffPasskey",
     "StaffUser",

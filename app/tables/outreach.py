@@ -24,6 +24,15 @@ class SmsOptOut(Table, tablename="sms_opt_out"):
     opted_out_at = created_at_column()
 
 
+class SmsReceived(Table, tablename="sms_received"):
+    """A text taken from the provider, by the provider's id for it: a webhook the provider
+    retries (after a timeout) is acted on once. Nothing else of the text is kept here."""
+
+    id: Serial
+    provider_id = Varchar(length=64, unique=True)
+    received_at = created_at_column()
+
+
 class Campaign(Table):
     """A message to a segment of patients, sent by the worker from `send_at` on."""
 

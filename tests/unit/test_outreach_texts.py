@@ -240,3 +240,11 @@ async def _newest_reply(phone: str) -> str:
     )
     assert row is not None
     return str(row["body"])
+
+
+async def test_a_text_the_provider_sends_again_is_acted_on_once() -> None:
+    person, phone, _ = await make_reachable_person("Twice")
+    sid = f"SM{phone[1:]}retry"
+    assert await sms_inbound(number=phone, body="Running late", provider_id=sid) == "message"
+    assert await sms_inbound(number=phone, body="Running late", provider_id=sid) == "duplicate"
+    assert await Message.count().where(Message.conversation.patient == person.patient.id) == 1

@@ -24,7 +24,7 @@ import hmac
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from app.clinic import clinic_today
 from app.clock import utcnow
@@ -43,8 +43,17 @@ from app.services.audit import audit_insert
 from app.services.messages.targets import business_calendar, deadlines
 from app.services.messages.threads import TOPIC_POOLS
 from app.services.outbox import outbox_delivery_report
+from app.services.visits.slots import is_unique_violation
 from app.services.visits.texted import CANCELLED, CONFIRMED, visit_answer_by_text
-from app.tables import AccessGrant, Account, Conversation, Message, Patient, SmsOptOut
+from app.tables import (
+    AccessGrant,
+    Account,
+    Conversation,
+    Message,
+    Patient,
+    SmsOptOut,
+    SmsReceived,
+)
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 MAX_TEXT = 1600  # Twilio joins a long text into one of at most 1600 characters
@@ -157,9 +166,37 @@ async def sms_opted_out(number: str) -> bool:
     return await SmsOptOut.exists().where(SmsOptOut.number == number)
 
 
-async def sms_inbound(*, number: str, body: str) -> str:
-    """Act on one text from `number`; what it was taken as: stop | start | help | confirmed |
-    cancelled | not_changed | message | unknown."""
+async def sms_inbound(*, number: str, body: str, provider_id: str = "") -> str:
+    """Act on one text from `number`, once per provider id; what it was taken as: stop |
+    start | help | confirmed | cancelled | not_changed | message | unknown | duplicate.
+    Everything it does is one transaction with the note of its id, so a retry of a text that
+    failed is acted on, and a retry of one that worked is not."""
+    try:
+        async with write_transaction():
+            if provider_id:
+                if await SmsReceived.exists().where(SmsReceived.provider_id == provider_id):
+                    return "duplicate"
+                await SmsReceived.insert(SmsReceived(provider_id=provider_id[:64]))
+            return await _act_on(number, body)
+    except Exception as error:
+        if provider_id and is_unique_violation(error):
+            return "duplicate"  # the same text, taken by another process at this moment
+        raise
+
+
+async def sms_received_purge(*, keep_days: int) -> int:
+    """Forget the ids of texts taken longer ago than any provider retries."""
+    cutoff = utcnow() - timedelta(days=keep_days)
+    async with write_transaction():
+        gone = (
+            await SmsReceived.delete()
+            .where(SmsReceived.received_at < cutoff)
+            .returning(SmsReceived.id)
+        )
+    return len(gone)
+
+
+async def _act_on(number: str, body: str) -> str:
     number = number.strip()[:40]
     body = body.replace("\x00", "").strip()[:MAX_TEXT]
     word = keyword(body)
