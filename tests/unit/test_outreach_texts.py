@@ -17,9 +17,11 @@ from app.services.outreach.texts import (
     twilio_signature,
     twilio_signature_valid,
 )
-from app.tables import Appointment, Conversation, Message, OutboxMessage
+from app.tables import Account, Appointment, Conversation, Message, OutboxMessage
 from tests.factories import (
     appointment_type,
+    grant,
+    make_account,
     make_reachable_person,
     make_visit,
     phone_number,
@@ -248,3 +250,16 @@ async def test_a_text_the_provider_sends_again_is_acted_on_once() -> None:
     assert await sms_inbound(number=phone, body="Running late", provider_id=sid) == "message"
     assert await sms_inbound(number=phone, body="Running late", provider_id=sid) == "duplicate"
     assert await Message.count().where(Message.conversation.patient == person.patient.id) == 1
+
+
+@pytest.mark.parametrize(("scope", "outcome"), [("full", "confirmed"), ("billing", "not_changed")])
+async def test_a_caregiver_s_c_applies_only_where_their_grant_opens_visits(
+    scope: str, outcome: str
+) -> None:
+    father, _, _ = await make_reachable_person("Walt", birth=datetime(1944, 3, 3).date())
+    await make_visit(father.patient, starts_at=datetime.now(UTC) + timedelta(days=6))
+    son = await make_account("Dave")
+    phone = phone_number()
+    await Account.update({Account.phone: phone}).where(Account.id == son.id)
+    await grant(son, father.patient, kind="proxy", scope=scope, relationship="child")
+    assert await sms_inbound(number=phone, body="C") == outcome

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from app.access.grants import live_grants
 from app.clinic import clinic_today
 from app.clock import utcnow
 from app.db import write_transaction
@@ -137,14 +138,14 @@ async def _sender(number: str) -> Sender:
             account_id = held["account"]
             account = [{"id": held["account"], "locale": held["account.locale"]}]
     if len(account) == 1:
-        grants = await AccessGrant.select(AccessGrant.patient, AccessGrant.kind).where(
-            AccessGrant.account == account[0]["id"],
-            AccessGrant.revoked_at.is_null(),
-            (AccessGrant.expires_at.is_null()) | (AccessGrant.expires_at > utcnow()),
-        )
-        ids += [grant["patient"] for grant in grants if grant["patient"] not in ids]
+        # The records this account may see visits of, by the one grants selector (a proxy
+        # whose scope leaves out visits cannot confirm or cancel one).
+        grants = await live_grants(account_id=account[0]["id"])
+        for grant in grants:
+            if "appointments" in grant.areas(today) and grant.patient.id not in ids:
+                ids.append(grant.patient.id)
         if own is None:
-            own_id = next((g["patient"] for g in grants if g["kind"] == "self"), None)
+            own_id = next((g.patient.id for g in grants if g.is_self), None)
             if own_id is not None:
                 own = {"id": own_id, "preferred_language": None}
     locale = account[0]["locale"] if len(account) == 1 else None
