@@ -16,6 +16,7 @@ from litestar.response import Redirect, Template
 
 from app.access import StaffActor
 from app.clinic import clinic_profile
+from app.services.demo.clinic import demo_phones
 from app.services.outreach.campaigns import (
     SEGMENTS,
     TEMPLATES,
@@ -181,7 +182,7 @@ TEXT_OUTCOMES = {
 
 @get("", name="staff_texts")
 async def texts(staff: NamedDependency[StaffActor]) -> Template:
-    return staff_page("console/texts.html", staff=staff)
+    return staff_page("console/texts.html", staff=staff, phones=await demo_phones())
 
 
 @post("", name="staff_text_send")

@@ -1098,3 +1098,11 @@ async def _seed_message_desk(
                     pharmacy="Riverside Pharmacy, 200 River Street",
                 )
             )
+
+
+async def demo_phones() -> list[tuple[str, str]]:
+    """The demo personas' first names and phones, for the console's stand-in phone."""
+    rows = await Patient.select(Patient.given_name, Patient.phone).where(
+        Patient.mrn.is_in([persona.mrn for persona in PERSONAS])
+    )
+    return [(row["given_name"], row["phone"]) for row in rows if row["phone"]]
