@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from app.clock import utcnow
-from app.db import write_transaction
+from app.db import lock_names, write_transaction
 from app.services.audit import audit_insert
 from app.services.visits.slots import as_utc
 from app.services.visits.waitlist import waitlist_offer_freed
@@ -54,6 +54,8 @@ async def visit_answer_by_text(
     if not patient_ids:
         return NOT_ONE
     async with write_transaction():
+        # One change to a record's visits at a time, as in the portal (a move in another tab).
+        await lock_names(*(f"visits.book:{patient_id}" for patient_id in sorted(patient_ids)))
         visits = await _upcoming(patient_ids)
         if len(visits) != 1:
             return NOT_ONE
@@ -78,7 +80,7 @@ async def visit_answer_by_text(
                     Appointment.cancelled_at: now,
                     Appointment.cancelled_by: "patient",
                 }
-            ).where(Appointment.id == visit["id"])
+            ).where(Appointment.id == visit["id"], Appointment.status == "booked")
             await WaitlistEntry.update({WaitlistEntry.status: "left"}).where(
                 WaitlistEntry.appointment == visit["id"], WaitlistEntry.status == "waiting"
             )
