@@ -15,6 +15,7 @@ from app.tables.messaging import (
     ReplyTemplate,
 )
 from app.tables.outbox import OutboxMessage
+from app.tables.outreach import Campaign, CampaignSend, NewsNote, SmsOptOut, SmsReceived
 from app.tables.passkeys import Passkey, StaffPasskey, WebAuthnChallenge
 from app.tables.people import AccessGrant, Account, CaregiverInvite, Patient, StaffUser
 from app.tables.push import PushSubscription
@@ -38,6 +39,8 @@ __all__ = [
     "AppointmentType",
     "AuditChainHead",
     "AuditEvent",
+    "Campaign",
+    "CampaignSend",
     "CareRecall",
     "CaregiverInvite",
     "ClinicHoliday",
@@ -52,6 +55,7 @@ __all__ = [
     "Location",
     "Message",
     "MessageAttachment",
+    "NewsNote",
     "Organization",
     "OutboxMessage",
     "Passkey",
@@ -63,6 +67,8 @@ __all__ = [
     "ScheduleTemplate",
     "SignInCode",
     "Slot",
+    "SmsOptOut",
+    "SmsReceived",
     "StaffInvite",
     "StaffPasskey",
     "StaffUser",

@@ -5,6 +5,7 @@ served only through the patient context, and the clinic's queue on the other sid
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 from httpx import AsyncClient, Response
 
@@ -271,6 +272,11 @@ async def test_the_queue_shows_what_is_waiting_in_the_roles_pools(client: AsyncC
     person = await make_person("Vera")
     question = await make_thread(person.patient)
     bill = await make_thread(person.patient, topic="billing", pool="billing")
+    # Overdue, so it is listed first whatever the run's other tests left waiting in the pool
+    # (the queue shows the 200 soonest due).
+    await Conversation.update({Conversation.due_at: datetime.now(UTC) - timedelta(days=1)}).where(
+        Conversation.id == question.id
+    )
     await staff_signed_in(client, role="nurse")
     queue = await client.get("/staff/messages")
     assert f"/staff/messages/{question.public_id}" in queue.text
