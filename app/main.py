@@ -36,6 +36,7 @@ from app.handlers import (
     join,
     messages,
     notifications,
+    outreach,
     passkeys,
     profiles,
     record,
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         caregivers.router,
         access_history.router,
         notifications.router,
+        outreach.router,
         console.router,
         create_static_files_router(
             path="/static",

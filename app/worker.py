@@ -22,6 +22,8 @@ from app.notices import delivery  # noqa: F401  (its import sets the push fallba
 from app.services.audit import SEAL_BATCH, audit_seal, audit_seal_release
 from app.services.caregivers import guardian_grants_end_at_adulthood
 from app.services.outbox import outbox_deliver, outbox_purge
+from app.services.outreach import campaigns_send_due
+from app.services.outreach.texts import sms_received_purge
 from app.services.results.release import results_release_due
 from app.services.self_access import self_grants_outside_age_rules
 from app.services.visits import visit_reminders_send
@@ -37,6 +39,8 @@ POLL_SECONDS = 1.0
 HOUSEKEEPING_SECONDS = 3600.0
 # Held results whose hold has ended are released within this long.
 RELEASE_SECONDS = 60.0
+# Scheduled campaigns get a round this often (each round keeps to the hourly rate).
+CAMPAIGN_SECONDS = 5.0
 # Audit rows wait about this long to be sealed into the chain.
 SEAL_SECONDS = 1.0
 
@@ -60,6 +64,8 @@ def channels_from_settings(settings: Settings) -> dict[str, Channel]:
             auth_token=settings.twilio_auth_token,
             from_number=settings.twilio_from,
             base_url=settings.twilio_base_url,
+            # Delivery receipts come back to the portal (app/handlers/outreach.py).
+            status_callback=f"{settings.base_url}/sms/status",
         )
     elif settings.sms_provider == "console":
         sms = ConsoleSMS(reveal_body=settings.demo)
@@ -88,6 +94,7 @@ async def _housekeeping() -> None:
         ended = await guardian_grants_end_at_adulthood()
         ended_own = await self_grants_outside_age_rules()
         purged = await outbox_purge(keep_days=get_settings().outbox_keep_days)
+        await sms_received_purge(keep_days=get_settings().outbox_keep_days)
         made = await _slots_generate()
     except Exception as error:  # tried again next hour
         log.error("housekeeping failed: %s", type(error).__name__)
@@ -125,6 +132,17 @@ async def _release_held_results() -> None:
             log.info(done, count)
 
 
+async def _send_campaigns() -> None:
+    """Scheduled campaigns whose time has come: one round each (app/services/outreach)."""
+    try:
+        sent = await campaigns_send_due()
+    except Exception as error:  # tried again next round; a person is never sent to twice
+        log.error("campaigns round failed: %s", type(error).__name__)
+        return
+    if sent:
+        log.info("sent %d campaign messages", sent)
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
@@ -153,7 +171,7 @@ async def run_worker(channels: dict[str, Channel], stop: asyncio.Event) -> None:
     name = worker_name()
     log.info("outbox worker %s started", name)
     sealer = asyncio.create_task(run_sealer(name, stop))
-    next_housekeeping = next_release = 0.0
+    next_housekeeping = next_release = next_campaigns = 0.0
     while not stop.is_set():
         if time.monotonic() >= next_housekeeping:
             next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
@@ -161,6 +179,9 @@ async def run_worker(channels: dict[str, Channel], stop: asyncio.Event) -> None:
         if time.monotonic() >= next_release:
             next_release = time.monotonic() + RELEASE_SECONDS
             await _release_held_results()
+        if time.monotonic() >= next_campaigns:
+            next_campaigns = time.monotonic() + CAMPAIGN_SECONDS
+            await _send_campaigns()
         try:
             claimed = await outbox_deliver(channels=channels, worker=name, lease=LEASE)
         except Exception as error:  # keep delivering; rows stay pending for the next round

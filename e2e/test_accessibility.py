@@ -54,7 +54,7 @@ PUBLIC_PAGES = [
     "/staff/sign-in",
     "/no-such-page",
 ]
-STAFF_ROLES = ["front_desk", "nurse", "clinician", "billing", "admin"]
+STAFF_ROLES = ["front_desk", "nurse", "clinician", "billing", "admin", "manager"]
 DEMO_DESK = "tom.becker@riverside.example"
 
 # Buttons, links and fields; a checkbox or radio is measured by the label that wraps it.

@@ -44,16 +44,20 @@ class TwilioSMS:
         from_number: str,
         base_url: str = "https://api.twilio.com",
         timeout: float = 10.0,
+        status_callback: str = "",
     ) -> None:
         self.account_sid = account_sid
         self.auth = (account_sid, auth_token)
         self.from_number = from_number
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.status_callback = status_callback
 
     async def send(self, message: Outgoing) -> str:
         url = f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}/Messages.json"
         form = {"To": message.recipient, "From": self.from_number, "Body": message.body}
+        if self.status_callback:
+            form["StatusCallback"] = self.status_callback
         try:
             async with httpx.AsyncClient(timeout=self.timeout) as client:
                 response = await client.post(url, data=form, auth=self.auth)

@@ -9,6 +9,7 @@ from app.clock import utcnow
 from app.db import write_transaction
 from app.services.audit import audit_record
 from app.services.messages import unread_count
+from app.services.outreach import NewsLine, news_latest
 from app.services.results import ReportHeadline, results_latest
 from app.services.visits import Suggestion, VisitLine, visits_home
 from app.tables import LabReport
@@ -37,6 +38,8 @@ class HomeSummary:
     suggestion: Suggestion | None = None
     # The next few visits (the first is next_visit).
     upcoming: list[VisitLine] = field(default_factory=list)
+    # The clinic's latest "What's new" note (closing the loop on feedback), if any.
+    news: NewsLine | None = None
 
     @property
     def new_results(self) -> int:
@@ -54,6 +57,7 @@ async def home_summary(context: PatientContext) -> HomeSummary:
             next_visit=visits[0] if visits else None,
             latest_results=await results_latest(context, limit=3),
             family=await family_attention(context),
+            news=await news_latest(),
         )
 
 

@@ -29,11 +29,15 @@ from app.channels import Channel, DeliveryError, Outgoing, PushDevice, demo_rece
 from app.clock import utcnow
 from app.db import engine, write_transaction
 from app.settings import get_settings
-from app.tables import OutboxMessage, PushSubscription
+from app.tables import OutboxMessage, PushSubscription, SmsOptOut
 
 log = logging.getLogger("portal.outbox")
 
 CHANNELS = ("sms", "email", "push")
+# Texts a person asked for, which still go to a number that texted STOP: a sign-in code or a
+# contact check they just requested, the answer to a text they sent us, a test they asked
+# for. Every other text (campaigns, reminders, notices, invitations) does not.
+REQUESTED_KINDS = frozenset({"sign_in_code", "contact_code", "sms_reply", "notice.test"})
 MAX_ATTEMPTS = 8
 BASE_BACKOFF = timedelta(seconds=30)
 MAX_BACKOFF = timedelta(hours=2)
@@ -94,6 +98,9 @@ async def outbox_enqueue(
     if channel not in CHANNELS:
         raise ValueError(channel)
     key = key or secrets.token_hex(16)
+    if channel == "sms" and not await sms_allowed(recipient, kind=kind):
+        log.info("sms %s to %s not queued: the number opted out", kind, masked(recipient))
+        return key
     await OutboxMessage.insert(
         OutboxMessage(
             channel=channel,
@@ -111,6 +118,13 @@ async def outbox_enqueue(
         )
     )
     return key
+
+
+async def sms_allowed(number: str, *, kind: str) -> bool:
+    """Whether a text of this kind may go to this number: the one place STOP is kept."""
+    if kind in REQUESTED_KINDS:
+        return True
+    return not await SmsOptOut.exists().where(SmsOptOut.number == number)
 
 
 def backoff(attempts: int, retry_after: float | None = None) -> timedelta:
@@ -283,8 +297,45 @@ async def _deliver_one(claimed: Claimed, channels: Mapping[str, Channel], worker
             OutboxMessage.sent_at: utcnow(),
             OutboxMessage.provider_id: provider_id[:100],
             OutboxMessage.last_error: "",
+            # Twilio reports delivery later (outbox_delivery_report); the others never do, so
+            # handing a message over is as far as anyone will know.
+            OutboxMessage.delivered_at: None if _receipts_follow(provider_id) else utcnow(),
         },
         delivered=True,
+    )
+
+
+def _receipts_follow(provider_id: str) -> bool:
+    """A text sent through Twilio: its status callbacks say when it reached the phone."""
+    return provider_id.startswith(("SM", "MM"))
+
+
+DELIVERED = "delivered"
+FAILED = frozenset({"undelivered", "failed"})
+
+
+async def outbox_delivery_report(*, provider_id: str, status: str) -> bool:
+    """A provider's status callback for a message it took: note it (and when it arrived);
+    whether the message was ours. A late "sent" never undoes a "delivered"."""
+    status = status.strip().lower()[:20]
+    values: dict[Any, Any] = {OutboxMessage.delivery_status: status}
+    if status == DELIVERED:
+        values[OutboxMessage.delivered_at] = utcnow()
+    async with write_transaction():
+        updated = (
+            await OutboxMessage.update(values)
+            .where(
+                OutboxMessage.provider_id == provider_id,
+                OutboxMessage.delivery_status != DELIVERED,
+            )
+            .returning(OutboxMessage.id)
+        )
+        if status in FAILED and updated:
+            await OutboxMessage.update({OutboxMessage.last_error: f"provider: {status}"}).where(
+                OutboxMessage.id == updated[0]["id"]
+            )
+    return bool(updated) or await OutboxMessage.exists().where(
+        OutboxMessage.provider_id == provider_id
     )
 
 

@@ -15,6 +15,7 @@ from app.tables.messaging import (
     ReplyTemplate,
 )
 from app.tables.outbox import OutboxMessage
+from app.tables.outreach import Campaign, CampaignSend, NewsNote, SmsOptOut, SmsReceived
 from app.tables.passkeys import Passkey, StaffPasskey, WebAuthnChallenge
 from app.tables.people import AccessGrant, Account, CaregiverInvite, Patient, StaffUser
 from app.tables.push import PushSubscription
@@ -48,6 +49,8 @@ __all__ = [
     "AppointmentType",
     "AuditChainHead",
     "AuditEvent",
+    "Campaign",
+    "CampaignSend",
     "CareRecall",
     "CaregiverInvite",
     "ClinicHoliday",
@@ -65,6 +68,7 @@ __all__ = [
     "Medication",
     "Message",
     "MessageAttachment",
+    "NewsNote",
     "Organization",
     "OutboxMessage",
     "Passkey",
@@ -78,6 +82,8 @@ __all__ = [
     "ScheduleTemplate",
     "SignInCode",
     "Slot",
+    "SmsOptOut",
+    "SmsReceived",
     "StaffInvite",
     "StaffPasskey",
     "StaffUser",

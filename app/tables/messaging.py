@@ -67,6 +67,8 @@ class Conversation(Table):
         references=StaffUser, null=True, default=None, on_delete=OnDelete.set_null
     )
     documented_note = Varchar(length=500, default="")
+    # portal | sms: a conversation a patient started by texting the clinic's number.
+    via = Varchar(length=10, default="portal")
 
 
 class Message(Table):

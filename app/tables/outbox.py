@@ -38,5 +38,10 @@ class OutboxMessage(Table, tablename="outbox"):
     lease_until = Timestamptz(null=True, default=None)
     last_error = Varchar(length=200, default="")
     provider_id = Varchar(length=100, null=True, default=None)
+    # What the provider last reported (a status callback): queued | sent | delivered |
+    # undelivered | failed; and when it reached the phone (or was handed over, for channels
+    # that report no further).
+    delivery_status = Varchar(length=20, default="")
+    delivered_at = Timestamptz(null=True, default=None)
     created_at = created_at_column()
     sent_at = Timestamptz(null=True, default=None)

@@ -90,6 +90,44 @@ NOTICES: dict[str, Notice] = {
     "guardian_invited": Notice(N_("Invitation sent to the parent or guardian.")),
     "grant_ended": Notice(N_("Access ended.")),
     "own_contacts_saved": Notice(N_("Saved which phone and email are the patient's own.")),
+    # Visits.
+    "visit_booked": Notice(N_("Your visit is booked.")),
+    "visit_moved": Notice(N_("Your visit has a new time.")),
+    "visit_cancelled": Notice(N_("Your visit is cancelled.")),
+    "visit_confirmed": Notice(N_("Thank you. The clinic knows you are coming.")),
+    "visit_waitlisted": Notice(N_("We will tell you if an earlier time opens.")),
+    "visit_waitlist_left": Notice(N_("You are off the waitlist.")),
+    # Messages.
+    "message_sent": Notice(N_("Sent.")),
+    # The console's message queue.
+    "conversation_claimed": Notice(N_("It is yours now.")),
+    "conversation_assigned": Notice(N_("Owner changed.")),
+    "conversation_replied": Notice(N_("Reply sent. The patient is told there is a message.")),
+    "conversation_noted": Notice(N_("Note added. Only staff can see it.")),
+    "conversation_closed": Notice(N_("Conversation closed.")),
+    "conversation_reopened": Notice(N_("Conversation open again.")),
+    "conversation_decided": Notice(N_("Decision sent to the patient.")),
+    "conversation_documented": Notice(N_("Marked as documented in the chart.")),
+    "reply_template_saved": Notice(N_("Template saved.")),
+    "reply_template_removed": Notice(N_("Template removed.")),
+    # Outreach: campaigns, What's new, and the demo's phone.
+    "campaign_created": Notice(N_("Campaign saved. Check the preview, then schedule it.")),
+    "campaign_scheduled": Notice(N_("Campaign scheduled. The results appear here as it goes.")),
+    "news_published": Notice(N_("The note is on patients' home screens.")),
+    "news_withdrawn": Notice(N_("The note is no longer shown.")),
+    "text_stop": Notice(N_("Texted STOP: this number gets no more texts but codes it asks for.")),
+    "text_start": Notice(N_("Texted START: this number gets texts again.")),
+    "text_help": Notice(N_("Texted HELP: the answer is in the outbox.")),
+    "text_confirmed": Notice(N_("The number's one upcoming visit is confirmed.")),
+    "text_cancelled": Notice(N_("The number's one upcoming visit is cancelled.")),
+    "text_not_changed": Notice(
+        N_("No visit changed: the number has no upcoming visit, or several, or it is too late.")
+    ),
+    "text_message": Notice(N_("The text is in the message queue.")),
+    "text_unknown": Notice(N_("No record has this number: it was told to call the clinic.")),
+    "text_unreadable": Notice(
+        N_("Please type a number with its country code (+1...) and a text."), error=True
+    ),
 }
 
 

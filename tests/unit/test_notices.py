@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import partial
 
 import pytest
 
@@ -18,10 +19,12 @@ from app.db import write_transaction
 from app.i18n import SUPPORTED_LOCALES
 from app.notices import (
     send_adulthood_reached,
+    send_book_online,
     send_caregiver_invite,
     send_caregiver_invite_code,
     send_codes_paused,
     send_enrollment_link,
+    send_finish_enrollment,
     send_guardian_access_ended,
     send_message_reply,
     send_new_caregiver_notice,
@@ -30,10 +33,21 @@ from app.notices import (
     send_shared_sign_in_notice,
     send_sign_in_code,
     send_test_notice,
+    send_text_from_unknown_number,
+    send_text_received,
+    send_texts_help,
+    send_texts_started,
+    send_texts_stopped,
+    send_turn_on_push,
+    send_visit_cancelled_by_text,
+    send_visit_confirmed_by_text,
+    send_visit_not_changed_by_text,
     send_visit_reminder,
     send_waitlist_offer,
     send_waitlist_offer_gone,
+    send_yearly_checkup,
 )
+from app.notices.outreach import Reach
 from app.notices.words import MESSAGES, is_gsm7, say_in, sms_segments, sms_text
 from app.services.outbox import outbox_deliver
 from app.tables import Account, OutboxMessage
@@ -69,6 +83,24 @@ SAMPLES: dict[str, dict[str, str]] = {
     "access_changed": {},
     "guardian_access_ended": {"clinic": CLINIC},
     "adulthood_reached": {"clinic": CLINIC},
+    # Outreach: campaign templates (a /go/ link of 22 random characters) and text answers.
+    **{
+        f"campaign_{name}": {"clinic": CLINIC, "link": f"{BASE}/go/{'x' * 22}"}
+        for name in ("book_online", "finish_enrollment", "turn_on_push", "yearly_checkup")
+    },
+    **{
+        f"sms_{name}": {"clinic": CLINIC, "phone": "(555) 010-0100"}
+        for name in (
+            "stopped",
+            "started",
+            "help",
+            "confirmed",
+            "cancelled",
+            "call_us",
+            "received",
+            "unknown_number",
+        )
+    },
 }
 
 
@@ -166,6 +198,46 @@ async def test_no_message_names_the_patient_or_their_results(locale: str | None)
         ),
         "send_adulthood_reached": lambda: send_adulthood_reached(
             patient_id=patient.id, grant_public_id=grant_id
+        ),
+        "send_book_online": lambda: send_book_online(
+            reach=Reach(account_id=account.id, phone=phone, email=email),
+            link=f"{BASE}/go/x",
+            path="/go/x",
+            key=unique("campaign"),
+        ),
+        "send_finish_enrollment": lambda: send_finish_enrollment(
+            reach=Reach(account_id=account.id, phone=phone, email=email),
+            link=f"{BASE}/go/x",
+            path="/go/x",
+            key=unique("campaign"),
+        ),
+        "send_turn_on_push": lambda: send_turn_on_push(
+            reach=Reach(account_id=account.id, phone=phone, email=email),
+            link=f"{BASE}/go/x",
+            path="/go/x",
+            key=unique("campaign"),
+        ),
+        "send_yearly_checkup": lambda: send_yearly_checkup(
+            reach=Reach(account_id=account.id, phone=phone, email=email),
+            link=f"{BASE}/go/x",
+            path="/go/x",
+            key=unique("campaign"),
+        ),
+        "send_texts_stopped": partial(send_texts_stopped, number=phone, locale=locale),
+        "send_texts_started": partial(send_texts_started, number=phone, locale=locale),
+        "send_texts_help": partial(send_texts_help, number=phone, locale=locale),
+        "send_visit_confirmed_by_text": lambda: send_visit_confirmed_by_text(
+            number=phone, locale=locale
+        ),
+        "send_visit_cancelled_by_text": lambda: send_visit_cancelled_by_text(
+            number=phone, locale=locale
+        ),
+        "send_visit_not_changed_by_text": lambda: send_visit_not_changed_by_text(
+            number=phone, locale=locale
+        ),
+        "send_text_received": partial(send_text_received, number=phone, locale=locale),
+        "send_text_from_unknown_number": lambda: send_text_from_unknown_number(
+            number=phone, locale=locale
         ),
     }
     every_send = sorted(name for name in app.notices.__all__ if name.startswith("send_"))

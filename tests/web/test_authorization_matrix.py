@@ -41,12 +41,15 @@ from app.settings import Settings, get_settings
 from app.tables import (
     AccessGrant,
     Appointment,
+    Campaign,
+    CampaignSend,
     CaregiverInvite,
     Clinician,
     EnrollmentInvite,
     JoinRequest,
     LabObservation,
     Location,
+    NewsNote,
     Passkey,
     Patient,
     ScheduleTemplate,
@@ -85,6 +88,7 @@ from tests.web.conftest import BASE_URL, flashed, running, staff_signed_in
 
 class Kind(enum.Enum):
     PUBLIC = "anyone"
+    PROVIDER = "the SMS provider alone, by its request signature: 403 for everyone else"
     DEMO = "anyone, demo mode only"
     ACCOUNT = "any signed-in account, with or without a record"
     PATIENT = "a signed-in account whose PatientContext opens the area"
@@ -114,8 +118,10 @@ class Outcome(enum.Enum):
 # Default: a page, a redirect that is not to a sign-in page, or a created passkey.
 ALLOWED = frozenset({200, 201, 303})
 
-STAFF_ROLES = ("front_desk", "nurse", "clinician", "billing", "admin")
+STAFF_ROLES = ("front_desk", "nurse", "clinician", "billing", "admin", "manager")
 ALL_STAFF = frozenset(STAFF_ROLES)
+# Campaigns and What's new: the people who run the clinic's outreach.
+OUTREACH = frozenset({"manager", "admin"})
 MEET_PATIENTS = frozenset({"front_desk", "nurse", "clinician", "admin"})
 MANAGE_GRANTS = frozenset({"front_desk", "nurse", "admin"})
 FRONT_DESK_AND_ADMIN = frozenset({"front_desk", "admin"})
@@ -422,10 +428,16 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ),
     ("POST", "/staff/scheduling/blocks"): staff_only(
         ADMIN,
-        form={"clinician": "{clinician}", "location": "", "start_day": "2099-01-05"},
+        form={
+            "clinician": "{clinician}",
+            "location": "",
+            "start_day": (date.today() + timedelta(days=400)).isoformat(),
+        },
     ),
     # The message queue: every role answers a pool; a question is the clinical pool's.
-    ("GET", "/staff/messages"): staff_only(ALL_STAFF),
+    ("GET", "/staff/messages"): staff_only(
+        ALL_STAFF - {"manager"}, why="a manager answers no pool"
+    ),
     ("GET", "/staff/messages/{thread_id}"): staff_only(
         ANSWER_QUESTIONS, params={"thread_id": "thread"}
     ),
@@ -473,6 +485,40 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/staff/outbox"): staff_only(
         FRONT_DESK_AND_ADMIN, demo_only=True, why="its messages carry links and codes"
     ),
+    # Outreach: the SMS provider's webhooks, campaign links, the console's campaigns.
+    ("POST", "/sms"): Rule(Kind.PROVIDER, form={"From": "+15550001111", "Body": "STOP"}),
+    ("POST", "/sms/status"): Rule(
+        Kind.PROVIDER, form={"MessageSid": "SM0", "MessageStatus": "delivered"}
+    ),
+    ("GET", "/go/{token}"): public(params={"token": "campaign_token"}),
+    ("GET", "/staff/campaigns"): staff_only(OUTREACH),
+    ("POST", "/staff/campaigns"): staff_only(
+        OUTREACH,
+        form={"name": "Book online", "segment": "enrolled_never_booked", "template": "book_online"},
+    ),
+    ("GET", "/staff/campaigns/{campaign_id}"): staff_only(
+        OUTREACH, params={"campaign_id": "campaign"}
+    ),
+    ("POST", "/staff/campaigns/{campaign_id}/schedule"): staff_only(
+        OUTREACH,
+        params={"campaign_id": "campaign"},
+        form={"day": "2099-01-05", "time": "09:00", "per_hour": "10"},
+    ),
+    ("GET", "/staff/campaigns/news"): staff_only(OUTREACH),
+    ("POST", "/staff/campaigns/news"): staff_only(
+        OUTREACH, form={"title": "Evening visits", "body": "Tuesdays until 7 pm."}
+    ),
+    ("POST", "/staff/campaigns/news/{note_id}/withdraw"): staff_only(
+        OUTREACH, params={"note_id": "news_note"}
+    ),
+    ("GET", "/staff/texts"): staff_only(
+        frozenset({"front_desk", "manager", "admin"}), demo_only=True, why="stands in for a phone"
+    ),
+    ("POST", "/staff/texts"): staff_only(
+        frozenset({"front_desk", "manager", "admin"}),
+        demo_only=True,
+        form={"number": "+15550001111", "body": "HELP"},
+    ),
     # Demo sign-in: anyone may be a demo persona, by design (the demo holds no real data).
     ("GET", "/demo"): Rule(Kind.DEMO, demo_only=True),
     ("GET", "/demo/sign-in/{slug}"): Rule(Kind.DEMO, demo_only=True, params={"slug": "persona"}),
@@ -504,6 +550,8 @@ def proxy_scope(rule: Rule, persona: str) -> str:
 
 
 def expected(rule: Rule, persona: str) -> Outcome:
+    if rule.kind is Kind.PROVIDER:
+        return Outcome.FORBIDDEN  # no persona holds the provider's auth token
     if rule.kind in (Kind.PUBLIC, Kind.DEMO):
         return Outcome.OK
     if rule.kind is Kind.STAFF:
@@ -651,6 +699,36 @@ async def _enroll_token(world: World) -> str:
         )
     )
     return token
+
+
+async def _campaign(_: World) -> str:
+    """A draft campaign (scheduling it is what the route does)."""
+    campaign = Campaign(name="Matrix", segment="yearly_due", template="yearly_checkup")
+    await Campaign.insert(campaign)
+    return str(campaign.public_id)
+
+
+async def _campaign_token(world: World) -> str:
+    """The link of a campaign's message to the patient."""
+    campaign = Campaign(name="Matrix", segment="yearly_due", template="yearly_checkup")
+    await Campaign.insert(campaign)
+    token = secrets.token_urlsafe(16)
+    await CampaignSend.insert(
+        CampaignSend(
+            campaign=campaign.id,
+            patient=world.patient.id,
+            once_key=f"{campaign.id}:{world.patient.id}",
+            channel="sms",
+            token=token,
+        )
+    )
+    return token
+
+
+async def _news_note(_: World) -> str:
+    note = NewsNote(title="New hours", body="Open Saturdays.")
+    await NewsNote.insert(note)
+    return str(note.public_id)
 
 
 async def _staff_token(_: World) -> str:
@@ -870,6 +948,9 @@ FACTS: dict[str, Callable[[World], Awaitable[str]]] = {
     "paper": _paper,
     "enroll_token": _enroll_token,
     "staff_token": _staff_token,
+    "campaign": _campaign,
+    "campaign_token": _campaign_token,
+    "news_note": _news_note,
     "persona": _demo_persona,
     "demo_staff": _demo_staff,
 }

@@ -10,6 +10,7 @@ from litestar import Router
 
 from app.handlers.console import (
     audit,
+    campaigns,
     deliveries,
     join_requests,
     messages,
@@ -33,7 +34,10 @@ router = Router(
         posters.router,
         audit.router,
         deliveries.router,
+        campaigns.router,
     ],
 )
 # The demo outbox, mounted in demo mode only: its messages carry links and codes.
-demo_router = Router(STAFF_PREFIX, route_handlers=[deliveries.outbox_router])
+demo_router = Router(
+    STAFF_PREFIX, route_handlers=[deliveries.outbox_router, campaigns.texts_router]
+)

@@ -16,6 +16,8 @@ ROLE_LABELS: dict[str, str] = {
     "clinician": N_("Clinician"),
     "billing": N_("Billing"),
     "admin": N_("Administrator"),
+    # Runs the clinic's outreach: campaigns, their results, the "What's new" notes.
+    "manager": N_("Manager"),
 }
 ROLES = tuple(ROLE_LABELS)
 
@@ -43,7 +45,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # The demo clinic's outgoing texts and emails (demo mode only).
     "outbox": frozenset({"front_desk", "admin"}),
     # The message queue: every role answers at least one pool (the pools below).
-    "messages": _EVERYONE,
+    "messages": _EVERYONE - {"manager"},
     # Patients' messages: each pool is answered by the roles that can answer its topic.
     "messages.pool.clinical": frozenset({"nurse", "clinician", "admin"}),
     "messages.pool.refills": frozenset({"nurse", "clinician", "admin"}),
@@ -55,6 +57,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "messages.document": frozenset({"clinician"}),
     # Keep the reply templates (placeholders for the patient's first name, the clinic phone).
     "messages.templates": frozenset({"admin"}),
+    # Outreach campaigns (segments, templates, schedule, results) and "What's new" notes.
+    "campaigns": frozenset({"manager", "admin"}),
+    # The demo's stand-in for a phone: send a text to the clinic as a number (demo only).
+    "texts.simulate": frozenset({"front_desk", "manager", "admin"}),
 }
 # The message pools, in the order the queue lists them.
 MESSAGE_POOLS = ("clinical", "refills", "front_desk", "billing")

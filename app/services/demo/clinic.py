@@ -37,6 +37,8 @@ from app.tables import (
     AppointmentType,
     AuditChainHead,
     AuditEvent,
+    Campaign,
+    CampaignSend,
     CareRecall,
     ClinicHoliday,
     ClinicHours,
@@ -51,6 +53,7 @@ from app.tables import (
     Medication,
     Message,
     MessageAttachment,
+    NewsNote,
     Organization,
     Patient,
     Problem,
@@ -60,6 +63,7 @@ from app.tables import (
     ScheduleBlock,
     ScheduleTemplate,
     Slot,
+    SmsOptOut,
     StaffUser,
     VisitSummary,
     WaitlistEntry,
@@ -144,6 +148,10 @@ async def _insert(table: type[Table], rows: Sequence[Table]) -> list[int]:
 async def _wipe() -> None:
     for table in (
         AuditEvent,
+        CampaignSend,
+        Campaign,
+        NewsNote,
+        SmsOptOut,
         WebSession,
         MessageAttachment,
         ConversationNote,
@@ -204,8 +212,23 @@ async def demo_clinic_seed(*, today: date | None = None, reset: bool = False) ->
         await _seed_history(rng, built, patients, today)
         await _seed_scheduling(built, patients)
         await _seed_message_desk(rng, built, patients, today)
+        await _seed_news()
         await seed_demo_records(today)
     return True
+
+
+async def _seed_news() -> None:
+    """The clinic closing the loop on its patients' feedback: home shows this note."""
+    await NewsNote.insert(
+        NewsNote(
+            title="Evening visits on Tuesdays",
+            body="You asked for visits after work: on Tuesdays we now see patients until 7 pm."
+            " Book one in the portal.",
+            title_es="Citas por la tarde los martes",
+            body_es="Nos pidieron citas después del trabajo: los martes atendemos hasta las"
+            " 7 pm. Pida una en el portal.",
+        )
+    )
 
 
 async def _seed_clinic() -> _Built:
@@ -272,6 +295,7 @@ async def _seed_clinic() -> _Built:
         ("Aisha", "Bello", "nurse", None),
         ("Ana", "Ruiz", "clinician", clinician_ids[0]),
         ("Grace", "Liu", "billing", None),
+        ("Lena", "Park", "manager", None),
     ]
     staff_ids = await _insert(
         StaffUser,
@@ -1090,3 +1114,11 @@ async def _seed_message_desk(
                     pharmacy="Riverside Pharmacy, 200 River Street",
                 )
             )
+
+
+async def demo_phones() -> list[tuple[str, str]]:
+    """The demo personas' first names and phones, for the console's stand-in phone."""
+    rows = await Patient.select(Patient.given_name, Patient.phone).where(
+        Patient.mrn.is_in([persona.mrn for persona in PERSONAS])
+    )
+    return [(row["given_name"], row["phone"]) for row in rows if row["phone"]]
