@@ -8,6 +8,7 @@ from app.access import PatientContext
 from app.clock import utcnow
 from app.db import write_transaction
 from app.services.audit import audit_record
+from app.services.bills import HomeBill, bills_home
 from app.services.messages import unread_count
 from app.services.results import ReportHeadline, results_latest
 from app.services.visits import Suggestion, VisitLine, visits_home
@@ -37,6 +38,8 @@ class HomeSummary:
     suggestion: Suggestion | None = None
     # The next few visits (the first is next_visit).
     upcoming: list[VisitLine] = field(default_factory=list)
+    # What the family owes, when the grant opens bills and something is owed.
+    bill: HomeBill | None = None
 
     @property
     def new_results(self) -> int:
@@ -54,6 +57,7 @@ async def home_summary(context: PatientContext) -> HomeSummary:
             next_visit=visits[0] if visits else None,
             latest_results=await results_latest(context, limit=3),
             family=await family_attention(context),
+            bill=await bills_home(context),
         )
 
 

@@ -1,6 +1,14 @@
 """Piccolo tables, one module per domain. Each maps onto a FHIR R4 resource where one exists."""
 
 from app.tables.audit import AuditChainHead, AuditEvent
+from app.tables.bills import (
+    BillingAccount,
+    BillingMember,
+    LedgerEntry,
+    Payment,
+    SavedCard,
+    Statement,
+)
 from app.tables.clinic import Clinician, Location, Organization
 from app.tables.codes import SignInCode
 from app.tables.enrollment import EnrollmentInvite, JoinRequest, StaffInvite
@@ -38,6 +46,8 @@ __all__ = [
     "AppointmentType",
     "AuditChainHead",
     "AuditEvent",
+    "BillingAccount",
+    "BillingMember",
     "CareRecall",
     "CaregiverInvite",
     "ClinicHoliday",
@@ -49,6 +59,7 @@ __all__ = [
     "JoinRequest",
     "LabObservation",
     "LabReport",
+    "LedgerEntry",
     "Location",
     "Message",
     "MessageAttachment",
@@ -56,12 +67,15 @@ __all__ = [
     "OutboxMessage",
     "Passkey",
     "Patient",
+    "Payment",
     "PushSubscription",
     "RefillRequest",
     "ReplyTemplate",
+    "SavedCard",
     "ScheduleBlock",
     "ScheduleTemplate",
     "SignInCode",
+    "Statement",
     "Slot",
     "StaffInvite",
     "StaffPasskey",

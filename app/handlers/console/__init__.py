@@ -10,6 +10,7 @@ from litestar import Router
 
 from app.handlers.console import (
     audit,
+    billing,
     deliveries,
     join_requests,
     messages,
@@ -33,6 +34,7 @@ router = Router(
         posters.router,
         audit.router,
         deliveries.router,
+        billing.router,
     ],
 )
 # The demo outbox, mounted in demo mode only: its messages carry links and codes.
