@@ -15,7 +15,7 @@ from app.services.audit import audit_staff
 from app.services.bills.guest import normal_code
 from app.services.bills.ledger import AccountRef, BillsView, ledger_view
 from app.services.bills.payments import PaymentRefusedError, amount_from_form
-from app.services.bills.processors import processor_for
+from app.services.bills.processors import ProcessorBusyError, processor_for
 from app.tables import BillingAccount, LedgerEntry, Payment
 
 # Reasons staff may give an adjustment (a credit to the family).
@@ -137,9 +137,12 @@ async def billing_refund(staff: StaffActor, payment_public_id: str, *, amount: s
     if cents <= 0 or cents > left:
         raise PaymentRefusedError("too_much")
     key = f"refund-{payment_public_id}-{int(row['refunded'])}"
-    await processor_for().refund(
-        processor_ref=row["processor_ref"] or "", amount_cents=cents, idempotency_key=key
-    )
+    try:
+        await processor_for().refund(
+            processor_ref=row["processor_ref"] or "", amount_cents=cents, idempotency_key=key
+        )
+    except ProcessorBusyError:
+        return str(row["public_id"])  # its twin click is asking: it records the refund
     async with write_transaction():
         await lock_names(f"bills-account:{row['account']}")
         already = await LedgerEntry.raw(
