@@ -68,8 +68,15 @@ class FakeStripe:
         if seen.path == "/v1/payment_intents":
             reply = self._intent(seen.form)
         elif seen.path == "/v1/refunds":
-            reply = 200, {"id": f"re_{next(self._ids)}_{secrets.token_hex(6)}", "object": "refund", "status": "succeeded",
-                          "amount": int(seen.form["amount"])}
+            reply = (
+                200,
+                {
+                    "id": f"re_{next(self._ids)}_{secrets.token_hex(6)}",
+                    "object": "refund",
+                    "status": "succeeded",
+                    "amount": int(seen.form["amount"]),
+                },
+            )
         else:
             reply = 404, {"error": {"type": "invalid_request_error", "message": "unknown"}}
         if key:
@@ -88,9 +95,15 @@ class FakeStripe:
         decline = DECLINES.get(form.get("payment_method", ""))
         if decline:
             intent["status"] = "requires_payment_method"
-            return 402, {"error": {"type": "card_error", "code": "card_declined",
-                                   "decline_code": decline, "message": "declined",
-                                   "payment_intent": intent}}
+            return 402, {
+                "error": {
+                    "type": "card_error",
+                    "code": "card_declined",
+                    "decline_code": decline,
+                    "message": "declined",
+                    "payment_intent": intent,
+                }
+            }
         self.charges.append(intent)
         return 200, intent
 
@@ -112,7 +125,7 @@ def fake_stripe() -> Iterator[FakeStripe]:
     fake = FakeStripe()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802  (the standard library's name)
+        def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length).decode()
             seen = Seen(

@@ -162,7 +162,9 @@ async def guest_find_post(request: Request[Any, Any, Any], data: Form) -> Templa
     typed = {"code": data.get("code", ""), "birth_date": data.get("birth_date", "")}
     try:
         statement = await guest_find(
-            code=typed["code"], birth_date=_birth_date(typed["birth_date"]), visitor=_visitor(request)
+            code=typed["code"],
+            birth_date=_birth_date(typed["birth_date"]),
+            visitor=_visitor(request),
         )
     except GuestLimitedError:
         return page(
@@ -234,7 +236,9 @@ async def guest_receipt_page(
 
 
 @post("/pay/receipts/{payment_id:str}/check", name="guest_payment_check")
-async def guest_receipt_check(request: Request[Any, Any, Any], payment_id: FromPath[str]) -> Redirect:
+async def guest_receipt_check(
+    request: Request[Any, Any, Any], payment_id: FromPath[str]
+) -> Redirect:
     statement_id = _guest_statement(request)
     if statement_id is None:
         return redirect_to(request, "guest_pay_find_page")

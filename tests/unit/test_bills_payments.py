@@ -41,10 +41,7 @@ async def test_a_double_tap_charges_once_and_posts_one_ledger_line() -> None:
     context = await person.context()
     key = (await pay_page(context)).key
     results = await asyncio.gather(
-        *(
-            bill_pay(context, key=key, choice="full", other="", number=VISA)
-            for _ in range(6)
-        )
+        *(bill_pay(context, key=key, choice="full", other="", number=VISA) for _ in range(6))
     )
     assert {result.status for result in results} == {"succeeded"}
     assert len({result.public_id for result in results}) == 1
@@ -71,8 +68,10 @@ async def test_two_devices_paying_at_once_make_one_payment() -> None:
     )
     paid = [item for item in outcomes if not isinstance(item, BaseException)]
     refused = [item for item in outcomes if isinstance(item, PaymentRefusedError)]
-    assert len(paid) == 1 and paid[0].status == "succeeded"
-    assert len(refused) == 1 and refused[0].reason in ("in_progress", "nothing_owed")
+    assert len(paid) == 1
+    assert paid[0].status == "succeeded"
+    assert len(refused) == 1
+    assert refused[0].reason in ("in_progress", "nothing_owed")
     assert len(DEMO.charges) == 1
     assert await _payment_lines(bill.account.id) == 1
     assert await account_balance(bill.account.id) == 0
@@ -118,7 +117,11 @@ async def test_another_amount_pays_part_and_more_than_owed_is_refused() -> None:
     )
     assert part.amount_cents == 2550
     assert await account_balance(bill.account.id) == bill.owed_cents - 2550
-    for other, reason in (("9999", "too_much"), ("0.50", "too_little"), ("ten", "unreadable_amount")):
+    for other, reason in (
+        ("9999", "too_much"),
+        ("0.50", "too_little"),
+        ("ten", "unreadable_amount"),
+    ):
         with pytest.raises(PaymentRefusedError) as refused:
             await bill_pay(context, key=new_attempt_key(), choice="other", other=other, number=VISA)
         assert refused.value.reason == reason
@@ -133,9 +136,12 @@ async def test_only_test_cards_are_taken_in_the_demo_and_the_number_is_never_sto
             context, key=new_attempt_key(), choice="full", other="", number="4111111111111111"
         )
     assert refused.value.reason == "not_a_test_card"
-    await bill_pay(context, key=new_attempt_key(), choice="full", other="", number=VISA, save_card=True)
+    await bill_pay(
+        context, key=new_attempt_key(), choice="full", other="", number=VISA, save_card=True
+    )
     stored = await Payment.select().where(Payment.paid_by_account == person.account.id)
-    assert stored and all("4242424242424242" not in str(row) for row in stored)
+    assert stored
+    assert all("4242424242424242" not in str(row) for row in stored)
     assert all(row["card_token"].startswith("pm_") for row in stored)
 
 
@@ -151,7 +157,8 @@ async def test_a_saved_card_pays_in_one_tap_next_time() -> None:
     paid = await bill_pay(
         context, key=page.key, choice="full", other="", saved_card=page.saved_cards[0].public_id
     )
-    assert paid.status == "succeeded" and paid.amount_cents == 20_000
+    assert paid.status == "succeeded"
+    assert paid.amount_cents == 20_000
     assert await account_balance(bill.account.id) == 0
 
 
@@ -162,19 +169,21 @@ async def test_a_parent_sees_no_detail_of_a_teenagers_confidential_visit() -> No
     view = await bills_view(await parent.context())
     assert view is not None
     (visit,) = view.statements[0].visits
-    assert visit.hidden and visit.service is None and visit.first_name is None
+    assert visit.hidden
+    assert visit.service is None
+    assert visit.first_name is None
     assert visit.you_owe == 8_000  # the amounts still show: the parent pays them
     # The teenager, on their own record, sees their visit.
     teen_account = await make_account("Lucia")
     await grant(teen_account, teen)
-    from tests.factories import actor_for
-
     from app.access import patient_context_resolve
+    from tests.factories import actor_for
 
     own = await patient_context_resolve(actor_for(teen_account))
     assert own is not None
     (own_visit,) = (await bills_view(own)).statements[0].visits  # type: ignore[union-attr]
-    assert not own_visit.hidden and own_visit.service == "office_visit"
+    assert not own_visit.hidden
+    assert own_visit.service == "office_visit"
 
 
 async def _ledger_of(entries: list[tuple[str, int]]) -> int:
@@ -191,7 +200,9 @@ async def _ledger_of(entries: list[tuple[str, int]]) -> int:
     return account.id
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 500_000)), max_size=25))
 def test_the_balance_is_charges_less_payments_adjustments_and_insurance_plus_refunds(
     entries: list[tuple[str, int]],

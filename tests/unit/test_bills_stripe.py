@@ -100,8 +100,9 @@ async def _started(person_account: int, account_id: int, key: str) -> dict[str, 
     async def no_audit(action: str, resource_id: str) -> None:
         return None
 
-    payer = Payer(account_id=account_id, channel="portal", audit=no_audit,
-                  paid_by_account=person_account)
+    payer = Payer(
+        account_id=account_id, channel="portal", audit=no_audit, paid_by_account=person_account
+    )
     return await _payment_start(payer, key=key, amount_cents=8_000, card_token="pm_card_visa")
 
 
@@ -117,9 +118,11 @@ async def test_a_webhook_twice_and_before_the_redirect_posts_one_ledger_line(
     assert await payment_webhook(payload, sign(payload))
     assert await payment_webhook(payload, sign(payload))
     result, finished = await payment_finish(
-        int(row["id"]), ChargeOutcome(status="succeeded", processor_ref="pi_hook")  # type: ignore[call-overload]
+        int(row["id"]),
+        ChargeOutcome(status="succeeded", processor_ref="pi_hook"),  # type: ignore[call-overload]
     )
-    assert result.status == "succeeded" and not finished
+    assert result.status == "succeeded"
+    assert not finished
     assert await _payment_lines(bill.account.id) == 1
     assert await account_balance(bill.account.id) == 0
 
@@ -147,7 +150,10 @@ async def test_a_refund_goes_to_stripe_once_with_its_key_and_is_a_ledger_line(
     bill = await make_bill(person.patient)
     context = await person.context()
     paid = await bill_pay(
-        context, key=(await pay_page(context)).key, choice="full", other="",
+        context,
+        key=(await pay_page(context)).key,
+        choice="full",
+        other="",
         payment_method="pm_card_visa",
     )
     staff = staff_actor_for(await make_staff("billing"))
@@ -158,9 +164,12 @@ async def test_a_refund_goes_to_stripe_once_with_its_key_and_is_a_ledger_line(
     refunds = [seen for seen in stripe.requests if seen.path == "/v1/refunds"]
     assert {seen.form["amount"] for seen in refunds} == {"3000"}
     assert len({seen.headers["idempotency-key"] for seen in refunds}) == 1
-    assert await LedgerEntry.count().where(
-        (LedgerEntry.account == bill.account.id) & (LedgerEntry.kind == "refund")
-    ) == 1
+    assert (
+        await LedgerEntry.count().where(
+            (LedgerEntry.account == bill.account.id) & (LedgerEntry.kind == "refund")
+        )
+        == 1
+    )
     assert await account_balance(bill.account.id) == 3_000
 
 

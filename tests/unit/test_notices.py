@@ -26,9 +26,11 @@ from app.notices import (
     send_message_reply,
     send_new_caregiver_notice,
     send_new_passkey_announcement,
+    send_payment_due,
     send_result_ready,
     send_shared_sign_in_notice,
     send_sign_in_code,
+    send_statement_ready,
     send_test_notice,
     send_visit_reminder,
     send_waitlist_offer,
@@ -69,6 +71,8 @@ SAMPLES: dict[str, dict[str, str]] = {
     "access_changed": {},
     "guardian_access_ended": {"clinic": CLINIC},
     "adulthood_reached": {"clinic": CLINIC},
+    "statement_ready": {"clinic": CLINIC, "link": f"{BASE}/bills/pay"},
+    "payment_due": {"clinic": CLINIC, "link": f"{BASE}/bills/pay"},
 }
 
 
@@ -166,6 +170,12 @@ async def test_no_message_names_the_patient_or_their_results(locale: str | None)
         ),
         "send_adulthood_reached": lambda: send_adulthood_reached(
             patient_id=patient.id, grant_public_id=grant_id
+        ),
+        "send_statement_ready": lambda: send_statement_ready(
+            patient_id=patient.id, statement_public_id=unique("statement")
+        ),
+        "send_payment_due": lambda: send_payment_due(
+            patient_id=patient.id, statement_public_id=unique("statement")
         ),
     }
     every_send = sorted(name for name in app.notices.__all__ if name.startswith("send_"))

@@ -34,8 +34,9 @@ async def test_home_and_results_do_not_grow_with_the_record(client: AsyncClient)
         few = await _queries_for(client, path, reports=1)
         many = await _queries_for(client, path, reports=12)
         assert few == many, path
-        # One for the session and context, the page's own reads, one for its audit rows.
-        assert many <= 5, path
+        # One for the session and context, the page's own reads (home's bill card is one),
+        # one for its audit rows.
+        assert many <= 6, path
 
 
 async def _search_queries(client: AsyncClient, matches: int) -> int:

@@ -86,7 +86,9 @@ async def billing_refund_post(
         account = await billing_refund(staff, public_id, amount=data.get("amount", ""))
     except PaymentRefusedError as refused:
         return redirect_to(request, "staff_billing", notice=f"pay_{refused.reason}")
-    return redirect_to(request, "staff_billing_account", notice="billing_refunded", public_id=account)
+    return redirect_to(
+        request, "staff_billing_account", notice="billing_refunded", public_id=account
+    )
 
 
 router = Router(

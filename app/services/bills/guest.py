@@ -217,4 +217,3 @@ async def guest_payment_check(
         statement_id=statement.statement_id,
     )
     return await payment_check(payment_id, payer)
-

@@ -68,7 +68,8 @@ BALANCE_SQL = (
 ACCOUNT_OF_PATIENT = """
     SELECT ba.id, ba.public_id, ba.guarantor, ba.guarantor_name
     FROM billing_account ba
-    WHERE ba.guarantor = {} OR ba.id IN (SELECT m.account FROM billing_member m WHERE m.patient = {})
+    WHERE ba.guarantor = {}
+       OR ba.id IN (SELECT m.account FROM billing_member m WHERE m.patient = {})
     ORDER BY (ba.guarantor IS NOT NULL AND ba.guarantor = {}) DESC, ba.id
     LIMIT 1
 """
@@ -127,7 +128,9 @@ async def bills_home(context: PatientContext) -> HomeBill | None:
             SELECT ba.id FROM billing_account ba
             WHERE ba.guarantor = {{}}
                OR ba.id IN (SELECT m.account FROM billing_member m WHERE m.patient = {{}})
-            ORDER BY ba.id LIMIT 1)""",  # noqa: S608  (a fixed expression)
+            ORDER BY (ba.guarantor IS NOT NULL AND ba.guarantor = {{}}) DESC, ba.id
+            LIMIT 1)""",  # noqa: S608  (a fixed expression)
+        pid,
         pid,
         pid,
     )

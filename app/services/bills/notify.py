@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from app.clinic import clinic_today
 from app.db import write_transaction
-from app.services.bills.ledger import account_balance
 from app.notices.bills import send_payment_due, send_statement_ready
+from app.services.bills.ledger import account_balance
 from app.tables import BillingMember, Statement
 
 # "Due soon": this many days before a statement's due date, once.

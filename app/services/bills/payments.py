@@ -22,7 +22,12 @@ from app.clock import utcnow
 from app.db import lock_names, write_transaction
 from app.errors import NotFoundError
 from app.services.audit import audit_insert, audit_record
-from app.services.bills.ledger import AccountRef, account_balance, context_account
+from app.services.bills.ledger import (
+    AccountRef,
+    account_balance,
+    account_of_patient,
+    context_account,
+)
 from app.services.bills.processors import (
     ChargeOutcome,
     ProcessorBusyError,
@@ -146,7 +151,13 @@ async def account_pay_page(account_id: int, *, signed_in_account: int | None) ->
 
 
 async def pay_page(context: PatientContext) -> PayPage:
-    account = await context_account(context)
+    """The pay page: a record without bills yet has nothing to pay."""
+    context.require("billing")
+    account = await account_of_patient(context.patient.id)
+    if account is None:
+        return PayPage(
+            balance_cents=0, in_progress_cents=0, key="", saved_cards=[], demo_form=False
+        )
     async with write_transaction():
         await audit_record(
             actor=context.actor,
@@ -333,7 +344,11 @@ async def bill_pay(
     save_card: bool = False,
 ) -> PaymentResult:
     """Pay the record's account from the portal: the whole balance or another amount."""
-    account: AccountRef = await context_account(context)
+    context.require("billing")
+    found = await account_of_patient(context.patient.id)
+    if found is None:
+        raise PaymentRefusedError("nothing_owed")
+    account: AccountRef = found
     if not key or len(key) > 64:
         raise PaymentRefusedError("no_card")
     token = await _card_token(

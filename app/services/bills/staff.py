@@ -55,14 +55,12 @@ async def billing_search(staff: StaffActor, query: str) -> list[AccountLine]:
 
 
 async def _account(public_id: str) -> AccountRef:
-    row = (
-        await BillingAccount.select(
-            BillingAccount.id,
-            BillingAccount.public_id,
-            BillingAccount.guarantor,
-            BillingAccount.guarantor_name,
-        ).where(BillingAccount.public_id == public_id)
-    )
+    row = await BillingAccount.select(
+        BillingAccount.id,
+        BillingAccount.public_id,
+        BillingAccount.guarantor,
+        BillingAccount.guarantor_name,
+    ).where(BillingAccount.public_id == public_id)
     if not row:
         raise NotFoundError("billing account")
     return AccountRef(
@@ -203,4 +201,3 @@ async def billing_failed(staff: StaffActor, *, limit: int = 30) -> list[FailedCh
         )
         for row in rows
     ]
-

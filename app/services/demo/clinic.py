@@ -19,6 +19,7 @@ from piccolo.table import Table
 from app.clock import utcnow
 from app.db import write_transaction
 from app.i18n import N_
+from app.services.demo.bills import BILL_TABLES, seed_bills
 from app.services.messages.targets import (
     DEFAULT_HOURS,
     BusinessCalendar,
@@ -135,6 +136,7 @@ async def _insert(table: type[Table], rows: Sequence[Table]) -> list[int]:
 
 async def _wipe() -> None:
     for table in (
+        *BILL_TABLES,
         AuditEvent,
         WebSession,
         MessageAttachment,
@@ -189,6 +191,7 @@ async def demo_clinic_seed(*, today: date | None = None, reset: bool = False) ->
         await _seed_history(rng, built, patients, today)
         await _seed_scheduling(built, patients)
         await _seed_message_desk(rng, built, patients, today)
+        await seed_bills(today)
     return True
 
 

@@ -31,6 +31,8 @@ TEST_CARDS: dict[str, str] = {
     "4000002500003155": "pm_card_authenticationRequired",
     "4000000000000119": "pm_card_timeout",
 }
+# The test card whose answer gets lost once (a test card's name, not a secret).
+TIMEOUT_TOKEN = "pm_card_timeout"  # noqa: S105
 # token: (outcome, decline reason, brand, last four)
 TOKENS: dict[str, tuple[str, str, str, str]] = {
     "pm_card_visa": ("succeeded", "", "Visa", "4242"),
@@ -85,7 +87,7 @@ class DemoProcessor:
             if status == "succeeded":
                 self.charges.append((idempotency_key, amount_cents))
         await asyncio.sleep(0)  # a network call would yield here too
-        if card_token == "pm_card_timeout" and idempotency_key not in self.timed_out:
+        if card_token == TIMEOUT_TOKEN and idempotency_key not in self.timed_out:
             self.timed_out.add(idempotency_key)
             raise ProcessorTimeoutError(idempotency_key)
         return known

@@ -32,7 +32,9 @@ def _outcome(intent: Any) -> ChargeOutcome:
     if status in ("requires_action", "requires_confirmation"):
         return ChargeOutcome(status="action_required", processor_ref=intent["id"])
     error = intent.get("last_payment_error") or {}
-    return ChargeOutcome(status="declined", processor_ref=intent["id"], decline_reason=_reason_of(error))
+    return ChargeOutcome(
+        status="declined", processor_ref=intent["id"], decline_reason=_reason_of(error)
+    )
 
 
 def _reason_of(error: Any) -> str:
@@ -40,13 +42,11 @@ def _reason_of(error: Any) -> str:
     return code if code in KNOWN_DECLINES else "card_declined"
 
 
-class _HTTPXClient(stripe.HTTPXClient):  # type: ignore[misc]
+class _HTTPXClient(stripe.HTTPXClient):
     """Stripe's httpx transport, handing the encoded form to httpx as `content` (httpx
     deprecates raw bytes passed as `data`, and our tests treat warnings as errors)."""
 
-    def _get_request_args_kwargs(  # type: ignore[no-untyped-def]
-        self, method: str, url: str, headers: Any, post_data: Any
-    ):
+    def _get_request_args_kwargs(self, method: str, url: str, headers: Any, post_data: Any) -> Any:
         args, kwargs = super()._get_request_args_kwargs(method, url, headers, post_data)
         if isinstance(kwargs.get("data"), bytes | str):
             kwargs["content"] = kwargs.pop("data")
@@ -90,7 +90,8 @@ class StripeProcessor:
                 options={"idempotency_key": idempotency_key},
             )
         except stripe.CardError as error:
-            details = (error.json_body or {}).get("error", {})
+            body: dict[str, Any] = error.json_body if isinstance(error.json_body, dict) else {}
+            details: dict[str, Any] = body.get("error") or {}
             intent_data = details.get("payment_intent") or {}
             return ChargeOutcome(
                 status="declined",
