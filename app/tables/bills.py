@@ -55,6 +55,9 @@ class Statement(Table):
     code = Varchar(length=12, unique=True)
     issued_on = Date()
     due_on = Date()
+    # When the family was told it is ready, and that it is due soon (each once).
+    ready_notice_at = Timestamptz(null=True, default=None)
+    due_notice_at = Timestamptz(null=True, default=None)
     created_at = created_at_column()
 
 

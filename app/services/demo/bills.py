@@ -70,11 +70,14 @@ async def seed_bills(today: date) -> None:
             *(BillingMember(account=account.id, patient=patients[mrn]["id"]) for mrn in members)
         )
         # An earlier bill, paid in the portal.
+        told = datetime.combine(today - timedelta(days=70), time(15), tzinfo=UTC)
         earlier = Statement(
             account=account.id,
             code=f"{code}A",
             issued_on=today - timedelta(days=70),
             due_on=today - timedelta(days=40),
+            ready_notice_at=told,
+            due_notice_at=told,
         )
         current = Statement(
             account=account.id,
