@@ -20,7 +20,6 @@ from app.services.bills import (
     bill_pay,
     bill_payment_check,
     bill_receipt,
-    bills_view,
     pay_page,
     payment_webhook,
 )
@@ -38,6 +37,7 @@ from app.services.bills.guest import (
     guest_receipt,
 )
 from app.services.bills.payments import PaymentResult
+from app.services.bills.plans import bills_page, plan_create, plan_page
 from app.services.bills.processors import WebhookRefusedError
 from app.settings import get_settings
 from app.web.guards import account_signed_in
@@ -62,7 +62,35 @@ def _outcome_notice(result: PaymentResult) -> str:
 
 @get("", name="bills")
 async def bills(context: NamedDependency[PatientContext]) -> Template:
-    return page("bills/bills.html", context=context, tab="home", view=await bills_view(context))
+    view, plan = await bills_page(context)
+    return page("bills/bills.html", context=context, tab="home", view=view, plan=plan)
+
+
+@get("/plan", name="bills_plan_page")
+async def plan(context: NamedDependency[PatientContext]) -> Template:
+    return page(
+        "bills/plan.html",
+        context=context,
+        tab="home",
+        choice=await plan_page(context),
+    )
+
+
+@post("/plan", name="bills_plan")
+async def plan_post(
+    request: Request[Any, Any, Any], context: NamedDependency[PatientContext], data: Form
+) -> Redirect:
+    try:
+        await plan_create(
+            context,
+            months=int(data.get("months", "0")) if data.get("months", "").isdigit() else 0,
+            saved_card=data.get("card", ""),
+            number=data.get("number", ""),
+            payment_method=data.get("payment_method", ""),
+        )
+    except PaymentRefusedError as refused:
+        return redirect_to(request, "bills_plan_page", notice=f"pay_{refused.reason}")
+    return redirect_to(request, "bills", notice="plan_made")
 
 
 @get("/pay", name="bills_pay_page")
@@ -120,7 +148,7 @@ async def receipt_check(
 signed_in = Router(
     "/bills",
     guards=[account_signed_in],
-    route_handlers=[bills, pay, pay_post, receipt, receipt_check],
+    route_handlers=[bills, plan, plan_post, pay, pay_post, receipt, receipt_check],
 )
 
 

@@ -21,18 +21,24 @@ PAYMENT_DUE = Message(
     subject=N_("A bill from %(clinic)s is due soon."),
     text=N_("%(clinic)s: a bill is due soon. See it or pay it here: %(link)s"),
 )
+PLAN_CHARGE_SOON = Message(
+    "plan_charge_soon",
+    subject=N_("Your next payment plan charge to %(clinic)s is in a few days."),
+    text=N_("%(clinic)s: your next payment plan charge is in a few days. See your plan: %(link)s"),
+)
 PAY_PATH = "/bills/pay"
+BILLS_PATH = "/bills"
 
 
-def pay_link() -> str:
-    return f"{get_settings().base_url}{PAY_PATH}"
+def pay_link(path: str = PAY_PATH) -> str:
+    return f"{get_settings().base_url}{path}"
 
 
-def _linked(message: Message) -> Words:
-    """The text and email carry the pay page's link; a push opens it."""
+def _linked(message: Message, path: str = PAY_PATH) -> Words:
+    """The text and email carry the page's link; a push opens it."""
 
     def words(_: Say) -> Wording:
-        texted = message.words(_, link=pay_link())
+        texted = message.words(_, link=pay_link(path))
         return replace(
             texted,
             push_title=texted.email_subject,
@@ -61,4 +67,15 @@ async def send_payment_due(*, patient_id: int, statement_public_id: str) -> int:
         event=f"due-{statement_public_id}",
         words=_linked(PAYMENT_DUE),
         url=PAY_PATH,
+    )
+
+
+async def send_plan_charge_soon(*, patient_id: int, event: str) -> int:
+    """The guarantor's record hears a plan's next charge is a few days away (no amount)."""
+    return await notify_patient(
+        patient_id=patient_id,
+        category="bills",
+        event=event,
+        words=_linked(PLAN_CHARGE_SOON, BILLS_PATH),
+        url=BILLS_PATH,
     )

@@ -6,6 +6,8 @@ from app.tables.bills import (
     BillingMember,
     LedgerEntry,
     Payment,
+    PaymentPlan,
+    PlanInstalment,
     SavedCard,
     Statement,
 )
@@ -68,6 +70,8 @@ __all__ = [
     "Passkey",
     "Patient",
     "Payment",
+    "PaymentPlan",
+    "PlanInstalment",
     "PushSubscription",
     "RefillRequest",
     "ReplyTemplate",

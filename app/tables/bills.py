@@ -149,3 +149,39 @@ class SavedCard(Table, tablename="saved_card"):
     brand = Varchar(length=20, default="")
     last4 = Varchar(length=4, default="")
     created_at = created_at_column()
+
+
+class PaymentPlan(Table, tablename="payment_plan"):
+    """A balance split into monthly instalments, charged to a kept card by the worker, with
+    a notice a few days before each. At most one active plan per account."""
+
+    id: Serial
+    public_id = public_id_column()
+    account = ForeignKey(references=BillingAccount, on_delete=OnDelete.cascade, index=True)
+    created_by_account = ForeignKey(
+        references=Account, null=True, default=None, on_delete=OnDelete.set_null
+    )
+    # The processor's token for the card (never its number).
+    card_token = Varchar(length=80)
+    card_brand = Varchar(length=20, default="")
+    card_last4 = Varchar(length=4, default="")
+    total_cents = Integer()
+    # active | done | cancelled
+    status = Varchar(length=10, default="active")
+    created_at = created_at_column()
+
+
+class PlanInstalment(Table, tablename="plan_instalment"):
+    """One month's charge of a plan. Its payment's idempotency key is made from the plan and
+    its number, so two workers (or a retry) charge it once."""
+
+    id: Serial
+    plan = ForeignKey(references=PaymentPlan, on_delete=OnDelete.cascade, index=True)
+    number = Integer()
+    due_on = Date()
+    amount_cents = Integer()
+    # scheduled | paid | failed | skipped (nothing was owed by then)
+    status = Varchar(length=10, default="scheduled")
+    payment = ForeignKey(references=Payment, null=True, default=None, on_delete=OnDelete.set_null)
+    # When the notice before it went out.
+    notified_at = Timestamptz(null=True, default=None)

@@ -154,6 +154,14 @@ NOTICES: dict[str, Notice] = {
     "pay_not_a_test_card": Notice(
         N_("This demo takes only test cards, like 4242 4242 4242 4242."), error=True
     ),
+    "plan_made": Notice(
+        N_("Your payment plan is set. The first payment is charged today, the rest monthly.")
+    ),
+    "pay_no_plan": Notice(
+        N_("A payment plan needs a balance of at least $50.00 and a number of months."),
+        error=True,
+    ),
+    "pay_plan_exists": Notice(N_("There is already a payment plan for this bill."), error=True),
     # The billing office.
     "billing_adjusted": Notice(N_("Adjustment posted.")),
     "billing_refunded": Notice(N_("Refund made.")),

@@ -27,6 +27,7 @@ from app.notices import (
     send_new_caregiver_notice,
     send_new_passkey_announcement,
     send_payment_due,
+    send_plan_charge_soon,
     send_result_ready,
     send_shared_sign_in_notice,
     send_sign_in_code,
@@ -73,6 +74,7 @@ SAMPLES: dict[str, dict[str, str]] = {
     "adulthood_reached": {"clinic": CLINIC},
     "statement_ready": {"clinic": CLINIC, "link": f"{BASE}/bills/pay"},
     "payment_due": {"clinic": CLINIC, "link": f"{BASE}/bills/pay"},
+    "plan_charge_soon": {"clinic": CLINIC, "link": f"{BASE}/bills"},
 }
 
 
@@ -176,6 +178,9 @@ async def test_no_message_names_the_patient_or_their_results(locale: str | None)
         ),
         "send_payment_due": lambda: send_payment_due(
             patient_id=patient.id, statement_public_id=unique("statement")
+        ),
+        "send_plan_charge_soon": lambda: send_plan_charge_soon(
+            patient_id=patient.id, event=unique("plan")
         ),
     }
     every_send = sorted(name for name in app.notices.__all__ if name.startswith("send_"))

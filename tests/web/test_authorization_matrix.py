@@ -309,6 +309,13 @@ MATRIX: dict[tuple[str, str], Rule] = {
     # Bills: the record's statements, paying, receipts (a bills-only caregiver included).
     ("GET", "/bills"): Rule(Kind.PATIENT, area="billing"),
     ("GET", "/bills/pay"): Rule(Kind.PATIENT, area="billing"),
+    ("GET", "/bills/plan"): Rule(Kind.PATIENT, area="billing"),
+    ("POST", "/bills/plan"): Rule(
+        Kind.PATIENT,
+        area="billing",
+        form={"months": "3", "number": "4242424242424242"},
+        why="with no bill on the record: 303 back to the plan page",
+    ),
     ("POST", "/bills/pay"): Rule(
         Kind.PATIENT,
         area="billing",

@@ -260,3 +260,21 @@ async def test_the_billing_office_adjusts_and_refunds_as_ledger_entries(
 async def test_the_front_desk_has_no_billing_console(client: AsyncClient) -> None:
     await staff_signed_in(client, role="front_desk")
     assert (await client.get("/staff/billing")).status_code == 403
+
+
+async def test_a_plan_shows_its_schedule_before_and_after(client: AsyncClient) -> None:
+    person = await make_person()
+    await make_bill(person.patient, charge_cents=30_000, insurance_cents=0)
+    card = await _keep_card(person)
+    await sign_in(client, person)
+    bills = await client.get("/bills")
+    assert 'href="/bills/plan"' in bills.text
+    page = await client.get("/bills/plan")
+    assert "3 payments: $100.00 today, then $100.00 each month" in page.text
+    made = await client.post(
+        "/bills/plan", data={"_csrf_token": csrf_from(page.text), "months": "3", "card": card}
+    )
+    assert flashed(made) == "plan_made"
+    shown = await client.get("/bills")
+    assert "Your payment plan" in shown.text
+    assert shown.text.count("Scheduled") == 3
