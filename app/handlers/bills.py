@@ -152,7 +152,7 @@ signed_in = Router(
 )
 
 
-@post("/bills/webhook", name="bills_webhook")
+@post("/bills/webhook", name="bills_webhook", status_code=200)
 async def webhook(request: Request[Any, Any, Any]) -> Response[dict[str, bool]]:
     """The processor's signed news of a payment (outside the CSRF check: it is signed)."""
     try:

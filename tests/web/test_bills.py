@@ -12,9 +12,11 @@ from httpx import AsyncClient
 
 from app.services.bills.ledger import account_balance
 from app.services.bills.processors.demo import DEMO
+from app.settings import get_settings
 from app.tables import AuditEvent, LedgerEntry, Payment, SavedCard
-from tests.factories import Person, grant, make_account, make_bill, make_person
-from tests.web.conftest import csrf_from, flashed, sign_in, staff_signed_in
+from tests.factories import Person, grant, make_account, make_bill, make_person, unique
+from tests.stripe_fake import SECRET_KEY, WEBHOOK_SECRET, event, fake_stripe, sign
+from tests.web.conftest import csrf_from, flashed, serving, sign_in, staff_signed_in
 
 VISA = "4242 4242 4242 4242"
 
@@ -278,3 +280,56 @@ async def test_a_plan_shows_its_schedule_before_and_after(client: AsyncClient) -
     shown = await client.get("/bills")
     assert "Your payment plan" in shown.text
     assert shown.text.count("Scheduled") == 3
+
+
+async def test_stripe_s_signed_webhook_reaches_the_ledger_without_a_csrf_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The webhook is outside the CSRF check (it carries its own signature) and acts once."""
+    person = await make_person()
+    bill = await make_bill(person.patient)
+    payment = Payment(
+        account=bill.account.id,
+        idempotency_key=unique("hook-"),
+        amount_cents=bill.owed_cents,
+        processor="stripe",
+    )
+    await Payment.insert(payment)
+    intent = {
+        "id": unique("pi_web_"),
+        "status": "succeeded",
+        "metadata": {"payment": str(payment.public_id)},
+    }
+    payload = event("payment_intent.succeeded", intent)
+    with fake_stripe() as fake:
+        monkeypatch.setenv("PORTAL_PAYMENT_PROCESSOR", "stripe")
+        monkeypatch.setenv("PORTAL_STRIPE_SECRET_KEY", SECRET_KEY)
+        monkeypatch.setenv("PORTAL_STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        monkeypatch.setenv("PORTAL_STRIPE_BASE_URL", fake.url)
+        get_settings.cache_clear()
+        try:
+            async with serving(get_settings()) as stripe_client:
+                forged = await stripe_client.post(
+                    "/bills/webhook", content=payload, headers={"stripe-signature": "t=1,v1=00"}
+                )
+                assert forged.status_code == 400
+                for _ in range(2):  # Stripe may send an event more than once
+                    sent = await stripe_client.post(
+                        "/bills/webhook",
+                        content=payload,
+                        headers={
+                            "stripe-signature": sign(payload),
+                            "content-type": "application/json",
+                        },
+                    )
+                    assert sent.status_code == 200
+        finally:
+            monkeypatch.undo()
+            get_settings.cache_clear()
+    assert await account_balance(bill.account.id) == 0
+    assert (
+        await LedgerEntry.count().where(
+            (LedgerEntry.account == bill.account.id) & (LedgerEntry.kind == "payment")
+        )
+        == 1
+    )
