@@ -162,6 +162,10 @@ NOTICES: dict[str, Notice] = {
         error=True,
     ),
     "pay_plan_exists": Notice(N_("There is already a payment plan for this bill."), error=True),
+    "pay_processor_timeout": Notice(
+        N_("The card processor did not answer. Nothing was recorded: try again in a minute."),
+        error=True,
+    ),
     # The billing office.
     "billing_adjusted": Notice(N_("Adjustment posted.")),
     "billing_refunded": Notice(N_("Refund made.")),

@@ -15,7 +15,11 @@ from app.services.audit import audit_staff
 from app.services.bills.guest import normal_code
 from app.services.bills.ledger import AccountRef, BillsView, ledger_view
 from app.services.bills.payments import PaymentRefusedError, amount_from_form
-from app.services.bills.processors import ProcessorBusyError, processor_for
+from app.services.bills.processors import (
+    ProcessorBusyError,
+    ProcessorTimeoutError,
+    processor_for,
+)
 from app.tables import BillingAccount, LedgerEntry, Payment
 
 # Reasons staff may give an adjustment (a credit to the family).
@@ -141,6 +145,8 @@ async def billing_refund(staff: StaffActor, payment_public_id: str, *, amount: s
         )
     except ProcessorBusyError:
         return str(row["public_id"])  # its twin click is asking: it records the refund
+    except ProcessorTimeoutError as error:
+        raise PaymentRefusedError("processor_timeout") from error
     async with write_transaction():
         await lock_names(f"bills-account:{row['account']}")
         already = await LedgerEntry.raw(
