@@ -46,7 +46,6 @@ from app.web.origin import client_ip
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 GUEST_COOKIE = "portal_guest_pay"
-GUEST_PATH = "/pay"
 
 
 def _outcome_notice(result: PaymentResult) -> str:
@@ -206,7 +205,7 @@ async def guest_find_post(request: Request[Any, Any, Any], data: Form) -> Templa
     response.set_cookie(
         cookie_name(GUEST_COOKIE),
         guest_pass_make(statement),
-        path=GUEST_PATH,
+        path="/",  # `__Host-` cookies (HTTPS) must be set for the whole site
         max_age=PASS_SECONDS,
         httponly=True,
         secure=get_settings().secure_cookies,

@@ -223,3 +223,14 @@ def test_the_balance_is_charges_less_payments_adjustments_and_insurance_plus_ref
         return await account_balance(await _ledger_of(entries))
 
     assert asyncio.get_event_loop().run_until_complete(stored()) == expected
+
+
+async def test_a_card_whose_bank_wants_to_check_changes_nothing() -> None:
+    person = await make_person()
+    bill = await make_bill(person.patient)
+    context = await person.context()
+    result = await bill_pay(
+        context, key=new_attempt_key(), choice="full", other="", number="4000 0025 0000 3155"
+    )
+    assert result.status == "action_required"
+    assert await account_balance(bill.account.id) == bill.owed_cents

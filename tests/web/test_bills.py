@@ -5,6 +5,7 @@ statement's code (limited), and the billing office's ledger, adjustment and refu
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -15,6 +16,7 @@ from app.services.bills.processors.demo import DEMO
 from app.settings import get_settings
 from app.tables import AuditEvent, LedgerEntry, Payment, SavedCard
 from tests.factories import Person, grant, make_account, make_bill, make_person, unique
+from tests.querycount import counting_queries
 from tests.stripe_fake import SECRET_KEY, WEBHOOK_SECRET, event, fake_stripe, sign
 from tests.web.conftest import csrf_from, flashed, serving, sign_in, staff_signed_in
 
@@ -333,3 +335,42 @@ async def test_stripe_s_signed_webhook_reaches_the_ledger_without_a_csrf_token(
         )
         == 1
     )
+
+
+async def test_a_double_tap_over_http_makes_one_payment(client: AsyncClient) -> None:
+    person = await make_person()
+    bill = await make_bill(person.patient)
+    await sign_in(client, person)
+    page = await client.get("/bills/pay")
+    form = {
+        "_csrf_token": csrf_from(page.text),
+        "key": _key(page.text),
+        "amount": "full",
+        "card": "",
+        "number": VISA,
+    }
+    answers = await asyncio.gather(*(client.post("/bills/pay", data=form) for _ in range(4)))
+    assert {answer.status_code for answer in answers} == {303}
+    assert len({answer.headers["location"] for answer in answers}) == 1
+    assert len(DEMO.charges) == 1
+    assert await account_balance(bill.account.id) == 0
+    assert await Payment.count().where(Payment.account == bill.account.id) == 1
+
+
+async def _bills_queries(client: AsyncClient, statements: int) -> int:
+    person = await make_person()
+    bill = await make_bill(person.patient)
+    for _ in range(statements - 1):
+        await make_bill(person.patient, account=bill.account)
+    await sign_in(client, person)
+    with counting_queries() as queries:
+        response = await client.get("/bills")
+    assert response.status_code == 200
+    assert response.text.count("Bill of") == statements
+    return len(queries)
+
+
+async def test_the_bills_page_costs_the_same_however_many_statements(
+    client: AsyncClient,
+) -> None:
+    assert await _bills_queries(client, 1) == await _bills_queries(client, 6)
