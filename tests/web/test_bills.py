@@ -120,7 +120,7 @@ async def test_a_bills_only_caregiver_pays_for_a_parent_and_sees_nothing_else(
     await grant(son, parent.patient, kind="proxy", scope="billing", relationship="child")
     await sign_in(client, Person(account=son, patient=parent.patient))
     home = await client.get("/home")
-    assert "You owe $80.00" in home.text
+    assert "$80.00 to pay" in home.text
     for tab in ('href="/results"', 'href="/messages"', 'href="/visits"'):
         assert tab not in home.text
     for path in ("/results", "/messages", "/visits"):
