@@ -14,8 +14,8 @@ from app.services.bills import bill_pay, pay_page, payment_webhook
 from app.services.bills.ledger import account_balance
 from app.services.bills.payments import (
     Payer,
-    _payment_start,
     payment_finish,
+    payment_start,
 )
 from app.services.bills.processors import ChargeOutcome, WebhookRefusedError, processor_for
 from app.services.bills.staff import billing_refund
@@ -103,7 +103,7 @@ async def _started(person_account: int, account_id: int, key: str) -> dict[str, 
     payer = Payer(
         account_id=account_id, channel="portal", audit=no_audit, paid_by_account=person_account
     )
-    return await _payment_start(payer, key=key, amount_cents=8_000, card_token="pm_card_visa")
+    return await payment_start(payer, key=key, amount_cents=8_000, card_token="pm_card_visa")
 
 
 async def test_a_webhook_twice_and_before_the_redirect_posts_one_ledger_line(

@@ -23,11 +23,11 @@ from app.services.bills.payments import (
     PaymentResult,
     PayPage,
     Receipt,
-    _card_token,
-    _charge,
-    _in_progress,
     account_pay_page,
     amount_from_form,
+    card_token_for,
+    charge_once,
+    in_progress_cents,
     payment_check,
     receipt_of,
 )
@@ -180,16 +180,16 @@ async def guest_pay(
     visitor: Visitor,
 ) -> PaymentResult:
     statement = await _statement(statement_public_id)
-    token = await _card_token(None, saved_card="", number=number, payment_method=payment_method)
+    token = await card_token_for(None, saved_card="", number=number, payment_method=payment_method)
     account_id = statement.account.id
-    payable = await account_balance(account_id) - await _in_progress(account_id)
+    payable = await account_balance(account_id) - await in_progress_cents(account_id)
     payer = Payer(
         account_id=account_id,
         channel="guest",
         audit=_guest_audit(visitor),
         statement_id=statement.statement_id,
     )
-    result, _ = await _charge(
+    result, _ = await charge_once(
         payer,
         key=key,
         amount_cents=amount_from_form(choice, other, payable),

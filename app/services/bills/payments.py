@@ -123,7 +123,7 @@ def amount_from_form(choice: str, other: str, payable_cents: int) -> int:
     return int(amount * 100)
 
 
-async def _in_progress(account_id: int) -> int:
+async def in_progress_cents(account_id: int) -> int:
     rows = await Payment.raw(
         "SELECT COALESCE(SUM(amount_cents), 0) AS total FROM payment "
         "WHERE account = {} AND status = 'processing'",
@@ -132,7 +132,7 @@ async def _in_progress(account_id: int) -> int:
     return int(rows[0]["total"])
 
 
-async def _saved_cards(account_id: int) -> list[CardLine]:
+async def saved_cards_of(account_id: int) -> list[CardLine]:
     rows = await SavedCard.select(SavedCard.public_id, SavedCard.brand, SavedCard.last4).where(
         (SavedCard.account == account_id)
         & (SavedCard.processor == get_settings().payment_processor)
@@ -143,9 +143,9 @@ async def _saved_cards(account_id: int) -> list[CardLine]:
 async def account_pay_page(account_id: int, *, signed_in_account: int | None) -> PayPage:
     return PayPage(
         balance_cents=await account_balance(account_id),
-        in_progress_cents=await _in_progress(account_id),
+        in_progress_cents=await in_progress_cents(account_id),
         key=new_attempt_key(),
-        saved_cards=await _saved_cards(signed_in_account) if signed_in_account else [],
+        saved_cards=await saved_cards_of(signed_in_account) if signed_in_account else [],
         demo_form=get_settings().payment_processor == "demo",
     )
 
@@ -198,7 +198,7 @@ def _lock(account_id: int) -> str:
     return f"bills-account:{account_id}"
 
 
-async def _payment_start(
+async def payment_start(
     payer: Payer, *, key: str, amount_cents: int, card_token: str
 ) -> dict[str, Any]:
     """The payment for this key: the one a twin tap already made, or a new one, if the
@@ -211,7 +211,7 @@ async def _payment_start(
                 raise NotFoundError("payment")
             return dict(existing[0])
         balance = await account_balance(payer.account_id)
-        pending = await _in_progress(payer.account_id)
+        pending = await in_progress_cents(payer.account_id)
         payable = balance - pending
         if payable <= 0:
             raise PaymentRefusedError("in_progress" if pending else "nothing_owed")
@@ -272,10 +272,10 @@ async def payment_finish(payment_id: int, outcome: ChargeOutcome) -> tuple[Payme
         return _result(row), bool(finished)
 
 
-async def _charge(
+async def charge_once(
     payer: Payer, *, key: str, amount_cents: int, card_token: str
 ) -> tuple[PaymentResult, bool]:
-    row = await _payment_start(payer, key=key, amount_cents=amount_cents, card_token=card_token)
+    row = await payment_start(payer, key=key, amount_cents=amount_cents, card_token=card_token)
     if row["status"] != "processing":
         return _result(row), False
     try:
@@ -295,7 +295,7 @@ async def _charge(
     return result, finished
 
 
-async def _card_token(
+async def card_token_for(
     signed_in_account: int | None, *, saved_card: str, number: str, payment_method: str
 ) -> str:
     """The processor's token for the card chosen: a saved one, the demo form's test number
@@ -351,13 +351,13 @@ async def bill_pay(
     account: AccountRef = found
     if not key or len(key) > 64:
         raise PaymentRefusedError("no_card")
-    token = await _card_token(
+    token = await card_token_for(
         context.actor.account_id,
         saved_card=saved_card,
         number=number,
         payment_method=payment_method,
     )
-    payable = await account_balance(account.id) - await _in_progress(account.id)
+    payable = await account_balance(account.id) - await in_progress_cents(account.id)
     amount = amount_from_form(choice, other, payable)
     payer = Payer(
         account_id=account.id,
@@ -366,7 +366,7 @@ async def bill_pay(
         paid_by_account=context.actor.account_id,
         patient_id=context.patient.id,
     )
-    result, finished = await _charge(payer, key=key, amount_cents=amount, card_token=token)
+    result, finished = await charge_once(payer, key=key, amount_cents=amount, card_token=token)
     if finished and result.status == "succeeded" and save_card and not saved_card:
         await _card_keep(context.actor.account_id, token, result)
     return result
@@ -399,7 +399,7 @@ async def payment_check(payment_id: int, payer: Payer) -> PaymentResult:
     row = dict(rows[0])
     if row["status"] != "processing":
         return _result(row)
-    result, _ = await _charge(
+    result, _ = await charge_once(
         payer,
         key=row["idempotency_key"],
         amount_cents=row["amount_cents"],

@@ -26,10 +26,10 @@ from app.services.bills.payments import (
     CardLine,
     Payer,
     PaymentRefusedError,
-    _card_token,
-    _charge,
-    _in_progress,
-    _saved_cards,
+    card_token_for,
+    charge_once,
+    in_progress_cents,
+    saved_cards_of,
 )
 from app.settings import get_settings
 from app.tables import Payment, PaymentPlan, PlanInstalment, SavedCard
@@ -128,7 +128,7 @@ async def plan_page(context: PatientContext) -> PlanChoice:
         return PlanChoice(balance_cents=0, options={}, current=None)
     async with write_transaction():
         await audit_record(actor=context.actor, context=context, action="bills.plan.view")
-        balance = await account_balance(account.id) - await _in_progress(account.id)
+        balance = await account_balance(account.id) - await in_progress_cents(account.id)
         current = await _current(account.id)
     today = clinic_today()
     options = (
@@ -140,7 +140,7 @@ async def plan_page(context: PatientContext) -> PlanChoice:
         balance_cents=balance,
         options=options,
         current=current,
-        saved_cards=await _saved_cards(context.actor.account_id),
+        saved_cards=await saved_cards_of(context.actor.account_id),
         demo_form=get_settings().payment_processor == "demo",
     )
 
@@ -155,7 +155,7 @@ async def plan_create(
         raise PaymentRefusedError("no_plan")
     if months not in PLAN_MONTHS:
         raise PaymentRefusedError("no_plan")
-    token = await _card_token(
+    token = await card_token_for(
         context.actor.account_id,
         saved_card=saved_card,
         number=number,
@@ -167,7 +167,7 @@ async def plan_create(
     today, now = clinic_today(), utcnow()
     async with write_transaction():
         await lock_names(f"bills-account:{account.id}")
-        balance = await account_balance(account.id) - await _in_progress(account.id)
+        balance = await account_balance(account.id) - await in_progress_cents(account.id)
         if balance < PLAN_MINIMUM_CENTS:
             raise PaymentRefusedError("no_plan")
         if await PaymentPlan.exists().where(
@@ -257,14 +257,14 @@ async def plan_instalments_run() -> int:
 
 async def _instalment_charge(row: dict[str, object]) -> None:
     account_id = int(str(row["account"]))
-    owed = await account_balance(account_id) - await _in_progress(account_id)
+    owed = await account_balance(account_id) - await in_progress_cents(account_id)
     amount = min(int(str(row["amount_cents"])), owed)
     status = "skipped"
     payment_id = None
     if amount > 0:
         payer = Payer(account_id=account_id, channel="plan", audit=_plan_audit)
         try:
-            result, _ = await _charge(
+            result, _ = await charge_once(
                 payer,
                 key=f"plan-{row['plan_public_id']}-{row['number']}",
                 amount_cents=amount,
