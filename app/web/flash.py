@@ -169,6 +169,26 @@ NOTICES: dict[str, Notice] = {
     # The billing office.
     "billing_adjusted": Notice(N_("Adjustment posted.")),
     "billing_refunded": Notice(N_("Refund made.")),
+    # Visits.
+    "visit_booked": Notice(N_("Your visit is booked.")),
+    "visit_moved": Notice(N_("Your visit has a new time.")),
+    "visit_cancelled": Notice(N_("Your visit is cancelled.")),
+    "visit_confirmed": Notice(N_("Thank you. The clinic knows you are coming.")),
+    "visit_waitlisted": Notice(N_("We will tell you if an earlier time opens.")),
+    "visit_waitlist_left": Notice(N_("You are off the waitlist.")),
+    # Messages.
+    "message_sent": Notice(N_("Sent.")),
+    # The console's message queue.
+    "conversation_claimed": Notice(N_("It is yours now.")),
+    "conversation_assigned": Notice(N_("Owner changed.")),
+    "conversation_replied": Notice(N_("Reply sent. The patient is told there is a message.")),
+    "conversation_noted": Notice(N_("Note added. Only staff can see it.")),
+    "conversation_closed": Notice(N_("Conversation closed.")),
+    "conversation_reopened": Notice(N_("Conversation open again.")),
+    "conversation_decided": Notice(N_("Decision sent to the patient.")),
+    "conversation_documented": Notice(N_("Marked as documented in the chart.")),
+    "reply_template_saved": Notice(N_("Template saved.")),
+    "reply_template_removed": Notice(N_("Template removed.")),
 }
 
 
