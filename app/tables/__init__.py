@@ -1,6 +1,16 @@
 """Piccolo tables, one module per domain. Each maps onto a FHIR R4 resource where one exists."""
 
 from app.tables.audit import AuditChainHead, AuditEvent
+from app.tables.bills import (
+    BillingAccount,
+    BillingMember,
+    LedgerEntry,
+    Payment,
+    PaymentPlan,
+    PlanInstalment,
+    SavedCard,
+    Statement,
+)
 from app.tables.clinic import Clinician, Location, Organization
 from app.tables.codes import SignInCode
 from app.tables.enrollment import EnrollmentInvite, JoinRequest, StaffInvite
@@ -39,6 +49,8 @@ __all__ = [
     "AppointmentType",
     "AuditChainHead",
     "AuditEvent",
+    "BillingAccount",
+    "BillingMember",
     "Campaign",
     "CampaignSend",
     "CareRecall",
@@ -52,6 +64,7 @@ __all__ = [
     "JoinRequest",
     "LabObservation",
     "LabReport",
+    "LedgerEntry",
     "Location",
     "Message",
     "MessageAttachment",
@@ -60,9 +73,13 @@ __all__ = [
     "OutboxMessage",
     "Passkey",
     "Patient",
+    "Payment",
+    "PaymentPlan",
+    "PlanInstalment",
     "PushSubscription",
     "RefillRequest",
     "ReplyTemplate",
+    "SavedCard",
     "ScheduleBlock",
     "ScheduleTemplate",
     "SignInCode",
@@ -72,6 +89,7 @@ __all__ = [
     "StaffInvite",
     "StaffPasskey",
     "StaffUser",
+    "Statement",
     "WaitlistEntry",
     "WaitlistOffer",
     "WebAuthnChallenge",
