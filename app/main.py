@@ -27,6 +27,7 @@ from app.clinic import clinic_profile_load
 from app.db import close_pool, open_pool
 from app.handlers import (
     access_history,
+    bills,
     caregivers,
     console,
     demo,
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         access_history.router,
         notifications.router,
         outreach.router,
+        bills.router,
         console.router,
         create_static_files_router(
             path="/static",
@@ -145,6 +147,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     cookie_secure=settings.secure_cookies,
                     cookie_httponly=True,
                     cookie_samesite="lax",
+                    # The card processor's webhook carries its own signature instead.
+                    exclude=["/bills/webhook"],
                 ),
             ),
             # Innermost: after the CSRF check, before the guards.

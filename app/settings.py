@@ -79,6 +79,12 @@ class Settings:
     caregiver_invites_open: int = 5
     caregiver_invites_per_day: int = 10
     trusted_proxies: tuple[IPNetwork, ...] = ()
+    # Bills: who takes card payments (demo | stripe), and Stripe's keys and address.
+    payment_processor: str = "demo"
+    stripe_secret_key: str = ""
+    stripe_webhook_secret: str = ""
+    stripe_base_url: str = "https://api.stripe.com"
+    currency: str = "usd"
 
     @property
     def is_sqlite(self) -> bool:
@@ -225,6 +231,13 @@ def load_settings() -> Settings:
         # Proxies whose X-Forwarded-For/-Proto we believe; none by default, so a client
         # cannot pick the address its attempts are counted under.
         trusted_proxies=_networks("PORTAL_TRUSTED_PROXIES"),
+        # Card payments: the demo processor (test card numbers, no money moves) unless
+        # Stripe is chosen and given its keys; its address is settable for tests.
+        payment_processor=os.environ.get("PORTAL_PAYMENT_PROCESSOR", "demo").strip().lower(),
+        stripe_secret_key=os.environ.get("PORTAL_STRIPE_SECRET_KEY", ""),
+        stripe_webhook_secret=os.environ.get("PORTAL_STRIPE_WEBHOOK_SECRET", ""),
+        stripe_base_url=os.environ.get("PORTAL_STRIPE_BASE_URL", "https://api.stripe.com"),
+        currency=os.environ.get("PORTAL_CURRENCY", "usd").strip().lower(),
     )
 
 

@@ -7,6 +7,7 @@ from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from babel.numbers import format_currency
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
@@ -17,6 +18,7 @@ from app.clock import utcnow
 from app.services.console.posters import Poster
 from app.services.console.roles import ROLE_LABELS
 from app.services.passkeys import device_name
+from app.settings import get_settings
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 POSTER_TEMPLATE = "console/poster.svg"
@@ -52,8 +54,15 @@ def build_environment() -> Environment:
         number=_number,
         unit=_unit,
         days_away=_days_away,
+        money=_money,
     )
     return env
+
+
+def _money(cents: int) -> str:
+    """An amount of money in cents, as the page's language writes it ("$1,234.50")."""
+    currency = get_settings().currency.upper()
+    return format_currency(cents / 100, currency, locale=i18n.current_locale())
 
 
 def set_clinic_profile(env: Environment, profile: ClinicProfile) -> None:

@@ -20,6 +20,8 @@ from app.clinic import clinic_profile_load, clinic_profile_set
 from app.db import write_transaction
 from app.notices import delivery  # noqa: F401  (its import sets the push fallback)
 from app.services.audit import SEAL_BATCH, audit_seal, audit_seal_release
+from app.services.bills.notify import bill_notices_send
+from app.services.bills.plans import plan_instalments_run
 from app.services.caregivers import guardian_grants_end_at_adulthood
 from app.services.outbox import outbox_deliver, outbox_purge
 from app.services.outreach import campaigns_send_due
@@ -122,6 +124,8 @@ async def _release_held_results() -> None:
         (results_release_due, "released %d held results"),
         (visit_reminders_send, "queued %d visit reminders"),
         (waitlist_offers_expire, "expired %d waitlist offers"),
+        (bill_notices_send, "queued bill notices for %d statements"),
+        (plan_instalments_run, "payment plans: %d notices and charges"),
     ):
         try:
             count = await duty()

@@ -25,6 +25,9 @@ NARROW = {"width": 320, "height": 640}
 
 PATIENT_PAGES = [
     "/home",
+    "/bills",
+    "/bills/pay",
+    "/bills/plan",
     "/messages",
     "/messages/new",
     "/messages/new?topic=question",
@@ -44,6 +47,7 @@ PATIENT_PAGES = [
 ]
 PUBLIC_PAGES = [
     "/",
+    "/pay",
     "/offline",
     "/demo",
     "/demo/sign-in/maria",

@@ -95,9 +95,11 @@ def settings() -> Settings:
 @pytest.fixture(autouse=True)
 async def fresh_rate_limits() -> None:
     """Every test starts with no attempts counted: the web tests all come from one address."""
+    from app.services.outreach.news import news_forget
     from app.services.rate_limit import rate_limit_reset
 
     await rate_limit_reset()
+    news_forget()  # home's note is kept in memory: each test reads its own
 
 
 @pytest.fixture(autouse=True)

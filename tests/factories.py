@@ -20,10 +20,13 @@ from app.tables import (
     AccessGrant,
     Account,
     Appointment,
+    BillingAccount,
+    BillingMember,
     Clinician,
     Conversation,
     LabObservation,
     LabReport,
+    LedgerEntry,
     Location,
     Message,
     MessageAttachment,
@@ -34,6 +37,7 @@ from app.tables import (
     RefillRequest,
     ReplyTemplate,
     StaffUser,
+    Statement,
 )
 
 _counter = itertools.count(1)
@@ -672,3 +676,57 @@ def synthea_files() -> list[Path]:
         if folder.is_dir():
             return sorted(folder.glob("*.json"))
     return []
+
+
+@dataclass
+class Bill:
+    """A billing account with one statement: a visit charged, insurance's part paid, and
+    the rest owed because of the plan's deductible."""
+
+    account: BillingAccount
+    statement: Statement
+    owed_cents: int
+
+
+async def make_bill(
+    patient: Patient,
+    *,
+    guarantor: Patient | None = None,
+    charge_cents: int = 18_000,
+    insurance_cents: int = 10_000,
+    confidential: bool = False,
+    account: BillingAccount | None = None,
+) -> Bill:
+    """A bill for a visit of `patient`'s, paid for by `guarantor` (else the patient)."""
+    payer = guarantor or patient
+    if account is None:
+        account = BillingAccount(
+            guarantor=payer.id, guarantor_name=f"{payer.given_name} {payer.family_name}"
+        )
+        await BillingAccount.insert(account)
+        await BillingMember.insert(BillingMember(account=account.id, patient=payer.id))
+    if payer.id != patient.id and not await BillingMember.exists().where(
+        BillingMember.patient == patient.id
+    ):
+        await BillingMember.insert(BillingMember(account=account.id, patient=patient.id))
+    today = datetime.now(UTC).date()
+    statement = Statement(
+        account=account.id,
+        code=unique("B").replace("-", "")[:12].upper(),
+        issued_on=today,
+        due_on=today + timedelta(days=30),
+    )
+    await Statement.insert(statement)
+    line = {
+        "account": account.id,
+        "patient": patient.id,
+        "statement": statement.id,
+        "confidential": confidential,
+        "service": "office_visit",
+        "service_date": today - timedelta(days=10),
+    }
+    await LedgerEntry.insert(
+        LedgerEntry(kind="charge", amount_cents=charge_cents, reason="deductible", **line),
+        LedgerEntry(kind="insurance", amount_cents=insurance_cents, **line),
+    )
+    return Bill(account=account, statement=statement, owed_cents=charge_cents - insurance_cents)

@@ -6,6 +6,7 @@ worded or which channel it takes; delivery.py queues it in the outbox, inside th
 transaction. No message says anything about anyone's health, or names a patient.
 """
 
+from app.notices.bills import send_payment_due, send_plan_charge_soon, send_statement_ready
 from app.notices.caregivers import (
     send_adulthood_reached,
     send_caregiver_invite,
@@ -57,9 +58,12 @@ __all__ = [
     "send_message_reply",
     "send_new_caregiver_notice",
     "send_new_passkey_announcement",
+    "send_payment_due",
+    "send_plan_charge_soon",
     "send_result_ready",
     "send_shared_sign_in_notice",
     "send_sign_in_code",
+    "send_statement_ready",
     "send_test_notice",
     "send_text_from_unknown_number",
     "send_text_received",

@@ -34,7 +34,7 @@ ROUTES: dict[str, tuple[str | None, str]] = {
     "messages": ("messages", "/messages"),
     "results": ("results", "/results"),
     "appointments": ("appointments", "/visits"),
-    "bills": ("billing", "/more"),
+    "bills": ("billing", "/bills"),
     "news": (None, "/home"),
     "access": (None, "/sharing"),
     "test": (None, "/notifications"),

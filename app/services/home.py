@@ -8,6 +8,7 @@ from app.access import PatientContext
 from app.clock import utcnow
 from app.db import write_transaction
 from app.services.audit import audit_record
+from app.services.bills import HomeBill, bills_home
 from app.services.messages import unread_count
 from app.services.outreach import NewsLine, news_latest
 from app.services.results import ReportHeadline, results_latest
@@ -40,6 +41,8 @@ class HomeSummary:
     upcoming: list[VisitLine] = field(default_factory=list)
     # The clinic's latest "What's new" note (closing the loop on feedback), if any.
     news: NewsLine | None = None
+    # What the family owes, when the grant opens bills and something is owed.
+    bill: HomeBill | None = None
 
     @property
     def new_results(self) -> int:
@@ -58,6 +61,7 @@ async def home_summary(context: PatientContext) -> HomeSummary:
             latest_results=await results_latest(context, limit=3),
             family=await family_attention(context),
             news=await news_latest(),
+            bill=await bills_home(context),
         )
 
 

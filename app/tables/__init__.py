@@ -1,6 +1,16 @@
 """Piccolo tables, one module per domain. Each maps onto a FHIR R4 resource where one exists."""
 
 from app.tables.audit import AuditChainHead, AuditEvent
+from app.tables.bills import (
+    BillingAccount,
+    BillingMember,
+    LedgerEntry,
+    Payment,
+    PaymentPlan,
+    PlanInstalment,
+    SavedCard,
+    Statement,
+)
 from app.tables.clinic import Clinician, Location, Organization
 from app.tables.codes import SignInCode
 from app.tables.enrollment import EnrollmentInvite, JoinRequest, StaffInvite
@@ -49,6 +59,8 @@ __all__ = [
     "AppointmentType",
     "AuditChainHead",
     "AuditEvent",
+    "BillingAccount",
+    "BillingMember",
     "Campaign",
     "CampaignSend",
     "CareRecall",
@@ -64,6 +76,7 @@ __all__ = [
     "JoinRequest",
     "LabObservation",
     "LabReport",
+    "LedgerEntry",
     "Location",
     "Medication",
     "Message",
@@ -73,11 +86,15 @@ __all__ = [
     "OutboxMessage",
     "Passkey",
     "Patient",
+    "Payment",
+    "PaymentPlan",
+    "PlanInstalment",
     "Problem",
     "PushSubscription",
     "RecordDocument",
     "RefillRequest",
     "ReplyTemplate",
+    "SavedCard",
     "ScheduleBlock",
     "ScheduleTemplate",
     "SignInCode",
@@ -87,6 +104,7 @@ __all__ = [
     "StaffInvite",
     "StaffPasskey",
     "StaffUser",
+    "Statement",
     "VisitSummary",
     "WaitlistEntry",
     "WaitlistOffer",

@@ -90,6 +90,85 @@ NOTICES: dict[str, Notice] = {
     "guardian_invited": Notice(N_("Invitation sent to the parent or guardian.")),
     "grant_ended": Notice(N_("Access ended.")),
     "own_contacts_saved": Notice(N_("Saved which phone and email are the patient's own.")),
+    # Bills: what a payment did (nothing is charged unless it says so).
+    "payment_made": Notice(N_("Thank you. Your payment went through.")),
+    "payment_pending": Notice(
+        N_(
+            "We are still waiting to hear back from your card company. You will not be"
+            " charged twice: check again in a minute."
+        )
+    ),
+    "payment_declined": Notice(
+        N_("Your card was declined. Nothing was charged. Try another card, or call your bank."),
+        error=True,
+    ),
+    "payment_card_declined": Notice(
+        N_("Your card was declined. Nothing was charged. Try another card, or call your bank."),
+        error=True,
+    ),
+    "payment_insufficient_funds": Notice(
+        N_(
+            "Your card was declined because there is not enough money on it. Nothing was"
+            " charged. Try another card, or pay a smaller amount."
+        ),
+        error=True,
+    ),
+    "payment_expired_card": Notice(
+        N_("Your card has expired. Nothing was charged. Try another card."), error=True
+    ),
+    "payment_incorrect_cvc": Notice(
+        N_(
+            "The security code did not match. Nothing was charged. Check the 3 digits on the"
+            " back of the card and try again."
+        ),
+        error=True,
+    ),
+    "payment_processing_error": Notice(
+        N_("Your card company had a problem. Nothing was charged. Please try again soon."),
+        error=True,
+    ),
+    "payment_action_required": Notice(
+        N_(
+            "Your bank wants to check it is really you, which this page cannot do yet."
+            " Nothing was charged. Try another card, or call the clinic."
+        ),
+        error=True,
+    ),
+    "pay_nothing_owed": Notice(N_("There is nothing to pay right now.")),
+    "pay_in_progress": Notice(
+        N_(
+            "A payment for this bill is already on its way. See your payments in a minute"
+            " before paying again."
+        ),
+        error=True,
+    ),
+    "pay_too_much": Notice(
+        N_("That is more than you owe. Enter an amount up to your balance."), error=True
+    ),
+    "pay_too_little": Notice(N_("Please pay at least $1.00, or the whole balance."), error=True),
+    "pay_unreadable_amount": Notice(
+        N_("Please enter the amount as a number, like 25.00."), error=True
+    ),
+    "pay_no_card": Notice(N_("Please choose a card to pay with."), error=True),
+    "pay_no_reason": Notice(N_("Please choose a reason."), error=True),
+    "pay_not_a_test_card": Notice(
+        N_("This demo takes only test cards, like 4242 4242 4242 4242."), error=True
+    ),
+    "plan_made": Notice(
+        N_("Your payment plan is set. The first payment is charged today, the rest monthly.")
+    ),
+    "pay_no_plan": Notice(
+        N_("A payment plan needs a balance of at least $50.00 and a number of months."),
+        error=True,
+    ),
+    "pay_plan_exists": Notice(N_("There is already a payment plan for this bill."), error=True),
+    "pay_processor_timeout": Notice(
+        N_("The card processor did not answer. Nothing was recorded: try again in a minute."),
+        error=True,
+    ),
+    # The billing office.
+    "billing_adjusted": Notice(N_("Adjustment posted.")),
+    "billing_refunded": Notice(N_("Refund made.")),
     # Visits.
     "visit_booked": Notice(N_("Your visit is booked.")),
     "visit_moved": Notice(N_("Your visit has a new time.")),

@@ -29,9 +29,12 @@ from app.notices import (
     send_message_reply,
     send_new_caregiver_notice,
     send_new_passkey_announcement,
+    send_payment_due,
+    send_plan_charge_soon,
     send_result_ready,
     send_shared_sign_in_notice,
     send_sign_in_code,
+    send_statement_ready,
     send_test_notice,
     send_text_from_unknown_number,
     send_text_received,
@@ -101,6 +104,9 @@ SAMPLES: dict[str, dict[str, str]] = {
             "unknown_number",
         )
     },
+    "statement_ready": {"clinic": CLINIC, "link": f"{BASE}/bills/pay"},
+    "payment_due": {"clinic": CLINIC, "link": f"{BASE}/bills/pay"},
+    "plan_charge_soon": {"clinic": CLINIC, "link": f"{BASE}/bills"},
 }
 
 
@@ -238,6 +244,15 @@ async def test_no_message_names_the_patient_or_their_results(locale: str | None)
         "send_text_received": partial(send_text_received, number=phone, locale=locale),
         "send_text_from_unknown_number": lambda: send_text_from_unknown_number(
             number=phone, locale=locale
+        ),
+        "send_statement_ready": lambda: send_statement_ready(
+            patient_id=patient.id, statement_public_id=unique("statement")
+        ),
+        "send_payment_due": lambda: send_payment_due(
+            patient_id=patient.id, statement_public_id=unique("statement")
+        ),
+        "send_plan_charge_soon": lambda: send_plan_charge_soon(
+            patient_id=patient.id, event=unique("plan")
         ),
     }
     every_send = sorted(name for name in app.notices.__all__ if name.startswith("send_"))

@@ -48,10 +48,12 @@ from app.tables import (
     EnrollmentInvite,
     JoinRequest,
     LabObservation,
+    LedgerEntry,
     Location,
     NewsNote,
     Passkey,
     Patient,
+    Payment,
     ScheduleTemplate,
     Slot,
     StaffInvite,
@@ -66,6 +68,7 @@ from tests.factories import (
     hours_from_now,
     make_account,
     make_attachment,
+    make_bill,
     make_dead_text,
     make_location,
     make_patient,
@@ -130,6 +133,7 @@ REVIEW_RESULTS = frozenset({"nurse", "clinician", "admin"})
 # The pool a patient's question goes to; refills and the chart are the prescriber's.
 ANSWER_QUESTIONS = frozenset({"nurse", "clinician", "admin"})
 PRESCRIBER = frozenset({"clinician"})
+BILLING = frozenset({"billing", "admin"})
 
 
 @dataclass(frozen=True)
@@ -171,6 +175,11 @@ CEREMONY = ALLOWED | {400}
 
 # A booked visit on the record, days away (so it may still be changed online).
 VISIT = Rule(Kind.PATIENT, area="appointments", owner=Owner.RECORD, params={"visit_id": "visit"})
+# A payment made on the record's bills: its receipt.
+RECEIPT = Rule(Kind.PATIENT, area="billing", owner=Owner.RECORD, params={"payment_id": "payment"})
+# Guest pay: without a pass for a statement (set after a code and date of birth match),
+# every guest page sends the browser back to /pay.
+GUEST = Rule(Kind.PUBLIC, why="without a statement pass: 303 to /pay")
 # A waitlist offer for one of the record's visits: its link's token.
 OFFER = Rule(Kind.PATIENT, area="appointments", owner=Owner.RECORD, params={"token": "offer_token"})
 
@@ -317,6 +326,40 @@ MATRIX: dict[tuple[str, str], Rule] = {
         params={"document_id": "record_document"},
     ),
     ("GET", "/more"): Rule(Kind.PATIENT),
+    # Bills: the record's statements, paying, receipts (a bills-only caregiver included).
+    ("GET", "/bills"): Rule(Kind.PATIENT, area="billing"),
+    ("GET", "/bills/pay"): Rule(Kind.PATIENT, area="billing"),
+    ("GET", "/bills/plan"): Rule(Kind.PATIENT, area="billing"),
+    ("POST", "/bills/plan"): Rule(
+        Kind.PATIENT,
+        area="billing",
+        form={"months": "3", "number": "4242424242424242"},
+        why="with no bill on the record: 303 back to the plan page",
+    ),
+    ("POST", "/bills/pay"): Rule(
+        Kind.PATIENT,
+        area="billing",
+        form={"key": "matrix-key", "amount": "full", "number": "4000000000000002"},
+        why="with no bill on the record: 303 back to the pay page",
+    ),
+    ("GET", "/bills/receipts/{payment_id}"): RECEIPT,
+    ("POST", "/bills/receipts/{payment_id}/check"): replace(RECEIPT, form={}),
+    ("POST", "/bills/webhook"): public(
+        ok_statuses=ALLOWED | {400}, why="signed by the processor, not a session: unsigned is 400"
+    ),
+    ("GET", "/pay"): public(),
+    ("POST", "/pay"): public(
+        # A code of its own per check: tries are also counted per code.
+        form={"code": "{contact}", "birth_date": "1901-01-01"},
+        ok_statuses=ALLOWED | {400},
+        why="no statement with that code and date of birth: 400, whoever asks",
+    ),
+    ("GET", "/pay/statement"): GUEST,
+    ("POST", "/pay/statement"): replace(GUEST, form={}),
+    ("GET", "/pay/receipts/{payment_id}"): replace(GUEST, params={"payment_id": "payment"}),
+    ("POST", "/pay/receipts/{payment_id}/check"): replace(
+        GUEST, params={"payment_id": "payment"}, form={}
+    ),
     # Notifications: the account's own devices and choices.
     ("GET", "/notifications"): Rule(Kind.PATIENT, why="the page needs a context, as the tabs do"),
     ("POST", "/notifications"): Rule(Kind.ACCOUNT, form={"results.push": "on"}),
@@ -481,6 +524,19 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ),
     ("POST", "/staff/messages/templates/{template_id}/remove"): staff_only(
         ADMIN, params={"template_id": "template"}
+    ),
+    # Billing: find an account, its ledger, adjustments and refunds.
+    ("GET", "/staff/billing"): staff_only(BILLING),
+    ("GET", "/staff/billing/accounts/{public_id}"): staff_only(
+        BILLING, params={"public_id": "billing_account"}
+    ),
+    ("POST", "/staff/billing/accounts/{public_id}/adjustments"): staff_only(
+        BILLING,
+        params={"public_id": "billing_account"},
+        form={"amount": "1.00", "reason": "courtesy", "note": ""},
+    ),
+    ("POST", "/staff/billing/payments/{public_id}/refund"): staff_only(
+        BILLING, params={"public_id": "payment"}, form={"amount": "1.00"}
     ),
     ("GET", "/staff/outbox"): staff_only(
         FRONT_DESK_AND_ADMIN, demo_only=True, why="its messages carry links and codes"
@@ -914,6 +970,32 @@ async def _refill(world: World) -> str:
     return world.facts["refill"]
 
 
+async def _billing_account(world: World) -> str:
+    """A bill on the patient's record (the patient pays for themself)."""
+    bill = await make_bill(world.patient)
+    world.facts["billing_account_id"] = str(bill.account.id)
+    return str(bill.account.public_id)
+
+
+async def _payment(world: World) -> str:
+    """A payment that went through on the patient's bill."""
+    if "billing_account" not in world.facts:
+        world.facts["billing_account"] = await _billing_account(world)
+    account_id = int(world.facts["billing_account_id"])
+    payment = Payment(
+        account=account_id,
+        idempotency_key=unique("matrix-pay-"),
+        amount_cents=2_000,
+        status="succeeded",
+        processor_ref=unique("demo_matrix_"),
+    )
+    await Payment.insert(payment)
+    await LedgerEntry.insert(
+        LedgerEntry(account=account_id, kind="payment", amount_cents=2_000, payment=payment.id)
+    )
+    return str(payment.public_id)
+
+
 async def _template(_: World) -> str:
     return str((await make_reply_template()).public_id)
 
@@ -931,6 +1013,8 @@ FACTS: dict[str, Callable[[World], Awaitable[str]]] = {
     "refill_thread": _refill_thread,
     "refill": _refill,
     "template": _template,
+    "billing_account": _billing_account,
+    "payment": _payment,
     "dead_letter": _dead_letter,
     "push_device": _push_device,
     "report": _report,

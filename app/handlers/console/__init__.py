@@ -10,6 +10,7 @@ from litestar import Router
 
 from app.handlers.console import (
     audit,
+    billing,
     campaigns,
     deliveries,
     join_requests,
@@ -35,6 +36,7 @@ router = Router(
         audit.router,
         deliveries.router,
         campaigns.router,
+        billing.router,
     ],
 )
 # The demo outbox, mounted in demo mode only: its messages carry links and codes.

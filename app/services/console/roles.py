@@ -42,6 +42,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "scheduling": frozenset({"front_desk", "admin"}),
     # What can be booked: appointment types, clinicians' weekly hours, blocked time.
     "scheduling.inventory": frozenset({"admin"}),
+    # Bills: find an account, read its ledger, post an adjustment, refund a payment.
+    "billing": frozenset({"billing", "admin"}),
     # The demo clinic's outgoing texts and emails (demo mode only).
     "outbox": frozenset({"front_desk", "admin"}),
     # The message queue: every role answers at least one pool (the pools below).

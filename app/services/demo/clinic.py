@@ -19,6 +19,7 @@ from piccolo.table import Table
 from app.clock import utcnow
 from app.db import write_transaction
 from app.i18n import N_
+from app.services.demo.bills import BILL_TABLES, seed_bills
 from app.services.demo.record import seed_demo_records
 from app.services.messages.targets import (
     DEFAULT_HOURS,
@@ -27,6 +28,7 @@ from app.services.messages.targets import (
     previous_close,
 )
 from app.services.messages.threads import TOPIC_POOLS
+from app.services.outreach.news import news_forget
 from app.services.results.panels import A1C, BMP, CBC, CHLAMYDIA, LIPIDS, TSH, Panel, interpretation
 from app.services.visits.slots import slots_generate
 from app.tables import (
@@ -147,6 +149,7 @@ async def _insert(table: type[Table], rows: Sequence[Table]) -> list[int]:
 
 async def _wipe() -> None:
     for table in (
+        *BILL_TABLES,
         AuditEvent,
         CampaignSend,
         Campaign,
@@ -213,6 +216,7 @@ async def demo_clinic_seed(*, today: date | None = None, reset: bool = False) ->
         await _seed_scheduling(built, patients)
         await _seed_message_desk(rng, built, patients, today)
         await _seed_news()
+        await seed_bills(today)
         await seed_demo_records(today)
     return True
 
@@ -229,6 +233,7 @@ async def _seed_news() -> None:
             " 7 pm. Pida una en el portal.",
         )
     )
+    news_forget()  # a demo reset while serving shows the new note at once
 
 
 async def _seed_clinic() -> _Built:

@@ -4,6 +4,7 @@ shows the newest one for a while. A note is the clinic's own words, never about 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -38,6 +39,13 @@ class NewsLine:
         return self.body_es if locale == "es" and self.body_es else self.body
 
 
+# The note is the same for everyone, so home keeps it in memory rather than asking the
+# database on every view: a note written or withdrawn shows everywhere within this long (at
+# once in the process that took the change).
+KEPT_SECONDS = 30.0
+_kept: tuple[float, NewsLine | None] | None = None
+
+
 _COLUMNS = (
     NewsNote.public_id,
     NewsNote.title,
@@ -63,6 +71,24 @@ def _line(row: dict[str, object]) -> NewsLine:
 
 async def news_latest() -> NewsLine | None:
     """The note home shows: the newest one still standing, written in the last 60 days."""
+    global _kept
+    now = time.monotonic()
+    if _kept is not None and now - _kept[0] < KEPT_SECONDS:
+        line = _kept[1]
+        if line is None or line.created_at > utcnow() - SHOWN_FOR:
+            return line
+    line = await _news_newest()
+    _kept = (now, line)
+    return line
+
+
+def news_forget() -> None:
+    """Read the note from the database next time (after a change, and between tests)."""
+    global _kept
+    _kept = None
+
+
+async def _news_newest() -> NewsLine | None:
     row = (
         await NewsNote.select(*_COLUMNS)
         .where(NewsNote.withdrawn_at.is_null(), NewsNote.created_at > utcnow() - SHOWN_FOR)
@@ -104,6 +130,7 @@ async def news_publish(
             ip=staff.ip,
             user_agent=staff.user_agent,
         )
+    news_forget()
     return str(note.public_id)
 
 
@@ -124,3 +151,4 @@ async def news_withdraw(*, staff: StaffActor, public_id: str) -> None:
             ip=staff.ip,
             user_agent=staff.user_agent,
         )
+    news_forget()

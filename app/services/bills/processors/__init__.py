@@ -1,0 +1,83 @@
+"""Card processors behind one small interface: charge with an idempotency key, refund, and
+read a signed webhook. The demo processor (the default) moves no money and answers test
+card numbers as the big processors' test modes do; Stripe uses PaymentIntents.
+
+A processor gets a card as the processor's own token (a saved card, or one its hosted form
+made); the demo form's number goes to the demo processor in memory only, never further.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from app.settings import Settings, get_settings
+
+
+class ProcessorTimeoutError(Exception):
+    """No answer in time: the charge may or may not have happened. Asking again with the
+    same idempotency key finds out without charging twice."""
+
+
+class ProcessorBusyError(Exception):
+    """The processor is still working on a request with this idempotency key."""
+
+
+class WebhookRefusedError(Exception):
+    """A webhook whose signature does not check out (or that cannot be read)."""
+
+
+@dataclass(frozen=True)
+class ChargeOutcome:
+    # succeeded | declined | action_required
+    status: str
+    processor_ref: str
+    # A plain-language reason code when declined (bills.words DECLINE_REASONS).
+    decline_reason: str = ""
+    card_brand: str = ""
+    card_last4: str = ""
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """What a webhook says about one of our payments (by our payment's public id)."""
+
+    event_id: str
+    payment_public_id: str
+    processor_ref: str
+    outcome: ChargeOutcome | None  # None: an event we do not act on
+
+
+class Processor(Protocol):
+    name: str
+
+    async def charge(
+        self,
+        *,
+        amount_cents: int,
+        currency: str,
+        idempotency_key: str,
+        card_token: str,
+        payment_public_id: str,
+    ) -> ChargeOutcome: ...
+
+    async def refund(self, *, processor_ref: str, amount_cents: int, idempotency_key: str) -> str:
+        """Give back part or all of a charge; the refund's id."""
+        ...
+
+    def webhook(self, payload: bytes, signature: str) -> WebhookEvent: ...
+
+
+def processor_for(settings: Settings | None = None) -> Processor:
+    settings = settings or get_settings()
+    if settings.payment_processor == "stripe":
+        from app.services.bills.processors.stripe import StripeProcessor
+
+        return StripeProcessor(
+            secret_key=settings.stripe_secret_key,
+            webhook_secret=settings.stripe_webhook_secret,
+            base_url=settings.stripe_base_url,
+        )
+    from app.services.bills.processors.demo import DEMO
+
+    return DEMO

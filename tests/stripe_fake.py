@@ -1,0 +1,157 @@
+"""A local stand-in for the part of Stripe's API the portal uses (PaymentIntents created and
+confirmed at once, refunds), on 127.0.0.1: it keeps every request for tests to check, and
+answers a repeated Idempotency-Key with the first answer, as Stripe does. `sign` makes a
+webhook signature the way Stripe does (t=..., v1=HMAC-SHA256)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+SECRET_KEY = "sk_test_portal_fake"
+WEBHOOK_SECRET = "whsec_portal_fake"
+# PaymentMethod tokens the fake knows, like Stripe's test ones.
+DECLINES = {
+    "pm_card_chargeDeclined": "generic_decline",
+    "pm_card_insufficientFunds": "insufficient_funds",
+}
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    form: dict[str, str]
+
+
+@dataclass
+class FakeStripe:
+    url: str = ""
+    requests: list[Seen] = field(default_factory=list)
+    answers: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    charges: list[dict[str, Any]] = field(default_factory=list)
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _working: set[str] = field(default_factory=set)
+
+    def answer(self, seen: Seen) -> tuple[int, dict[str, Any]]:
+        """The first answer for a key again; a key still being worked on: 409, as Stripe."""
+        key = seen.headers.get("idempotency-key", "")
+        with self._lock:
+            if key and key in self.answers:
+                return self.answers[key]
+            if key in self._working:
+                return 409, {"error": {"type": "idempotency_error", "message": "in use"}}
+            self._working.add(key)
+        time.sleep(0.05)  # the network and the card company take a moment
+        try:
+            return self._answer(seen, key)
+        finally:
+            with self._lock:
+                self._working.discard(key)
+
+    def _answer(self, seen: Seen, key: str) -> tuple[int, dict[str, Any]]:
+        if seen.headers.get("authorization") != f"Bearer {SECRET_KEY}":
+            return 401, {"error": {"type": "invalid_request_error", "message": "bad key"}}
+        if seen.path == "/v1/payment_intents":
+            reply = self._intent(seen.form)
+        elif seen.path == "/v1/refunds":
+            reply = (
+                200,
+                {
+                    "id": f"re_{next(self._ids)}_{secrets.token_hex(6)}",
+                    "object": "refund",
+                    "status": "succeeded",
+                    "amount": int(seen.form["amount"]),
+                },
+            )
+        else:
+            reply = 404, {"error": {"type": "invalid_request_error", "message": "unknown"}}
+        if key:
+            self.answers[key] = reply
+        return reply
+
+    def _intent(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        intent = {
+            "id": f"pi_{next(self._ids)}_{secrets.token_hex(6)}",
+            "object": "payment_intent",
+            "amount": int(form["amount"]),
+            "currency": form["currency"],
+            "metadata": {"payment": form.get("metadata[payment]", "")},
+            "status": "succeeded",
+        }
+        decline = DECLINES.get(form.get("payment_method", ""))
+        if decline:
+            intent["status"] = "requires_payment_method"
+            return 402, {
+                "error": {
+                    "type": "card_error",
+                    "code": "card_declined",
+                    "decline_code": decline,
+                    "message": "declined",
+                    "payment_intent": intent,
+                }
+            }
+        self.charges.append(intent)
+        return 200, intent
+
+
+def sign(payload: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None) -> str:
+    stamp = at or int(time.time())
+    mac = hmac.new(secret.encode(), f"{stamp}.".encode() + payload, hashlib.sha256).hexdigest()
+    return f"t={stamp},v1={mac}"
+
+
+def event(kind: str, intent: dict[str, Any], event_id: str = "evt_1") -> bytes:
+    return json.dumps(
+        {"id": event_id, "object": "event", "type": kind, "data": {"object": intent}}
+    ).encode()
+
+
+@contextmanager
+def fake_stripe() -> Iterator[FakeStripe]:
+    fake = FakeStripe()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length).decode()
+            seen = Seen(
+                method="POST",
+                path=self.path,
+                headers={key.lower(): value for key, value in self.headers.items()},
+                form=dict(parse_qsl(body)),
+            )
+            fake.requests.append(seen)
+            status, reply = fake.answer(seen)
+            data = json.dumps(reply).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
