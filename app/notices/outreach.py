@@ -134,7 +134,7 @@ class Reach:
 class Reached:
     channel: str  # push | sms | email, or "" when nothing could go
     key: str | None = None  # the outbox key (for a push: the key its device rows share)
-    skipped: str = ""  # opted_out | no_contact
+    skipped: str = ""  # opted_out | no_contact | no_consent
 
 
 def _push_words(words: Wording, _: Say) -> Wording:
@@ -152,7 +152,11 @@ async def _campaign(message: Message, *, reach: Reach, link: str, path: str, key
     if reach.account_id is not None:
         prefs = await preferences_for(reach.account_id)
         locale = prefs.locale or locale
-        wanted = prefs.wants("news") or prefs.wants("appointments") or wanted
+        # Clinic news by the ways chosen for it, else the ways chosen for visits (news is off
+        # until chosen); someone who turned both off gets no campaign at all.
+        wanted = prefs.wants("news") or prefs.wants("appointments")
+        if not wanted:
+            return Reached("", None, "no_consent")
         if prefs.quiet_start is None:
             prefs = replace(prefs, quiet_start=CLINIC_QUIET.quiet_start)
             prefs = replace(prefs, quiet_end=CLINIC_QUIET.quiet_end)

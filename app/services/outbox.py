@@ -262,6 +262,14 @@ async def outbox_deliver(
 
 async def _deliver_one(claimed: Claimed, channels: Mapping[str, Channel], worker: str) -> None:
     released: dict[Any, Any] = {OutboxMessage.lease_owner: None, OutboxMessage.lease_until: None}
+    if claimed.message.channel == "sms" and not await sms_allowed(
+        claimed.message.recipient, kind=claimed.kind
+    ):
+        # STOP came after this text was queued (held for quiet hours, waiting to retry, or
+        # revived by staff): it is checked again now, and the text is not sent.
+        stopped = {OutboxMessage.status: "dead", OutboxMessage.last_error: "opted_out"}
+        await _finish(claimed, worker, {**released, **_scrubbed(), **stopped})
+        return
     try:
         message = await _addressed(claimed.message)
         provider_id = await channels[message.channel].send(message)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -18,6 +18,8 @@ from app.channels.sms import ConsoleSMS
 from app.clinic import clinic_profile
 from app.clock import set_clock
 from app.db import write_transaction
+from app.services.enrollment import MAX_DATE_ATTEMPTS, EnrollmentError, enroll_confirm
+from app.services.notifications import preferences_save
 from app.services.outbox import outbox_deliver
 from app.services.outreach.campaigns import (
     MONTHLY_CAP,
@@ -288,3 +290,112 @@ def test_each_template_fits_two_segments_in_both_languages(template: str) -> Non
     samples = template_samples(template)
     assert [sample.locale for sample in samples] == ["en", "es"]
     assert all(sample.segments <= 2 for sample in samples), samples
+
+
+def _channels() -> dict[str, Channel]:
+    return {
+        "sms": ConsoleSMS(),
+        "email": ConsoleEmail(),
+        "push": WebPushChannel(
+            private_key_pem=get_settings().vapid_private_key, subject="mailto:t@example.org"
+        ),
+    }
+
+
+async def test_a_finish_enrollment_link_never_gives_fresh_date_of_birth_tries() -> None:
+    """Each tap makes a new enrollment link, but wrong dates of birth carry over to it: once
+    five were wrong, the link leads to the start page and the clinic invites again."""
+    birth = date(1971, 3, 9)
+    invited = await make_patient(given="Invited", birth=birth)
+    await with_contacts(invited, phone=phone_number(), phone_is_own=True)
+    await EnrollmentInvite.insert(
+        EnrollmentInvite(
+            patient=invited.id,
+            token_hash=f"{invited.id + 7:064d}",
+            via="sms",
+            expires_at=datetime.now(UTC) + timedelta(days=3),
+        )
+    )
+    await campaigns_send_due(only=await _campaign("invited_never_signed_in", "finish_enrollment"))
+    go = (await CampaignSend.select(CampaignSend.token).where(CampaignSend.patient == invited.id))[
+        0
+    ]["token"]
+    guess = date(1970, 1, 1)
+    wrong = 0
+    for _ in range(3):
+        target = await campaign_click(go)
+        assert target is not None
+        if target.route != "enroll":
+            break
+        assert target.token is not None
+        for _ in range(2):
+            with pytest.raises(EnrollmentError):
+                await enroll_confirm(
+                    token=target.token,
+                    birth_date=guess,
+                    lifetime=timedelta(hours=1),
+                    ip="203.0.113.9",
+                    user_agent="test",
+                )
+            wrong += 1
+            guess += timedelta(days=1)
+            if wrong >= MAX_DATE_ATTEMPTS:
+                break
+    last = await campaign_click(go)
+    assert wrong == MAX_DATE_ATTEMPTS
+    assert last is not None
+    assert (last.route, last.token) == ("landing", None)
+
+
+async def test_an_old_finish_enrollment_text_no_longer_makes_a_link() -> None:
+    invited = await make_patient(given="Late")
+    await with_contacts(invited, phone=phone_number(), phone_is_own=True)
+    await EnrollmentInvite.insert(
+        EnrollmentInvite(
+            patient=invited.id,
+            token_hash=f"{invited.id + 9:064d}",
+            via="sms",
+            expires_at=datetime.now(UTC) + timedelta(days=3),
+        )
+    )
+    await campaigns_send_due(only=await _campaign("invited_never_signed_in", "finish_enrollment"))
+    go = (await CampaignSend.select(CampaignSend.token).where(CampaignSend.patient == invited.id))[
+        0
+    ]["token"]
+    later = datetime.now(UTC) + timedelta(days=31)
+    set_clock(lambda: later)
+    target = await campaign_click(go)
+    assert target is not None
+    assert target.route == "landing"
+
+
+async def test_a_text_held_for_the_morning_is_not_sent_after_a_stop_in_the_night() -> None:
+    _, phone, _ = await make_reachable_person("Sleeper")
+    night = datetime.now(clinic_profile().timezone).replace(hour=22, minute=0, second=0)
+    set_clock(lambda: night.astimezone(UTC))
+    await campaigns_send_due(only=await _campaign())
+    assert await _campaign_texts(phone) == 1
+    set_clock(lambda: (night + timedelta(minutes=30)).astimezone(UTC))
+    assert await sms_inbound(number=phone, body="STOP", provider_id=f"SMs{phone[1:]}") == "stop"
+
+    set_clock(lambda: (night + timedelta(hours=10, minutes=5)).astimezone(UTC))
+    while await outbox_deliver(channels=_channels(), worker="test", lease=timedelta(minutes=1)):
+        pass
+
+    rows = await OutboxMessage.select(OutboxMessage.status, OutboxMessage.last_error).where(
+        OutboxMessage.recipient == phone, OutboxMessage.kind == "campaign"
+    )
+    assert rows == [{"status": "dead", "last_error": "opted_out"}]
+
+
+async def test_someone_who_turned_every_notice_off_gets_no_campaign() -> None:
+    person, phone, _ = await make_reachable_person("NoNews")
+    await preferences_save(
+        account_id=person.account.id,
+        channels={c: () for c in ("messages", "results", "appointments", "bills", "news")},
+        quiet=None,
+    )
+    await campaigns_send_due(only=await _campaign())
+    sends = await _sends(person.patient.id)
+    assert [(s["channel"], s["skipped"]) for s in sends] == [("", "no_consent")]
+    assert await _campaign_texts(phone) == 0

@@ -22,10 +22,12 @@ from tests.factories import (
     appointment_type,
     grant,
     make_account,
+    make_patient,
     make_reachable_person,
     make_visit,
     phone_number,
     with_contacts,
+    years_ago,
 )
 
 # Twilio's worked example ("Webhooks security"): auth token 12345, this URL, these parameters.
@@ -263,3 +265,20 @@ async def test_a_caregiver_s_c_applies_only_where_their_grant_opens_visits(
     await Account.update({Account.phone: phone}).where(Account.id == son.id)
     await grant(son, father.patient, kind="proxy", scope=scope, relationship="child")
     assert await sms_inbound(number=phone, body="C") == outcome
+
+
+async def test_a_parent_s_number_on_a_grown_child_s_record_changes_none_of_its_visits() -> None:
+    """A number shared by two adults' records is neither one's own: without a grant that
+    opens visits, "X" from it cancels nothing."""
+    shared = phone_number()
+    parent, _, _ = await make_reachable_person("Parent")
+    await with_contacts(parent.patient, phone=shared)
+    child = await make_patient(given="Grown", birth=years_ago(19))
+    await with_contacts(child, phone=shared, phone_is_own=False)
+    visit = await make_visit(child, starts_at=datetime.now(UTC) + timedelta(days=10))
+
+    answer = await sms_inbound(number=shared, body="X", provider_id=f"SMx{shared[1:]}")
+
+    assert answer != "cancelled"
+    row = await Appointment.select(Appointment.status).where(Appointment.id == visit.id)
+    assert row == [{"status": "booked"}]

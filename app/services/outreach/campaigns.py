@@ -27,7 +27,7 @@ from typing import Any
 from app.access import StaffActor
 from app.clinic import clinic_today
 from app.clock import utcnow
-from app.db import write_transaction
+from app.db import lock_names, write_transaction
 from app.errors import NotFoundError
 from app.i18n import N_
 from app.notices.outreach import (
@@ -44,7 +44,8 @@ from app.notices.outreach import (
 )
 from app.notices.words import Message, say_in, sms_segments, sms_text
 from app.services.audit import audit_insert
-from app.services.visits.slots import is_unique_violation
+from app.services.enrollment import MAX_DATE_ATTEMPTS
+from app.services.visits.slots import as_utc, is_unique_violation
 from app.settings import get_settings
 from app.tables import AccessGrant, Campaign, CampaignSend, EnrollmentInvite, Patient
 
@@ -55,6 +56,9 @@ CAP_WINDOW = timedelta(days=30)
 ROUND = 50
 ADULT_AGE = 18
 ENROLL_LINK_LIFETIME = timedelta(days=3)
+# A campaign's link makes an enrollment link for this long after the text went out; later, a
+# tap leads to the start page (a forwarded or recycled number must not keep a way in).
+ENROLL_CLICK_LIFETIME = timedelta(days=30)
 
 SEGMENTS: dict[str, str] = {
     "enrolled_never_booked": N_("Enrolled, never booked online"),
@@ -419,6 +423,8 @@ async def _campaign_round(campaign: dict[str, Any], now: datetime) -> int:
 async def _send_one(campaign: dict[str, Any], recipient: Recipient) -> bool:
     """The row first, then the message, in one transaction; whether something went."""
     async with write_transaction():
+        # Two workers sending two campaigns to one person must not both pass the monthly cap.
+        await lock_names(f"campaign.cap:{recipient.patient_id}")
         once_key = f"{campaign['id']}:{recipient.patient_id}"
         if await CampaignSend.exists().where(CampaignSend.once_key == once_key):
             return False
@@ -485,6 +491,7 @@ async def campaign_click(token: str) -> Target | None:
                 CampaignSend.patient,
                 CampaignSend.channel,
                 CampaignSend.clicked_at,
+                CampaignSend.created_at,
                 CampaignSend.campaign.template,
             )
             .where(CampaignSend.token == token)
@@ -499,6 +506,8 @@ async def campaign_click(token: str) -> Target | None:
         target = TEMPLATES[row["campaign.template"]].target
         if target != "enroll":
             return Target(target)
+        if as_utc(row["created_at"]) < utcnow() - ENROLL_CLICK_LIFETIME:
+            return Target("landing")  # an old text: the clinic invites again
         return await _fresh_enroll_link(row["patient"], row["channel"])
 
 
@@ -510,6 +519,16 @@ async def _fresh_enroll_link(patient_id: int, channel: str) -> Target:
     ):
         return Target("landing")
     now = utcnow()
+    # Wrong dates of birth on the record's recent links carry over to the new one: a click
+    # must not give anyone holding the text five fresh tries. Once locked, the clinic invites.
+    tried = await EnrollmentInvite.select(EnrollmentInvite.failed_attempts).where(
+        EnrollmentInvite.patient == patient_id,
+        EnrollmentInvite.used_at.is_null(),
+        EnrollmentInvite.expires_at > now,
+    )
+    failed = max((row["failed_attempts"] for row in tried), default=0)
+    if failed >= MAX_DATE_ATTEMPTS:
+        return Target("landing")
     await EnrollmentInvite.update({EnrollmentInvite.voided_at: now}).where(
         EnrollmentInvite.patient == patient_id,
         EnrollmentInvite.used_at.is_null(),
@@ -521,6 +540,7 @@ async def _fresh_enroll_link(patient_id: int, channel: str) -> Target:
         token_hash=hashlib.sha256(token.encode()).hexdigest(),
         via=channel if channel in ("sms", "email") else "sms",
         expires_at=now + ENROLL_LINK_LIFETIME,
+        failed_attempts=failed,
     )
     await EnrollmentInvite.insert(invite)
     await audit_insert(

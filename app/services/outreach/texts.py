@@ -113,12 +113,17 @@ async def _sender(number: str) -> Sender:
     """The records whose phone is this number (the adult's own first), and the records an
     account with this phone looks after for visits."""
     today = clinic_today()
-    rows = await Patient.select(Patient.id, Patient.birth_date, Patient.preferred_language).where(
-        Patient.phone == number, Patient.deceased_at.is_null()
-    )
+    rows = await Patient.select(
+        Patient.id, Patient.birth_date, Patient.preferred_language, Patient.phone_is_own
+    ).where(Patient.phone == number, Patient.deceased_at.is_null())
     adults = [row for row in rows if _age(row["birth_date"], today) >= ADULT_AGE]
     own = adults[0] if len(adults) == 1 else (rows[0] if len(rows) == 1 else None)
-    ids = [row["id"] for row in rows]
+    # The number speaks for a record by itself only when it is that record's own: the one
+    # record with it, the one adult among the records sharing it, or a record where staff
+    # marked it as the patient's own. Any other record with this number (a parent's number
+    # on a grown child's record) is reached only through the account's grants below, with
+    # their scopes.
+    ids = [row["id"] for row in rows if row is own or row["phone_is_own"]]
     account = await Account.select(Account.id, Account.locale).where(
         Account.phone == number, Account.disabled_at.is_null()
     )
