@@ -17,6 +17,7 @@ from app.db import write_transaction
 from app.errors import NotFoundError
 from app.notices import send_enrollment_link
 from app.services.audit import audit_insert
+from app.services.facts import record_fact
 from app.services.self_access import (
     HOLDER_COLUMNS,
     SelfAccessError,
@@ -100,6 +101,7 @@ async def invite_create(
             key = await send_enrollment_link(
                 to=(via, recipient), patient_id=patient["id"], clinic=clinic_name, link=link
             )
+        await record_fact("invited", patient["id"], occurred_at=now, channel=via)
         await audit_insert(
             occurred_at=now,
             actor_staff=staff_id,
@@ -250,4 +252,5 @@ async def account_for_patient(patient_id: int, display_name: str) -> int:
     await AccessGrant.insert(
         AccessGrant(account=account.id, patient=patient_id, kind="self", starts_at=utcnow())
     )
+    await record_fact("enrolled", patient_id)
     return int(account.id)

@@ -3,6 +3,7 @@
 from app.tables.audit import AuditChainHead, AuditEvent
 from app.tables.clinic import Clinician, Location, Organization
 from app.tables.codes import SignInCode
+from app.tables.dashboard import DashboardFigure, Fact, FollowUp, SurveyAnswer
 from app.tables.enrollment import EnrollmentInvite, JoinRequest, StaffInvite
 from app.tables.messaging import (
     ClinicHoliday,
@@ -45,7 +46,10 @@ __all__ = [
     "Clinician",
     "Conversation",
     "ConversationNote",
+    "DashboardFigure",
     "EnrollmentInvite",
+    "Fact",
+    "FollowUp",
     "JoinRequest",
     "LabObservation",
     "LabReport",
@@ -66,6 +70,7 @@ __all__ = [
     "StaffInvite",
     "StaffPasskey",
     "StaffUser",
+    "SurveyAnswer",
     "WaitlistEntry",
     "WaitlistOffer",
     "WebAuthnChallenge",
