@@ -19,6 +19,8 @@ from piccolo.table import Table
 from app.clock import utcnow
 from app.db import write_transaction
 from app.i18n import N_
+from app.services.dashboard.rollup import dashboard_rollup
+from app.services.demo.facts import demo_facts_seed
 from app.services.messages.targets import (
     DEFAULT_HOURS,
     BusinessCalendar,
@@ -41,6 +43,8 @@ from app.tables import (
     Clinician,
     Conversation,
     ConversationNote,
+    DashboardFigure,
+    Fact,
     LabObservation,
     LabReport,
     Location,
@@ -135,6 +139,8 @@ async def _insert(table: type[Table], rows: Sequence[Table]) -> list[int]:
 
 async def _wipe() -> None:
     for table in (
+        DashboardFigure,
+        Fact,
         AuditEvent,
         WebSession,
         MessageAttachment,
@@ -189,6 +195,9 @@ async def demo_clinic_seed(*, today: date | None = None, reset: bool = False) ->
         await _seed_history(rng, built, patients, today)
         await _seed_scheduling(built, patients)
         await _seed_message_desk(rng, built, patients, today)
+        await demo_facts_seed(today=today, zone=CLINIC_ZONE)
+    # The dashboard's figures for the year, as the worker would roll them up.
+    await dashboard_rollup(months=13, today=today)
     return True
 
 
