@@ -79,6 +79,11 @@ class Settings:
     caregiver_invites_open: int = 5
     caregiver_invites_per_day: int = 10
     trusted_proxies: tuple[IPNetwork, ...] = ()
+    # Invited patients who have not joined after this many days get a reminder (at most
+    # follow_up_max of them, one per wait); the worker sends them itself when follow_up_auto.
+    follow_up_days: int = 7
+    follow_up_max: int = 1
+    follow_up_auto: bool = False
 
     @property
     def is_sqlite(self) -> bool:
@@ -225,6 +230,9 @@ def load_settings() -> Settings:
         # Proxies whose X-Forwarded-For/-Proto we believe; none by default, so a client
         # cannot pick the address its attempts are counted under.
         trusted_proxies=_networks("PORTAL_TRUSTED_PROXIES"),
+        follow_up_days=max(_int("PORTAL_FOLLOW_UP_DAYS", 7), 1),
+        follow_up_max=max(_int("PORTAL_FOLLOW_UP_MAX", 1), 0),
+        follow_up_auto=_flag("PORTAL_FOLLOW_UP_AUTO", False),
     )
 
 

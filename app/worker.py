@@ -21,6 +21,8 @@ from app.db import write_transaction
 from app.notices import delivery  # noqa: F401  (its import sets the push fallback)
 from app.services.audit import SEAL_BATCH, audit_seal, audit_seal_release
 from app.services.caregivers import guardian_grants_end_at_adulthood
+from app.services.dashboard import dashboard_refresh
+from app.services.dashboard.follow_up import follow_ups_send_due
 from app.services.outbox import outbox_deliver, outbox_purge
 from app.services.results.release import results_release_due
 from app.services.self_access import self_grants_outside_age_rules
@@ -92,6 +94,7 @@ async def _housekeeping() -> None:
     except Exception as error:  # tried again next hour
         log.error("housekeeping failed: %s", type(error).__name__)
         return
+    await _dashboard()
     if ended:
         log.info("ended %d guardian grants at adulthood", ended)
     if ended_own:
@@ -100,6 +103,20 @@ async def _housekeeping() -> None:
         log.info("deleted %d finished outbox messages", purged)
     if made:
         log.info("made %d slots from weekly templates", made)
+
+
+async def _dashboard() -> None:
+    """Every hour: remind invited patients due a follow-up (when the clinic turned that on),
+    then roll the facts up into the dashboard's figures for the last 13 months."""
+    try:
+        reminded = await follow_ups_send_due()
+        written = await dashboard_refresh(months=13)
+    except Exception as error:  # tried again next hour
+        log.error("dashboard roll-up failed: %s", type(error).__name__)
+        return
+    if reminded:
+        log.info("sent %d follow-up reminders", reminded)
+    log.info("rolled up %d dashboard figures", written)
 
 
 async def _slots_generate() -> int:

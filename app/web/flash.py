@@ -90,6 +90,13 @@ NOTICES: dict[str, Notice] = {
     "guardian_invited": Notice(N_("Invitation sent to the parent or guardian.")),
     "grant_ended": Notice(N_("Access ended.")),
     "own_contacts_saved": Notice(N_("Saved which phone and email are the patient's own.")),
+    # The dashboard and its follow-up list.
+    "dashboard_refreshed": Notice(N_("The figures are up to date.")),
+    "follow_up_sent": Notice(N_("Reminders sent.")),
+    "follow_up_none": Notice(N_("No one was due a reminder."), error=True),
+    "follow_up_opted_out": Notice(N_("They will not be reminded again.")),
+    # The one-question survey.
+    "survey_thanks": Notice(N_("Thank you for telling us.")),
 }
 
 

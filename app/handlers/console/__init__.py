@@ -10,6 +10,7 @@ from litestar import Router
 
 from app.handlers.console import (
     audit,
+    dashboard,
     deliveries,
     join_requests,
     messages,
@@ -32,6 +33,7 @@ router = Router(
         results.router,
         posters.router,
         audit.router,
+        dashboard.router,
         deliveries.router,
     ],
 )

@@ -23,7 +23,7 @@ from app.tables import DashboardFigure, Fact, Location
 
 # The figures, in the order the dashboard shows them: (metric, how its value reads).
 # "share": numerator / denominator as a percentage; "mean": numerator / denominator;
-# "count": the numerator; "minutes": a mean or a value in minutes.
+# "count": the numerator; "money": the numerator, an amount; "minutes": a mean in minutes.
 METRICS: dict[str, str] = {
     "enrollment": "share",  # enrolled / patients seen in the last 12 months
     "active": "share",  # signed in this month / enrolled
@@ -34,7 +34,7 @@ METRICS: dict[str, str] = {
     "booked_online": "share",  # visits booked through the portal / all booked
     "results_same_day": "share",  # released results viewed the same clinic day / released
     "payments_online": "share",  # payments through the portal / all payments
-    "payments_amount": "share",  # amount paid through the portal / all amounts
+    "payments_amount": "money",  # amount paid through the portal (denominator: all amounts)
     "installed": "share",  # added to the home screen / enrolled
     "push_enabled": "share",  # notifications on / enrolled
     "satisfaction": "mean",  # "How easy was that?" 1-5

@@ -19,7 +19,7 @@ from piccolo.table import Table
 from app.clock import utcnow
 from app.db import write_transaction
 from app.i18n import N_
-from app.services.dashboard.rollup import dashboard_rollup
+from app.services.dashboard import dashboard_refresh
 from app.services.demo.facts import demo_facts_seed
 from app.services.messages.targets import (
     DEFAULT_HOURS,
@@ -197,7 +197,7 @@ async def demo_clinic_seed(*, today: date | None = None, reset: bool = False) ->
         await _seed_message_desk(rng, built, patients, today)
         await demo_facts_seed(today=today, zone=CLINIC_ZONE)
     # The dashboard's figures for the year, as the worker would roll them up.
-    await dashboard_rollup(months=13, today=today)
+    await dashboard_refresh(months=13, today=today)
     return True
 
 

@@ -192,7 +192,7 @@ async def _from_rows(now: datetime) -> list[Fact]:
         LabReport.patient,
         LabReport.released_at,
         LabReport.first_viewed_at,
-        LabReport.patient.primary_clinician.location.as_alias("location"),
+        LabReport.patient._.primary_clinician._.location.as_alias("location"),
     ).where(LabReport.released_at.is_not_null())
     for report in reports:
         released = as_utc(report["released_at"])
