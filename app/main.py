@@ -41,6 +41,7 @@ from app.handlers import (
     results,
     sign_in,
     start,
+    survey,
     visits,
 )
 from app.handlers.errors import EXCEPTION_HANDLERS
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         caregivers.router,
         access_history.router,
         notifications.router,
+        survey.router,
         console.router,
         create_static_files_router(
             path="/static",

@@ -19,6 +19,7 @@ from app.clinic import clinic_profile
 from app.errors import NotFoundError
 from app.handlers.support import NO_STORE, htmx_target, page
 from app.i18n import gettext
+from app.services.survey import survey_due
 from app.services.visits import visit_open, visits_list
 from app.services.visits.booking import (
     CANCEL_REASONS,
@@ -223,11 +224,13 @@ async def visit(
     context: NamedDependency[PatientContext], visit_id: FromPath[str], done: FromQuery[str] = ""
 ) -> Template:
     detail = await visit_open(context, visit_id)
+    survey = await survey_due(context.actor, task="booking") if done == "booked" else None
     return page(
         "visits/visit.html",
         context=context,
         tab="visits",
         visit=detail,
+        survey=survey,
         done=done,
         clinic_phone=detail.location_phone or clinic_profile().phone,
     )

@@ -13,8 +13,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
+from app.access import Actor
 from app.clinic import clinic_profile
 from app.clock import utcnow
+from app.db import write_transaction
 from app.tables import Fact, Patient
 
 # kind -> the area it counts as use of (when done through the portal), or "" for none.
@@ -84,6 +86,20 @@ async def record_fact(
     )
 
 
+async def install_record(actor: Actor, *, standalone: bool) -> None:
+    """The portal was added to the home screen (the browser's `appinstalled`), or opened
+    from it (standalone display mode): counted once per record."""
+    patient_id = actor.acting_patient_id
+    if patient_id is None:
+        return
+    async with write_transaction():
+        if await Fact.exists().where(Fact.patient == patient_id, Fact.kind == "app_installed"):
+            return
+        await record_fact(
+            "app_installed", patient_id, channel="standalone" if standalone else "portal"
+        )
+
+
 def fact_row(
     kind: str,
     patient_id: int | None,
@@ -109,4 +125,13 @@ def fact_row(
     )
 
 
-__all__ = ["KINDS", "PORTAL", "as_utc", "clinic_day", "fact_row", "patient_location", "record_fact"]
+__all__ = [
+    "KINDS",
+    "PORTAL",
+    "as_utc",
+    "clinic_day",
+    "fact_row",
+    "install_record",
+    "patient_location",
+    "record_fact",
+]
