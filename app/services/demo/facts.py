@@ -138,7 +138,8 @@ def _portal_life(
                 score = rng.choices((2, 3, 4, 5), weights=(1, 2, 5, 6))[0]
                 facts.append(fact_row("survey_ease", pid, location, when, "portal", score))
                 account = account_of.get(pid)
-                if account is not None:
+                # The personas' answers are old enough that the survey asks them again.
+                if account is not None and now - when > timedelta(days=100):
                     answers.append(
                         SurveyAnswer(
                             account=account,
