@@ -24,7 +24,7 @@ def _admin(browser: Browser, server: str) -> tuple[BrowserContext, Page]:
 def _ease(page: Page) -> str:
     page.goto("/staff/dashboard")
     section = page.locator("section", has=page.locator("#metric-satisfaction"))
-    return section.locator(".figure").inner_text()
+    return section.locator("p").first.inner_text()
 
 
 def test_the_admin_sees_the_follow_up_and_sends_the_reminders(

@@ -13,7 +13,7 @@ from httpx import AsyncClient
 from app.clock import utcnow
 from app.services.enrollment import invite_create
 from app.tables import AuditEvent, EnrollmentInvite, OutboxMessage, Patient
-from tests.factories import make_patient, phone_number, with_contacts
+from tests.factories import make_location, make_patient, phone_number, with_contacts
 from tests.web.conftest import csrf_from, flashed, staff_signed_in
 
 
@@ -122,3 +122,23 @@ async def test_the_month_downloads_as_csv_with_every_figure(client: AsyncClient)
     rows = list(csv.DictReader(io.StringIO(answer.text)))
     assert {row["metric"] for row in rows} >= {"enrollment", "active", "booked_online"}
     assert await AuditEvent.exists().where(AuditEvent.action == "dashboard.export")
+
+
+async def test_each_location_has_its_own_month(client: AsyncClient) -> None:
+    location = await make_location()
+    await staff_signed_in(client, role="manager")
+    page = await client.get("/staff/dashboard", params={"location": location.code})
+    assert page.status_code == 200
+    assert f'value="{location.code}" selected' in page.text
+
+
+def test_every_opportunity_links_to_a_route_that_exists() -> None:
+    from app.main import create_app
+    from app.services.dashboard.figures import GOALS
+    from app.settings import get_settings
+
+    app = create_app(get_settings())
+    for *_, route, _permission in GOALS:
+        if route is not None:
+            assert app.route_reverse(route)
+    assert app.route_reverse("staff_dashboard_follow_up")

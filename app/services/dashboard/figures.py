@@ -276,7 +276,7 @@ GOALS: tuple[tuple[str, float, str, str, str | None, str], ...] = (
         40.0,
         N_("%(share)s of visits were booked through the portal."),
         N_("Open more visit types to online booking"),
-        "staff_scheduling_inventory",
+        "staff_inventory",
         "scheduling.inventory",
     ),
     (
