@@ -164,9 +164,9 @@ async def _build(patients: int, events: int, rng: random.Random) -> dict[str, fl
             for offset in range(patients):
                 for _ in range(1 if rng.random() < 0.5 else 2):
                     start = now - timedelta(days=rng.randint(1, 730), hours=rng.randint(0, 9))
-                    clinician = clinicians[offset % len(clinicians)]
+                    index = offset % len(clinicians)
                     yield (
-                        _pid(), first_id + offset, clinician, locations[clinicians.index(clinician) % 2],
+                        _pid(), first_id + offset, clinicians[index], locations[index % 2],
                         start, start + timedelta(minutes=30), "follow_up",
                         "fulfilled" if rng.random() < 0.94 else "noshow",
                         rng.choice(("portal", "staff", "phone")), start - timedelta(days=14),
