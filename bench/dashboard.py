@@ -268,7 +268,7 @@ async def _measure(renders: int) -> dict[str, Any]:
     app = create_app(get_settings())
     results: dict[str, Any] = {"rollup_seconds": rollup, "figures": written}
     async with app.lifespan():
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
         async with httpx.AsyncClient(transport=transport, base_url="http://bench.test") as client:
             client.cookies.set(STAFF_COOKIE, token, path="/staff")
             for label, path in (
