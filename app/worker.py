@@ -105,12 +105,23 @@ async def _housekeeping() -> None:
         log.info("made %d slots from weekly templates", made)
 
 
+# When this worker last rolled up the whole year (retention's return visits keep arriving
+# for a year after a month); in between, only this month and the last are rolled up.
+_last_full_rollup = 0.0
+FULL_ROLLUP_SECONDS = 24 * 3600.0
+
+
 async def _dashboard() -> None:
     """Every hour: remind invited patients due a follow-up (when the clinic turned that on),
-    then roll the facts up into the dashboard's figures for the last 13 months."""
+    then roll the facts up into the dashboard's figures: this month and the last, and once
+    a day the whole year (13 months)."""
+    global _last_full_rollup
+    full = time.monotonic() - _last_full_rollup >= FULL_ROLLUP_SECONDS or not _last_full_rollup
     try:
         reminded = await follow_ups_send_due()
-        written = await dashboard_refresh(months=13)
+        written = await dashboard_refresh(months=13 if full else 2)
+        if full:
+            _last_full_rollup = time.monotonic()
     except Exception as error:  # tried again next hour
         log.error("dashboard roll-up failed: %s", type(error).__name__)
         return
