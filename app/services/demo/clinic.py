@@ -265,6 +265,7 @@ async def _seed_clinic() -> _Built:
         ("Aisha", "Bello", "nurse", None),
         ("Ana", "Ruiz", "clinician", clinician_ids[0]),
         ("Grace", "Liu", "billing", None),
+        ("Owen", "Park", "manager", None),
     ]
     staff_ids = await _insert(
         StaffUser,

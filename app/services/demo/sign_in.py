@@ -17,6 +17,7 @@ DEMO_STAFF = {
     "admin": ("rosa.diaz@riverside.example", N_("Rosa Diaz, clinic administrator")),
     "nurse": ("aisha.bello@riverside.example", N_("Aisha Bello, nurse: answers messages")),
     "clinician": ("ana.ruiz@riverside.example", N_("Dr. Ana Ruiz: decides refill requests")),
+    "manager": ("owen.park@riverside.example", N_("Owen Park, practice manager: the dashboard")),
 }
 
 
