@@ -94,7 +94,6 @@ async def _housekeeping() -> None:
     except Exception as error:  # tried again next hour
         log.error("housekeeping failed: %s", type(error).__name__)
         return
-    await _dashboard()
     if ended:
         log.info("ended %d guardian grants at adulthood", ended)
     if ended_own:
@@ -153,6 +152,15 @@ async def _release_held_results() -> None:
             log.info(done, count)
 
 
+async def run_dashboard(stop: asyncio.Event) -> None:
+    """The dashboard's hourly duty, beside the delivery loop: a roll-up over many facts takes
+    a while, and no text or push should wait for it."""
+    while not stop.is_set():
+        await _dashboard()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=HOUSEKEEPING_SECONDS)
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
@@ -176,11 +184,12 @@ async def run_sealer(name: str, stop: asyncio.Event) -> None:
 
 
 async def run_worker(channels: dict[str, Channel], stop: asyncio.Event) -> None:
-    """Deliver until `stop` is set; wait a second between empty rounds. The audit sealer runs
-    beside it, so a slow delivery never holds sealing up."""
+    """Deliver until `stop` is set; wait a second between empty rounds. The audit sealer and
+    the dashboard's roll-up run beside it, so neither holds delivery up, nor it them."""
     name = worker_name()
     log.info("outbox worker %s started", name)
     sealer = asyncio.create_task(run_sealer(name, stop))
+    dashboard = asyncio.create_task(run_dashboard(stop))
     next_housekeeping = next_release = 0.0
     while not stop.is_set():
         if time.monotonic() >= next_housekeeping:
@@ -198,4 +207,7 @@ async def run_worker(channels: dict[str, Channel], stop: asyncio.Event) -> None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=POLL_SECONDS)
     await sealer
+    dashboard.cancel()  # a roll-up under way is rolled back and done again next start
+    with contextlib.suppress(asyncio.CancelledError):
+        await dashboard
     log.info("outbox worker %s stopped", name)
