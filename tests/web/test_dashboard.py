@@ -142,3 +142,12 @@ def test_every_opportunity_links_to_a_route_that_exists() -> None:
         if route is not None:
             assert app.route_reverse(route)
     assert app.route_reverse("staff_dashboard_follow_up")
+
+
+async def test_each_patient_on_the_follow_up_list_is_audited_as_seen(client: AsyncClient) -> None:
+    patient, _ = await _invited_a_week_ago()
+    await staff_signed_in(client, role="manager")
+    assert (await client.get("/staff/dashboard/follow-up")).status_code == 200
+    assert await AuditEvent.exists().where(
+        AuditEvent.action == "dashboard.follow_up_list", AuditEvent.patient == patient.id
+    )

@@ -22,7 +22,7 @@ from app.services.dashboard.figures import (
     dashboard_read,
     parse_month,
 )
-from app.services.dashboard.follow_up import follow_up_opt_out, follow_up_send, follow_ups_due
+from app.services.dashboard.follow_up import follow_up_list, follow_up_opt_out, follow_up_send
 from app.settings import get_settings
 from app.web.console import staff_page
 from app.web.guards import staff_permission
@@ -67,7 +67,7 @@ async def follow_up(staff: NamedDependency[StaffActor]) -> Template:
     return staff_page(
         "console/dashboard_follow_up.html",
         staff=staff,
-        lines=await follow_ups_due(),
+        lines=await follow_up_list(staff=staff),
         days=settings.follow_up_days,
         cap=settings.follow_up_max,
         auto=settings.follow_up_auto,

@@ -335,7 +335,7 @@ def _opportunities(
 def _retention(
     month: date, figures: dict[tuple[date, str], tuple[float, float]]
 ) -> tuple[RetentionLine, ...]:
-    """The six cohorts before the month, each split in two; a window not yet over is None."""
+    """The twelve months before this one, each split in two; a window not yet over is None."""
     now = utcnow()
     lines = []
     for back in range(12, 0, -1):

@@ -21,6 +21,7 @@ from app.clock import utcnow
 from app.db import write_transaction
 from app.errors import NotFoundError
 from app.services.audit import audit_staff
+from app.services.console.patients import audit_staff_saw
 from app.services.dashboard.rollup import FOLLOW_UP_DUE, current_month, figure_set
 from app.services.enrollment import invite_create
 from app.services.facts import as_utc
@@ -51,6 +52,7 @@ _DUE = """
 
 @dataclass(frozen=True)
 class FollowUpLine:
+    patient_id: int
     public_id: str  # the patient's
     given_name: str
     family_name: str
@@ -68,7 +70,7 @@ def _due_values() -> list[Any]:
 async def follow_ups_due(*, limit: int = LIST_SIZE) -> list[FollowUpLine]:
     rows = await Patient.raw(
         f"""
-        SELECT p.public_id, p.given_name, p.family_name, p.mrn, p.phone, p.email,
+        SELECT p.id, p.public_id, p.given_name, p.family_name, p.mrn, p.phone, p.email,
                i.created_at, i.via, COALESCE(f.reminders, 0) AS reminders
         {_DUE}
         ORDER BY i.created_at, p.id LIMIT {{}}
@@ -78,6 +80,7 @@ async def follow_ups_due(*, limit: int = LIST_SIZE) -> list[FollowUpLine]:
     )
     return [
         FollowUpLine(
+            patient_id=int(row["id"]),
             public_id=row["public_id"],
             given_name=row["given_name"],
             family_name=row["family_name"],
@@ -88,6 +91,17 @@ async def follow_ups_due(*, limit: int = LIST_SIZE) -> list[FollowUpLine]:
         )
         for row in rows
     ]
+
+
+async def follow_up_list(*, staff: StaffActor) -> list[FollowUpLine]:
+    """The list staff see, each patient on it audited as seen (their access history)."""
+    lines = await follow_ups_due()
+    await audit_staff_saw(
+        staff=staff,
+        action="dashboard.follow_up_list",
+        patients=[(line.patient_id, line.public_id) for line in lines],
+    )
+    return lines
 
 
 def _channel(row: dict[str, Any]) -> str:
@@ -159,10 +173,7 @@ async def follow_up_send(*, staff: StaffActor | None, public_ids: tuple[str, ...
     settings = get_settings()
     sent = 0
     for line in due:
-        patient = (
-            await Patient.select(Patient.id).where(Patient.public_id == line.public_id).first()
-        )
-        if patient is None or not await _claim(int(patient["id"]), utcnow()):
+        if not await _claim(line.patient_id, utcnow()):
             continue
         try:
             await invite_create(
