@@ -8,10 +8,13 @@ import csv
 import io
 from datetime import date, timedelta
 
+import pytest
 from httpx import AsyncClient
 
 from app.clock import utcnow
+from app.services.dashboard.follow_up import follow_ups_send_due
 from app.services.enrollment import invite_create
+from app.settings import get_settings
 from app.tables import AuditEvent, EnrollmentInvite, OutboxMessage, Patient
 from tests.factories import make_location, make_patient, phone_number, with_contacts
 from tests.web.conftest import csrf_from, flashed, staff_signed_in
@@ -151,3 +154,23 @@ async def test_each_patient_on_the_follow_up_list_is_audited_as_seen(client: Asy
     assert await AuditEvent.exists().where(
         AuditEvent.action == "dashboard.follow_up_list", AuditEvent.patient == patient.id
     )
+
+
+async def test_the_worker_reminds_by_itself_only_when_the_clinic_turned_it_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, phone = await _invited_a_week_ago()
+    assert await follow_ups_send_due() == 0  # off by default
+    assert await _reminders_to(phone) == 0
+    monkeypatch.setenv("PORTAL_FOLLOW_UP_AUTO", "1")
+    monkeypatch.setenv("PORTAL_FOLLOW_UP_MAX", "2")
+    get_settings.cache_clear()
+    try:
+        assert await follow_ups_send_due() >= 1
+        assert await _reminders_to(phone) == 1
+        # The next round, the same day: the new link is not a week old yet.
+        await follow_ups_send_due()
+        assert await _reminders_to(phone) == 1
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
