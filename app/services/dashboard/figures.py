@@ -89,6 +89,7 @@ class MetricLine:
     empty_note: str
     chart: TrendChart | None
     history: tuple[MonthValue, ...]  # oldest first
+    has_history: bool  # any month of the year has a figure (else only the note is shown)
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,7 @@ def _metric_line(
             [(when, value) for when, value in points if value is not None], None, None
         ),
         history=tuple(history),
+        has_history=bool(points),
     )
 
 
