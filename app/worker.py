@@ -117,6 +117,8 @@ async def _dashboard() -> None:
     global _last_full_rollup
     full = time.monotonic() - _last_full_rollup >= FULL_ROLLUP_SECONDS or not _last_full_rollup
     try:
+        # Months turn over at the clinic's midnight: its time zone first (a standalone worker).
+        clinic_profile_set(await clinic_profile_load())
         reminded = await follow_ups_send_due()
         written = await dashboard_refresh(months=13 if full else 2)
         if full:
