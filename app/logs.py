@@ -17,12 +17,13 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
+# Servers route "//visits//offers/x" like "/visits/offers/x": any run of slashes counts.
 _SECRET_PATHS = re.compile(
-    r"/(enroll|care|visits/offers|demo/sign-in|demo/staff)/[^\s\"?#]+", re.IGNORECASE
+    r"/+(enroll|care|visits/+offers|demo/+sign-in|demo/+staff)/+[^\s\"?#]+", re.IGNORECASE
 )
 # In a decoded path everything after the prefix goes: a decoded "?" or "#" is part of it.
 _SECRET_IN_PATH = re.compile(
-    r"/(enroll|care|visits/offers|demo/sign-in|demo/staff)/.+", re.IGNORECASE | re.DOTALL
+    r"/+(enroll|care|visits/+offers|demo/+sign-in|demo/+staff)/+.+", re.IGNORECASE | re.DOTALL
 )
 # Query names whose values say nothing about a person: flags, dates, asset versions, pages.
 # (Notices travel in a cookie, never a query: app/web/flash.py.)

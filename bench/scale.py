@@ -11,7 +11,10 @@
    Redis: every queued text is delivered exactly once (to a fake SMS provider in this
    process), and a per-address rate limit holds across both web processes.
 The database is PORTAL_BENCH_SCALE_URL (default: `portal_scale` on the local server), dropped
-and created again at the start.
+and created again at the start. Growing it takes a quarter of an hour on two cores; `--reuse`
+keeps a database an earlier run grew (after VACUUM ANALYZE) and measures the demo clinic
+on a second database beside it (`<name>_small`), so the pages can be measured again, on a
+quieter machine, without growing it again.
 """
 
 from __future__ import annotations
@@ -51,10 +54,15 @@ COPY_CHUNK = 200_000
 MESSAGES = 400
 
 
-def _env(**extra: str) -> dict[str, str]:
+def _small_url() -> str:
+    parts = urlsplit(SCALE_URL)
+    return urlunsplit(parts._replace(path=parts.path + "_small"))
+
+
+def _env(database_url: str = SCALE_URL, **extra: str) -> dict[str, str]:
     return {
         **os.environ,
-        "PORTAL_DATABASE_URL": SCALE_URL,
+        "PORTAL_DATABASE_URL": database_url,
         "PORTAL_DEMO": "1",
         "PORTAL_LOG_LEVEL": "WARNING",
         "PORTAL_DATA_DIR": str(Path(tempfile.gettempdir()) / "portal-bench-scale"),
@@ -104,8 +112,8 @@ async def _connect(url: str = SCALE_URL) -> asyncpg.Connection:
     return await asyncpg.connect(url, timeout=10)
 
 
-async def _recreate_database() -> None:
-    parts = urlsplit(SCALE_URL)
+async def _recreate_database(url: str = SCALE_URL) -> None:
+    parts = urlsplit(url)
     name = parts.path.lstrip("/")
     admin = await _connect(urlunsplit(parts._replace(path="/postgres")))
     try:
@@ -170,9 +178,11 @@ async def _grow(factor: float) -> dict[str, float]:
         await _sealed_audit_rows(db, audit_rows, first, patients)
         timings["audit rows"] = time.perf_counter() - started
 
+        # A real clinic's tables are vacuumed: without it autovacuum walks the freshly loaded
+        # rows in the middle of the measurement (the visibility map, insert-driven vacuum).
         started = time.perf_counter()
-        await db.execute("ANALYZE")
-        timings["analyze"] = time.perf_counter() - started
+        await db.execute("VACUUM ANALYZE")
+        timings["vacuum analyze"] = time.perf_counter() - started
     finally:
         await db.close()
     return timings
@@ -214,6 +224,15 @@ async def _sealed_audit_rows(db: asyncpg.Connection, count: int, first: int, spa
     )
 
 
+async def _vacuum() -> None:
+    """What autovacuum would do after a bulk load, done now so it does not run mid-measure."""
+    db = await _connect()
+    try:
+        await db.execute("VACUUM ANALYZE")
+    finally:
+        await db.close()
+
+
 async def _sizes() -> dict[str, int]:
     db = await _connect()
     try:
@@ -225,8 +244,8 @@ async def _sizes() -> dict[str, int]:
         await db.close()
 
 
-async def _pages() -> list[tuple[str, str]]:
-    db = await _connect()
+async def _pages(database_url: str = SCALE_URL) -> list[tuple[str, str]]:
+    db = await _connect(database_url)
     try:
         report, test = await db.fetchrow(
             """SELECT r.public_id, o.public_id FROM lab_report r
@@ -240,12 +259,14 @@ async def _pages() -> list[tuple[str, str]]:
     return [("home", "/home"), ("results", "/results"), ("test page", f"/results/{report}/{test}")]
 
 
-def _measure(url: str, users: list[int], seconds: float) -> dict[tuple[str, int], Any]:
+def _measure(
+    url: str, users: list[int], seconds: float, database_url: str = SCALE_URL
+) -> dict[tuple[str, int], Any]:
     from bench.load import load
 
     cookies = sign_in(url)
     figures = {}
-    for name, path in asyncio.run(_pages()):
+    for name, path in asyncio.run(_pages(database_url)):
         for level in users:
             figures[(name, level)] = asyncio.run(load(url, path, cookies, level, seconds))
     return figures
@@ -503,25 +524,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--factor", type=float, default=1.0, help="share of the large sizes")
     parser.add_argument("--seconds", type=float, default=5.0, help="per page and level")
     parser.add_argument("--users", default="1,20", help="concurrency levels")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the large database an earlier run grew"
+    )
     args = parser.parse_args(argv)
     users = [int(level) for level in args.users.split(",")]
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
-    asyncio.run(_recreate_database())
-    _portal("seed-demo", "--reset")
-    with _serve() as url:
-        small = _measure(url, users, args.seconds)
-    _table("Demo clinic:", small, None)
+    if args.reuse:
+        small_url = _small_url()
+        asyncio.run(_recreate_database(small_url))
+        _portal("seed-demo", "--reset", env=_env(small_url))
+        with _serve(env=_env(small_url)) as url:
+            small = _measure(url, users, args.seconds, small_url)
+        _table("Demo clinic (its own database):", small, None)
+        sizes = asyncio.run(_sizes())
+        if sizes["patient"] < PATIENTS * args.factor * 0.9:
+            print(f"{SCALE_URL} holds {sizes['patient']:,} patients: run without --reuse first")
+            return 1
+        asyncio.run(_vacuum())
+        print("Kept: " + ", ".join(f"{count:,} {table}" for table, count in sizes.items()))
+    else:
+        asyncio.run(_recreate_database())
+        _portal("seed-demo", "--reset")
+        with _serve() as url:
+            small = _measure(url, users, args.seconds)
+        _table("Demo clinic:", small, None)
 
-    timings = asyncio.run(_grow(args.factor))
-    sizes = asyncio.run(_sizes())
-    print(
-        "Grown to: "
-        + ", ".join(f"{count:,} {table}" for table, count in sizes.items())
-        + " ("
-        + ", ".join(f"{step} {seconds:.0f} s" for step, seconds in timings.items())
-        + ")"
-    )
+        timings = asyncio.run(_grow(args.factor))
+        sizes = asyncio.run(_sizes())
+        print(
+            "Grown to: "
+            + ", ".join(f"{count:,} {table}" for table, count in sizes.items())
+            + " ("
+            + ", ".join(f"{step} {seconds:.0f} s" for step, seconds in timings.items())
+            + ")"
+        )
     with _serve() as url:
         large = _measure(url, users, args.seconds)
     _table("Large clinic:", small, large)

@@ -64,7 +64,7 @@ def _write(page: Page, topic: str, subject: str, text: str) -> str:
 
 def _sent(page: Page) -> str:
     page.get_by_role("button", name="Send").click()
-    page.wait_for_url("**/messages/*?sent=1")
+    page.wait_for_url(re.compile(r"/messages/(?!new\b)[\w-]+$"))
     expect(page.get_by_role("status").filter(has_text="Sent.")).to_be_visible()
     return page.url.split("/messages/", 1)[1].split("?", 1)[0]
 

@@ -118,6 +118,12 @@ class PatientContext:
         """Items marked confidential are for the patient themself only."""
         return self.grant.sees_confidential
 
+    @property
+    def is_teenager_on_own_record(self) -> bool:
+        """A teenager acting for themself: what they start (a conversation, a visit) is
+        confidential, theirs alone, whoever else holds a grant on the record."""
+        return self.is_self and self.patient.age_on(clinic_today()) < age_rules().adult
+
 
 async def patient_context_resolve(actor: Actor) -> PatientContext | None:
     """The context for the profile this device chose, else the account's own record.

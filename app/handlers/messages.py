@@ -156,14 +156,13 @@ async def send(
         return await _compose_page(
             context, draft, error=refused.reason, had_files=bool(files), status_code=400
         )
-    return redirect_to(request, "message_thread", query={"sent": 1}, thread_id=sent.thread_id)
+    return redirect_to(request, "message_thread", notice="message_sent", thread_id=sent.thread_id)
 
 
 async def _thread_page(
     context: PatientContext,
     thread_id: str,
     *,
-    sent: bool = False,
     typed: str = "",
     error: str = "",
     had_files: bool = False,
@@ -177,7 +176,6 @@ async def _thread_page(
         tab="messages",
         thread=opened,
         survey=await survey_due(context.actor, task="reply_read") if answered else None,
-        sent=sent,
         typed=typed,
         error=error,
         had_files=had_files,
@@ -188,10 +186,8 @@ async def _thread_page(
 
 
 @get("/{thread_id:str}", name="message_thread")
-async def thread(
-    context: NamedDependency[PatientContext], thread_id: FromPath[str], sent: FromQuery[str] = ""
-) -> Template:
-    return await _thread_page(context, thread_id, sent=sent == "1")
+async def thread(context: NamedDependency[PatientContext], thread_id: FromPath[str]) -> Template:
+    return await _thread_page(context, thread_id)
 
 
 @post("/{thread_id:str}", name="message_reply", request_max_body_size=MAX_REQUEST_BYTES)
@@ -213,7 +209,7 @@ async def reply(
             had_files=bool(files),
             status_code=400,
         )
-    return redirect_to(request, "message_thread", query={"sent": 1}, thread_id=thread_id)
+    return redirect_to(request, "message_thread", notice="message_sent", thread_id=thread_id)
 
 
 @get("/{thread_id:str}/attachments/{attachment_id:str}", name="message_attachment")

@@ -25,6 +25,7 @@ from app.services.visits.booking import (
     CANCEL_REASONS,
     JustTakenError,
     LateChangeError,
+    TooManyBookedError,
     appointment_book,
     appointment_cancel,
     appointment_confirm,
@@ -42,6 +43,7 @@ from app.services.visits.waitlist import (
     offer_open,
     offer_patient,
 )
+from app.web.flash import flashed_key
 from app.web.guards import account_signed_in
 from app.web.links import redirect_to
 
@@ -55,7 +57,6 @@ async def visits(
     request: Request[Any, Any, Any],
     context: NamedDependency[PatientContext],
     show: FromQuery[str] = "upcoming",
-    done: FromQuery[str] = "",
 ) -> Template:
     past = show == "past"
     lines, suggestion = await visits_list(context, past=past)
@@ -68,7 +69,6 @@ async def visits(
         visits=lines,
         past=past,
         suggestion=suggestion,
-        done=done,
     )
 
 
@@ -150,6 +150,8 @@ async def book_page(context: NamedDependency[PatientContext], slot_id: FromPath[
         slot = await booking_preview(context, slot_id)
     except JustTakenError as taken:
         return _just_taken(context, taken, moving=None)
+    except TooManyBookedError as full:
+        return _too_many(context, full)
     return page("visits/confirm.html", context=context, tab="visits", slot=slot, moving=None)
 
 
@@ -163,7 +165,21 @@ async def book(
         booked = await appointment_book(context, slot_public_id=slot_id)
     except JustTakenError as taken:
         return _just_taken(context, taken, moving=None)
-    return redirect_to(request, "visit", query={"done": "booked"}, visit_id=booked.public_id)
+    except TooManyBookedError as full:
+        return _too_many(context, full)
+    return redirect_to(request, "visit", notice="visit_booked", visit_id=booked.public_id)
+
+
+def _too_many(context: PatientContext, full: TooManyBookedError) -> Template:
+    """As many visits booked online as the portal allows: the clinic books more by phone."""
+    return page(
+        "visits/too_many.html",
+        context=context,
+        tab="visits",
+        booked=full.booked,
+        clinic_phone=clinic_profile().phone,
+        status_code=409,
+    )
 
 
 def _just_taken(context: PatientContext, taken: JustTakenError, *, moving: str | None) -> Template:
@@ -202,7 +218,7 @@ async def offer_take(
             token=token,
             status_code=409,
         )
-    return redirect_to(request, "visit", query={"done": "moved"}, visit_id=new_id)
+    return redirect_to(request, "visit", notice="visit_moved", visit_id=new_id)
 
 
 async def _offer_context(context: PatientContext, token: str) -> PatientContext:
@@ -221,17 +237,20 @@ async def _offer_context(context: PatientContext, token: str) -> PatientContext:
 
 @get("/{visit_id:str}", name="visit")
 async def visit(
-    context: NamedDependency[PatientContext], visit_id: FromPath[str], done: FromQuery[str] = ""
+    request: Request[Any, Any, Any],
+    context: NamedDependency[PatientContext],
+    visit_id: FromPath[str],
 ) -> Template:
     detail = await visit_open(context, visit_id)
-    survey = await survey_due(context.actor, task="booking") if done == "booked" else None
+    # Just booked (the notice it carries says so): the one-question survey, if due.
+    booked = flashed_key(request) == "visit_booked"
+    survey = await survey_due(context.actor, task="booking") if booked else None
     return page(
         "visits/visit.html",
         context=context,
         tab="visits",
         visit=detail,
         survey=survey,
-        done=done,
         clinic_phone=detail.location_phone or clinic_profile().phone,
     )
 
@@ -292,7 +311,7 @@ async def reschedule_page(
 ) -> Template:
     try:
         current = await visit_for_change(context, visit_id)
-        slot = await booking_preview(context, slot_id)
+        slot = await booking_preview(context, slot_id, moving=True)
     except LateChangeError as late:
         return _too_late(context, late)
     except JustTakenError as taken:
@@ -315,7 +334,7 @@ async def reschedule(
         return _too_late(context, late)
     except JustTakenError as taken:
         return _just_taken(context, taken, moving=visit_id)
-    return redirect_to(request, "visit", query={"done": "moved"}, visit_id=moved.public_id)
+    return redirect_to(request, "visit", notice="visit_moved", visit_id=moved.public_id)
 
 
 def _too_late(context: PatientContext, late: LateChangeError) -> Template:
@@ -362,7 +381,7 @@ async def cancel(
         await appointment_cancel(context, visit_public_id=visit_id, reason=data.get("reason", ""))
     except LateChangeError as late:
         return _too_late(context, late)
-    return redirect_to(request, "visits", query={"done": "cancelled"})
+    return redirect_to(request, "visits", notice="visit_cancelled")
 
 
 @post("/{visit_id:str}/confirm", name="visit_confirm")
@@ -372,7 +391,7 @@ async def confirm(
     visit_id: FromPath[str],
 ) -> Redirect:
     await appointment_confirm(context, visit_public_id=visit_id)
-    return redirect_to(request, "visit", query={"done": "confirmed"}, visit_id=visit_id)
+    return redirect_to(request, "visit", notice="visit_confirmed", visit_id=visit_id)
 
 
 @post("/{visit_id:str}/waitlist", name="visit_waitlist_join")
@@ -382,7 +401,7 @@ async def join_waitlist(
     visit_id: FromPath[str],
 ) -> Redirect:
     await waitlist_join(context, visit_public_id=visit_id)
-    return redirect_to(request, "visit", query={"done": "waitlist"}, visit_id=visit_id)
+    return redirect_to(request, "visit", notice="visit_waitlisted", visit_id=visit_id)
 
 
 @post("/{visit_id:str}/waitlist/leave", name="visit_waitlist_leave")
@@ -392,7 +411,7 @@ async def leave_waitlist(
     visit_id: FromPath[str],
 ) -> Redirect:
     await waitlist_leave(context, visit_public_id=visit_id)
-    return redirect_to(request, "visit", query={"done": "left"}, visit_id=visit_id)
+    return redirect_to(request, "visit", notice="visit_waitlist_left", visit_id=visit_id)
 
 
 router = Router(

@@ -15,6 +15,7 @@ from typing import Any
 
 from jinja2 import pass_context
 from jinja2.runtime import Context
+from litestar import Request
 from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.response import Response
 from litestar.types import Message, Scope
@@ -90,6 +91,26 @@ NOTICES: dict[str, Notice] = {
     "guardian_invited": Notice(N_("Invitation sent to the parent or guardian.")),
     "grant_ended": Notice(N_("Access ended.")),
     "own_contacts_saved": Notice(N_("Saved which phone and email are the patient's own.")),
+    # Visits.
+    "visit_booked": Notice(N_("Your visit is booked.")),
+    "visit_moved": Notice(N_("Your visit has a new time.")),
+    "visit_cancelled": Notice(N_("Your visit is cancelled.")),
+    "visit_confirmed": Notice(N_("Thank you. The clinic knows you are coming.")),
+    "visit_waitlisted": Notice(N_("We will tell you if an earlier time opens.")),
+    "visit_waitlist_left": Notice(N_("You are off the waitlist.")),
+    # Messages.
+    "message_sent": Notice(N_("Sent.")),
+    # The console's message queue.
+    "conversation_claimed": Notice(N_("It is yours now.")),
+    "conversation_assigned": Notice(N_("Owner changed.")),
+    "conversation_replied": Notice(N_("Reply sent. The patient is told there is a message.")),
+    "conversation_noted": Notice(N_("Note added. Only staff can see it.")),
+    "conversation_closed": Notice(N_("Conversation closed.")),
+    "conversation_reopened": Notice(N_("Conversation open again.")),
+    "conversation_decided": Notice(N_("Decision sent to the patient.")),
+    "conversation_documented": Notice(N_("Marked as documented in the chart.")),
+    "reply_template_saved": Notice(N_("Template saved.")),
+    "reply_template_removed": Notice(N_("Template removed.")),
     # The dashboard and its follow-up list.
     "dashboard_refreshed": Notice(N_("The figures are up to date.")),
     "follow_up_sent": Notice(N_("Reminders sent.")),
@@ -112,6 +133,13 @@ def flash(response: Response[Any], key: str) -> None:
         secure=get_settings().secure_cookies,
         samesite="lax",
     )
+
+
+def flashed_key(request: Request[Any, Any, Any]) -> str | None:
+    """The key of the notice this request brings (what the action before it did), if any:
+    a page may offer what follows it (the survey after a booking)."""
+    key = request.cookies.get(cookie_name(NOTICE_COOKIE))
+    return key if key in NOTICES else None
 
 
 @pass_context

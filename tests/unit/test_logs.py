@@ -85,13 +85,15 @@ def test_secret_links_and_searches_are_redacted_in_uvicorn_s_access_log(
         "/Enroll/EnrollSecret7",
         "/care/Care%3FSecret6",
         "/visits/offers/OfferSecret8",
+        "/visits//offers/OfferSecret8",
+        "//care///CareSecret6",
     ],
 )
 def test_secret_links_are_redacted_however_their_path_is_spelt(sent: str) -> None:
     """The router decodes a path before it routes it, so the log must too."""
     logged = redact_target(sent)
     assert "Secret" not in logged
-    assert logged.lower() in ("/care/…", "/enroll/…", "/visits/offers/…")
+    assert logged.lower().replace("//", "/") in ("/care/…", "/enroll/…", "/visits/offers/…")
 
 
 def test_harmless_queries_stay_readable() -> None:

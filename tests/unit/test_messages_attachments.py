@@ -12,6 +12,7 @@ from PIL import ExifTags, Image
 from app.services.messages.attachments import (
     MAX_BYTES,
     MAX_FILES,
+    MAX_PNG_PIXELS,
     AttachmentError,
     Upload,
     attachment_read,
@@ -65,6 +66,42 @@ def test_a_picture_with_too_many_pixels_is_refused_as_too_large() -> None:
     with pytest.raises(AttachmentError) as refused:
         prepare_one(Upload(filename="bomb.png", data=out.getvalue()))
     assert refused.value.reason == "size"
+
+
+def test_a_flat_png_just_under_the_photo_cap_is_refused_before_it_is_decoded() -> None:
+    """A few hundred KB of PNG can hold a picture that takes most of a gigabyte to decode."""
+    side = int(MAX_PNG_PIXELS**0.5) + 1
+    out = io.BytesIO()
+    Image.new("RGBA", (side, side), (1, 2, 3, 255)).save(out, format="PNG")
+    assert len(out.getvalue()) < 1_000_000
+    with pytest.raises(AttachmentError) as refused:
+        prepare_one(Upload(filename="flat.png", data=out.getvalue()))
+    assert refused.value.reason == "size"
+
+
+def test_a_large_jpeg_is_decoded_small_and_kept_no_larger_than_a_screen_needs() -> None:
+    prepared = prepare_one(Upload(filename="big.jpg", data=photo_with_location((7000, 5000))))
+    with Image.open(io.BytesIO(prepared.data)) as image:
+        assert max(image.size) <= 3000
+
+
+def test_comments_and_colour_profiles_are_not_kept() -> None:
+    """Anything a phone or an app writes beside the pixels goes, not only EXIF."""
+    profile = b"\x00\x00\x02\x0cfake colour profile naming 12 Elm St"
+    jpeg, png = io.BytesIO(), io.BytesIO()
+    Image.new("RGB", (40, 30), (9, 9, 9)).save(
+        jpeg, format="JPEG", comment=b"Home: 12 Elm St", icc_profile=profile
+    )
+    Image.new("RGB", (40, 30), (9, 9, 9)).save(png, format="PNG", icc_profile=profile)
+    assert b"Home: 12 Elm St" in jpeg.getvalue()
+    for name, data in (("a.jpg", jpeg.getvalue()), ("b.png", png.getvalue())):
+        with Image.open(io.BytesIO(data)) as sent:
+            assert sent.info["icc_profile"] == profile
+        kept = prepare_one(Upload(filename=name, data=data)).data
+        assert b"12 Elm St" not in kept
+        with Image.open(io.BytesIO(kept)) as image:
+            assert "icc_profile" not in image.info
+            assert "comment" not in image.info
 
 
 def test_a_pdf_is_kept_as_sent_and_a_png_stays_a_png() -> None:

@@ -12,9 +12,16 @@ from app.access import patient_context_resolve
 from app.errors import NotFoundError, NotPermittedError
 from app.services.messages.attachments import AttachmentError, Upload
 from app.services.messages.refills import MedicationChoice, medications_chosen
-from app.services.messages.sending import Draft, MessageError, message_reply, message_send
+from app.services.messages.sending import (
+    FILES_PER_ACCOUNT,
+    MESSAGES_PER_ACCOUNT,
+    Draft,
+    MessageError,
+    message_reply,
+    message_send,
+)
 from app.services.messages.threads import attachment_for, conversations_list, thread_open
-from app.tables import AuditEvent, Conversation, Message, Patient, RefillRequest
+from app.tables import AuditEvent, Conversation, Message, MessageAttachment, Patient, RefillRequest
 from tests.factories import (
     PDF_BYTES,
     actor_for,
@@ -22,6 +29,7 @@ from tests.factories import (
     make_account,
     make_clinician,
     make_person,
+    photo_with_location,
     years_ago,
 )
 
@@ -124,6 +132,35 @@ async def test_a_refused_file_writes_nothing() -> None:
             draft=Draft(topic="question", body="Hi", files=(Upload("x.jpg", b"MZ\x90\x00"),)),
         )
     assert not await Conversation.exists().where(Conversation.patient == person.patient.id)
+
+
+async def test_one_account_cannot_flood_the_queue_or_the_disk() -> None:
+    """Past the hourly number of messages, or the daily number of files, a message is refused
+    before any file is read, and nothing is written."""
+    person = await make_person("Flood")
+    context = await person.context()
+    photo = Upload("p.jpg", photo_with_location())
+    files_left = FILES_PER_ACCOUNT.limit
+    for _ in range(MESSAGES_PER_ACCOUNT.limit):
+        batch = (photo,) * min(3, files_left)
+        files_left -= len(batch)
+        await message_send(context, draft=Draft(topic="question", body="Hi", files=batch))
+    assert files_left == 0
+    sent = await Conversation.count().where(Conversation.patient == person.patient.id)
+    stored = await MessageAttachment.count()
+
+    for draft in (
+        Draft(topic="question", body="One more"),
+        Draft(topic="question", body="One more", files=(photo,)),
+    ):
+        with pytest.raises(MessageError) as refused:
+            await message_send(context, draft=draft)
+        assert refused.value.reason == "limit"
+
+    assert await Conversation.count().where(Conversation.patient == person.patient.id) == sent
+    assert await MessageAttachment.count() == stored
+    other = await make_person("Calm")
+    await message_send(await other.context(), draft=Draft(topic="question", body="Hi"))
 
 
 async def test_a_refill_goes_to_the_refills_pool_and_the_patient_s_own_clinician() -> None:

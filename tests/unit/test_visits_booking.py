@@ -12,11 +12,14 @@ import pytest
 from app.errors import NotFoundError, NotPermittedError
 from app.services.visits import visits_list
 from app.services.visits.booking import (
+    MAX_UPCOMING_ONLINE,
     JustTakenError,
     LateChangeError,
+    TooManyBookedError,
     appointment_book,
     appointment_cancel,
     appointment_reschedule,
+    booking_preview,
 )
 from app.services.visits.slots import slots_find
 from app.tables import Appointment, AuditEvent, Slot
@@ -91,6 +94,43 @@ async def test_a_booking_records_the_portal_as_its_channel_and_is_audited() -> N
     assert await AuditEvent.exists().where(
         AuditEvent.action == "visits.book", AuditEvent.resource_id == booked.public_id
     )
+
+
+async def test_one_record_holds_only_so_many_upcoming_visits_booked_online() -> None:
+    """One account cannot empty a clinician's week: past the limit the clinic books by phone,
+    and parallel requests cannot slip under it. Moving a visit still works at the limit."""
+    hours = [30 + 2 * n for n in range(MAX_UPCOMING_ONLINE + 3)]
+    schedule = await make_schedule(hours_from_now(*hours))
+    person = await make_person()
+    context = await person.context()
+    held = [
+        await appointment_book(context, slot_public_id=slot)
+        for slot in schedule.slots[: MAX_UPCOMING_ONLINE - 1]
+    ]
+    rest = schedule.slots[MAX_UPCOMING_ONLINE - 1 :]
+
+    results = await asyncio.gather(
+        *(appointment_book(context, slot_public_id=slot) for slot in rest[:3]),
+        return_exceptions=True,
+    )
+
+    assert sum(not isinstance(result, BaseException) for result in results) == 1
+    assert sum(isinstance(result, TooManyBookedError) for result in results) == 2
+    upcoming = await Appointment.count().where(
+        Appointment.patient == person.patient.id, Appointment.status == "booked"
+    )
+    assert upcoming == MAX_UPCOMING_ONLINE
+    with pytest.raises(TooManyBookedError):
+        await booking_preview(context, rest[-1])
+    free = [
+        slot
+        for slot, result in zip(rest[:3], results, strict=True)
+        if isinstance(result, BaseException)
+    ]
+    moved = await appointment_reschedule(
+        context, visit_public_id=held[0].public_id, slot_public_id=free[0]
+    )
+    assert moved.public_id != held[0].public_id
 
 
 async def test_a_move_keeps_the_old_visit_when_the_new_time_is_taken() -> None:
@@ -225,3 +265,30 @@ async def test_the_visits_list_shows_a_booked_visit_and_past_shows_a_cancelled_o
     assert [visit.public_id for visit in upcoming] == [keep.public_id]
     assert [visit.public_id for visit in past] == [drop.public_id]
     assert upcoming[0].starts_at - datetime.now(UTC) > timedelta(hours=70)
+
+
+async def test_a_teenager_s_own_booking_is_theirs_alone() -> None:
+    """Like their conversations: a visit a teenager books for themself is confidential, so a
+    guardian sees it nowhere; one the guardian books for them is not."""
+    schedule = await make_schedule(hours_from_now(60, 62))
+    teen = await make_person("Lucas", birth=years_ago(15))
+    parent = await make_person("Parent")
+    await grant(parent.account, teen.patient, kind="proxy", scope="full", relationship="parent")
+
+    own = await appointment_book(await teen.context(), slot_public_id=schedule.slots[0])
+    guardian = await parent.context(acting_patient_id=teen.patient.id)
+    by_parent = await appointment_book(guardian, slot_public_id=schedule.slots[1])
+
+    rows = await Appointment.select(Appointment.public_id, Appointment.confidential).where(
+        Appointment.patient == teen.patient.id
+    )
+    assert {row["public_id"]: row["confidential"] for row in rows} == {
+        own.public_id: True,
+        by_parent.public_id: False,
+    }
+    upcoming, _ = await visits_list(guardian, past=False)
+    assert [visit.public_id for visit in upcoming] == [by_parent.public_id]
+    with pytest.raises(NotFoundError):
+        await appointment_cancel(guardian, visit_public_id=own.public_id)
+    mine, _ = await visits_list(await teen.context(), past=False)
+    assert {visit.public_id for visit in mine} == {own.public_id, by_parent.public_id}

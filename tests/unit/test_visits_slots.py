@@ -13,7 +13,7 @@ from app.db import write_transaction
 from app.services.visits.booking import appointment_book
 from app.services.visits.inventory import block_add, template_add, template_remove
 from app.services.visits.slots import slots_find, slots_generate, template_starts
-from app.tables import Appointment, Clinician, Location, Slot, StaffUser
+from app.tables import Appointment, AuditEvent, Clinician, Location, Slot, StaffUser
 from tests.factories import hours_from_now, make_person, make_schedule, unique
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -115,6 +115,10 @@ async def test_blocked_time_withdraws_free_slots_and_keeps_booked_visits() -> No
     )
 
     assert [visit.patient_public_id for visit in kept] == [person.patient.public_id]
+    # The list names the patient to the admin: it reaches the patient's access history.
+    assert await AuditEvent.exists().where(
+        AuditEvent.action == "staff.schedule_kept", AuditEvent.patient == person.patient.id
+    )
     free = {slot.public_id for slot in await slots_find(type_code="sick_visit", limit=1000)}
     assert not free & set(schedule.slots)
 
@@ -146,6 +150,10 @@ async def test_removing_weekly_hours_lists_the_booked_visits_it_keeps() -> None:
     kept = await template_remove(staff=staff, public_id=hours[0]["public_id"])
 
     assert [visit.patient_public_id for visit in kept] == [person.patient.public_id]
+    # The list names the patient to the admin: it reaches the patient's access history.
+    assert await AuditEvent.exists().where(
+        AuditEvent.action == "staff.schedule_kept", AuditEvent.patient == person.patient.id
+    )
     free = {slot.public_id for slot in await slots_find(type_code="sick_visit", limit=1000)}
     assert not free & set(schedule.slots)  # withdrawn, and not offered again if cancelled
     still = await Appointment.select(Appointment.status).where(

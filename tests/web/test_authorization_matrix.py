@@ -411,7 +411,11 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ),
     ("POST", "/staff/scheduling/blocks"): staff_only(
         ADMIN,
-        form={"clinician": "{clinician}", "location": "", "start_day": "2099-01-05"},
+        form={
+            "clinician": "{clinician}",
+            "location": "",
+            "start_day": (date.today() + timedelta(days=400)).isoformat(),
+        },
     ),
     # The message queue: every role answers a pool; a question is the clinical pool's.
     ("GET", "/staff/messages"): staff_only(CARE_STAFF),

@@ -44,6 +44,26 @@ def test_no_redirect_spells_an_internal_path() -> None:
     assert found == set(), "use redirect_to(request, name) or url(request, name)"
 
 
+# What a redirect may put in the address: which page it is (a filter, a page of a list), never
+# what just happened (that is a flashed notice, app/web/flash.py).
+_PAGE_STATE_KEYS = {"show", "page", "view", "q", "next", "day", "clinician", "location", "topic"}
+_REDIRECT_QUERY = re.compile(r"redirect_to\((?:[^()]|\([^()]*\))*?query=\{([^}]*)\}", re.S)
+_QUERY_KEY = re.compile(r"""["']([a-z_]+)["']\s*:""")
+
+
+def test_no_redirect_says_what_happened_in_the_address() -> None:
+    sources = [*(APP_DIR / "handlers").rglob("*.py"), *(APP_DIR / "web").rglob("*.py")]
+    keys = {
+        f"{path.relative_to(APP_DIR)}: {key}"
+        for path in sources
+        for query in _REDIRECT_QUERY.findall(path.read_text(encoding="utf-8"))
+        for key in _QUERY_KEY.findall(query)
+    }
+    said = {entry for entry in keys if entry.rsplit(": ", 1)[1] not in _PAGE_STATE_KEYS}
+    assert said == set(), "flash a notice instead: redirect_to(request, name, notice=key)"
+    assert any(entry.endswith(": page") for entry in keys)  # the scan sees real redirects
+
+
 def test_every_name_a_template_links_to_is_a_route(settings: Settings) -> None:
     app = create_app(replace(settings, demo=True))
     asked = {

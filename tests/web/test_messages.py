@@ -20,7 +20,7 @@ from tests.factories import (
     photo_with_location,
     years_ago,
 )
-from tests.web.conftest import csrf_from, sign_in, staff_signed_in
+from tests.web.conftest import csrf_from, flashed, sign_in, staff_signed_in
 
 
 async def _send(
@@ -36,7 +36,7 @@ async def _send(
 
 
 def _thread_id(location: str) -> str:
-    found = re.fullmatch(r"/messages/([\w-]+)\?sent=1", location)
+    found = re.fullmatch(r"/messages/([\w-]+)", location)  # no notice in the address
     assert found, location
     return found.group(1)
 
@@ -67,9 +67,10 @@ async def test_a_question_with_a_photo_is_sent_in_one_request(client: AsyncClien
         [("rash.jpg", photo_with_location(), "image/jpeg")],
     )
     assert sent.status_code == 303
+    assert flashed(sent) == "message_sent"
     thread_id = _thread_id(sent.headers["location"])
-    page = await client.get(f"/messages/{thread_id}?sent=1")
-    assert "Sent." in page.text
+    page = await client.get(f"/messages/{thread_id}")
+    assert '<p id="notice" class="notice" role="status">Sent.</p>' in page.text
     assert "Is this getting worse?" in page.text
     photo = re.search(rf'<img src="(/messages/{thread_id}/attachments/[\w-]+)"', page.text)
     assert photo

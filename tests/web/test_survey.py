@@ -20,7 +20,10 @@ async def _booked_page(client: AsyncClient, patient_id: int) -> str:
     patient = await Patient.objects().where(Patient.id == patient_id).first()
     assert patient is not None
     visit = await make_visit(patient, starts_at=utcnow() + timedelta(days=5))
-    page = await client.get(f"/visits/{visit.public_id}", params={"done": "booked"})
+    # The visit's page right after booking: it carries the "Your visit is booked." notice.
+    client.cookies.set("portal_notice", "visit_booked")
+    page = await client.get(f"/visits/{visit.public_id}")
+    client.cookies.delete("portal_notice")
     assert page.status_code == 200
     return page.text
 

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 
 from httpx import AsyncClient
 
-from app.tables import Appointment, CareRecall, Patient
+from app.services.visits.booking import MAX_UPCOMING_ONLINE, appointment_book
+from app.tables import Appointment, AuditEvent, CareRecall, Patient
 from tests.factories import (
     appointment_type,
     grant,
@@ -19,7 +20,7 @@ from tests.factories import (
     make_schedule,
     years_ago,
 )
-from tests.web.conftest import csrf_from, sign_in, staff_signed_in
+from tests.web.conftest import csrf_from, flashed, sign_in, staff_signed_in
 
 
 async def test_the_suggested_visit_is_booked_in_two_taps_from_home(client: AsyncClient) -> None:
@@ -47,9 +48,11 @@ async def test_the_suggested_visit_is_booked_in_two_taps_from_home(client: Async
     )
 
     assert booked.status_code == 303
-    visit_path = booked.headers["location"].split("?")[0]
-    page = await client.get(booked.headers["location"])
-    assert "Your visit is booked." in page.text
+    visit_path = booked.headers["location"]
+    assert "?" not in visit_path  # what happened is flashed, not put in the address
+    assert flashed(booked) == "visit_booked"
+    page = await client.get(visit_path)
+    assert '<p id="notice" class="notice" role="status">Your visit is booked.</p>' in page.text
     assert f'href="{visit_path}/calendar.ics"' in page.text
     home = await client.get("/home")
     assert f'href="{visit_path}"' in home.text  # home's next visit
@@ -74,6 +77,25 @@ async def test_a_taken_slot_answers_just_taken_with_the_next_times(client: Async
     assert f"/visits/book/{schedule.slots[0]}" not in taken.text
 
 
+async def test_past_the_online_limit_book_says_to_call_with_a_phone_link(
+    client: AsyncClient,
+) -> None:
+    hours = [40 + n for n in range(MAX_UPCOMING_ONLINE + 1)]
+    schedule = await make_schedule(hours_from_now(*hours))
+    person = await make_person()
+    context = await person.context()
+    for slot in schedule.slots[:MAX_UPCOMING_ONLINE]:
+        await appointment_book(context, slot_public_id=slot)
+    await sign_in(client, person)
+
+    page = await client.get(f"/visits/book/{schedule.slots[-1]}")
+
+    assert page.status_code == 409
+    assert f"You already have {MAX_UPCOMING_ONLINE} upcoming visits booked online." in page.text
+    assert 'href="tel:' in page.text
+    assert "Book this visit?" not in page.text
+
+
 async def test_a_late_cancellation_shows_the_policy_and_a_phone_link(client: AsyncClient) -> None:
     schedule = await make_schedule(hours_from_now(1.5))
     person = await make_person()
@@ -93,6 +115,52 @@ async def test_a_late_cancellation_shows_the_policy_and_a_phone_link(client: Asy
         Appointment.public_id == visit_path.rsplit("/", 1)[1]
     )
     assert still == [{"status": "booked"}]
+
+
+async def test_the_change_pages_are_audited_as_looks_at_the_visit(client: AsyncClient) -> None:
+    """They show the visit's day, kind and clinician: a caregiver opening them must show up in
+    the patient's access history like one opening the visit itself."""
+    schedule = await make_schedule(hours_from_now(50, 52))
+    person = await make_person()
+    visit = await appointment_book(await person.context(), slot_public_id=schedule.slots[0])
+    await sign_in(client, person)
+    for path in (
+        f"/visits/{visit.public_id}/cancel",
+        f"/visits/{visit.public_id}/reschedule",
+        f"/visits/{visit.public_id}/reschedule/{schedule.slots[1]}",
+    ):
+        before = await AuditEvent.count().where(AuditEvent.patient == person.patient.id)
+        assert (await client.get(path)).status_code == 200, path
+        after = await AuditEvent.count().where(
+            AuditEvent.patient == person.patient.id,
+            AuditEvent.action == "visits.view",
+            AuditEvent.resource_id == visit.public_id,
+        )
+        assert await AuditEvent.count().where(AuditEvent.patient == person.patient.id) > before
+        assert after >= 1, path
+
+
+async def test_a_date_far_off_in_the_console_is_refused_not_an_error(
+    client: AsyncClient,
+) -> None:
+    await staff_signed_in(client, role="front_desk")
+    for far in ("9999-12-31", "0001-01-01"):
+        page = await client.get("/staff/scheduling", params={"on": far})
+        assert page.status_code == 200  # today's page instead
+    await staff_signed_in(client, role="admin")
+    page = await client.get("/staff/scheduling/inventory")
+    blocked = await client.post(
+        "/staff/scheduling/blocks",
+        data={
+            "_csrf_token": csrf_from(page.text),
+            "start_day": "9999-12-30",
+            "start_time": "",
+            "end_day": "9999-12-31",
+            "end_time": "",
+            "reason": "typo",
+        },
+    )
+    assert blocked.status_code == 400
 
 
 async def test_a_parent_books_for_a_child_and_the_visit_is_the_child_s(

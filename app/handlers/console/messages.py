@@ -5,6 +5,7 @@ templates administrators keep. Staff sessions only (the console's own cookie).""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Annotated, Any
 
 from litestar import Request, Response, Router, get, post
@@ -63,7 +64,6 @@ async def _thread_page(
     thread_id: str,
     *,
     template: str = "",
-    done: str = "",
     error: QueueError | None = None,
     typed: dict[str, str] | None = None,
     status_code: int = 200,
@@ -73,7 +73,6 @@ async def _thread_page(
         "console/message.html",
         staff=staff,
         thread=thread,
-        done=done,
         error=error.reason if error else "",
         holder=error.holder if error else "",
         typed=typed or {},
@@ -86,24 +85,40 @@ async def thread(
     staff: NamedDependency[StaffActor],
     thread_id: FromPath[str],
     template: FromQuery[str] = "",
-    done: FromQuery[str] = "",
 ) -> Template:
-    return await _thread_page(staff, thread_id, template=template, done=done)
+    return await _thread_page(staff, thread_id, template=template)
 
 
-def _back(request: Request[Any, Any, Any], thread_id: str, done: str) -> Redirect:
-    return redirect_to(request, "staff_message", query={"done": done}, thread_id=thread_id)
+async def _act(
+    request: Request[Any, Any, Any],
+    staff: StaffActor,
+    thread_id: str,
+    action: Awaitable[object],
+    *,
+    notice: str,
+    typed: dict[str, str] | None = None,
+    refused_status: int = 400,
+) -> Template | Redirect:
+    """Do one queue action; back to the conversation with its notice, or the conversation again
+    with why it was refused and what was typed kept."""
+    try:
+        await action
+    except QueueError as refused:
+        return await _thread_page(
+            staff, thread_id, error=refused, typed=typed, status_code=refused_status
+        )
+    return redirect_to(request, "staff_message", notice=notice, thread_id=thread_id)
 
 
 @post("/{thread_id:str}/claim", name="staff_message_claim")
 async def claim(
     request: Request[Any, Any, Any], staff: NamedDependency[StaffActor], thread_id: FromPath[str]
 ) -> Template | Redirect:
-    try:
-        await queue_claim(staff=staff, public_id=thread_id)
-    except QueueError as taken:  # someone else was quicker: say who
-        return await _thread_page(staff, thread_id, error=taken, status_code=409)
-    return _back(request, thread_id, "claimed")
+    # Someone else was quicker: 409, and the page says who.
+    action = queue_claim(staff=staff, public_id=thread_id)
+    return await _act(
+        request, staff, thread_id, action, notice="conversation_claimed", refused_status=409
+    )
 
 
 @post("/{thread_id:str}/assign", name="staff_message_assign")
@@ -113,11 +128,8 @@ async def assign(
     thread_id: FromPath[str],
     data: Form,
 ) -> Template | Redirect:
-    try:
-        await queue_assign(staff=staff, public_id=thread_id, to=data.get("to", ""))
-    except QueueError as refused:
-        return await _thread_page(staff, thread_id, error=refused, status_code=400)
-    return _back(request, thread_id, "assigned")
+    action = queue_assign(staff=staff, public_id=thread_id, to=data.get("to", ""))
+    return await _act(request, staff, thread_id, action, notice="conversation_assigned")
 
 
 @post("/{thread_id:str}/reply", name="staff_message_reply")
@@ -127,18 +139,13 @@ async def reply(
     thread_id: FromPath[str],
     data: Form,
 ) -> Template | Redirect:
-    try:
-        await queue_reply(
-            staff=staff,
-            public_id=thread_id,
-            body=data.get("body", ""),
-            close=data.get("close") == "yes",
-        )
-    except QueueError as refused:
-        return await _thread_page(
-            staff, thread_id, error=refused, typed={"body": data.get("body", "")}, status_code=400
-        )
-    return _back(request, thread_id, "replied")
+    body = data.get("body", "")
+    action = queue_reply(
+        staff=staff, public_id=thread_id, body=body, close=data.get("close") == "yes"
+    )
+    return await _act(
+        request, staff, thread_id, action, notice="conversation_replied", typed={"body": body}
+    )
 
 
 @post("/{thread_id:str}/note", name="staff_message_note")
@@ -148,29 +155,27 @@ async def note(
     thread_id: FromPath[str],
     data: Form,
 ) -> Template | Redirect:
-    try:
-        await queue_note(staff=staff, public_id=thread_id, body=data.get("note", ""))
-    except QueueError as refused:
-        return await _thread_page(
-            staff, thread_id, error=refused, typed={"note": data.get("note", "")}, status_code=400
-        )
-    return _back(request, thread_id, "noted")
+    body = data.get("note", "")
+    action = queue_note(staff=staff, public_id=thread_id, body=body)
+    return await _act(
+        request, staff, thread_id, action, notice="conversation_noted", typed={"note": body}
+    )
 
 
 @post("/{thread_id:str}/close", name="staff_message_close")
 async def close(
     request: Request[Any, Any, Any], staff: NamedDependency[StaffActor], thread_id: FromPath[str]
-) -> Redirect:
-    await queue_close(staff=staff, public_id=thread_id)
-    return _back(request, thread_id, "closed")
+) -> Template | Redirect:
+    action = queue_close(staff=staff, public_id=thread_id)
+    return await _act(request, staff, thread_id, action, notice="conversation_closed")
 
 
 @post("/{thread_id:str}/reopen", name="staff_message_reopen")
 async def reopen(
     request: Request[Any, Any, Any], staff: NamedDependency[StaffActor], thread_id: FromPath[str]
-) -> Redirect:
-    await queue_reopen(staff=staff, public_id=thread_id)
-    return _back(request, thread_id, "reopened")
+) -> Template | Redirect:
+    action = queue_reopen(staff=staff, public_id=thread_id)
+    return await _act(request, staff, thread_id, action, notice="conversation_reopened")
 
 
 @post("/{thread_id:str}/refills/{refill_id:str}", name="staff_message_refill")
@@ -184,23 +189,22 @@ async def refill(
     decision = data.get("decision", "")
     if decision not in ("approve", "deny"):
         raise NotFoundException()
-    try:
-        await refill_decide(
-            staff=staff,
-            public_id=thread_id,
-            refill_id=refill_id,
-            approve=decision == "approve",
-            note=data.get("note", ""),
-        )
-    except QueueError as refused:
-        return await _thread_page(
-            staff,
-            thread_id,
-            error=refused,
-            typed={f"refill-{refill_id}": data.get("note", "")},
-            status_code=400,
-        )
-    return _back(request, thread_id, "decided")
+    written = data.get("note", "")
+    action = refill_decide(
+        staff=staff,
+        public_id=thread_id,
+        refill_id=refill_id,
+        approve=decision == "approve",
+        note=written,
+    )
+    return await _act(
+        request,
+        staff,
+        thread_id,
+        action,
+        notice="conversation_decided",
+        typed={f"refill-{refill_id}": written},
+    )
 
 
 @post("/{thread_id:str}/documented", name="staff_message_documented")
@@ -210,17 +214,16 @@ async def documented(
     thread_id: FromPath[str],
     data: Form,
 ) -> Template | Redirect:
-    try:
-        await queue_document(staff=staff, public_id=thread_id, note=data.get("note", ""))
-    except QueueError as refused:
-        return await _thread_page(
-            staff,
-            thread_id,
-            error=refused,
-            typed={"chart": data.get("note", "")},
-            status_code=400,
-        )
-    return _back(request, thread_id, "documented")
+    written = data.get("note", "")
+    action = queue_document(staff=staff, public_id=thread_id, note=written)
+    return await _act(
+        request,
+        staff,
+        thread_id,
+        action,
+        notice="conversation_documented",
+        typed={"chart": written},
+    )
 
 
 @get("/{thread_id:str}/attachments/{attachment_id:str}", name="staff_message_attachment")
@@ -237,7 +240,6 @@ async def attachment(
 async def _templates_page(
     staff: StaffActor,
     *,
-    done: str = "",
     error: str = "",
     typed: dict[str, str] | None = None,
     status_code: int = 200,
@@ -248,7 +250,6 @@ async def _templates_page(
         templates=await templates_all(staff=staff),
         topics=TOPICS,
         placeholders=PLACEHOLDERS,
-        done=done,
         error=error,
         typed=typed or {"title": "", "body": "", "topic": "", "public_id": ""},
         status_code=status_code,
@@ -256,8 +257,8 @@ async def _templates_page(
 
 
 @get("/templates", name="staff_message_templates")
-async def templates(staff: NamedDependency[StaffActor], done: FromQuery[str] = "") -> Template:
-    return await _templates_page(staff, done=done)
+async def templates(staff: NamedDependency[StaffActor]) -> Template:
+    return await _templates_page(staff)
 
 
 async def _save(
@@ -273,7 +274,7 @@ async def _save(
             typed={**typed, "public_id": public_id or ""},
             status_code=400,
         )
-    return redirect_to(request, "staff_message_templates", query={"done": "saved"})
+    return redirect_to(request, "staff_message_templates", notice="reply_template_saved")
 
 
 @post("/templates", name="staff_message_template_add")
@@ -298,7 +299,7 @@ async def template_drop(
     request: Request[Any, Any, Any], staff: NamedDependency[StaffActor], template_id: FromPath[str]
 ) -> Redirect:
     await template_remove(staff=staff, public_id=template_id)
-    return redirect_to(request, "staff_message_templates", query={"done": "removed"})
+    return redirect_to(request, "staff_message_templates", notice="reply_template_removed")
 
 
 router = Router(

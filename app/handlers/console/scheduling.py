@@ -5,7 +5,7 @@ nested group also needs `scheduling.inventory`."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -28,6 +28,7 @@ from app.services.visits.inventory import (
     template_add,
     template_remove,
     type_save,
+    typed_day,
 )
 from app.web.console import staff_page
 from app.web.guards import staff_permission
@@ -41,7 +42,7 @@ async def day(
     staff: NamedDependency[StaffActor], on: FromQuery[str] = "", location: FromQuery[str] = ""
 ) -> Template:
     try:
-        chosen = date.fromisoformat(on) if on else clinic_today()
+        chosen = typed_day(on) if on else clinic_today()
     except ValueError:
         chosen = clinic_today()
     visits = await day_view(staff=staff, day=chosen, location=location)

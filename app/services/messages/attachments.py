@@ -17,6 +17,7 @@ import io
 import os
 import re
 import secrets
+import threading
 import unicodedata
 import warnings
 from dataclasses import dataclass
@@ -24,12 +25,19 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from app.errors import NotFoundError
 from app.settings import get_settings, make_private_dir
+from app.tables import MessageAttachment
 
 MAX_FILES = 3
 MAX_BYTES = 10 * 1024 * 1024
-# A photo larger than this is a decompression bomb, not a phone's picture.
+# A photo larger than this is a decompression bomb, not a phone's picture. A JPEG is decoded
+# at a reduced scale (draft) so even the largest costs little memory; a PNG (screenshots) has
+# no reduced decode, so its cap is lower: a small, flat PNG can hold a huge picture.
 MAX_PIXELS = 50_000_000
+MAX_PNG_PIXELS = 16_000_000
+# Decoding a photo takes memory and a core: two at a time per process, whatever arrives.
+_DECODING = threading.BoundedSemaphore(2)
 # Photos are kept no larger than this on their longest side (still sharp on any screen).
 MAX_SIDE = 3000
 JPEG_QUALITY = 85
@@ -93,14 +101,24 @@ def safe_filename(name: str, media_type: str) -> str:
 
 
 def _reencode(data: bytes, media_type: str) -> tuple[str, bytes]:
-    """The picture alone, turned upright, in a new file: no EXIF, no GPS, no comments."""
+    with _DECODING:
+        return _reencode_one(data, media_type)
+
+
+def _reencode_one(data: bytes, media_type: str) -> tuple[str, bytes]:
+    """The picture alone, turned upright, in a new file: no EXIF, no GPS, no comments, no
+    colour profile."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
                 width, height = image.size
-                if width * height > MAX_PIXELS:
+                cap = MAX_PNG_PIXELS if image.format == "PNG" else MAX_PIXELS
+                if width * height > cap:
                     raise AttachmentError("size")
+                if image.format == "JPEG":
+                    # Decode at the smallest scale still at least MAX_SIDE on each side.
+                    image.draft("RGB", (MAX_SIDE, MAX_SIDE))
                 image.load()
                 upright = ImageOps.exif_transpose(image)
     except AttachmentError:
@@ -114,9 +132,11 @@ def _reencode(data: bytes, media_type: str) -> tuple[str, bytes]:
     if media_type == "image/png":
         # Screenshots stay PNG (sharp text); only the pixels are written.
         clean = upright.convert("RGBA" if "A" in upright.getbands() else "RGB")
+        clean.info = {}  # no text chunks, no colour profile
         clean.save(out, format="PNG", optimize=True)
         return "image/png", out.getvalue()
     clean = upright.convert("RGB")
+    clean.info = {}  # no comment, no colour profile
     clean.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
     return "image/jpeg", out.getvalue()
 
@@ -177,3 +197,23 @@ async def attachment_store(prepared: Prepared) -> str:
 
 async def attachment_read(key: str) -> bytes:
     return await asyncio.to_thread(_path(key).read_bytes)
+
+
+async def attachment_in(conversation_id: int, attachment_id: str) -> dict[str, str]:
+    """The storage key, media type and file name of an attachment of this conversation (else
+    not found). Callers have already checked who may open the conversation."""
+    found = (
+        await MessageAttachment.select(
+            MessageAttachment.storage_key,
+            MessageAttachment.media_type,
+            MessageAttachment.filename,
+        )
+        .where(
+            MessageAttachment.public_id == attachment_id,
+            MessageAttachment.conversation == conversation_id,
+        )
+        .first()
+    )
+    if found is None:
+        raise NotFoundError(attachment_id)
+    return found

@@ -27,6 +27,7 @@ from app.services.audit import audit_staff
 from app.services.console.patients import audit_staff_saw
 from app.services.console.roles import staff_may, staff_pools, staff_require
 from app.services.facts import record_fact
+from app.services.messages.attachments import attachment_in
 from app.services.messages.targets import (
     business_calendar,
     business_minutes_between,
@@ -45,7 +46,6 @@ from app.tables import (
     Conversation,
     ConversationNote,
     Message,
-    MessageAttachment,
     RefillRequest,
     StaffUser,
 )
@@ -757,20 +757,7 @@ async def queue_attachment(
     """An attachment of a conversation in a pool this role answers, audited."""
     row = await _row(staff, public_id)
     async with write_transaction():
-        found = (
-            await MessageAttachment.select(
-                MessageAttachment.storage_key,
-                MessageAttachment.media_type,
-                MessageAttachment.filename,
-            )
-            .where(
-                MessageAttachment.public_id == attachment_id,
-                MessageAttachment.conversation == row.id,
-            )
-            .first()
-        )
-        if found is None:
-            raise NotFoundError(attachment_id)
+        found = await attachment_in(row.id, attachment_id)
         await audit_staff(
             staff=staff,
             action="messages.attachment_staff_view",

@@ -10,10 +10,9 @@ changes nothing and the form comes back with the text as typed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from app.access import PatientContext, age_rules
-from app.clinic import clinic_today
+from app.access import PatientContext
 from app.clock import utcnow
 from app.db import write_transaction
 from app.errors import NotFoundError
@@ -37,9 +36,15 @@ from app.services.messages.targets import (
     reply_expected_by,
 )
 from app.services.messages.threads import TOPIC_POOLS, TOPICS, thread_row
+from app.services.rate_limit import RateRule, rate_limit_allow
 from app.tables import Conversation, Message, MessageAttachment, Patient, RefillRequest
 
 MAX_BODY = 5000
+# What one account may send, counted in the shared rate limiter before a file is read: a
+# worried parent writes a few times a day; a script writing hundreds floods the clinic's queue
+# and fills the disk with attachments (each up to 10 MB).
+MESSAGES_PER_ACCOUNT = RateRule("messages_account", 20, timedelta(hours=1))
+FILES_PER_ACCOUNT = RateRule("message_files_account", 15, timedelta(days=1))
 MAX_SUBJECT = 120
 
 
@@ -103,7 +108,7 @@ def _private(context: PatientContext, asked: bool) -> bool:
     from their caregivers. A caregiver never starts a private one."""
     if not context.is_self:
         return False
-    return asked or context.patient.age_on(clinic_today()) < age_rules().adult
+    return asked or context.is_teenager_on_own_record
 
 
 async def _insert_message(
@@ -136,6 +141,16 @@ async def _insert_message(
     return str(message.public_id)
 
 
+async def _within_sending_limits(context: PatientContext, files: int) -> None:
+    """MessageError("limit") once this account has sent too much for now; nothing is read."""
+    account = context.actor.account_public_id
+    if not await rate_limit_allow(MESSAGES_PER_ACCOUNT, account):
+        raise MessageError("limit")
+    for _ in range(files):
+        if not await rate_limit_allow(FILES_PER_ACCOUNT, account):
+            raise MessageError("limit")
+
+
 async def message_send(context: PatientContext, *, draft: Draft) -> Sent:
     """Start a conversation with the care team. Refused drafts raise MessageError or
     AttachmentError and write nothing."""
@@ -158,6 +173,7 @@ async def message_send(context: PatientContext, *, draft: Draft) -> Sent:
             raise MessageError("pharmacy")
     elif not body:
         raise MessageError("body")
+    await _within_sending_limits(context, len(draft.files))
     files = await attachments_prepare(list(draft.files))
     location, clinician = await _care_team(context.patient.id)
     calendar = await business_calendar(location)
@@ -210,6 +226,7 @@ async def message_reply(
     body = _clean(body, MAX_BODY, "body")
     if not body:
         raise MessageError("body")
+    await _within_sending_limits(context, len(files))
     prepared = await attachments_prepare(list(files))
     calendar = await business_calendar(row.location)
     now = utcnow()

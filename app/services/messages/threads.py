@@ -15,6 +15,7 @@ from app.db import write_transaction
 from app.errors import NotFoundError
 from app.services.audit import audit_record
 from app.services.facts import record_fact
+from app.services.messages.attachments import attachment_in
 from app.services.messages.targets import business_calendar, reply_expected_by
 from app.tables import Conversation, Message, MessageAttachment, RefillRequest
 
@@ -328,20 +329,7 @@ async def attachment_for(
     look at the record. Returns its storage key, media type and file name."""
     async with write_transaction():
         thread = await thread_row(context, thread_id)
-        row = (
-            await MessageAttachment.select(
-                MessageAttachment.storage_key,
-                MessageAttachment.media_type,
-                MessageAttachment.filename,
-            )
-            .where(
-                MessageAttachment.public_id == attachment_id,
-                MessageAttachment.conversation == thread.id,
-            )
-            .first()
-        )
-        if row is None:
-            raise NotFoundError(attachment_id)
+        row = await attachment_in(thread.id, attachment_id)
         await audit_record(
             actor=context.actor,
             context=context,

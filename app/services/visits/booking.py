@@ -14,7 +14,7 @@ from typing import Any
 
 from app.access import PatientContext
 from app.clock import utcnow
-from app.db import write_transaction
+from app.db import lock_names, write_transaction
 from app.errors import NotFoundError
 from app.services.audit import audit_record
 from app.services.facts import record_fact
@@ -36,6 +36,9 @@ from app.tables import Appointment, CareRecall, WaitlistEntry
 # Why someone cancels, if they say (optional); stored as a code, shown translated.
 CANCEL_REASONS = ("feel_better", "cannot_make_it", "booked_elsewhere", "other")
 ALTERNATIVES = 5
+# Upcoming visits one record may hold through the portal at once: enough for a check-up, a
+# follow-up and a test, not enough for one account to empty a clinician's week. More: call.
+MAX_UPCOMING_ONLINE = 3
 
 
 class JustTakenError(Exception):
@@ -52,6 +55,14 @@ class LateChangeError(Exception):
     def __init__(self, visit: VisitDetail) -> None:
         super().__init__("too late to change online")
         self.visit = visit
+
+
+class TooManyBookedError(Exception):
+    """This record already holds as many upcoming visits booked online as the portal allows."""
+
+    def __init__(self, booked: int) -> None:
+        super().__init__("too many upcoming visits booked online")
+        self.booked = booked
 
 
 @dataclass(frozen=True)
@@ -98,9 +109,31 @@ def _offered(slot: dict[str, Any]) -> bool:
     )
 
 
-async def booking_preview(context: PatientContext, slot_public_id: str) -> SlotLine:
-    """The confirmation screen's slot; "Just taken" already when it is no longer free."""
+async def _upcoming_online(patient_id: int) -> int:
+    booked: int = await Appointment.count().where(
+        Appointment.patient == patient_id,
+        Appointment.status == "booked",
+        Appointment.channel == "portal",
+        Appointment.starts_at > utcnow(),
+    )
+    return booked
+
+
+async def _within_online_limit(patient_id: int) -> None:
+    booked = await _upcoming_online(patient_id)
+    if booked >= MAX_UPCOMING_ONLINE:
+        raise TooManyBookedError(booked)
+
+
+async def booking_preview(
+    context: PatientContext, slot_public_id: str, *, moving: bool = False
+) -> SlotLine:
+    """The confirmation screen's slot; "Just taken" already when it is no longer free, and
+    TooManyBookedError for a new visit when the record holds as many as the portal allows
+    (a move replaces a visit, so it is always allowed)."""
     slot = await _bookable_slot(context, slot_public_id)
+    if not moving:
+        await _within_online_limit(context.patient.id)
     if not _offered(slot) or not slot["free"]:
         raise await _just_taken(slot)
     return slot_line(slot)
@@ -110,13 +143,23 @@ async def appointment_book(
     context: PatientContext, *, slot_public_id: str, channel: str = "portal"
 ) -> Booked:
     """Book a free slot for the context's patient. Exactly one of any number of concurrent
-    bookings of a slot succeeds; the others raise JustTakenError with real alternatives."""
+    bookings of a slot succeeds; the others raise JustTakenError with real alternatives.
+    TooManyBookedError when the record already holds MAX_UPCOMING_ONLINE upcoming visits
+    booked online (counted under a per-record lock, so parallel requests cannot pass it)."""
     slot = await _bookable_slot(context, slot_public_id)
     if not _offered(slot):
         raise await _just_taken(slot)
     try:
         async with write_transaction():
-            appointment = await slot_hold(patient_id=context.patient.id, slot=slot, channel=channel)
+            await lock_names(f"visits.book:{context.patient.id}")
+            await _within_online_limit(context.patient.id)
+            # A teenager's own booking is theirs: hidden from guardians, reminders to them alone.
+            appointment = await slot_hold(
+                patient_id=context.patient.id,
+                slot=slot,
+                channel=channel,
+                confidential=context.is_teenager_on_own_record,
+            )
             await _answer_recalls(context.patient.id, slot["type_id"], appointment.id)
             await offers_gone(slot_id=slot["id"])
             await audit_record(
@@ -141,15 +184,36 @@ async def _answer_recalls(patient_id: int, type_id: int, appointment_id: int) ->
 
 
 async def visit_for_change(context: PatientContext, visit_public_id: str) -> VisitDetail:
-    """An upcoming visit of this record that may still be changed online, else
-    LateChangeError (with the clinic's phone number to call)."""
+    """The change and cancel pages' visit, audited as a look at the record: an upcoming visit
+    of this record that may still be changed online, else LateChangeError (with the clinic's
+    phone number to call; that page shows the visit too, so the look is audited first)."""
+    async with write_transaction():
+        visit = await _changeable_or_late(context, visit_public_id)
+        await audit_record(
+            actor=context.actor,
+            context=context,
+            action="visits.view",
+            resource_type="Appointment",
+            resource_id=visit_public_id,
+        )
+    if not visit.may_cancel_online:
+        raise LateChangeError(visit)
+    return visit
+
+
+async def _changeable_or_late(context: PatientContext, visit_public_id: str) -> VisitDetail:
     context.require("appointments")
     visit = visit_detail(await visit_row(context, visit_public_id))
     if not visit.is_upcoming:
         raise NotFoundError(visit_public_id)
+    return visit
+
+
+async def _changeable(context: PatientContext, visit_public_id: str) -> None:
+    """Before a change: the visit is upcoming and still open to online changes."""
+    visit = await _changeable_or_late(context, visit_public_id)
     if not visit.may_cancel_online:
         raise LateChangeError(visit)
-    return visit
 
 
 async def appointment_reschedule(
@@ -158,12 +222,15 @@ async def appointment_reschedule(
     """Move a visit to another free slot of its type: the new slot is held first, then the
     old visit is cancelled as replaced (and its slot offered to the waitlist), in one
     transaction. When the new slot is taken, nothing changes."""
-    await visit_for_change(context, visit_public_id)
+    await _changeable(context, visit_public_id)
     slot = await _bookable_slot(context, slot_public_id)
     if not _offered(slot):
         raise await _just_taken(slot)
     try:
         async with write_transaction():
+            # One change to this record's visits at a time: two moves of one visit at once
+            # must not both find it booked (PostgreSQL; SQLite writers already queue).
+            await lock_names(f"visits.book:{context.patient.id}")
             old = await visit_row(context, visit_public_id)
             if slot["visit_type"] != old["visit_type"] or old["status"] != "booked":
                 raise NotFoundError(slot_public_id)
@@ -209,7 +276,7 @@ async def appointment_cancel(
     context: PatientContext, *, visit_public_id: str, reason: str = ""
 ) -> None:
     """Cancel within the type's policy (LateChangeError after it); the reason is optional."""
-    await visit_for_change(context, visit_public_id)
+    await _changeable(context, visit_public_id)
     async with write_transaction():
         row = await visit_row(context, visit_public_id)
         if row["status"] != "booked":

@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.access import StaffActor
+from app.clinic import clinic_today
 from app.clock import utcnow
 from app.db import write_transaction
 from app.errors import NotFoundError
@@ -261,10 +262,14 @@ async def template_add(
     return made
 
 
-async def _kept_in(conditions: str, values: list[Any]) -> list[Kept]:
+async def _kept_in(
+    staff: StaffActor, action: str, conditions: str, values: list[Any]
+) -> list[Kept]:
+    """The booked visits a change keeps, to call those patients; each patient named gets an
+    audit row (the list reaches their access history), in the caller's transaction."""
     rows = await Appointment.raw(
         f"""
-        SELECT a.starts_at, l.timezone, p.given_name, p.family_name,
+        SELECT a.starts_at, l.timezone, p.id AS patient_id, p.given_name, p.family_name,
                p.public_id AS patient_public_id, c.prefix, c.given_name AS c_given,
                c.family_name AS c_family
         FROM appointment a
@@ -277,6 +282,14 @@ async def _kept_in(conditions: str, values: list[Any]) -> list[Kept]:
         """,  # noqa: S608  (only fixed SQL is formatted in)
         *values,
     )
+    for patient_id, public_id in {r["patient_id"]: r["patient_public_id"] for r in rows}.items():
+        await audit_staff(
+            staff=staff,
+            action=action,
+            patient_id=patient_id,
+            resource_type="Patient",
+            resource_id=str(public_id),
+        )
     return [
         Kept(
             starts_at=as_utc(row["starts_at"]),
@@ -327,7 +340,9 @@ async def template_remove(*, staff: StaffActor, public_id: str) -> list[Kept]:
         if withdrawn:
             await Slot.update({Slot.blocked: True}).where(Slot.id.is_in(withdrawn))
             placeholders = ", ".join("{}" for _ in withdrawn)
-            kept = await _kept_in(f"s.id IN ({placeholders})", withdrawn)
+            kept = await _kept_in(
+                staff, "staff.schedule_kept", f"s.id IN ({placeholders})", withdrawn
+            )
         await audit_staff(
             staff=staff,
             action="staff.schedule_template_remove",
@@ -381,7 +396,7 @@ async def block_add(
             if value is not None:
                 conditions.append(f"{column} = {{}}")
                 values.append(value)
-        kept = await _kept_in(" AND ".join(conditions), values)
+        kept = await _kept_in(staff, "staff.schedule_kept", " AND ".join(conditions), values)
         await audit_staff(
             staff=staff,
             action="staff.schedule_block",
@@ -391,9 +406,21 @@ async def block_add(
     return kept
 
 
+# How far from today a typed date may be: further is a typo (year 9999), not a plan.
+PLANNING_YEARS = 5
+
+
+def typed_day(day: str) -> date:
+    """A date typed in the console, within PLANNING_YEARS of today (ValueError otherwise)."""
+    chosen = date.fromisoformat(day)
+    if abs((chosen - clinic_today()).days) > PLANNING_YEARS * 366:
+        raise ValueError(day)
+    return chosen
+
+
 def local_datetime(day: str, clock: str, zone: ZoneInfo) -> datetime:
     """A date and a time typed in a location's zone, as UTC."""
     minute = parse_minute(clock or "00:00")
-    start = date.fromisoformat(day) + timedelta(days=minute // (24 * 60))
+    start = typed_day(day) + timedelta(days=minute // (24 * 60))
     minute %= 24 * 60
     return datetime.combine(start, time(minute // 60, minute % 60), tzinfo=zone).astimezone(UTC)

@@ -15,7 +15,7 @@ from typing import Any
 
 from app.access import PatientContext
 from app.clock import utcnow
-from app.db import write_transaction
+from app.db import lock_names, write_transaction
 from app.errors import NotFoundError
 from app.notices import send_waitlist_offer, send_waitlist_offer_gone
 from app.services.audit import audit_record
@@ -234,6 +234,8 @@ async def offer_accept(context: PatientContext, token: str) -> str:
     context.require("appointments")
     try:
         async with write_transaction():
+            # One change to this record's visits at a time (a move from another tab too).
+            await lock_names(f"visits.book:{context.patient.id}")
             row = await _offer_row(context, token)
             # Single use: only the request that turns it from open to accepted goes on.
             claimed = await WaitlistOffer.raw(
