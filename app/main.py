@@ -44,6 +44,7 @@ from app.handlers import (
     results,
     sign_in,
     start,
+    survey,
     visits,
 )
 from app.handlers.errors import EXCEPTION_HANDLERS
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         notifications.router,
         outreach.router,
         bills.router,
+        survey.router,
         console.router,
         create_static_files_router(
             path="/static",

@@ -13,6 +13,7 @@ from app.tables.bills import (
 )
 from app.tables.clinic import Clinician, Location, Organization
 from app.tables.codes import SignInCode
+from app.tables.dashboard import DashboardFigure, Fact, FollowUp, SurveyAnswer
 from app.tables.enrollment import EnrollmentInvite, JoinRequest, StaffInvite
 from app.tables.messaging import (
     ClinicHoliday,
@@ -70,8 +71,11 @@ __all__ = [
     "Clinician",
     "Conversation",
     "ConversationNote",
+    "DashboardFigure",
     "EnrollmentInvite",
+    "Fact",
     "FhirSource",
+    "FollowUp",
     "Immunization",
     "JoinRequest",
     "LabObservation",
@@ -105,6 +109,7 @@ __all__ = [
     "StaffPasskey",
     "StaffUser",
     "Statement",
+    "SurveyAnswer",
     "VisitSummary",
     "WaitlistEntry",
     "WaitlistOffer",

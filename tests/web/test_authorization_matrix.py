@@ -125,6 +125,9 @@ STAFF_ROLES = ("front_desk", "nurse", "clinician", "billing", "admin", "manager"
 ALL_STAFF = frozenset(STAFF_ROLES)
 # Campaigns and What's new: the people who run the clinic's outreach.
 OUTREACH = frozenset({"manager", "admin"})
+# Everyone who answers patients' messages: all but the practice manager.
+CARE_STAFF = ALL_STAFF - {"manager"}
+DASHBOARD = frozenset({"admin", "manager"})
 MEET_PATIENTS = frozenset({"front_desk", "nurse", "clinician", "admin"})
 MANAGE_GRANTS = frozenset({"front_desk", "nurse", "admin"})
 FRONT_DESK_AND_ADMIN = frozenset({"front_desk", "admin"})
@@ -478,9 +481,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
         },
     ),
     # The message queue: every role answers a pool; a question is the clinical pool's.
-    ("GET", "/staff/messages"): staff_only(
-        ALL_STAFF - {"manager"}, why="a manager answers no pool"
-    ),
+    ("GET", "/staff/messages"): staff_only(CARE_STAFF),
     ("GET", "/staff/messages/{thread_id}"): staff_only(
         ANSWER_QUESTIONS, params={"thread_id": "thread"}
     ),
@@ -537,6 +538,20 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ),
     ("POST", "/staff/billing/payments/{public_id}/refund"): staff_only(
         BILLING, params={"public_id": "payment"}, form={"amount": "1.00"}
+    ),
+    # The dashboard: the month's figures, the follow-up list, the CSV.
+    ("GET", "/staff/dashboard"): staff_only(DASHBOARD),
+    ("GET", "/staff/dashboard/export"): staff_only(DASHBOARD),
+    ("POST", "/staff/dashboard/refresh"): staff_only(DASHBOARD),
+    ("GET", "/staff/dashboard/follow-up"): staff_only(DASHBOARD),
+    ("POST", "/staff/dashboard/follow-up"): staff_only(DASHBOARD, form={"patient": "{patient}"}),
+    ("POST", "/staff/dashboard/follow-up/{public_id}/opt-out"): staff_only(
+        DASHBOARD, params={"public_id": "patient"}
+    ),
+    # The survey after a task, and "installed to the home screen", for the dashboard.
+    ("POST", "/survey"): Rule(Kind.ACCOUNT, form={"task": "booking", "skip": "1"}),
+    ("POST", "/installed"): Rule(
+        Kind.ACCOUNT, form={"how": "standalone"}, ok_statuses=ALLOWED | {204}
     ),
     ("GET", "/staff/outbox"): staff_only(
         FRONT_DESK_AND_ADMIN, demo_only=True, why="its messages carry links and codes"
