@@ -117,6 +117,7 @@ async def _housekeeping() -> None:
 # for a year after a month); in between, only this month and the last are rolled up.
 _last_full_rollup = 0.0
 FULL_ROLLUP_SECONDS = 24 * 3600.0
+DASHBOARD_FIRST_DELAY_SECONDS = 60.0
 
 
 async def _dashboard() -> None:
@@ -178,7 +179,10 @@ async def _send_campaigns() -> None:
 
 async def run_dashboard(stop: asyncio.Event) -> None:
     """The dashboard's hourly duty, beside the delivery loop: a roll-up over many facts takes
-    a while, and no text or push should wait for it."""
+    a while, and no text or push should wait for it. It starts a minute after the worker, so
+    a (re)starting server serves and delivers first."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=DASHBOARD_FIRST_DELAY_SECONDS)
     while not stop.is_set():
         await _dashboard()
         with contextlib.suppress(TimeoutError):

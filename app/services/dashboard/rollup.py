@@ -290,6 +290,10 @@ async def scopes() -> list[Scope]:
     return [Scope(0), *(Scope(int(row["id"])) for row in ids)]
 
 
+# Rows per INSERT statement (each row takes a handful of parameters).
+INSERT_SLICE = 1000
+
+
 async def dashboard_rollup(*, months: int = 13, today: date | None = None) -> int:
     """Recompute the figures of the last `months` clinic months (this one included) for the
     clinic and each location: the worker's duty, idempotent. Returns the rows written."""
@@ -314,7 +318,10 @@ async def dashboard_rollup(*, months: int = 13, today: date | None = None) -> in
             await DashboardFigure.delete().where(
                 DashboardFigure.month == month, DashboardFigure.metric != FOLLOW_UP_DUE
             )
-            await DashboardFigure.insert(*rows)
+            # In slices: a clinic with many locations would pass PostgreSQL's limit of
+            # 32,767 parameters in one statement.
+            for start in range(0, len(rows), INSERT_SLICE):
+                await DashboardFigure.insert(*rows[start : start + INSERT_SLICE])
         written += len(rows)
     return written
 
