@@ -40,6 +40,8 @@ from app.tables import LedgerEntry, Payment, SavedCard
 
 # The smallest payment taken, unless it pays off what is left.
 MINIMUM_CENTS = 100
+# The largest amount a form may name, in dollars (anything more is a typo or an attack).
+MAXIMUM_AMOUNT = Decimal(10**7)
 # Why a payment was not taken before any card was tried (worded in bills/_words.html).
 REFUSALS = (
     "nothing_owed",
@@ -118,7 +120,15 @@ def amount_from_form(choice: str, other: str, payable_cents: int) -> int:
         amount = Decimal(text)
     except InvalidOperation as error:
         raise PaymentRefusedError("unreadable_amount") from error
-    if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")):
+    # Nothing anyone pays is near ten million dollars; a number in exponent notation could
+    # be far beyond what quantize() can hold (it raises rather than answering).
+    if not amount.is_finite() or abs(amount) > MAXIMUM_AMOUNT:
+        raise PaymentRefusedError("unreadable_amount")
+    try:
+        exact = amount == amount.quantize(Decimal("0.01"))
+    except InvalidOperation as error:
+        raise PaymentRefusedError("unreadable_amount") from error
+    if not exact:
         raise PaymentRefusedError("unreadable_amount")
     return int(amount * 100)
 
