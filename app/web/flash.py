@@ -166,6 +166,13 @@ NOTICES: dict[str, Notice] = {
         N_("The card processor did not answer. Nothing was recorded: try again in a minute."),
         error=True,
     ),
+    "pay_refund_busy": Notice(
+        N_(
+            "Another refund of this payment is being made. Nothing was refunded: look at"
+            " the account, then try again."
+        ),
+        error=True,
+    ),
     # The billing office.
     "billing_adjusted": Notice(N_("Adjustment posted.")),
     "billing_refunded": Notice(N_("Refund made.")),

@@ -11,6 +11,8 @@ charge and one ledger entry. A declined card changes nothing on the ledger.
 
 from __future__ import annotations
 
+import logging
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -37,6 +39,11 @@ from app.services.bills.processors import (
 from app.services.bills.processors.demo import demo_card_token
 from app.settings import get_settings
 from app.tables import LedgerEntry, Payment, SavedCard
+
+log = logging.getLogger(__name__)
+
+# A processor's PaymentMethod token as its hosted form makes it (Stripe: pm_...).
+PAYMENT_METHOD = re.compile(r"pm_[A-Za-z0-9_]{1,60}")
 
 # The smallest payment taken, unless it pays off what is left.
 MINIMUM_CENTS = 100
@@ -298,6 +305,13 @@ async def charge_once(
         )
     except (ProcessorTimeoutError, ProcessorBusyError):
         return _result(row), False  # still processing: a retry or the webhook finishes it
+    except Exception:
+        # Anything else the processor did is no charge we know of: the payment must not
+        # stay `processing` (that would hold the whole balance "in progress" for good).
+        log.exception("charge failed unexpectedly for payment %s", row["public_id"])
+        outcome = ChargeOutcome(
+            status="failed", processor_ref="", decline_reason="processing_error"
+        )
     result, finished = await payment_finish(row["id"], outcome)
     if finished:
         async with write_transaction():
@@ -324,7 +338,7 @@ async def card_token_for(
         if demo_token is None:
             raise PaymentRefusedError("not_a_test_card")
         return demo_token
-    if payment_method.startswith("pm_") and get_settings().payment_processor != "demo":
+    if PAYMENT_METHOD.fullmatch(payment_method) and get_settings().payment_processor != "demo":
         return payment_method
     raise PaymentRefusedError("no_card")
 

@@ -5,6 +5,7 @@ processor hears of it with an idempotency key, so a double click refunds once.""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,6 +18,7 @@ from app.services.bills.ledger import AccountRef, BillsView, ledger_view
 from app.services.bills.payments import PaymentRefusedError, amount_from_form
 from app.services.bills.processors import (
     ProcessorBusyError,
+    ProcessorRetryError,
     ProcessorTimeoutError,
     processor_for,
 )
@@ -25,6 +27,9 @@ from app.tables import BillingAccount, LedgerEntry, Payment
 # Reasons staff may give an adjustment (a credit to the family).
 ADJUSTMENT_REASONS = ("contract", "prompt_pay", "courtesy", "correction", "hardship", "other")
 SEARCH_LIMIT = 20
+# A refund whose key a twin click is using waits for the twin's answer this many times.
+REFUND_BUSY_TRIES = 5
+REFUND_BUSY_WAIT_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -139,14 +144,22 @@ async def billing_refund(staff: StaffActor, payment_public_id: str, *, amount: s
     if cents <= 0 or cents > left:
         raise PaymentRefusedError("too_much")
     key = f"refund-{payment_public_id}-{int(row['refunded'])}"
-    try:
-        await processor_for().refund(
-            processor_ref=row["processor_ref"] or "", amount_cents=cents, idempotency_key=key
-        )
-    except ProcessorBusyError:
-        return str(row["public_id"])  # its twin click is asking: it records the refund
-    except ProcessorTimeoutError as error:
-        raise PaymentRefusedError("processor_timeout") from error
+    for attempt in range(REFUND_BUSY_TRIES):
+        try:
+            await processor_for().refund(
+                processor_ref=row["processor_ref"] or "", amount_cents=cents, idempotency_key=key
+            )
+            break
+        except ProcessorBusyError as error:
+            # A twin click is asking with this key: ask again once it has its answer (the
+            # same answer for the same amount; another amount is refused, below).
+            if attempt == REFUND_BUSY_TRIES - 1:
+                raise PaymentRefusedError("refund_busy") from error
+            await asyncio.sleep(REFUND_BUSY_WAIT_SECONDS)
+        except ProcessorRetryError as error:
+            raise PaymentRefusedError("refund_busy") from error
+        except ProcessorTimeoutError as error:
+            raise PaymentRefusedError("processor_timeout") from error
     async with write_transaction():
         await lock_names(f"bills-account:{row['account']}")
         already = await LedgerEntry.raw(
