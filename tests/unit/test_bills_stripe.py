@@ -69,7 +69,7 @@ async def test_a_payment_is_one_payment_intent_in_cents_with_its_idempotency_key
         assert seen.form["currency"] == "usd"
         assert seen.form["payment_method"] == "pm_card_visa"
         assert seen.form["confirm"] == "true"
-        assert seen.headers["idempotency-key"] == page.key
+        assert seen.headers["idempotency-key"] == "att-" + page.key
         assert seen.form["metadata[payment]"] == results[0].public_id
     assert len(stripe.charges) == 1
     assert await _payment_lines(bill.account.id) == 1

@@ -6,11 +6,15 @@ meet the system's own, and card testing is stopped after a few declines."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from httpx import AsyncClient
 
+from app.clinic import clinic_today
+from app.services.bills.plans import plan_instalments_run
 from app.services.bills.processors.demo import DEMO
+from app.tables import Payment, PaymentPlan, PlanInstalment
 from tests.factories import make_bill, make_person
 from tests.web.conftest import csrf_from, flashed, sign_in, staff_signed_in
 
@@ -90,3 +94,71 @@ async def test_a_staff_refund_in_exponent_notation_is_refused(client: AsyncClien
     )
     assert answer.status_code == 303
     assert flashed(answer) == "pay_unreadable_amount"
+
+
+async def test_a_payer_cannot_choose_a_plan_instalment_s_key(client: AsyncClient) -> None:
+    person = await make_person()
+    bill = await make_bill(person.patient, charge_cents=30_000, insurance_cents=0)
+    await sign_in(client, person)
+    page = await client.get("/bills/plan")
+    made = await client.post(
+        "/bills/plan",
+        data={"_csrf_token": csrf_from(page.text), "months": "3", "number": VISA},
+    )
+    assert flashed(made) == "plan_made"
+    plan = (
+        await PaymentPlan.select(PaymentPlan.id, PaymentPlan.public_id).where(
+            PaymentPlan.account == bill.account.id
+        )
+    )[0]
+    await plan_instalments_run()  # instalment 1: $100
+    pay = await client.get("/bills/pay")
+    for key in (f"plan-{plan['public_id']}-2", f"plan-{plan['public_id']}-2".ljust(40, "x")):
+        answer = await client.post(
+            "/bills/pay",
+            data={
+                "_csrf_token": csrf_from(pay.text),
+                "key": key,
+                "amount": "other",
+                "other": "1.00",
+                "number": VISA,
+            },
+        )
+        if flashed(answer) != "pay_no_card":
+            assert flashed(answer) == "payment_made"
+    await PlanInstalment.update({PlanInstalment.due_on: clinic_today() - timedelta(days=1)}).where(
+        (PlanInstalment.plan == plan["id"]) & (PlanInstalment.number == 2)
+    )
+    await plan_instalments_run()
+    keys = [
+        row["idempotency_key"]
+        for row in await Payment.select(Payment.idempotency_key).where(
+            Payment.account == bill.account.id
+        )
+    ]
+    assert all(key.startswith(("att-", "plan-")) for key in keys)
+    amounts = sorted(
+        row["amount_cents"]
+        for row in await Payment.select(Payment.amount_cents).where(
+            (Payment.account == bill.account.id) & (Payment.status == "succeeded")
+        )
+    )
+    assert amounts == [100, 10_000, 10_000]  # both instalments charged, and the $1
+
+
+async def test_guest_pay_needs_the_pay_page_s_attempt_key(client: AsyncClient) -> None:
+    person = await make_person()
+    bill = await make_bill(person.patient)
+    page_text = await _guest_in(client, bill.statement.code, person.patient.birth_date.isoformat())
+    for key in ("", "short", "x" * 70, "a/b" * 12):
+        answer = await client.post(
+            "/pay/statement",
+            data={
+                "_csrf_token": csrf_from(page_text),
+                "key": key,
+                "amount": "full",
+                "number": VISA,
+            },
+        )
+        assert flashed(answer) == "pay_no_card"
+    assert await Payment.count().where(Payment.account == bill.account.id) == 0

@@ -28,6 +28,7 @@ from app.services.bills.payments import (
     card_token_for,
     charge_once,
     in_progress_cents,
+    payer_key,
     payment_check,
     receipt_of,
 )
@@ -180,6 +181,7 @@ async def guest_pay(
     visitor: Visitor,
 ) -> PaymentResult:
     statement = await _statement(statement_public_id)
+    attempt_key = payer_key(key)
     token = await card_token_for(None, saved_card="", number=number, payment_method=payment_method)
     account_id = statement.account.id
     payable = await account_balance(account_id) - await in_progress_cents(account_id)
@@ -191,7 +193,7 @@ async def guest_pay(
     )
     result, _ = await charge_once(
         payer,
-        key=key,
+        key=attempt_key,
         amount_cents=amount_from_form(choice, other, payable),
         card_token=token,
     )

@@ -45,6 +45,11 @@ log = logging.getLogger(__name__)
 # A processor's PaymentMethod token as its hosted form makes it (Stripe: pm_...).
 PAYMENT_METHOD = re.compile(r"pm_[A-Za-z0-9_]{1,60}")
 
+# The attempt key a pay form carries back (new_attempt_key makes 32 characters). Stored
+# with PAYER_KEY_PREFIX, so no payer can choose a key the system uses (plan-..., refund-...).
+ATTEMPT_KEY = re.compile(r"[A-Za-z0-9_-]{32,60}")
+PAYER_KEY_PREFIX = "att-"
+
 # The smallest payment taken, unless it pays off what is left.
 MINIMUM_CENTS = 100
 # The largest amount a form may name, in dollars (anything more is a typo or an attack).
@@ -116,6 +121,14 @@ class Payer:
 def new_attempt_key() -> str:
     """One payment attempt's idempotency key, made when the pay page is shown."""
     return secrets.token_urlsafe(24)
+
+
+def payer_key(key: str) -> str:
+    """The idempotency key for a payer's attempt from a form's key: only a key like the
+    ones the pay page makes, in a namespace of its own."""
+    if not ATTEMPT_KEY.fullmatch(key):
+        raise PaymentRefusedError("no_card")
+    return PAYER_KEY_PREFIX + key
 
 
 def amount_from_form(choice: str, other: str, payable_cents: int) -> int:
@@ -373,8 +386,7 @@ async def bill_pay(
     if found is None:
         raise PaymentRefusedError("nothing_owed")
     account: AccountRef = found
-    if not key or len(key) > 64:
-        raise PaymentRefusedError("no_card")
+    attempt_key = payer_key(key)
     token = await card_token_for(
         context.actor.account_id,
         saved_card=saved_card,
@@ -390,7 +402,9 @@ async def bill_pay(
         paid_by_account=context.actor.account_id,
         patient_id=context.patient.id,
     )
-    result, finished = await charge_once(payer, key=key, amount_cents=amount, card_token=token)
+    result, finished = await charge_once(
+        payer, key=attempt_key, amount_cents=amount, card_token=token
+    )
     if finished and result.status == "succeeded" and save_card and not saved_card:
         await _card_keep(context.actor.account_id, token, result)
     return result
