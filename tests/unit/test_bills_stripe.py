@@ -183,7 +183,8 @@ async def test_an_unknown_payment_method_is_declined_and_leaves_the_balance_paya
 ) -> None:
     person = await make_person()
     bill = await make_bill(person.patient)
-    statement, page = await guest_pay_page(str(bill.statement.public_id))
+    visitor = Visitor(ip="127.0.0.77", user_agent="test")
+    statement, page = await guest_pay_page(str(bill.statement.public_id), visitor)
     result = await guest_pay(
         statement.public_id,
         key=page.key,
@@ -191,7 +192,7 @@ async def test_an_unknown_payment_method_is_declined_and_leaves_the_balance_paya
         other="",
         number="",
         payment_method="pm_nonexistent",
-        visitor=Visitor(ip="127.0.0.77", user_agent="test"),
+        visitor=visitor,
     )
     assert (result.status, result.decline_reason) == ("declined", "card_declined")
     rows = await Payment.select(Payment.status).where(Payment.account == bill.account.id)

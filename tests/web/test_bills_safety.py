@@ -14,7 +14,7 @@ from httpx import AsyncClient
 from app.clinic import clinic_today
 from app.services.bills.plans import plan_instalments_run
 from app.services.bills.processors.demo import DEMO
-from app.tables import Payment, PaymentPlan, PlanInstalment
+from app.tables import AuditEvent, Payment, PaymentPlan, PlanInstalment
 from tests.factories import make_bill, make_person
 from tests.web.conftest import csrf_from, flashed, sign_in, staff_signed_in
 
@@ -162,3 +162,32 @@ async def test_guest_pay_needs_the_pay_page_s_attempt_key(client: AsyncClient) -
         )
         assert flashed(answer) == "pay_no_card"
     assert await Payment.count().where(Payment.account == bill.account.id) == 0
+
+
+async def test_every_guest_look_at_a_statement_or_receipt_is_audited_on_the_guarantor(
+    client: AsyncClient,
+) -> None:
+    person = await make_person()
+    bill = await make_bill(person.patient)
+    page_text = await _guest_in(client, bill.statement.code, person.patient.birth_date.isoformat())
+    paid = await client.post(
+        "/pay/statement",
+        data={
+            "_csrf_token": csrf_from(page_text),
+            "key": _key(page_text),
+            "amount": "other",
+            "other": "10",
+            "number": VISA,
+        },
+    )
+    assert flashed(paid) == "payment_made"
+    for _ in range(3):
+        assert (await client.get("/pay/statement")).status_code == 200
+        assert (await client.get(paid.headers["location"])).status_code == 200
+    rows = await AuditEvent.select(
+        AuditEvent.action, AuditEvent.patient, AuditEvent.ip, AuditEvent.user_agent
+    ).where(AuditEvent.action.is_in(["bills.guest.view", "bills.guest.receipt.view"]))
+    mine = [row for row in rows if row["patient"] == person.patient.id]
+    assert [row["action"] for row in mine].count("bills.guest.view") == 4
+    assert [row["action"] for row in mine].count("bills.guest.receipt.view") == 3
+    assert all(row["ip"] and row["user_agent"] for row in mine)
