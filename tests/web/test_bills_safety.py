@@ -6,7 +6,7 @@ meet the system's own, and card testing is stopped after a few declines."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from httpx import AsyncClient
@@ -191,3 +191,48 @@ async def test_every_guest_look_at_a_statement_or_receipt_is_audited_on_the_guar
     assert [row["action"] for row in mine].count("bills.guest.view") == 4
     assert [row["action"] for row in mine].count("bills.guest.receipt.view") == 3
     assert all(row["ip"] and row["user_agent"] for row in mine)
+
+
+async def test_the_billing_console_audits_a_look_on_every_member_s_record(
+    client: AsyncClient,
+) -> None:
+    parent = await make_person("Ana")
+    teen = await make_person("Tess", birth=date(date.today().year - 15, 1, 1))
+    bill = await make_bill(teen.patient, guarantor=parent.patient, confidential=True)
+    await staff_signed_in(client, role="billing")
+    page = await client.get(f"/staff/billing/accounts/{bill.account.public_id}")
+    assert page.status_code == 200
+    viewed = await AuditEvent.select(AuditEvent.patient).where(
+        (AuditEvent.action == "billing.account.view")
+        & (AuditEvent.resource_id == bill.account.public_id)
+    )
+    assert sorted(row["patient"] for row in viewed) == sorted([parent.patient.id, teen.patient.id])
+    found = await client.get("/staff/billing", params={"q": bill.statement.code})
+    assert found.status_code == 200
+    results = await AuditEvent.select(AuditEvent.patient).where(
+        (AuditEvent.action == "billing.search.result")
+        & (AuditEvent.resource_id == bill.account.public_id)
+    )
+    assert sorted(row["patient"] for row in results) == sorted([parent.patient.id, teen.patient.id])
+
+
+async def test_a_refund_is_audited_on_the_record_it_paid_for(client: AsyncClient) -> None:
+    person = await make_person()
+    await make_bill(person.patient)
+    from app.services.bills import bill_pay
+    from app.services.bills.payments import new_attempt_key
+
+    paid = await bill_pay(
+        await person.context(), key=new_attempt_key(), choice="full", other="", number=VISA
+    )
+    await staff_signed_in(client, role="billing")
+    home = await client.get("/staff/billing")
+    refunded = await client.post(
+        f"/staff/billing/payments/{paid.public_id}/refund",
+        data={"_csrf_token": csrf_from(home.text), "amount": "5"},
+    )
+    assert flashed(refunded) == "billing_refunded"
+    rows = await AuditEvent.select(AuditEvent.patient).where(
+        (AuditEvent.action == "billing.refund") & (AuditEvent.resource_id == paid.public_id)
+    )
+    assert [row["patient"] for row in rows] == [person.patient.id]

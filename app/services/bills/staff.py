@@ -58,9 +58,33 @@ async def billing_search(staff: StaffActor, query: str) -> list[AccountLine]:
         like,
         SEARCH_LIMIT,
     )
+    found = [AccountLine(str(row["public_id"]), row["guarantor_name"]) for row in rows]
     async with write_transaction():
         await audit_staff(staff=staff, action="billing.search")
-    return [AccountLine(str(row["public_id"]), row["guarantor_name"]) for row in rows]
+        for line in found:
+            for patient_id in await _patients_of(line.public_id):
+                await audit_staff(
+                    staff=staff,
+                    action="billing.search.result",
+                    patient_id=patient_id,
+                    resource_type="Account",
+                    resource_id=line.public_id,
+                )
+    return found
+
+
+async def _patients_of(account_public_id: str) -> list[int]:
+    """Every record an account's lines may be about: its guarantor and its members."""
+    rows = await BillingAccount.raw(
+        """SELECT ba.guarantor AS patient FROM billing_account ba
+           WHERE ba.public_id = {} AND ba.guarantor IS NOT NULL
+           UNION
+           SELECT m.patient FROM billing_member m JOIN billing_account ba ON ba.id = m.account
+           WHERE ba.public_id = {}""",
+        account_public_id,
+        account_public_id,
+    )
+    return sorted(int(row["patient"]) for row in rows)
 
 
 async def _account(public_id: str) -> AccountRef:
@@ -83,13 +107,15 @@ async def _account(public_id: str) -> AccountRef:
 async def billing_account_view(staff: StaffActor, public_id: str) -> BillsView:
     account = await _account(public_id)
     async with write_transaction():
-        await audit_staff(
-            staff=staff,
-            action="billing.account.view",
-            patient_id=account.guarantor_id,
-            resource_type="Account",
-            resource_id=account.public_id,
-        )
+        # The ledger shows every member's lines: the look is on each member's record.
+        for patient_id in await _patients_of(account.public_id):
+            await audit_staff(
+                staff=staff,
+                action="billing.account.view",
+                patient_id=patient_id,
+                resource_type="Account",
+                resource_id=account.public_id,
+            )
         return await ledger_view(account, None)
 
 
@@ -130,6 +156,7 @@ async def billing_refund(staff: StaffActor, payment_public_id: str, *, amount: s
     once), then one refund line. The account's public id."""
     rows = await Payment.raw(
         """SELECT y.id, y.account, y.amount_cents, y.status, y.processor_ref, ba.public_id,
+                  COALESCE(y.patient, ba.guarantor) AS patient,
                   (SELECT COALESCE(SUM(r.amount_cents), 0) FROM ledger_entry r
                    WHERE r.payment = y.id AND r.kind = 'refund') AS refunded
            FROM payment y JOIN billing_account ba ON ba.id = y.account
@@ -181,6 +208,7 @@ async def billing_refund(staff: StaffActor, payment_public_id: str, *, amount: s
         await audit_staff(
             staff=staff,
             action="billing.refund",
+            patient_id=row["patient"],
             resource_type="Payment",
             resource_id=payment_public_id,
         )
