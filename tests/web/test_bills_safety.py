@@ -12,10 +12,12 @@ import pytest
 from httpx import AsyncClient
 
 from app.clinic import clinic_today
+from app.services.bills import bill_pay
+from app.services.bills.payments import new_attempt_key
 from app.services.bills.plans import plan_instalments_run
 from app.services.bills.processors.demo import DEMO
 from app.tables import AuditEvent, Payment, PaymentPlan, PlanInstalment
-from tests.factories import make_bill, make_person
+from tests.factories import Person, grant, make_account, make_bill, make_person
 from tests.web.conftest import csrf_from, flashed, sign_in, staff_signed_in
 
 VISA = "4242 4242 4242 4242"
@@ -80,9 +82,6 @@ async def test_an_amount_in_exponent_notation_is_refused_as_unreadable(
 async def test_a_staff_refund_in_exponent_notation_is_refused(client: AsyncClient) -> None:
     person = await make_person()
     await make_bill(person.patient)
-    from app.services.bills import bill_pay
-    from app.services.bills.payments import new_attempt_key
-
     paid = await bill_pay(
         await person.context(), key=new_attempt_key(), choice="full", other="", number=VISA
     )
@@ -219,9 +218,6 @@ async def test_the_billing_console_audits_a_look_on_every_member_s_record(
 async def test_a_refund_is_audited_on_the_record_it_paid_for(client: AsyncClient) -> None:
     person = await make_person()
     await make_bill(person.patient)
-    from app.services.bills import bill_pay
-    from app.services.bills.payments import new_attempt_key
-
     paid = await bill_pay(
         await person.context(), key=new_attempt_key(), choice="full", other="", number=VISA
     )
@@ -236,3 +232,41 @@ async def test_a_refund_is_audited_on_the_record_it_paid_for(client: AsyncClient
         (AuditEvent.action == "billing.refund") & (AuditEvent.resource_id == paid.public_id)
     )
     assert [row["patient"] for row in rows] == [person.patient.id]
+
+
+async def test_a_bills_only_caregiver_sees_only_their_person_s_visits_and_no_one_s_card(
+    client: AsyncClient,
+) -> None:
+    dad = await make_person("Dario")
+    grandma = await make_person("Gloria")
+    sibling = await make_person("Sofia")
+    bill = await make_bill(grandma.patient, guarantor=dad.patient)
+    await make_bill(sibling.patient, guarantor=dad.patient, account=bill.account)
+    paid = await bill_pay(
+        await dad.context(),
+        key=new_attempt_key(),
+        choice="other",
+        other="10",
+        number="5555 5555 5555 4444",
+    )
+    helper = await make_account("Helper")
+    await grant(helper, grandma.patient, kind="proxy", scope="billing", relationship="other")
+    await sign_in(client, Person(account=helper, patient=grandma.patient))
+    page = await client.get("/bills")
+    assert page.status_code == 200
+    assert "For Gloria" in page.text  # the record the grant is for
+    assert "For Sofia" not in page.text
+    assert page.text.count("Office visit") == 1
+    assert "A visit" in page.text  # Sofia's, amounts only
+    assert "4444" not in page.text
+    receipt = await client.get(f"/bills/receipts/{paid.public_id}")
+    assert receipt.status_code == 200
+    assert "4444" not in receipt.text
+    # The guarantor, signed in as themself, sees the family's visits and their own card.
+    client.cookies.clear()
+    await sign_in(client, dad)
+    page = await client.get("/bills")
+    assert "For Sofia" in page.text
+    assert "For Gloria" in page.text
+    assert "4444" in page.text
+    assert "4444" in (await client.get(f"/bills/receipts/{paid.public_id}")).text

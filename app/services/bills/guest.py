@@ -228,7 +228,9 @@ async def guest_receipt(
             ip=visitor.ip,
             user_agent=visitor.user_agent,
         )
-        receipt, _ = await receipt_of(statement.account, payment_public_id)
+        receipt, _ = await receipt_of(
+            statement.account, payment_public_id, statement_id=statement.statement_id
+        )
         return receipt
 
 

@@ -462,8 +462,16 @@ class Receipt:
     balance_after_cents: int
 
 
-async def receipt_of(account: AccountRef, payment_public_id: str) -> tuple[Receipt, int]:
-    """A payment of this account, as its receipt shows it (and its row id)."""
+async def receipt_of(
+    account: AccountRef,
+    payment_public_id: str,
+    *,
+    paid_by_account: int | None = None,
+    statement_id: int | None = None,
+) -> tuple[Receipt, int]:
+    """A payment of this account, as its receipt shows it (and its row id). The card shows
+    only on a payment made by `paid_by_account` (signed in) or a guest's on
+    `statement_id`."""
     rows = await Payment.select(
         Payment.id,
         Payment.public_id,
@@ -475,18 +483,26 @@ async def receipt_of(account: AccountRef, payment_public_id: str) -> tuple[Recei
         Payment.channel,
         Payment.created_at,
         Payment.completed_at,
+        Payment.paid_by_account,
+        Payment.statement,
     ).where((Payment.public_id == payment_public_id) & (Payment.account == account.id))
     if not rows:
         raise NotFoundError("payment")
     row = rows[0]
+    card_shown = (paid_by_account is not None and row["paid_by_account"] == paid_by_account) or (
+        statement_id is not None
+        and row["paid_by_account"] is None
+        and row["channel"] == "guest"
+        and row["statement"] == statement_id
+    )
     return (
         Receipt(
             public_id=str(row["public_id"]),
             amount_cents=row["amount_cents"],
             status=row["status"],
             decline_reason=row["decline_reason"],
-            card_brand=row["card_brand"],
-            card_last4=row["card_last4"],
+            card_brand=row["card_brand"] if card_shown else "",
+            card_last4=row["card_last4"] if card_shown else "",
             channel=row["channel"],
             created_at=row["created_at"],
             completed_at=row["completed_at"],
@@ -508,7 +524,9 @@ async def bill_receipt(context: PatientContext, payment_public_id: str) -> Recei
             resource_type="Payment",
             resource_id=payment_public_id,
         )
-        receipt, _ = await receipt_of(account, payment_public_id)
+        receipt, _ = await receipt_of(
+            account, payment_public_id, paid_by_account=context.actor.account_id
+        )
         return receipt
 
 
