@@ -174,6 +174,14 @@ NOTICES: dict[str, Notice] = {
         error=True,
     ),
     # The billing office.
+    "pay_adjust_too_much": Notice(
+        N_("That is more than the account owes. Enter an amount up to its balance."),
+        error=True,
+    ),
+    "pay_form_expired": Notice(
+        N_("This form is out of date. Nothing was posted: open the page again and retry."),
+        error=True,
+    ),
     "billing_adjusted": Notice(N_("Adjustment posted.")),
     "billing_refunded": Notice(N_("Refund made.")),
     # Visits.

@@ -13,6 +13,7 @@ from httpx import AsyncClient
 
 from app.clinic import clinic_today
 from app.services.bills import bill_pay
+from app.services.bills.ledger import account_balance
 from app.services.bills.payments import new_attempt_key
 from app.services.bills.plans import plan_instalments_run
 from app.services.bills.processors.demo import DEMO
@@ -270,3 +271,44 @@ async def test_a_bills_only_caregiver_sees_only_their_person_s_visits_and_no_one
     assert "For Gloria" in page.text
     assert "4444" in page.text
     assert "4444" in (await client.get(f"/bills/receipts/{paid.public_id}")).text
+
+
+async def test_an_adjustment_is_never_more_than_owed_and_a_double_click_posts_once(
+    client: AsyncClient,
+) -> None:
+    person = await make_person()
+    bill = await make_bill(person.patient)  # owes $80
+    await staff_signed_in(client, role="billing")
+    ledger = await client.get(f"/staff/billing/accounts/{bill.account.public_id}")
+    token = csrf_from(ledger.text)
+    too_much = await client.post(
+        f"/staff/billing/accounts/{bill.account.public_id}/adjustments",
+        data={
+            "_csrf_token": token,
+            "key": _key(ledger.text),
+            "amount": "5000",
+            "reason": "courtesy",
+            "note": "",
+        },
+    )
+    assert flashed(too_much) == "pay_adjust_too_much"
+    ledger = await client.get(f"/staff/billing/accounts/{bill.account.public_id}")
+    for _ in range(2):  # a double click
+        adjusted = await client.post(
+            f"/staff/billing/accounts/{bill.account.public_id}/adjustments",
+            data={
+                "_csrf_token": token,
+                "key": _key(ledger.text),
+                "amount": "50",
+                "reason": "courtesy",
+                "note": "",
+            },
+        )
+        assert flashed(adjusted) == "billing_adjusted"
+    assert await account_balance(bill.account.id) == 8_000 - 5_000
+    no_key = await client.post(
+        f"/staff/billing/accounts/{bill.account.public_id}/adjustments",
+        data={"_csrf_token": token, "amount": "5", "reason": "courtesy", "note": ""},
+    )
+    assert flashed(no_key) == "pay_form_expired"
+    assert await account_balance(bill.account.id) == 3_000

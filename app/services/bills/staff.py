@@ -14,8 +14,8 @@ from app.db import lock_names, write_transaction
 from app.errors import NotFoundError
 from app.services.audit import audit_staff
 from app.services.bills.guest import normal_code
-from app.services.bills.ledger import AccountRef, BillsView, ledger_view
-from app.services.bills.payments import PaymentRefusedError, amount_from_form
+from app.services.bills.ledger import AccountRef, BillsView, account_balance, ledger_view
+from app.services.bills.payments import ATTEMPT_KEY, PaymentRefusedError, amount_from_form
 from app.services.bills.processors import (
     ProcessorBusyError,
     ProcessorRetryError,
@@ -120,17 +120,25 @@ async def billing_account_view(staff: StaffActor, public_id: str) -> BillsView:
 
 
 async def billing_adjust(
-    staff: StaffActor, public_id: str, *, amount: str, reason: str, note: str
+    staff: StaffActor, public_id: str, *, amount: str, reason: str, note: str, form_key: str
 ) -> None:
-    """A credit to the account (never more than it owes), with its reason."""
+    """A credit to the account (never more than it owes), with its reason, once per form
+    (the form's one-time key: a double click posts it once)."""
+    if not ATTEMPT_KEY.fullmatch(form_key):
+        raise PaymentRefusedError("form_expired")
     if reason not in ADJUSTMENT_REASONS:
         raise PaymentRefusedError("no_reason")
     cents = amount_from_form("other", amount, 0)
     if cents <= 0:
         raise PaymentRefusedError("too_little")
     account = await _account(public_id)
+    key = f"adj-{form_key}"
     async with write_transaction():
         await lock_names(f"bills-account:{account.id}")
+        if await LedgerEntry.exists().where(LedgerEntry.form_key == key):
+            return  # its twin click posted it
+        if cents > await account_balance(account.id):
+            raise PaymentRefusedError("adjust_too_much")
         await LedgerEntry.insert(
             LedgerEntry(
                 account=account.id,
@@ -139,6 +147,7 @@ async def billing_adjust(
                 reason=reason,
                 note=note.strip()[:200],
                 posted_by_staff=staff.staff_id,
+                form_key=key,
             )
         )
         await audit_staff(
