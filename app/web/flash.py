@@ -149,6 +149,13 @@ NOTICES: dict[str, Notice] = {
     "pay_unreadable_amount": Notice(
         N_("Please enter the amount as a number, like 25.00."), error=True
     ),
+    "pay_too_many_declines": Notice(
+        N_(
+            "Several cards were declined here in the last hour, so paying online is paused."
+            " Nothing was charged. Try again in an hour, or call the clinic."
+        ),
+        error=True,
+    ),
     "pay_no_card": Notice(N_("Please choose a card to pay with."), error=True),
     "pay_no_reason": Notice(N_("Please choose a reason."), error=True),
     "pay_not_a_test_card": Notice(

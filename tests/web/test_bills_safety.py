@@ -312,3 +312,49 @@ async def test_an_adjustment_is_never_more_than_owed_and_a_double_click_posts_on
     )
     assert flashed(no_key) == "pay_form_expired"
     assert await account_balance(bill.account.id) == 3_000
+
+
+async def test_card_testing_on_guest_pay_stops_after_a_few_declines(client: AsyncClient) -> None:
+    person = await make_person()
+    bill = await make_bill(person.patient)
+    page_text = await _guest_in(client, bill.statement.code, person.patient.birth_date.isoformat())
+    token = csrf_from(page_text)
+    answers = []
+    for _ in range(8):
+        answer = await client.post(
+            "/pay/statement",
+            data={
+                "_csrf_token": token,
+                "key": new_attempt_key(),
+                "amount": "other",
+                "other": "1.00",
+                "number": "4000 0000 0000 0002",
+            },
+        )
+        assert answer.status_code == 303
+        answers.append(flashed(answer))
+    assert answers == ["payment_card_declined"] * 5 + ["pay_too_many_declines"] * 3
+    assert len(DEMO.answered) == 5
+    assert await Payment.count().where(Payment.account == bill.account.id) == 5
+
+
+async def test_a_signed_in_payer_is_paused_after_a_few_declines(client: AsyncClient) -> None:
+    person = await make_person()
+    await make_bill(person.patient)
+    await sign_in(client, person)
+    page = await client.get("/bills/pay")
+    answers = []
+    for _ in range(6):
+        answer = await client.post(
+            "/bills/pay",
+            data={
+                "_csrf_token": csrf_from(page.text),
+                "key": new_attempt_key(),
+                "amount": "other",
+                "other": "1.00",
+                "number": "4000 0000 0000 0002",
+            },
+        )
+        answers.append(flashed(answer))
+    assert answers == ["payment_card_declined"] * 5 + ["pay_too_many_declines"]
+    assert len(DEMO.answered) == 5

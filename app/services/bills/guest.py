@@ -204,6 +204,7 @@ async def guest_pay(
         channel="guest",
         audit=_guest_audit(visitor, statement),
         statement_id=statement.statement_id,
+        ip=visitor.ip,
     )
     result, _ = await charge_once(
         payer,
@@ -244,5 +245,6 @@ async def guest_payment_check(
         channel="guest",
         audit=_guest_audit(visitor, statement),
         statement_id=statement.statement_id,
+        ip=visitor.ip,
     )
     return await payment_check(payment_id, payer)

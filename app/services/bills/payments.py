@@ -16,6 +16,7 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -37,6 +38,7 @@ from app.services.bills.processors import (
     processor_for,
 )
 from app.services.bills.processors.demo import demo_card_token
+from app.services.rate_limit import RateRule, rate_key, rate_limit_count, rate_limit_over
 from app.settings import get_settings
 from app.tables import LedgerEntry, Payment, SavedCard
 
@@ -49,6 +51,12 @@ PAYMENT_METHOD = re.compile(r"pm_[A-Za-z0-9_]{1,60}")
 # with PAYER_KEY_PREFIX, so no payer can choose a key the system uses (plan-..., refund-...).
 ATTEMPT_KEY = re.compile(r"[A-Za-z0-9_-]{32,60}")
 PAYER_KEY_PREFIX = "att-"
+
+# Card testing: a payer (a signed-in account, or a statement's guest pass) and an address
+# get a few declined cards an hour, then are asked to wait or call the clinic. An address
+# is allowed more: a family or the clinic's Wi-Fi may share one.
+DECLINES_PER_PAYER = RateRule("pay_declines_payer", 5, timedelta(hours=1))
+DECLINES_PER_IP = RateRule("pay_declines_ip", 10, timedelta(hours=1))
 
 # The smallest payment taken, unless it pays off what is left.
 MINIMUM_CENTS = 100
@@ -63,6 +71,7 @@ REFUSALS = (
     "unreadable_amount",
     "no_card",
     "not_a_test_card",
+    "too_many_declines",
 )
 
 
@@ -116,6 +125,19 @@ class Payer:
     paid_by_account: int | None = None
     patient_id: int | None = None
     statement_id: int | None = None
+    # Where the attempt came from (counted for card testing; "" for the plan worker).
+    ip: str = ""
+
+    def decline_limits(self) -> list[tuple[RateRule, str]]:
+        """The counters this payer's declined cards go on (none for the plan worker)."""
+        limits: list[tuple[RateRule, str]] = []
+        if self.paid_by_account is not None:
+            limits.append((DECLINES_PER_PAYER, f"account:{self.paid_by_account}"))
+        elif self.statement_id is not None:
+            limits.append((DECLINES_PER_PAYER, f"statement:{self.statement_id}"))
+        if self.ip:
+            limits.append((DECLINES_PER_IP, rate_key(self.ip)))
+        return limits
 
 
 def new_attempt_key() -> str:
@@ -240,6 +262,9 @@ async def payment_start(
             if existing[0]["account"] != payer.account_id:
                 raise NotFoundError("payment")
             return dict(existing[0])
+        for rule, limit_key in payer.decline_limits():
+            if await rate_limit_over(rule, limit_key):
+                raise PaymentRefusedError("too_many_declines")
         balance = await account_balance(payer.account_id)
         pending = await in_progress_cents(payer.account_id)
         payable = balance - pending
@@ -329,6 +354,9 @@ async def charge_once(
     if finished:
         async with write_transaction():
             await payer.audit(f"bills.payment.{outcome.status}", result.public_id)
+        if outcome.status in ("declined", "failed"):
+            for rule, limit_key in payer.decline_limits():
+                await rate_limit_count(rule, limit_key)
     return result, finished
 
 
@@ -401,6 +429,7 @@ async def bill_pay(
         audit=_record_audit(context),
         paid_by_account=context.actor.account_id,
         patient_id=context.patient.id,
+        ip=context.actor.ip,
     )
     result, finished = await charge_once(
         payer, key=attempt_key, amount_cents=amount, card_token=token
@@ -539,6 +568,7 @@ async def bill_payment_check(context: PatientContext, payment_public_id: str) ->
         audit=_record_audit(context),
         paid_by_account=context.actor.account_id,
         patient_id=context.patient.id,
+        ip=context.actor.ip,
     )
     return await payment_check(payment_id, payer)
 
