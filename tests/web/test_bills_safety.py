@@ -10,8 +10,12 @@ from datetime import date, timedelta
 
 import pytest
 from httpx import AsyncClient
+from litestar.config.csrf import CSRFConfig
+from litestar.middleware import DefineMiddleware
+from litestar.middleware._utils import build_exclude_path_pattern
 
 from app.clinic import clinic_today
+from app.main import create_app
 from app.services.bills import bill_pay
 from app.services.bills.ledger import account_balance
 from app.services.bills.payments import new_attempt_key
@@ -358,3 +362,24 @@ async def test_a_signed_in_payer_is_paused_after_a_few_declines(client: AsyncCli
         answers.append(flashed(answer))
     assert answers == ["payment_card_declined"] * 5 + ["pay_too_many_declines"]
     assert len(DEMO.answered) == 5
+
+
+def test_only_the_webhook_itself_is_outside_the_csrf_check() -> None:
+    csrf = next(
+        middleware.kwargs["config"]
+        for middleware in create_app().middleware
+        if isinstance(middleware, DefineMiddleware)
+        and "config" in middleware.kwargs
+        and isinstance(middleware.kwargs["config"], CSRFConfig)
+    )
+    # Litestar looks for the pattern anywhere in the (decoded) path.
+    pattern = build_exclude_path_pattern(exclude=csrf.exclude)
+    assert pattern is not None
+    assert pattern.findall("/bills/webhook")
+    for path in (
+        "/bills/receipts/x/bills/webhook/check",
+        "/bills/webhook/x",
+        "/x/bills/webhook",
+        "/pay/statement/bills/webhook",
+    ):
+        assert not pattern.findall(path), path
