@@ -1,5 +1,5 @@
 """The `portal` command: demo, serve, worker, invite, create-staff, poster, migrate, seed-demo,
-audit verify."""
+audit verify, import-fhir."""
 
 from __future__ import annotations
 
@@ -150,6 +150,7 @@ _SELF_ACCESS_REFUSED = {
     "a teenager's own account needs one of their own.",
     "adult_contact": "That phone or email is also on another adult's record; "
     "a teenager's own account needs one that only they use.",
+    "deceased": "This patient is recorded as deceased: no account, invitation or notice.",
 }
 
 
@@ -297,6 +298,33 @@ def cmd_audit_verify(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_fhir(args: argparse.Namespace) -> int:
+    """Import FHIR R4 bundles (.json) and bulk-data NDJSON (.ndjson) into the record: a line
+    per resource (created, updated, unchanged, skipped with the reason), then the totals."""
+    from pathlib import Path
+
+    from app.services.record.fhir_import import ReportLine, fhir_import
+
+    paths = [Path(name) for name in args.paths]
+    missing = [str(path) for path in paths if not path.is_file()]
+    if missing:
+        print(f"No such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+
+    def show(line: ReportLine) -> None:
+        if not args.quiet or line.outcome == "skipped":
+            print(line)
+
+    asyncio.run(_migrate())
+    report = asyncio.run(fhir_import(paths, source=args.source, on_line=show, keep_lines=False))
+    outcomes = ("created", "updated", "unchanged", "skipped")
+    print("Totals: " + ", ".join(f"{report.total(name)} {name}" for name in outcomes))
+    print("Patients: " + ", ".join(f"{report.patients[name]} {name}" for name in outcomes))
+    if not report.total("created") and not report.total("updated"):
+        print("Nothing changed: every resource the portal keeps was already imported as it is.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="portal", description="The patient portal.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -348,6 +376,19 @@ def build_parser() -> argparse.ArgumentParser:
     seed = commands.add_parser("seed-demo", help="seed the demo clinic into an empty database")
     seed.add_argument("--reset", action="store_true", help="delete all data first")
     seed.set_defaults(func=cmd_seed_demo)
+
+    imports = commands.add_parser(
+        "import-fhir", help="import FHIR R4 bundles (.json) and bulk-data NDJSON (.ndjson)"
+    )
+    imports.add_argument("paths", nargs="+", metavar="PATH")
+    imports.add_argument(
+        "--source",
+        default="fhir",
+        help="the record system the files come from: with each resource's id it makes the key"
+        " that a later import matches (a resource's meta.source wins)",
+    )
+    imports.add_argument("--quiet", action="store_true", help="print only skipped resources")
+    imports.set_defaults(func=cmd_import_fhir)
 
     audit = commands.add_parser("audit", help="check the audit trail")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")

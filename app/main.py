@@ -40,9 +40,11 @@ from app.handlers import (
     outreach,
     passkeys,
     profiles,
+    record,
     results,
     sign_in,
     start,
+    survey,
     visits,
 )
 from app.handlers.errors import EXCEPTION_HANDLERS
@@ -109,6 +111,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         profiles.router,
         home.router,
         results.router,
+        record.router,
         visits.router,
         messages.router,
         caregivers.router,
@@ -116,6 +119,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         notifications.router,
         outreach.router,
         bills.router,
+        survey.router,
         console.router,
         create_static_files_router(
             path="/static",

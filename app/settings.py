@@ -85,6 +85,11 @@ class Settings:
     stripe_webhook_secret: str = ""
     stripe_base_url: str = "https://api.stripe.com"
     currency: str = "usd"
+    # Invited patients who have not joined after this many days get a reminder (at most
+    # follow_up_max of them, one per wait); the worker sends them itself when follow_up_auto.
+    follow_up_days: int = 7
+    follow_up_max: int = 1
+    follow_up_auto: bool = False
 
     @property
     def is_sqlite(self) -> bool:
@@ -238,6 +243,9 @@ def load_settings() -> Settings:
         stripe_webhook_secret=os.environ.get("PORTAL_STRIPE_WEBHOOK_SECRET", ""),
         stripe_base_url=os.environ.get("PORTAL_STRIPE_BASE_URL", "https://api.stripe.com"),
         currency=os.environ.get("PORTAL_CURRENCY", "usd").strip().lower(),
+        follow_up_days=max(_int("PORTAL_FOLLOW_UP_DAYS", 7), 1),
+        follow_up_max=max(_int("PORTAL_FOLLOW_UP_MAX", 1), 0),
+        follow_up_auto=_flag("PORTAL_FOLLOW_UP_AUTO", False),
     )
 
 

@@ -23,6 +23,8 @@ from app.services.audit import SEAL_BATCH, audit_seal, audit_seal_release
 from app.services.bills.notify import bill_notices_send
 from app.services.bills.plans import plan_instalments_run
 from app.services.caregivers import guardian_grants_end_at_adulthood
+from app.services.dashboard import dashboard_refresh
+from app.services.dashboard.follow_up import follow_ups_send_due
 from app.services.outbox import outbox_deliver, outbox_purge
 from app.services.outreach import campaigns_send_due
 from app.services.outreach.texts import sms_received_purge
@@ -111,6 +113,33 @@ async def _housekeeping() -> None:
         log.info("made %d slots from weekly templates", made)
 
 
+# When this worker last rolled up the whole year (retention's return visits keep arriving
+# for a year after a month); in between, only this month and the last are rolled up.
+_last_full_rollup = 0.0
+FULL_ROLLUP_SECONDS = 24 * 3600.0
+
+
+async def _dashboard() -> None:
+    """Every hour: remind invited patients due a follow-up (when the clinic turned that on),
+    then roll the facts up into the dashboard's figures: this month and the last, and once
+    a day the whole year (13 months)."""
+    global _last_full_rollup
+    full = time.monotonic() - _last_full_rollup >= FULL_ROLLUP_SECONDS or not _last_full_rollup
+    try:
+        # Months turn over at the clinic's midnight: its time zone first (a standalone worker).
+        clinic_profile_set(await clinic_profile_load())
+        reminded = await follow_ups_send_due()
+        written = await dashboard_refresh(months=13 if full else 2)
+        if full:
+            _last_full_rollup = time.monotonic()
+    except Exception as error:  # tried again next hour
+        log.error("dashboard roll-up failed: %s", type(error).__name__)
+        return
+    if reminded:
+        log.info("sent %d follow-up reminders", reminded)
+    log.info("rolled up %d dashboard figures", written)
+
+
 async def _slots_generate() -> int:
     """The coming weeks' slots from the clinicians' weekly templates (idempotent)."""
     async with write_transaction():
@@ -147,6 +176,15 @@ async def _send_campaigns() -> None:
         log.info("sent %d campaign messages", sent)
 
 
+async def run_dashboard(stop: asyncio.Event) -> None:
+    """The dashboard's hourly duty, beside the delivery loop: a roll-up over many facts takes
+    a while, and no text or push should wait for it."""
+    while not stop.is_set():
+        await _dashboard()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=HOUSEKEEPING_SECONDS)
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
@@ -170,11 +208,12 @@ async def run_sealer(name: str, stop: asyncio.Event) -> None:
 
 
 async def run_worker(channels: dict[str, Channel], stop: asyncio.Event) -> None:
-    """Deliver until `stop` is set; wait a second between empty rounds. The audit sealer runs
-    beside it, so a slow delivery never holds sealing up."""
+    """Deliver until `stop` is set; wait a second between empty rounds. The audit sealer and
+    the dashboard's roll-up run beside it, so neither holds delivery up, nor it them."""
     name = worker_name()
     log.info("outbox worker %s started", name)
     sealer = asyncio.create_task(run_sealer(name, stop))
+    dashboard = asyncio.create_task(run_dashboard(stop))
     next_housekeeping = next_release = next_campaigns = 0.0
     while not stop.is_set():
         if time.monotonic() >= next_housekeeping:
@@ -195,4 +234,7 @@ async def run_worker(channels: dict[str, Channel], stop: asyncio.Event) -> None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=POLL_SECONDS)
     await sealer
+    dashboard.cancel()  # a roll-up under way is rolled back and done again next start
+    with contextlib.suppress(asyncio.CancelledError):
+        await dashboard
     log.info("outbox worker %s stopped", name)

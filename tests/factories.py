@@ -7,6 +7,7 @@ import itertools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from PIL import ExifTags, Image
 
@@ -563,6 +564,118 @@ def photo_with_location(size: tuple[int, int] = (64, 48)) -> bytes:
     out = io.BytesIO()
     image.save(out, format="JPEG", exif=exif)
     return out.getvalue()
+
+
+@dataclass(frozen=True)
+class RecordItems:
+    """One of each kind of health-record item on a record (public ids)."""
+
+    medication: str
+    allergy: str
+    immunization: str
+    problem: str
+    visit: str
+    document: str
+
+
+async def make_record(
+    patient: Patient, *, confidential: bool = False, label: str = ""
+) -> RecordItems:
+    """A medication, an allergy, an immunization, a problem and a visit summary with a PDF,
+    all marked `confidential` or not; names end with `label` so tests can tell them apart."""
+    from app.services.record.documents import document_filename, document_store, simple_pdf
+    from app.tables import (
+        Allergy,
+        Immunization,
+        Medication,
+        Problem,
+        RecordDocument,
+        VisitSummary,
+    )
+
+    when = datetime.now(UTC) - timedelta(days=40)
+    medication = Medication(
+        patient=patient.id,
+        name=f"Lisinopril 10 mg{label}",
+        code="314076",
+        instructions="1 tablet by mouth once a day",
+        prescriber="Dr. Ana Ruiz",
+        prescribed_at=when,
+        last_filled_at=when + timedelta(days=10),
+        refills_left=3,
+        status="active",
+        confidential=confidential,
+    )
+    allergy = Allergy(
+        patient=patient.id,
+        substance=f"Penicillin{label}",
+        reaction="Hives",
+        severity="moderate",
+        recorded_at=when,
+        confidential=confidential,
+    )
+    shot = Immunization(
+        patient=patient.id,
+        vaccine=f"Influenza, seasonal{label}",
+        code="140",
+        occurred_at=when,
+        lot_number="FL2291",
+        confidential=confidential,
+    )
+    problem = Problem(
+        patient=patient.id,
+        name=f"Essential hypertension{label}",
+        plain_name=f"High blood pressure{label}",
+        code="59621000",
+        onset_at=when,
+        confidential=confidential,
+    )
+    visit = VisitSummary(
+        patient=patient.id,
+        kind="Office visit",
+        reason=f"Blood pressure check{label}",
+        clinician="Dr. Ana Ruiz",
+        place="Riverside Family Health",
+        started_at=when,
+        ended_at=when + timedelta(minutes=20),
+        notes="Keep taking your medicine. Walk 30 minutes a day.",
+        confidential=confidential,
+    )
+    for row in (medication, allergy, shot, problem, visit):
+        await type(row).insert(row)
+    data = simple_pdf("After-visit summary", ["Blood pressure 128/82.", "Come back in 3 months."])
+    title = f"After-visit summary{label}"
+    document = RecordDocument(
+        patient=patient.id,
+        visit=visit.id,
+        title=title,
+        filename=document_filename(title),
+        storage_key=await document_store(data),
+        size=len(data),
+        written_at=when,
+        confidential=confidential,
+    )
+    await RecordDocument.insert(document)
+    return RecordItems(
+        medication=str(medication.public_id),
+        allergy=str(allergy.public_id),
+        immunization=str(shot.public_id),
+        problem=str(problem.public_id),
+        visit=str(visit.public_id),
+        document=str(document.public_id),
+    )
+
+
+def synthea_files() -> list[Path]:
+    """The 13 Synthea R4 bundles kept beside the repository (shared/data/fhir-synthea-r4),
+    or none when that folder is absent (tests that need them skip, saying so)."""
+    for folder in (
+        Path(__file__).resolve().parents[2] / "shared" / "data" / "fhir-synthea-r4",
+        Path("/work/shared/data/fhir-synthea-r4"),
+    ):
+        if folder.is_dir():
+            return sorted(folder.glob("*.json"))
+    return []
 
 
 @dataclass

@@ -29,10 +29,11 @@ SCOPE_AREAS: dict[str, frozenset[str]] = {
 }
 
 # docs/security.md's defaults for a parent's or guardian's access to a minor: full under 12; from
-# 12 the guardian keeps scheduling, billing and general results (confidential items stay
-# hidden); at 18 the grant ends unless the now-adult patient gave it.
+# 12 the guardian keeps scheduling, billing, general results and the general health record
+# (immunizations for school forms, allergies; confidential items stay hidden); at 18 the
+# grant ends unless the now-adult patient gave it.
 GUARDIAN_RELATIONSHIPS = frozenset({"parent", "guardian"})
-ADOLESCENT_GUARDIAN_AREAS = frozenset({"appointments", "billing", "results"})
+ADOLESCENT_GUARDIAN_AREAS = frozenset({"appointments", "billing", "results", "record"})
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class PatientRef:
     family_name: str
     preferred_name: str | None
     birth_date: date
+    # A deceased patient's record opens to no one and no notice is sent about it.
+    deceased: bool = False
 
     @property
     def first_name(self) -> str:
@@ -135,6 +138,7 @@ class Grant:
             and (self.expires_at is None or self.expires_at > now)
             and not self.ended_by_age(today)
             and not self.is_child_self(today)
+            and not self.patient.deceased
         )
 
     def areas(self, today: date) -> frozenset[str]:
@@ -170,7 +174,7 @@ GRANT_COLUMNS = """g.id AS grant_id, g.public_id AS grant_public_id, g.account A
        a.display_name AS grant_account_name, g.kind, g.scope, g.relationship,
        g.granted_by_account, g.granted_by_staff, g.starts_at, g.expires_at,
        p.id AS patient_id, p.public_id AS patient_public_id, p.given_name,
-       p.family_name, p.preferred_name, p.birth_date"""
+       p.family_name, p.preferred_name, p.birth_date, p.deceased_at"""
 GRANT_ORDER = "g.kind DESC, p.birth_date, p.id, g.id"
 # A grant not revoked, started and not expired (placeholders: now, now). The age rules are
 # applied by `grants_live`, in Python, for every read alike.
@@ -240,6 +244,7 @@ def _grant(row: dict[str, Any]) -> Grant:
             family_name=row["family_name"],
             preferred_name=row["preferred_name"],
             birth_date=row["birth_date"],
+            deceased=row.get("deceased_at") is not None,
         ),
         kind=row["kind"],
         scope=row["scope"],

@@ -37,6 +37,7 @@ from app.services.messages.sending import (
     reply_promise,
 )
 from app.services.messages.threads import TOPICS, attachment_for, thread_open
+from app.services.survey import survey_due
 from app.web.guards import account_signed_in
 from app.web.links import redirect_to
 
@@ -167,11 +168,14 @@ async def _thread_page(
     had_files: bool = False,
     status_code: int = 200,
 ) -> Template:
+    opened = await thread_open(context, thread_id)
+    answered = any(message.sender == "clinic" for message in opened.messages)
     return page(
         "messages/thread.html",
         context=context,
         tab="messages",
-        thread=await thread_open(context, thread_id),
+        thread=opened,
+        survey=await survey_due(context.actor, task="reply_read") if answered else None,
         typed=typed,
         error=error,
         had_files=had_files,

@@ -19,6 +19,7 @@ from app.clinic import clinic_profile
 from app.errors import NotFoundError
 from app.handlers.support import NO_STORE, htmx_target, page
 from app.i18n import gettext
+from app.services.survey import survey_due
 from app.services.visits import visit_open, visits_list
 from app.services.visits.booking import (
     CANCEL_REASONS,
@@ -42,6 +43,7 @@ from app.services.visits.waitlist import (
     offer_open,
     offer_patient,
 )
+from app.web.flash import flashed_key
 from app.web.guards import account_signed_in
 from app.web.links import redirect_to
 
@@ -234,13 +236,21 @@ async def _offer_context(context: PatientContext, token: str) -> PatientContext:
 
 
 @get("/{visit_id:str}", name="visit")
-async def visit(context: NamedDependency[PatientContext], visit_id: FromPath[str]) -> Template:
+async def visit(
+    request: Request[Any, Any, Any],
+    context: NamedDependency[PatientContext],
+    visit_id: FromPath[str],
+) -> Template:
     detail = await visit_open(context, visit_id)
+    # Just booked (the notice it carries says so): the one-question survey, if due.
+    booked = flashed_key(request) == "visit_booked"
+    survey = await survey_due(context.actor, task="booking") if booked else None
     return page(
         "visits/visit.html",
         context=context,
         tab="visits",
         visit=detail,
+        survey=survey,
         clinic_phone=detail.location_phone or clinic_profile().phone,
     )
 

@@ -15,7 +15,7 @@ from app.notices.caregivers import (
     send_new_caregiver_notice,
 )
 from app.notices.delivery import Contact, notify_account, notify_patient
-from app.notices.enrollment import send_enrollment_link
+from app.notices.enrollment import send_enrollment_link, send_enrollment_reminder
 from app.notices.messages import message_notice_url, send_message_reply
 from app.notices.notifications import send_test_notice
 from app.notices.outreach import (
@@ -53,6 +53,7 @@ __all__ = [
     "send_caregiver_invite_code",
     "send_codes_paused",
     "send_enrollment_link",
+    "send_enrollment_reminder",
     "send_finish_enrollment",
     "send_guardian_access_ended",
     "send_message_reply",

@@ -20,3 +20,18 @@ async def send_enrollment_link(*, to: Contact, patient_id: int, clinic: str, lin
     _ = say_in(await record_locale(patient_id))
     words = ENROLLMENT_LINK.words(_, clinic=clinic, link=link)
     return await send_to(to=to, words=words, kind="enrollment_invite")
+
+
+# A reminder to an invited patient who has not joined yet: the same kind of link, once more.
+ENROLLMENT_REMINDER = Message(
+    "enrollment_reminder",
+    subject=N_("Your patient portal invitation is waiting"),
+    text=N_("A reminder from %(clinic)s: your patient portal is ready. Tap to join: %(link)s"),
+)
+
+
+async def send_enrollment_reminder(*, to: Contact, patient_id: int, clinic: str, link: str) -> str:
+    """A follow-up to an invitation not used after a week: a new link; its outbox key."""
+    _ = say_in(await record_locale(patient_id))
+    words = ENROLLMENT_REMINDER.words(_, clinic=clinic, link=link)
+    return await send_to(to=to, words=words, kind="enrollment_reminder")

@@ -34,7 +34,7 @@ def _kind(action: str) -> str:
     if action.startswith("enrollment.invite"):
         return "invited"
     if action.endswith((".view", ".list", "_view", "_search")) or action.startswith(
-        ("results.", "home.")
+        ("results.", "home.", "record.")
     ):
         return "viewed"
     return "used"

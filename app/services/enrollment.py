@@ -15,8 +15,9 @@ from datetime import date, timedelta
 from app.clock import utcnow
 from app.db import write_transaction
 from app.errors import NotFoundError
-from app.notices import send_enrollment_link
+from app.notices import send_enrollment_link, send_enrollment_reminder
 from app.services.audit import audit_insert
+from app.services.facts import record_fact
 from app.services.self_access import (
     HOLDER_COLUMNS,
     SelfAccessError,
@@ -60,8 +61,10 @@ async def invite_create(
     staff_id: int | None = None,
     ip: str = "",
     user_agent: str = "",
+    reminder: bool = False,
 ) -> Invitation:
-    """A new link for the patient with this MRN (any older open link stops working).
+    """A new link for the patient with this MRN (any older open link stops working); a
+    reminder (the dashboard's follow-up) is worded as one.
 
     Raises SelfAccessError when the age rules forbid this record an account of its own
     (through this channel), ValueError when the record has no contact for it."""
@@ -97,9 +100,12 @@ async def invite_create(
         await EnrollmentInvite.insert(invite)
         key = None
         if via in ("sms", "email"):
-            key = await send_enrollment_link(
+            send = send_enrollment_reminder if reminder else send_enrollment_link
+            key = await send(
                 to=(via, recipient), patient_id=patient["id"], clinic=clinic_name, link=link
             )
+        kind = "invite_reminded" if reminder else "invited"
+        await record_fact(kind, patient["id"], occurred_at=now, channel=via)
         await audit_insert(
             occurred_at=now,
             actor_staff=staff_id,
@@ -250,4 +256,5 @@ async def account_for_patient(patient_id: int, display_name: str) -> int:
     await AccessGrant.insert(
         AccessGrant(account=account.id, patient=patient_id, kind="self", starts_at=utcnow())
     )
+    await record_fact("enrolled", patient_id)
     return int(account.id)

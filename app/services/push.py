@@ -19,6 +19,7 @@ from app.access import Actor
 from app.db import write_transaction
 from app.errors import NotFoundError
 from app.services.audit import audit_record
+from app.services.facts import record_fact
 from app.services.outbox import outbox_enqueue
 from app.tables import PushSubscription
 
@@ -117,6 +118,8 @@ async def subscription_save(
             )
             await PushSubscription.insert(row)
             public_id = str(row.public_id)
+            if actor.acting_patient_id is not None:
+                await record_fact("push_enabled", actor.acting_patient_id, channel="portal")
         await audit_record(
             actor=actor,
             action="push.subscribed",

@@ -25,7 +25,7 @@ from app.tables import AccessGrant, CaregiverInvite, Patient, WebSession
 # Why a self account is refused: `child` (under the adolescent age), `no_own_contact` (a
 # teenager without a contact marked as theirs), `guardian_contact` (it is a guardian's),
 # `adult_contact` (another adult's record has it: most often a parent's phone).
-REASONS = ("child", "no_own_contact", "guardian_contact", "adult_contact")
+REASONS = ("child", "no_own_contact", "guardian_contact", "adult_contact", "deceased")
 
 
 # What `holder_from(row, prefix="patient.")` reads, over a grant's join to its record.
@@ -36,6 +36,7 @@ GRANT_HOLDER_COLUMNS = (
     AccessGrant.patient.email,
     AccessGrant.patient.phone_is_own,
     AccessGrant.patient.email_is_own,
+    AccessGrant.patient.deceased_at,
 )
 
 
@@ -57,6 +58,8 @@ class Holder:
     email: str | None
     phone_is_own: bool
     email_is_own: bool
+    # A record imported as deceased gets no account, invitation or notice.
+    deceased: bool = False
 
 
 HOLDER_COLUMNS = (
@@ -66,6 +69,7 @@ HOLDER_COLUMNS = (
     Patient.email,
     Patient.phone_is_own,
     Patient.email_is_own,
+    Patient.deceased_at,
 )
 
 
@@ -78,6 +82,7 @@ def holder_from(row: dict[str, Any], prefix: str = "") -> Holder:
         email=row[f"{prefix}email"],
         phone_is_own=bool(row[f"{prefix}phone_is_own"]),
         email_is_own=bool(row[f"{prefix}email_is_own"]),
+        deceased=row.get(f"{prefix}deceased_at") is not None,
     )
 
 
@@ -160,7 +165,9 @@ def own_contacts(holder: Holder) -> dict[str, str]:
 
 async def self_access_refusal(holder: Holder, channel: str | None) -> str | None:
     """Why this record may not have self access through `channel` (sms or email; None for a
-    link handed over in person), or None when it may. Adults always may."""
+    link handed over in person), or None when it may. Living adults always may."""
+    if holder.deceased:
+        return "deceased"
     age = age_on(holder.birth_date, clinic_today())
     rules = age_rules()
     if age >= rules.adult:

@@ -14,6 +14,7 @@ from app.clock import utcnow
 from app.db import write_transaction
 from app.errors import NotFoundError, NotPermittedError
 from app.services.audit import audit_record
+from app.services.facts import record_fact
 from app.services.identity import PATIENTS, STAFF, P, Realm
 from app.tables import WebSession
 
@@ -62,6 +63,8 @@ async def session_open(
                 **realm.owned_by(owner_id),
             )
         )
+        if realm is PATIENTS and acting_patient_id is not None:
+            await record_fact("signed_in", acting_patient_id, occurred_at=now, channel=reason)
         await realm.audit(
             owner_id,
             f"sign_in.{reason}",

@@ -13,6 +13,7 @@ from app.tables.bills import (
 )
 from app.tables.clinic import Clinician, Location, Organization
 from app.tables.codes import SignInCode
+from app.tables.dashboard import DashboardFigure, Fact, FollowUp, SurveyAnswer
 from app.tables.enrollment import EnrollmentInvite, JoinRequest, StaffInvite
 from app.tables.messaging import (
     ClinicHoliday,
@@ -29,6 +30,15 @@ from app.tables.outreach import Campaign, CampaignSend, NewsNote, SmsOptOut, Sms
 from app.tables.passkeys import Passkey, StaffPasskey, WebAuthnChallenge
 from app.tables.people import AccessGrant, Account, CaregiverInvite, Patient, StaffUser
 from app.tables.push import PushSubscription
+from app.tables.record import (
+    Allergy,
+    FhirSource,
+    Immunization,
+    Medication,
+    Problem,
+    RecordDocument,
+    VisitSummary,
+)
 from app.tables.results import LabObservation, LabReport
 from app.tables.scheduling import (
     Appointment,
@@ -45,6 +55,7 @@ from app.tables.sessions import WebSession
 __all__ = [
     "AccessGrant",
     "Account",
+    "Allergy",
     "Appointment",
     "AppointmentType",
     "AuditChainHead",
@@ -60,12 +71,18 @@ __all__ = [
     "Clinician",
     "Conversation",
     "ConversationNote",
+    "DashboardFigure",
     "EnrollmentInvite",
+    "Fact",
+    "FhirSource",
+    "FollowUp",
+    "Immunization",
     "JoinRequest",
     "LabObservation",
     "LabReport",
     "LedgerEntry",
     "Location",
+    "Medication",
     "Message",
     "MessageAttachment",
     "NewsNote",
@@ -76,7 +93,9 @@ __all__ = [
     "Payment",
     "PaymentPlan",
     "PlanInstalment",
+    "Problem",
     "PushSubscription",
+    "RecordDocument",
     "RefillRequest",
     "ReplyTemplate",
     "SavedCard",
@@ -90,6 +109,8 @@ __all__ = [
     "StaffPasskey",
     "StaffUser",
     "Statement",
+    "SurveyAnswer",
+    "VisitSummary",
     "WaitlistEntry",
     "WaitlistOffer",
     "WebAuthnChallenge",

@@ -22,7 +22,8 @@ class Patient(Table):
 
     id: Serial
     public_id = public_id_column()
-    mrn = Varchar(length=20, unique=True)
+    # Wide enough for a record system's own ids (Synthea's are UUIDs).
+    mrn = Varchar(length=64, unique=True)
     given_name = Varchar(length=100)
     family_name = Varchar(length=100)
     preferred_name = Varchar(length=100, null=True, default=None)

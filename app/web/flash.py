@@ -15,6 +15,7 @@ from typing import Any
 
 from jinja2 import pass_context
 from jinja2.runtime import Context
+from litestar import Request
 from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.response import Response
 from litestar.types import Message, Scope
@@ -229,6 +230,13 @@ NOTICES: dict[str, Notice] = {
     "text_unreadable": Notice(
         N_("Please type a number with its country code (+1...) and a text."), error=True
     ),
+    # The dashboard and its follow-up list.
+    "dashboard_refreshed": Notice(N_("The figures are up to date.")),
+    "follow_up_sent": Notice(N_("Reminders sent.")),
+    "follow_up_none": Notice(N_("No one was due a reminder."), error=True),
+    "follow_up_opted_out": Notice(N_("They will not be reminded again.")),
+    # The one-question survey.
+    "survey_thanks": Notice(N_("Thank you for telling us.")),
 }
 
 
@@ -244,6 +252,13 @@ def flash(response: Response[Any], key: str) -> None:
         secure=get_settings().secure_cookies,
         samesite="lax",
     )
+
+
+def flashed_key(request: Request[Any, Any, Any]) -> str | None:
+    """The key of the notice this request brings (what the action before it did), if any:
+    a page may offer what follows it (the survey after a booking)."""
+    key = request.cookies.get(cookie_name(NOTICE_COOKIE))
+    return key if key in NOTICES else None
 
 
 @pass_context

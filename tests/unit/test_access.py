@@ -97,14 +97,15 @@ async def test_a_guardian_grant_ends_at_18_unless_the_adult_patient_gave_it() ->
     assert (await parent.context(teen.id)).patient.id == teen.id
 
 
-async def test_a_guardian_of_an_adolescent_keeps_visits_bills_and_results_only() -> None:
+async def test_a_guardian_of_an_adolescent_keeps_visits_bills_results_and_the_record_only() -> None:
     parent = await make_person("Maria")
     teen = await make_patient(given="Lucas", birth=years_ago(15))
     child = await make_patient(given="Emma", birth=years_ago(7))
     await grant(parent.account, teen, kind="proxy", relationship="parent")
     await grant(parent.account, child, kind="proxy", relationship="parent")
     teen_context = await parent.context(teen.id)
-    assert teen_context.areas == {"appointments", "billing", "results"}
+    # Results and the record without their confidential items (the grants selector).
+    assert teen_context.areas == {"appointments", "billing", "results", "record"}
     assert not teen_context.may("messages")
     assert (await parent.context(child.id)).may("messages")
 

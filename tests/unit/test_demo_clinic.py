@@ -106,3 +106,31 @@ async def test_the_demo_teenager_can_be_invited_on_his_own_phone_and_the_child_c
         await invite_create(
             mrn="RFH-100002", via="qr", base_url="https://portal.example", clinic_name="C"
         )
+
+
+async def test_the_demo_families_have_health_records_and_lucas_keeps_his_private() -> None:
+    from app.services.record import record_overview
+    from app.tables import Account
+
+    assert await demo_clinic_seed(today=TODAY, reset=True)
+    maria = await Account.objects().where(Account.display_name == "Maria Lopez").first()
+    lucas = await Patient.select(Patient.id).where(Patient.mrn == "RFH-100003").first()
+    assert maria is not None
+    assert lucas is not None
+    own = await patient_context_resolve(actor_for(maria))
+    assert own is not None
+    record = await record_overview(own)
+    assert record.medications
+    assert record.allergies
+    assert record.immunizations
+    assert record.problems
+    assert record.visits
+    assert record.visits[0].documents == 1
+    as_mother = await patient_context_resolve(actor_for(maria, acting_patient_id=lucas["id"]))
+    assert as_mother is not None
+    seen = await record_overview(as_mother)
+    names = {line.name for line in seen.medications} | {p.shown_name for p in seen.problems}
+    assert "Cetirizine 10 mg tablet" in names
+    assert "Sertraline 50 mg tablet" not in names
+    assert "Depression" not in names
+    assert all(visit.reason != "Follow-up on mood" for visit in seen.visits)

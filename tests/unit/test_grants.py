@@ -61,7 +61,7 @@ def test_a_guardian_s_view_narrows_at_12_and_confidential_items_stay_with_the_pa
     }
     assert "messages" in _grant(born=eleven_eve).areas(TODAY)
     teen = _grant(born=twelve)
-    assert teen.areas(TODAY) == {"appointments", "billing", "results"}
+    assert teen.areas(TODAY) == {"appointments", "billing", "results", "record"}
     assert teen.may_hear_of("results", False, TODAY)
     assert not teen.may_hear_of("messages", False, TODAY)
     assert not teen.may_hear_of("results", True, TODAY)

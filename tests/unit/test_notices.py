@@ -24,6 +24,7 @@ from app.notices import (
     send_caregiver_invite_code,
     send_codes_paused,
     send_enrollment_link,
+    send_enrollment_reminder,
     send_finish_enrollment,
     send_guardian_access_ended,
     send_message_reply,
@@ -74,6 +75,7 @@ SAMPLES: dict[str, dict[str, str]] = {
     "codes_paused": {},
     "shared_sign_in": {},
     "enrollment_link": {"clinic": CLINIC, "link": f"{BASE}/enroll/{TOKEN}"},
+    "enrollment_reminder": {"clinic": CLINIC, "link": f"{BASE}/enroll/{TOKEN}"},
     "new_passkey": {},
     "result_ready": {},
     "message_reply": {"clinic": CLINIC},
@@ -166,6 +168,9 @@ async def test_no_message_names_the_patient_or_their_results(locale: str | None)
             account_id=account.id, to=[("sms", phone), ("email", email)]
         ),
         "send_enrollment_link": lambda: send_enrollment_link(
+            to=("sms", phone), patient_id=patient.id, clinic=CLINIC, link=f"{BASE}/enroll/x"
+        ),
+        "send_enrollment_reminder": lambda: send_enrollment_reminder(
             to=("sms", phone), patient_id=patient.id, clinic=CLINIC, link=f"{BASE}/enroll/x"
         ),
         "send_new_passkey_announcement": lambda: send_new_passkey_announcement(

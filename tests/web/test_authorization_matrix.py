@@ -74,6 +74,7 @@ from tests.factories import (
     make_patient,
     make_person,
     make_push_device,
+    make_record,
     make_refill,
     make_reply_template,
     make_report,
@@ -124,6 +125,9 @@ STAFF_ROLES = ("front_desk", "nurse", "clinician", "billing", "admin", "manager"
 ALL_STAFF = frozenset(STAFF_ROLES)
 # Campaigns and What's new: the people who run the clinic's outreach.
 OUTREACH = frozenset({"manager", "admin"})
+# Everyone who answers patients' messages: all but the practice manager.
+CARE_STAFF = ALL_STAFF - {"manager"}
+DASHBOARD = frozenset({"admin", "manager"})
 MEET_PATIENTS = frozenset({"front_desk", "nurse", "clinician", "admin"})
 MANAGE_GRANTS = frozenset({"front_desk", "nurse", "admin"})
 FRONT_DESK_AND_ADMIN = frozenset({"front_desk", "admin"})
@@ -311,6 +315,19 @@ MATRIX: dict[tuple[str, str], Rule] = {
         owner=Owner.RECORD,
         params={"report_id": "report", "test_id": "lab_test"},
     ),
+    ("GET", "/record"): Rule(Kind.PATIENT, area="record"),
+    ("GET", "/record/immunizations"): Rule(Kind.PATIENT, area="record"),
+    ("GET", "/record/summary"): Rule(Kind.PATIENT, area="record"),
+    ("GET", "/record/download"): Rule(Kind.PATIENT, area="record"),
+    ("GET", "/record/visits/{visit_id}"): Rule(
+        Kind.PATIENT, area="record", owner=Owner.RECORD, params={"visit_id": "record_visit"}
+    ),
+    ("GET", "/record/documents/{document_id}"): Rule(
+        Kind.PATIENT,
+        area="record",
+        owner=Owner.RECORD,
+        params={"document_id": "record_document"},
+    ),
     ("GET", "/more"): Rule(Kind.PATIENT),
     # Bills: the record's statements, paying, receipts (a bills-only caregiver included).
     ("GET", "/bills"): Rule(Kind.PATIENT, area="billing"),
@@ -464,9 +481,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
         },
     ),
     # The message queue: every role answers a pool; a question is the clinical pool's.
-    ("GET", "/staff/messages"): staff_only(
-        ALL_STAFF - {"manager"}, why="a manager answers no pool"
-    ),
+    ("GET", "/staff/messages"): staff_only(CARE_STAFF),
     ("GET", "/staff/messages/{thread_id}"): staff_only(
         ANSWER_QUESTIONS, params={"thread_id": "thread"}
     ),
@@ -523,6 +538,20 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ),
     ("POST", "/staff/billing/payments/{public_id}/refund"): staff_only(
         BILLING, params={"public_id": "payment"}, form={"amount": "1.00"}
+    ),
+    # The dashboard: the month's figures, the follow-up list, the CSV.
+    ("GET", "/staff/dashboard"): staff_only(DASHBOARD),
+    ("GET", "/staff/dashboard/export"): staff_only(DASHBOARD),
+    ("POST", "/staff/dashboard/refresh"): staff_only(DASHBOARD),
+    ("GET", "/staff/dashboard/follow-up"): staff_only(DASHBOARD),
+    ("POST", "/staff/dashboard/follow-up"): staff_only(DASHBOARD, form={"patient": "{patient}"}),
+    ("POST", "/staff/dashboard/follow-up/{public_id}/opt-out"): staff_only(
+        DASHBOARD, params={"public_id": "patient"}
+    ),
+    # The survey after a task, and "installed to the home screen", for the dashboard.
+    ("POST", "/survey"): Rule(Kind.ACCOUNT, form={"task": "booking", "skip": "1"}),
+    ("POST", "/installed"): Rule(
+        Kind.ACCOUNT, form={"how": "standalone"}, ok_statuses=ALLOWED | {204}
     ),
     ("GET", "/staff/outbox"): staff_only(
         FRONT_DESK_AND_ADMIN, demo_only=True, why="its messages carry links and codes"
@@ -828,6 +857,19 @@ async def _report(world: World) -> str:
     return str(report.public_id)
 
 
+async def _record_items(world: World) -> str:
+    """A visit summary with its PDF (and one of each other kind) on the patient's record."""
+    items = await make_record(world.patient)
+    world.facts["record_document"] = items.document
+    return items.visit
+
+
+async def _record_document(world: World) -> str:
+    if "record_visit" not in world.facts:
+        world.facts["record_visit"] = await _record_items(world)
+    return world.facts["record_document"]
+
+
 async def _lab_test(world: World) -> str:
     if "report" not in world.facts:
         world.facts["report"] = await _report(world)
@@ -992,6 +1034,8 @@ FACTS: dict[str, Callable[[World], Awaitable[str]]] = {
     "push_device": _push_device,
     "report": _report,
     "lab_test": _lab_test,
+    "record_visit": _record_items,
+    "record_document": _record_document,
     "device": _device,
     "passkey": _passkey,
     "grant": _grant,

@@ -92,3 +92,28 @@ async def test_the_message_queue_costs_the_same_however_much_waits(client: Async
     await staff_signed_in(client, role="nurse")
     # Each patient shown gets an audit row, written together at commit.
     assert await _queue_queries(client, waiting=1) == await _queue_queries(client, waiting=6)
+
+
+async def test_the_dashboard_costs_the_same_however_many_facts_there_are(
+    client: AsyncClient,
+) -> None:
+    from app.db import write_transaction
+    from app.services.dashboard import dashboard_refresh
+    from app.services.facts import record_fact
+
+    await staff_signed_in(client, role="admin")
+
+    async def page_queries() -> int:
+        await dashboard_refresh(months=2)
+        with counting_queries() as queries:
+            response = await client.get("/staff/dashboard")
+        assert response.status_code == 200
+        return len(queries)
+
+    few = await page_queries()
+    patient = await make_patient()
+    async with write_transaction():
+        for kind in ("signed_in", "message_sent", "visit_booked", "survey_ease") * 10:
+            await record_fact(kind, patient.id, channel="portal", value=4.0)
+    # The session, the location, the year's figures, the locations, the comments.
+    assert await page_queries() == few <= 6

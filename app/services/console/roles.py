@@ -16,12 +16,14 @@ ROLE_LABELS: dict[str, str] = {
     "clinician": N_("Clinician"),
     "billing": N_("Billing"),
     "admin": N_("Administrator"),
-    # Runs the clinic's outreach: campaigns, their results, the "What's new" notes.
-    "manager": N_("Manager"),
+    # Runs the clinic's outreach (campaigns, What's new) and reads its monthly dashboard.
+    "manager": N_("Practice manager"),
 }
 ROLES = tuple(ROLE_LABELS)
 
 _EVERYONE = frozenset(ROLES)
+# Those who answer patients' messages: everyone but the practice manager.
+_CARE = _EVERYONE - {"manager"}
 PERMISSIONS: dict[str, frozenset[str]] = {
     # Find a patient and see who they are (not their health data).
     "patients.search": _EVERYONE,
@@ -47,7 +49,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # The demo clinic's outgoing texts and emails (demo mode only).
     "outbox": frozenset({"front_desk", "admin"}),
     # The message queue: every role answers at least one pool (the pools below).
-    "messages": _EVERYONE - {"manager"},
+    "messages": _CARE,
     # Patients' messages: each pool is answered by the roles that can answer its topic.
     "messages.pool.clinical": frozenset({"nurse", "clinician", "admin"}),
     "messages.pool.refills": frozenset({"nurse", "clinician", "admin"}),
@@ -63,6 +65,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "campaigns": frozenset({"manager", "admin"}),
     # The demo's stand-in for a phone: send a text to the clinic as a number (demo only).
     "texts.simulate": frozenset({"front_desk", "manager", "admin"}),
+    # The clinic's monthly figures, retention and survey comments; reminding invited patients.
+    "dashboard": frozenset({"admin", "manager"}),
 }
 # The message pools, in the order the queue lists them.
 MESSAGE_POOLS = ("clinical", "refills", "front_desk", "billing")

@@ -19,7 +19,10 @@ from piccolo.table import Table
 from app.clock import utcnow
 from app.db import write_transaction
 from app.i18n import N_
+from app.services.dashboard import dashboard_refresh
 from app.services.demo.bills import BILL_TABLES, seed_bills
+from app.services.demo.facts import demo_facts_seed
+from app.services.demo.record import seed_demo_records
 from app.services.messages.targets import (
     DEFAULT_HOURS,
     BusinessCalendar,
@@ -33,6 +36,7 @@ from app.services.visits.slots import slots_generate
 from app.tables import (
     AccessGrant,
     Account,
+    Allergy,
     Appointment,
     AppointmentType,
     AuditChainHead,
@@ -45,14 +49,21 @@ from app.tables import (
     Clinician,
     Conversation,
     ConversationNote,
+    DashboardFigure,
+    Fact,
+    FhirSource,
+    Immunization,
     LabObservation,
     LabReport,
     Location,
+    Medication,
     Message,
     MessageAttachment,
     NewsNote,
     Organization,
     Patient,
+    Problem,
+    RecordDocument,
     RefillRequest,
     ReplyTemplate,
     ScheduleBlock,
@@ -60,6 +71,7 @@ from app.tables import (
     Slot,
     SmsOptOut,
     StaffUser,
+    VisitSummary,
     WaitlistEntry,
     WaitlistOffer,
     WebSession,
@@ -142,6 +154,8 @@ async def _insert(table: type[Table], rows: Sequence[Table]) -> list[int]:
 async def _wipe() -> None:
     for table in (
         *BILL_TABLES,
+        DashboardFigure,
+        Fact,
         AuditEvent,
         CampaignSend,
         Campaign,
@@ -158,6 +172,13 @@ async def _wipe() -> None:
         Conversation,
         LabObservation,
         LabReport,
+        RecordDocument,
+        VisitSummary,
+        Medication,
+        Allergy,
+        Immunization,
+        Problem,
+        FhirSource,
         WaitlistOffer,
         WaitlistEntry,
         CareRecall,
@@ -202,6 +223,10 @@ async def demo_clinic_seed(*, today: date | None = None, reset: bool = False) ->
         await _seed_message_desk(rng, built, patients, today)
         await _seed_news()
         await seed_bills(today)
+        await seed_demo_records(today)
+        await demo_facts_seed(today=today, zone=CLINIC_ZONE)
+    # The dashboard's figures for the year, as the worker would roll them up.
+    await dashboard_refresh(months=13, today=today)
     return True
 
 

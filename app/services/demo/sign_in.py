@@ -17,7 +17,10 @@ DEMO_STAFF = {
     "admin": ("rosa.diaz@riverside.example", N_("Rosa Diaz, clinic administrator")),
     "nurse": ("aisha.bello@riverside.example", N_("Aisha Bello, nurse: answers messages")),
     "clinician": ("ana.ruiz@riverside.example", N_("Dr. Ana Ruiz: decides refill requests")),
-    "manager": ("lena.park@riverside.example", N_("Lena Park, practice manager: runs campaigns")),
+    "manager": (
+        "lena.park@riverside.example",
+        N_("Lena Park, practice manager: campaigns and the dashboard"),
+    ),
 }
 
 

@@ -26,6 +26,7 @@ from app.notices import send_message_reply
 from app.services.audit import audit_staff
 from app.services.console.patients import audit_staff_saw
 from app.services.console.roles import staff_may, staff_pools, staff_require
+from app.services.facts import record_fact
 from app.services.messages.attachments import attachment_in
 from app.services.messages.targets import (
     business_calendar,
@@ -629,6 +630,15 @@ async def queue_reply(*, staff: StaffActor, public_id: str, body: str, close: bo
             )
         )
         await Conversation.update(values).where(Conversation.id == row.id)
+        if row.first_response_at is None:
+            await record_fact(
+                "message_answered",
+                row.patient,
+                row.location,
+                now,
+                channel="portal",
+                value=float(_minutes(row.created_at, now)),
+            )
         await _audit(staff, row, "messages.staff_reply")
         if close:
             await _audit(staff, row, "messages.close")

@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.access import PatientContext
+from app.db import write_transaction
+from app.services.audit import audit_record
+from app.services.record import record_active_medications
 
 MAX_MEDICATIONS = 10
 MAX_NAME = 200
@@ -25,11 +28,21 @@ class MedicationChoice:
 
 
 async def medications_active(context: PatientContext) -> list[MedicationChoice]:
-    """The patient's active medications to pick from, read through the context. The portal
-    keeps no medication list of its own yet: until the health record provides one, the
-    list is empty and the patient types the names."""
+    """The patient's active medications to pick from, read through the context from the
+    health record (audited). A grant that does not open the record (a caregiver for
+    messages only) gets an empty list, and the names are typed."""
     context.require("messages")
-    return []
+    if not context.may("record"):
+        return []
+    async with write_transaction():
+        await audit_record(
+            actor=context.actor,
+            context=context,
+            action="record.medications",
+            resource_type="MedicationRequest",
+        )
+        lines = await record_active_medications(context)
+    return [MedicationChoice(ref=line.public_id, name=line.name) for line in lines]
 
 
 def medications_chosen(

@@ -17,6 +17,7 @@ from app.clock import utcnow
 from app.db import write_transaction
 from app.errors import NotFoundError
 from app.services.audit import audit_record
+from app.services.facts import record_fact
 from app.services.messages.attachments import (
     Prepared,
     Upload,
@@ -206,6 +207,7 @@ async def message_send(context: PatientContext, *, draft: Draft) -> Sent:
                     pharmacy=pharmacy,
                 )
             )
+        await record_fact("message_sent", context.patient.id, location, now, channel="portal")
         await audit_record(
             actor=context.actor,
             context=context,

@@ -14,6 +14,7 @@ from app.clock import utcnow
 from app.db import write_transaction
 from app.errors import NotFoundError
 from app.services.audit import audit_record
+from app.services.facts import record_fact
 from app.services.messages.attachments import attachment_in
 from app.services.messages.targets import business_calendar, reply_expected_by
 from app.tables import Conversation, Message, MessageAttachment, RefillRequest
@@ -208,11 +209,17 @@ async def thread_open(context: PatientContext, public_id: str) -> Thread:
             resource_type="Communication",
             resource_id=public_id,
         )
-        await Message.update({Message.read_by_patient_at: utcnow()}).where(
-            Message.conversation == row.id,
-            Message.sender == "clinic",
-            Message.read_by_patient_at.is_null(),
+        read = await (
+            Message.update({Message.read_by_patient_at: utcnow()})
+            .where(
+                Message.conversation == row.id,
+                Message.sender == "clinic",
+                Message.read_by_patient_at.is_null(),
+            )
+            .returning(Message.id)
         )
+        if read:
+            await record_fact("reply_read", context.patient.id, channel="portal")
         messages = await thread_messages(row.id)
         refills = await refill_lines(row.id)
     return Thread(

@@ -16,6 +16,7 @@ from app.db import write_transaction
 from app.errors import NotFoundError
 from app.i18n import current_locale
 from app.services.audit import audit_record
+from app.services.facts import as_utc, clinic_day, record_fact
 from app.services.results import OBSERVATION_COLUMNS, ObservationLine
 from app.services.results.catalog import (
     LabExplanation,
@@ -105,9 +106,17 @@ async def report_open(context: PatientContext, public_id: str) -> ReportDetail:
     context.require("results")
     async with write_transaction():
         report = await _report(context, public_id)
-        await LabReport.update({LabReport.first_viewed_at: utcnow()}).where(
-            LabReport.id == report.id, LabReport.first_viewed_at.is_null()
+        now = utcnow()
+        first = await (
+            LabReport.update({LabReport.first_viewed_at: now})
+            .where(LabReport.id == report.id, LabReport.first_viewed_at.is_null())
+            .returning(LabReport.released_at)
         )
+        if first and first[0]["released_at"] is not None:
+            same_day = clinic_day(as_utc(first[0]["released_at"])) == clinic_day(now)
+            await record_fact(
+                "result_viewed", context.patient.id, occurred_at=now, value=float(same_day)
+            )
         await audit_record(
             actor=context.actor,
             context=context,

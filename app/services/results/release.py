@@ -15,6 +15,7 @@ from app.i18n import current_locale
 from app.notices import send_result_ready
 from app.services.audit import audit_insert, audit_staff
 from app.services.console.patients import audit_staff_saw
+from app.services.facts import record_fact
 from app.services.results.catalog import lab_name
 from app.settings import get_settings
 from app.tables import LabReport
@@ -48,6 +49,7 @@ async def results_release_due() -> int:
             now,
         )
         for row in released:
+            await record_fact("result_released", row["patient"], occurred_at=now)
             await send_result_ready(
                 patient_id=row["patient"],
                 report_public_id=str(row["public_id"]),
@@ -157,6 +159,7 @@ async def result_review(*, staff: StaffActor, public_id: str, comment: str, rele
         if values:
             await LabReport.update(values).where(LabReport.id == report["id"])  # type: ignore[arg-type]
         if releasing:
+            await record_fact("result_released", report["patient"])
             await send_result_ready(
                 patient_id=report["patient"],
                 report_public_id=public_id,

@@ -17,6 +17,7 @@ from app.clock import utcnow
 from app.db import lock_names, write_transaction
 from app.errors import NotFoundError
 from app.services.audit import audit_record
+from app.services.facts import record_fact
 from app.services.visits.listing import VisitDetail, visit_detail, visit_row
 from app.services.visits.slots import (
     BOOKING_LEAD,
@@ -288,6 +289,9 @@ async def appointment_cancel(
                 Appointment.cancel_reason: reason if reason in CANCEL_REASONS else "",
             }
         ).where(Appointment.id == row["id"])
+        await record_fact(
+            "visit_cancelled", context.patient.id, row["location_id"], channel="portal"
+        )
         await WaitlistEntry.update({WaitlistEntry.status: "left"}).where(
             WaitlistEntry.appointment == row["id"], WaitlistEntry.status == "waiting"
         )

@@ -19,6 +19,7 @@ import asyncpg
 from app.access import PatientContext
 from app.clinic import clinic_today
 from app.clock import utcnow
+from app.services.facts import record_fact
 from app.tables import Appointment, AppointmentType, CareRecall, Slot
 
 # Nobody books a time that starts within the hour: they could not get there.
@@ -224,6 +225,9 @@ async def slot_hold(
         if is_unique_violation(error):
             raise SlotTakenError from error
         raise
+    await record_fact(
+        "visit_booked", patient_id, slot["location_id"], appointment.created_at, channel=channel
+    )
     return appointment
 
 

@@ -69,6 +69,22 @@
   var standalone =
     window.matchMedia("(display-mode: standalone)").matches || navigator.standalone === true;
 
+  // For the clinic's dashboard: this device added the portal to its home screen, or opened
+  // it from there. Told once per tab session; the server counts a record once.
+  function reportInstall(how) {
+    var where = idleMeta && idleMeta.getAttribute("data-installed");
+    if (!where || sessionStorage.getItem("portal-installed")) return;
+    sessionStorage.setItem("portal-installed", how);
+    var token = document.querySelector('meta[name="csrf-token"]');
+    fetch(where, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": token ? token.content : "" },
+      body: new URLSearchParams({ how: how }),
+    }).catch(function () {});
+  }
+  if (standalone) reportInstall("standalone");
+
   function showInstallHint() {
     var card = document.getElementById("install");
     if (!card || standalone) return;
@@ -89,6 +105,7 @@
     showInstallHint();
   });
   window.addEventListener("appinstalled", function () {
+    reportInstall("appinstalled");
     deferredPrompt = null;
     var card = document.getElementById("install");
     if (card) card.hidden = true;

@@ -1,0 +1,500 @@
+"""FHIR in and out: `portal import-fhir` over Synthea's bundles and over malformed ones, and
+"Download my record" as a bundle that validates and reads back with nothing lost."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+
+from app.services.record.documents import simple_pdf
+from app.services.record.fhir_export import patient_bundle, record_export
+from app.services.record.fhir_import import ImportReport, fhir_import
+from app.tables import (
+    Allergy,
+    AuditEvent,
+    EnrollmentInvite,
+    FhirSource,
+    Immunization,
+    LabObservation,
+    LabReport,
+    Medication,
+    Patient,
+    Problem,
+    RecordDocument,
+    VisitSummary,
+)
+from tests.factories import (
+    grant,
+    make_person,
+    make_record,
+    make_report,
+    synthea_files,
+    unique,
+    years_ago,
+)
+
+SYNTHEA_FILES = synthea_files()
+needs_synthea = pytest.mark.skipif(
+    not SYNTHEA_FILES,
+    reason="the Synthea R4 sample (shared/data/fhir-synthea-r4, beside the repository) is absent",
+)
+RECORD_TABLES = (
+    Medication,
+    Allergy,
+    Immunization,
+    Problem,
+    RecordDocument,
+    VisitSummary,
+    LabObservation,
+    LabReport,
+)
+
+
+def _write(tmp_path: Path, bundle: dict[str, Any], name: str = "bundle.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    return path
+
+
+async def _set_aside(patient_id: int) -> None:
+    """Move a patient out of the way (a new MRN), so their export imports as into an empty
+    portal: a new record, every resource new."""
+    await Patient.update({Patient.mrn: unique("aside")}).where(Patient.id == patient_id)
+
+
+def _comparable(bundle: dict[str, Any]) -> list[str]:
+    """A bundle's content without the ids the portal gives (which a new portal changes)."""
+    ids = {}
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        ids[f"{resource['resourceType']}/{resource['id']}"] = resource["resourceType"]
+    text = []
+    for entry in bundle["entry"]:
+        resource = copy.deepcopy(entry["resource"])
+        resource.pop("id")
+        raw = json.dumps(resource, sort_keys=True)
+        for ref, kind in ids.items():
+            raw = raw.replace(f'"{ref}"', f'"{kind}/*"')
+        text.append(raw)
+    return sorted(text)
+
+
+def _patient(mrn: str, **extra: Any) -> dict[str, Any]:
+    resource = {
+        "resourceType": "Patient",
+        "id": f"p-{mrn}",
+        "identifier": [
+            {
+                "type": {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}
+                    ]
+                },
+                "system": "urn:test",
+                "value": mrn,
+            }
+        ],
+        "name": [{"family": "Núñez", "given": ["Zoë"]}],
+        "gender": "female",
+        "birthDate": "1990-04-02",
+    }
+    resource.update(extra)
+    return resource
+
+
+def _bundle(*resources: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"fullUrl": f"urn:uuid:{r['id']}", "resource": r, "request": {"method": "POST"}}
+            for r in resources
+        ],
+    }
+
+
+def _lab(mrn: str, oid: str, **extra: Any) -> dict[str, Any]:
+    resource = {
+        "resourceType": "Observation",
+        "id": oid,
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "laboratory",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}], "text": "Glucose"},
+        "subject": {"reference": f"urn:uuid:p-{mrn}"},
+        "effectiveDateTime": "2024-01-05T10:00:00+00:00",
+        "valueQuantity": {"value": 104, "unit": "mg/dL"},
+    }
+    resource.update(extra)
+    return resource
+
+
+def _lines(report: ImportReport) -> dict[str, tuple[str, str]]:
+    return {line.resource_id: (line.outcome, line.reason) for line in report.lines}
+
+
+# Synthea -------------------------------------------------------------------------------------
+
+
+@needs_synthea
+async def test_synthea_imports_13_patients_counted_per_type_then_a_second_run_is_unchanged() -> (
+    None
+):
+    expected: Counter[str] = Counter()
+    for path in SYNTHEA_FILES:
+        bundle = json.loads(path.read_text(encoding="utf-8"))
+        expected.update(entry["resource"]["resourceType"] for entry in bundle["entry"])
+    source = unique("synthea")
+    first = await fhir_import(SYNTHEA_FILES, source=source)
+    # Created, or matched by MRN when another test imported them under another source.
+    assert first.patients["created"] + first.patients["updated"] == len(SYNTHEA_FILES) == 13
+    assert first.by_type() == dict(expected)
+    kept = {"Condition", "Immunization", "MedicationRequest", "AllergyIntolerance", "Encounter"}
+    for kind in kept:
+        assert first.total("skipped", kind) == 0, kind
+        assert first.total("created", kind) + first.total("unchanged", kind) == expected[kind]
+    second = await fhir_import(SYNTHEA_FILES, source=source)
+    assert second.total("created") == second.total("updated") == 0
+    kept_first = sum(first.total(name) for name in ("created", "updated", "unchanged"))
+    assert second.total("unchanged") == kept_first
+    assert second.total("skipped") == first.total("skipped")  # the same lines, same reasons
+    assert second.patients["unchanged"] == 13
+
+
+@needs_synthea
+async def test_each_synthea_patient_exports_a_valid_bundle_that_round_trips(tmp_path: Path) -> None:
+    source = unique("synthea")
+    await fhir_import(SYNTHEA_FILES, source=source)
+    rows = await FhirSource.select(FhirSource.local_id).where(
+        FhirSource.source_key.like(f"{source}|Patient/%")
+    )
+    assert len(rows) == 13
+    for row in rows:
+        exported = await patient_bundle(row["local_id"], sees_confidential=True)
+        Bundle.model_validate(exported)
+        await _set_aside(row["local_id"])
+        path = _write(tmp_path, exported, f"{row['local_id']}.json")
+        report = await fhir_import([path], source=unique("again"))
+        assert report.total("skipped") == 0, [str(line) for line in report.lines]
+        again = await Patient.select(Patient.id).where(
+            Patient.mrn == exported["entry"][0]["resource"]["identifier"][0]["value"]
+        )
+        assert _comparable(await patient_bundle(again[0]["id"], sees_confidential=True)) == (
+            _comparable(exported)
+        )
+
+
+# Export --------------------------------------------------------------------------------------
+
+
+async def test_the_download_validates_and_reimports_into_an_empty_portal_with_nothing_lost(
+    tmp_path: Path,
+) -> None:
+    person = await make_person("Rosa", birth=years_ago(40))
+    await make_record(person.patient)
+    await make_record(person.patient, confidential=True, label=" (private)")
+    await make_report(person.patient, name="Basic metabolic panel")
+    data = await record_export(await person.context())
+    exported = json.loads(data)
+    Bundle.model_validate(exported)
+    kinds = Counter(entry["resource"]["resourceType"] for entry in exported["entry"])
+    assert kinds["MedicationRequest"] == kinds["Condition"] == kinds["DocumentReference"] == 2
+    document = next(
+        e["resource"]
+        for e in exported["entry"]
+        if e["resource"]["resourceType"] == "DocumentReference"
+    )
+    assert base64.b64decode(document["content"][0]["attachment"]["data"]).startswith(b"%PDF-")
+    assert await AuditEvent.exists().where(
+        AuditEvent.action == "record.export", AuditEvent.patient == person.patient.id
+    )
+    # An empty portal: the record, its grants and audit rows aside, gone.
+    mrn = person.patient.mrn
+    await _set_aside(person.patient.id)
+    report = await fhir_import([_write(tmp_path, exported)], source=unique("download"))
+    assert report.total("skipped") == 0, [str(line) for line in report.lines]
+    new = await Patient.select(Patient.id).where(Patient.mrn == mrn).first()
+    again = await patient_bundle(new["id"], sees_confidential=True)
+    assert _comparable(again) == _comparable(exported)
+
+
+async def test_a_guardian_s_download_of_a_teen_s_record_has_no_confidential_item() -> None:
+    teen = await make_person("Lucas", birth=years_ago(15))
+    parent = await make_person("Maria")
+    await grant(parent.account, teen.patient, kind="proxy", relationship="parent")
+    await make_record(teen.patient, label=" (general)")
+    await make_record(teen.patient, confidential=True, label=" (private)")
+    guardian = (await record_export(await parent.context(teen.patient.id))).decode()
+    own = (await record_export(await teen.context())).decode()
+    assert "(private)" not in guardian
+    assert "(general)" in guardian
+    assert "(private)" in own
+
+
+# Malformed input -----------------------------------------------------------------------------
+
+FUTURE = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+CASES: list[tuple[str, list[dict[str, Any]], str, str, str]] = [
+    # (case, resources after the patient, resource id, outcome, words in the reason)
+    (
+        "unknown lab code",
+        [_lab("{mrn}", "o1", code={"text": "Mystery marker", "coding": [{"code": "00000-0"}]})],
+        "o1",
+        "created",
+        "not in our lab catalog",
+    ),
+    (
+        "missing unit",
+        [_lab("{mrn}", "o2", valueQuantity={"value": 5})],
+        "o2",
+        "created",
+        "no unit",
+    ),
+    ("no reference range: the catalog's", [_lab("{mrn}", "o3")], "o3", "created", "our catalog"),
+    (
+        "future date",
+        [_lab("{mrn}", "o4", effectiveDateTime=FUTURE)],
+        "o4",
+        "skipped",
+        "in the future",
+    ),
+    (
+        "duplicate id",
+        [_lab("{mrn}", "o5"), _lab("{mrn}", "o5", valueQuantity={"value": 200, "unit": "mg/dL"})],
+        "o5",
+        "skipped",
+        "duplicate id",
+    ),
+    (
+        "broken reference",
+        [_lab("nobody", "o6")],
+        "o6",
+        "skipped",
+        "refers to a patient",
+    ),
+    (
+        "invalid resource",
+        [
+            {
+                "resourceType": "Immunization",
+                "id": "i1",
+                "status": 7,
+                "patient": {"reference": "urn:uuid:p-{mrn}"},
+            }
+        ],
+        "i1",
+        "skipped",
+        "not valid FHIR R4",
+    ),
+    (
+        "vital signs",
+        [
+            _lab(
+                "{mrn}",
+                "o7",
+                category=[{"coding": [{"code": "vital-signs"}]}],
+            )
+        ],
+        "o7",
+        "skipped",
+        "not shown in the portal",
+    ),
+    (
+        "a type the portal does not keep",
+        [{"resourceType": "Claim", "id": "c1"}],
+        "c1",
+        "skipped",
+        "not kept",
+    ),
+]
+
+
+def _fill(resource: dict[str, Any], mrn: str) -> dict[str, Any]:
+    return json.loads(json.dumps(resource).replace("{mrn}", mrn))
+
+
+@pytest.mark.parametrize(
+    ("case", "resources", "resource_id", "outcome", "reason"), CASES, ids=[c[0] for c in CASES]
+)
+async def test_a_malformed_resource_gets_a_clear_line_and_the_patient_stays_whole(
+    tmp_path: Path,
+    case: str,
+    resources: list[dict[str, Any]],
+    resource_id: str,
+    outcome: str,
+    reason: str,
+) -> None:
+    mrn = unique("M")
+    bundle = _bundle(_patient(mrn), *[_fill(r, mrn) for r in resources])
+    report = await fhir_import([_write(tmp_path, bundle)], source=unique("s"))
+    lines = [line for line in report.lines if line.resource_id == resource_id]
+    assert any(line.outcome == outcome and reason in line.reason for line in lines), [
+        str(line) for line in report.lines
+    ]
+    patient = await Patient.select(Patient.given_name, Patient.family_name).where(
+        Patient.mrn == mrn
+    )
+    assert patient == [{"given_name": "Zoë", "family_name": "Núñez"}]
+
+
+PATIENT_CASES = [
+    ("no MRN", {"identifier": []}, "skipped", "no MRN"),
+    ("birth date in the future", {"birthDate": FUTURE[:10]}, "skipped", "in the future"),
+    ("no name", {"name": []}, "skipped", "no name"),
+    ("not valid", {"birthDate": "the fourth of May"}, "skipped", "not valid FHIR R4"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "change", "outcome", "reason"), PATIENT_CASES, ids=[c[0] for c in PATIENT_CASES]
+)
+async def test_a_patient_that_cannot_be_matched_safely_is_skipped_with_all_of_theirs(
+    tmp_path: Path, case: str, change: dict[str, Any], outcome: str, reason: str
+) -> None:
+    mrn = unique("M")
+    bundle = _bundle(_patient(mrn, **change), _fill(_lab("{mrn}", "o1"), mrn))
+    report = await fhir_import([_write(tmp_path, bundle)], source=unique("s"))
+    found = _lines(report)
+    assert found[f"p-{mrn}"][0] == outcome
+    assert reason in found[f"p-{mrn}"][1]
+    assert found["o1"] == ("skipped", "its patient was not imported")
+    assert not await Patient.exists().where(Patient.mrn == mrn)
+
+
+async def test_a_patient_is_matched_by_mrn_never_by_name(tmp_path: Path) -> None:
+    person = await make_person("Zoë")
+    same_name = _patient(unique("M"))
+    same_name["name"] = [{"family": person.patient.family_name, "given": ["Zoë"]}]
+    same_name["birthDate"] = person.patient.birth_date.isoformat()
+    await fhir_import([_write(tmp_path, _bundle(same_name))], source=unique("s"))
+    assert await Patient.count().where(Patient.family_name == person.patient.family_name) == 2
+    # The same MRN with another birth date is refused rather than merged.
+    clash = _patient(person.patient.mrn, birthDate="1950-01-01")
+    report = await fhir_import([_write(tmp_path, _bundle(clash), "clash.json")], source="x")
+    assert "another birth date" in report.lines[0].reason
+
+
+async def test_a_deceased_patient_is_imported_without_invitations(tmp_path: Path) -> None:
+    mrn = unique("M")
+    bundle = _bundle(_patient(mrn, deceasedDateTime="2020-02-02T00:00:00+00:00"))
+    report = await fhir_import([_write(tmp_path, bundle)], source=unique("s"))
+    assert "deceased" in report.lines[0].reason
+    row = await Patient.select(Patient.id, Patient.deceased_at).where(Patient.mrn == mrn).first()
+    assert row["deceased_at"] is not None
+    assert not await EnrollmentInvite.exists().where(EnrollmentInvite.patient == row["id"])
+
+
+async def test_an_update_replaces_and_a_document_travels_inline(tmp_path: Path) -> None:
+    mrn, source = unique("M"), unique("s")
+    pdf = simple_pdf("Visit", ["Hello"])
+    document = {
+        "resourceType": "DocumentReference",
+        "id": "d1",
+        "status": "current",
+        "subject": {"reference": f"urn:uuid:p-{mrn}"},
+        "content": [
+            {
+                "attachment": {
+                    "contentType": "application/pdf",
+                    "title": "Visit note",
+                    "data": base64.b64encode(pdf).decode(),
+                }
+            }
+        ],
+    }
+    shot = {
+        "resourceType": "Immunization",
+        "id": "i1",
+        "status": "completed",
+        "vaccineCode": {"text": "Tdap"},
+        "patient": {"reference": f"urn:uuid:p-{mrn}"},
+        "occurrenceDateTime": "2023-03-03",
+    }
+    first = await fhir_import(
+        [_write(tmp_path, _bundle(_patient(mrn), shot, document))], source=source
+    )
+    assert _lines(first)["d1"][0] == "created"
+    shot["lotNumber"] = "AB12"
+    second = await fhir_import(
+        [_write(tmp_path, _bundle(_patient(mrn), shot, document))], source=source
+    )
+    assert _lines(second)["i1"][0] == "updated"
+    assert _lines(second)["d1"][0] == "unchanged"
+    lots = await Immunization.select(Immunization.lot_number).where(Immunization.patient.mrn == mrn)
+    assert lots == [{"lot_number": "AB12"}]
+
+
+async def test_ndjson_streams_in_batches_and_finds_patients_from_earlier_lines(
+    tmp_path: Path,
+) -> None:
+    mrns = [unique("N") for _ in range(5)]
+    patients = tmp_path / "Patient.ndjson"
+    patients.write_text("\n".join(json.dumps(_patient(m)) for m in mrns) + "\n", encoding="utf-8")
+    observations = tmp_path / "Observation.ndjson"
+    observations.write_text(
+        "\n".join(
+            json.dumps(_lab(m, f"o-{m}", subject={"reference": f"Patient/p-{m}"})) for m in mrns
+        )
+        + "\nnot json\n",
+        encoding="utf-8",
+    )
+    reports = tmp_path / "DiagnosticReport.ndjson"
+    reports.write_text(
+        json.dumps(
+            {
+                "resourceType": "DiagnosticReport",
+                "id": "panel",
+                "status": "final",
+                "code": {"text": "Glucose panel"},
+                "subject": {"reference": f"Patient/p-{mrns[0]}"},
+                "effectiveDateTime": "2024-01-05T10:00:00+00:00",
+                "result": [{"reference": f"Observation/o-{mrns[0]}"}],
+            }
+        ),
+        encoding="utf-8",
+    )
+    files = [observations, reports, patients]
+    report = await fhir_import(files, source=unique("bulk"), batch_lines=2)
+    assert report.patients["created"] == 5
+    assert report.total("created", "Observation") == 5
+    assert any("not JSON" in line.reason for line in report.lines)
+    # The panel's test, sent in a file of its own, lands in the panel.
+    panel = await LabReport.select(LabReport.id).where(
+        LabReport.name == "Glucose panel", LabReport.patient.mrn == mrns[0]
+    )
+    tests = await LabObservation.count().where(LabObservation.report == panel[0]["id"])
+    assert tests == 1
+
+
+async def test_a_deceased_patient_s_record_opens_to_no_one_and_gets_no_invitation() -> None:
+    from app.access import patient_context_resolve
+    from app.services.enrollment import invite_create
+    from app.services.self_access import SelfAccessError
+    from tests.factories import actor_for
+
+    person = await make_person("Ada")
+    await Patient.update(
+        {Patient.deceased_at: datetime.now(UTC), Patient.email: "ada@example.com"}
+    ).where(Patient.id == person.patient.id)
+    assert await patient_context_resolve(actor_for(person.account)) is None
+    with pytest.raises(SelfAccessError) as refused:
+        await invite_create(
+            mrn=person.patient.mrn, via="email", base_url="http://x", clinic_name="Clinic"
+        )
+    assert refused.value.reason == "deceased"

@@ -1,0 +1,210 @@
+"""The Health record pages: each kind readable by the patient, a visit's PDF served only
+through the patient context, every view audited, and a teenager's confidential items
+hidden from a guardian everywhere (lists, visit pages, documents, home, summary, download)."""
+
+from __future__ import annotations
+
+from httpx import AsyncClient
+
+from app.tables import AuditEvent
+from tests.factories import grant, make_person, make_record, years_ago
+from tests.querycount import counting_queries
+from tests.web.conftest import csrf_from, sign_in
+
+
+async def test_a_patient_reads_every_kind_and_a_visit_with_its_pdf(client: AsyncClient) -> None:
+    person = await make_person("Rosa")
+    items = await make_record(person.patient)
+    await sign_in(client, person)
+    home = await client.get("/home")
+    assert 'href="/record"' in home.text
+    page = await client.get("/record")
+    assert page.status_code == 200
+    assert page.headers["cache-control"] == "no-store"
+    for text in (
+        "Lisinopril 10 mg",
+        "1 tablet by mouth once a day",
+        "3 refills left",
+        "Penicillin",
+        "Hives",
+        "Influenza, seasonal",
+        "High blood pressure",
+        "Blood pressure check",
+    ):
+        assert text in page.text, text
+    visit = await client.get(f"/record/visits/{items.visit}")
+    assert "Walk 30 minutes a day." in visit.text
+    assert f"/record/documents/{items.document}" in visit.text
+    pdf = await client.get(f"/record/documents/{items.document}")
+    assert pdf.status_code == 200
+    assert pdf.content.startswith(b"%PDF-")
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.headers["content-disposition"].startswith("attachment;")
+    assert pdf.headers["cache-control"] == "no-store"
+    actions = {
+        row["action"]
+        for row in await AuditEvent.select(AuditEvent.action).where(
+            AuditEvent.patient == person.patient.id
+        )
+    }
+    assert {"record.view", "record.visit", "record.document"} <= actions
+
+
+async def test_the_immunization_record_and_summary_print_and_the_download_is_fhir(
+    client: AsyncClient,
+) -> None:
+    person = await make_person("Rosa")
+    await make_record(person.patient)
+    await sign_in(client, person)
+    shots = await client.get("/record/immunizations")
+    assert "Influenza, seasonal" in shots.text
+    assert "FL2291" in shots.text
+    summary = await client.get("/record/summary")
+    assert "Lisinopril 10 mg" in summary.text
+    assert "Penicillin" in summary.text
+    download = await client.get("/record/download")
+    assert download.status_code == 200
+    assert download.headers["content-type"].startswith("application/fhir+json")
+    assert download.json()["resourceType"] == "Bundle"
+
+
+async def test_another_patient_s_visit_and_document_are_not_found(client: AsyncClient) -> None:
+    other = await make_person()
+    items = await make_record(other.patient)
+    await sign_in(client, await make_person())
+    assert (await client.get(f"/record/visits/{items.visit}")).status_code == 404
+    assert (await client.get(f"/record/documents/{items.document}")).status_code == 404
+
+
+async def test_a_guardian_of_a_teen_never_sees_a_confidential_item(client: AsyncClient) -> None:
+    teen = await make_person("Lucas", birth=years_ago(15))
+    parent = await make_person("Maria")
+    await grant(parent.account, teen.patient, kind="proxy", relationship="parent")
+    await make_record(teen.patient, label=" (general)")
+    private = await make_record(teen.patient, confidential=True, label=" (private)")
+    await sign_in(client, parent, teen.patient.id)
+    for path in (
+        "/home",
+        "/record",
+        "/record/summary",
+        "/record/immunizations",
+        "/record/download",
+    ):
+        response = await client.get(path)
+        assert response.status_code == 200, path
+        assert "(private)" not in response.text, path
+    record = (await client.get("/record")).text
+    assert "Lisinopril 10 mg (general)" in record
+    assert (await client.get(f"/record/visits/{private.visit}")).status_code == 404
+    assert (await client.get(f"/record/documents/{private.document}")).status_code == 404
+    await sign_in(client, teen)
+    assert "(private)" in (await client.get("/record")).text
+
+
+async def test_the_record_page_costs_the_same_however_much_it_holds(client: AsyncClient) -> None:
+    counts = []
+    for items in (1, 6):
+        person = await make_person()
+        for _ in range(items):
+            await make_record(person.patient)
+        await sign_in(client, person)
+        with counting_queries() as queries:
+            response = await client.get("/record")
+        assert response.status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
+    # The session and context, five kinds, the audit row.
+    assert counts[1] <= 8, counts
+
+
+async def test_a_refill_request_picks_from_the_record_s_active_medications(
+    client: AsyncClient,
+) -> None:
+    from app.tables import Medication, RefillRequest
+
+    person = await make_person("Rosa")
+    items = await make_record(person.patient)
+    await make_record(person.patient, confidential=True, label=" (private)")
+    stopped = Medication(patient=person.patient.id, name="Old pill", status="stopped")
+    await Medication.insert(stopped)
+    await sign_in(client, person)
+    form = await client.get("/messages/new?topic=refill")
+    token = csrf_from(form.text)
+    assert f'value="{items.medication}"' in form.text
+    assert "Lisinopril 10 mg (private)" in form.text  # the patient's own list
+    assert "Old pill" not in form.text
+    sent = await client.post(
+        "/messages",
+        data={
+            "topic": "refill",
+            "medication": items.medication,
+            "pharmacy": "Main Street Pharmacy",
+            "body": "",
+            "_csrf_token": token,
+        },
+    )
+    assert sent.status_code == 303, sent.text[:500]
+    picked = await RefillRequest.select(RefillRequest.medication, RefillRequest.medication_ref)
+    assert {"medication": "Lisinopril 10 mg", "medication_ref": items.medication} in picked
+
+
+async def test_a_caregiver_s_refill_list_has_no_confidential_medicine(client: AsyncClient) -> None:
+    elder = await make_person("Walter")
+    son = await make_person("David")
+    await grant(son.account, elder.patient, kind="proxy", relationship="child")
+    await make_record(elder.patient, label=" (general)")
+    await make_record(elder.patient, confidential=True, label=" (private)")
+    await sign_in(client, son, elder.patient.id)
+    form = await client.get("/messages/new?topic=refill")
+    assert "Lisinopril 10 mg (general)" in form.text
+    assert "(private)" not in form.text
+
+
+async def test_each_synthea_patient_s_record_pages_open(client: AsyncClient) -> None:
+    """The 13 Synthea patients (shared/data/fhir-synthea-r4) imported, then each record's
+    pages opened as the patient (or a parent, for a child); the deceased one opens to no one."""
+    import re
+    from datetime import date
+
+    import pytest
+    from fhir.resources.R4B.bundle import Bundle
+
+    from app.access.grants import age_on
+    from app.services.record.fhir_import import fhir_import
+    from app.tables import FhirSource, Patient
+    from tests.factories import Person, make_account, synthea_files, unique
+
+    files = synthea_files()
+    if not files:
+        pytest.skip("the Synthea R4 sample (shared/data/fhir-synthea-r4) is absent")
+    source = unique("synthea-web")
+    report = await fhir_import(files, source=source)
+    assert report.patients["created"] + report.patients["updated"] == 13
+    sources = await FhirSource.select(FhirSource.local_id).where(
+        FhirSource.source_key.like(f"{source}|Patient/%")
+    )
+    patients = await Patient.objects().where(Patient.id.is_in([row["local_id"] for row in sources]))
+    assert len(patients) == 13
+    opened = 0
+    for patient in patients:
+        account = await make_account("Reader")
+        child = age_on(patient.birth_date, date.today()) < 12
+        if child:
+            await grant(account, patient, kind="proxy", relationship="parent")
+        else:
+            await grant(account, patient)
+        await sign_in(client, Person(account=account, patient=patient), patient.id)
+        page = await client.get("/record")
+        if patient.deceased_at is not None:
+            assert page.status_code == 403
+            continue
+        assert page.status_code == 200, patient.source_id
+        visit = re.search(r'href="(/record/visits/[^"]+)"', page.text)
+        assert visit is not None
+        assert (await client.get(visit.group(1))).status_code == 200
+        assert (await client.get("/record/immunizations")).status_code == 200
+        assert (await client.get("/results")).status_code == 200
+        download = await client.get("/record/download")
+        Bundle.model_validate(download.json())
+        opened += 1
+    assert opened == 12
