@@ -150,7 +150,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     cookie_httponly=True,
                     cookie_samesite="lax",
                     # The card processor's webhook carries its own signature instead.
-                    exclude=["/bills/webhook"],
+                    # Anchored: Litestar searches the decoded path anywhere for the pattern.
+                    exclude=["^/bills/webhook$"],
                 ),
             ),
             # Innermost: after the CSRF check, before the guards.

@@ -27,6 +27,10 @@ DECLINES = {
     "pm_card_insufficientFunds": "insufficient_funds",
 }
 
+# Every PaymentMethod the fake knows; any other is answered as Stripe does (400,
+# resource_missing).
+KNOWN_METHODS = frozenset({"pm_card_visa", "pm_card_mastercard", *DECLINES})
+
 
 @dataclass
 class Seen:
@@ -42,6 +46,7 @@ class FakeStripe:
     requests: list[Seen] = field(default_factory=list)
     answers: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     charges: list[dict[str, Any]] = field(default_factory=list)
+    forms: dict[str, dict[str, str]] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _working: set[str] = field(default_factory=set)
@@ -51,6 +56,15 @@ class FakeStripe:
         key = seen.headers.get("idempotency-key", "")
         with self._lock:
             if key and key in self.answers:
+                if self.forms.get(key, seen.form) != seen.form:
+                    # Stripe: a key may be used again only with the same parameters.
+                    return 400, {
+                        "error": {
+                            "type": "idempotency_error",
+                            "message": "Keys for idempotent requests can only be used with"
+                            " the same parameters they were first used with.",
+                        }
+                    }
                 return self.answers[key]
             if key in self._working:
                 return 409, {"error": {"type": "idempotency_error", "message": "in use"}}
@@ -81,6 +95,7 @@ class FakeStripe:
             reply = 404, {"error": {"type": "invalid_request_error", "message": "unknown"}}
         if key:
             self.answers[key] = reply
+            self.forms[key] = seen.form
         return reply
 
     def _intent(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
@@ -92,7 +107,17 @@ class FakeStripe:
             "metadata": {"payment": form.get("metadata[payment]", "")},
             "status": "succeeded",
         }
-        decline = DECLINES.get(form.get("payment_method", ""))
+        method = form.get("payment_method", "")
+        if method not in KNOWN_METHODS:
+            return 400, {
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": "resource_missing",
+                    "param": "payment_method",
+                    "message": f"No such PaymentMethod: '{method}'",
+                }
+            }
+        decline = DECLINES.get(method)
         if decline:
             intent["status"] = "requires_payment_method"
             return 402, {

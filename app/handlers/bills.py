@@ -219,7 +219,7 @@ async def guest_statement_page(request: Request[Any, Any, Any]) -> Template | Re
     statement_id = _guest_statement(request)
     if statement_id is None:
         return redirect_to(request, "guest_pay_find_page")
-    statement, pay_data = await guest_pay_page(statement_id)
+    statement, pay_data = await guest_pay_page(statement_id, _visitor(request))
     return page("bills/guest_pay.html", private=True, statement=statement, pay=pay_data)
 
 
@@ -257,7 +257,7 @@ async def guest_receipt_page(
     return page(
         "bills/receipt.html",
         private=True,
-        receipt=await guest_receipt(statement_id, payment_id),
+        receipt=await guest_receipt(statement_id, payment_id, _visitor(request)),
         guest=True,
     )
 

@@ -86,17 +86,17 @@ class _MemoryCounters:
         self._counts: dict[str, tuple[int, float]] = {}
         self._next_prune = 0.0
 
-    def hit(self, key: str, now: float, expires_at: float) -> int:
+    def hit(self, key: str, now: float, expires_at: float, amount: int = 1) -> int:
         if now >= self._next_prune:
             self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
             self._next_prune = now + MEMORY_PRUNE_SECONDS
         count, stored_expiry = self._counts.pop(key, (0, expires_at))
         if stored_expiry <= now:
             count = 0
-        self._counts[key] = (count + 1, expires_at)  # re-inserted: the dict stays in LRU order
+        self._counts[key] = (count + amount, expires_at)  # re-inserted: stays in LRU order
         while len(self._counts) > self._max_entries:
             del self._counts[next(iter(self._counts))]  # the least recently counted key goes
-        return count + 1
+        return count + amount
 
     def clear(self) -> None:
         self._counts.clear()
@@ -124,15 +124,16 @@ class RateLimiter:
         digest = hmac.new(self._secret, key.encode(), hashlib.sha256).hexdigest()[:32]
         return f"{KEY_PREFIX}{rule.name}:{digest}:{window_index}"
 
-    async def hit(self, rule: RateRule, key: str) -> int:
-        """Count one hit and return the count so far in the current window."""
+    async def hit(self, rule: RateRule, key: str, amount: int = 1) -> int:
+        """Count `amount` hits (0: only look) and return the count so far in the current
+        window."""
         window = int(rule.window.total_seconds())
         now = utcnow().timestamp()
         index = int(now // window)
         redis_key = self.redis_key(rule, key, index)
         if self._redis_url and self._redis_usable():
             try:
-                count = await self._redis_hit(redis_key, window + EXPIRY_SLACK_SECONDS)
+                count = await self._redis_hit(redis_key, window + EXPIRY_SLACK_SECONDS, amount)
             except (RedisError, OSError) as error:
                 self._redis_failed(error)
             else:
@@ -140,7 +141,7 @@ class RateLimiter:
                     log.info("Rate limit counters are back in Redis")
                     self._redis_retry_at = None
                 return count
-        return self.memory.hit(redis_key, now, float((index + 1) * window))
+        return self.memory.hit(redis_key, now, float((index + 1) * window), amount)
 
     async def allow(self, rule: RateRule, key: str) -> bool:
         return await self.hit(rule, key) <= rule.limit
@@ -170,9 +171,9 @@ class RateLimiter:
             self._client_loop = loop
         return self._client
 
-    async def _redis_hit(self, key: str, expire_seconds: int) -> int:
+    async def _redis_hit(self, key: str, expire_seconds: int, amount: int = 1) -> int:
         async with self._redis().pipeline(transaction=True) as pipe:
-            pipe.incr(key)
+            pipe.incrby(key, amount)
             pipe.expire(key, expire_seconds)
             count, _ = await pipe.execute()
         return int(count)
@@ -211,6 +212,16 @@ def _default_limiter() -> RateLimiter:
 async def rate_limit_allow(rule: RateRule, key: str) -> bool:
     """Count one hit for (rule, key); False once the window's count is over the limit."""
     return await _default_limiter().allow(rule, key)
+
+
+async def rate_limit_over(rule: RateRule, key: str) -> bool:
+    """Whether (rule, key) has already reached its limit in this window (counts nothing)."""
+    return await _default_limiter().hit(rule, key, 0) >= rule.limit
+
+
+async def rate_limit_count(rule: RateRule, key: str) -> None:
+    """Count one hit for (rule, key), for rate_limit_over to see."""
+    await _default_limiter().hit(rule, key)
 
 
 async def rate_limit_ip(rule: RateRule, *, ip: str, user_agent: str) -> bool:

@@ -135,6 +135,9 @@ class LedgerEntry(Table, tablename="ledger_entry"):
     )
     service_date = Date(null=True, default=None)
     posted_at = created_at_column()
+    # A staff form's one-time key: the same form posted twice (a double click) posts once
+    # (unique where set: an index, see migrations/).
+    form_key = Varchar(length=64, null=True, default=None)
 
 
 class SavedCard(Table, tablename="saved_card"):

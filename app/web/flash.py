@@ -150,6 +150,13 @@ NOTICES: dict[str, Notice] = {
     "pay_unreadable_amount": Notice(
         N_("Please enter the amount as a number, like 25.00."), error=True
     ),
+    "pay_too_many_declines": Notice(
+        N_(
+            "Several cards were declined here in the last hour, so paying online is paused."
+            " Nothing was charged. Try again in an hour, or call the clinic."
+        ),
+        error=True,
+    ),
     "pay_no_card": Notice(N_("Please choose a card to pay with."), error=True),
     "pay_no_reason": Notice(N_("Please choose a reason."), error=True),
     "pay_not_a_test_card": Notice(
@@ -167,7 +174,22 @@ NOTICES: dict[str, Notice] = {
         N_("The card processor did not answer. Nothing was recorded: try again in a minute."),
         error=True,
     ),
+    "pay_refund_busy": Notice(
+        N_(
+            "Another refund of this payment is being made. Nothing was refunded: look at"
+            " the account, then try again."
+        ),
+        error=True,
+    ),
     # The billing office.
+    "pay_adjust_too_much": Notice(
+        N_("That is more than the account owes. Enter an amount up to its balance."),
+        error=True,
+    ),
+    "pay_form_expired": Notice(
+        N_("This form is out of date. Nothing was posted: open the page again and retry."),
+        error=True,
+    ),
     "billing_adjusted": Notice(N_("Adjustment posted.")),
     "billing_refunded": Notice(N_("Refund made.")),
     # Visits.

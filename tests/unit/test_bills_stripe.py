@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.services.bills import bill_pay, pay_page, payment_webhook
+from app.services.bills import PaymentRefusedError, bill_pay, pay_page, payment_webhook
+from app.services.bills.guest import Visitor, guest_pay, guest_pay_page
 from app.services.bills.ledger import account_balance
 from app.services.bills.payments import (
     Payer,
@@ -68,7 +69,7 @@ async def test_a_payment_is_one_payment_intent_in_cents_with_its_idempotency_key
         assert seen.form["currency"] == "usd"
         assert seen.form["payment_method"] == "pm_card_visa"
         assert seen.form["confirm"] == "true"
-        assert seen.headers["idempotency-key"] == page.key
+        assert seen.headers["idempotency-key"] == "att-" + page.key
         assert seen.form["metadata[payment]"] == results[0].public_id
     assert len(stripe.charges) == 1
     assert await _payment_lines(bill.account.id) == 1
@@ -175,3 +176,104 @@ async def test_a_refund_goes_to_stripe_once_with_its_key_and_is_a_ledger_line(
 
 def test_the_stripe_adapter_is_chosen_by_setting(stripe: FakeStripe) -> None:
     assert processor_for().name == "stripe"
+
+
+async def test_an_unknown_payment_method_is_declined_and_leaves_the_balance_payable(
+    stripe: FakeStripe,
+) -> None:
+    person = await make_person()
+    bill = await make_bill(person.patient)
+    visitor = Visitor(ip="127.0.0.77", user_agent="test")
+    statement, page = await guest_pay_page(str(bill.statement.public_id), visitor)
+    result = await guest_pay(
+        statement.public_id,
+        key=page.key,
+        choice="full",
+        other="",
+        number="",
+        payment_method="pm_nonexistent",
+        visitor=visitor,
+    )
+    assert (result.status, result.decline_reason) == ("declined", "card_declined")
+    rows = await Payment.select(Payment.status).where(Payment.account == bill.account.id)
+    assert [row["status"] for row in rows] == ["declined"]
+    context = await person.context()
+    paid = await bill_pay(
+        context,
+        key=(await pay_page(context)).key,
+        choice="full",
+        other="",
+        payment_method="pm_card_visa",
+    )
+    assert paid.status == "succeeded"
+    assert await account_balance(bill.account.id) == 0
+
+
+async def test_a_payment_method_that_is_not_a_token_is_refused_before_stripe(
+    stripe: FakeStripe,
+) -> None:
+    person = await make_person()
+    await make_bill(person.patient)
+    context = await person.context()
+    for method in ("pm_", "pm_x/../../v1/refunds", "pm_" + "a" * 61, "card_visa"):
+        with pytest.raises(PaymentRefusedError) as refused:
+            await bill_pay(
+                context,
+                key=(await pay_page(context)).key,
+                choice="full",
+                other="",
+                payment_method=method,
+            )
+        assert refused.value.reason == "no_card"
+    assert stripe.requests == []
+
+
+async def test_stripe_refusing_our_keys_finishes_the_payment_as_declined(
+    stripe: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    person = await make_person()
+    bill = await make_bill(person.patient)
+    context = await person.context()
+    key = (await pay_page(context)).key
+    monkeypatch.setenv("PORTAL_STRIPE_SECRET_KEY", "sk_test_wrong")
+    get_settings.cache_clear()
+    result = await bill_pay(
+        context, key=key, choice="full", other="", payment_method="pm_card_visa"
+    )
+    assert (result.status, result.decline_reason) == ("declined", "processing_error")
+    assert (
+        await Payment.count().where(
+            (Payment.account == bill.account.id) & (Payment.status == "processing")
+        )
+        == 0
+    )
+
+
+async def test_two_refunds_of_different_amounts_at_once_refund_once_and_ask_to_try_again(
+    stripe: FakeStripe,
+) -> None:
+    person = await make_person()
+    bill = await make_bill(person.patient)
+    context = await person.context()
+    paid = await bill_pay(
+        context,
+        key=(await pay_page(context)).key,
+        choice="full",
+        other="",
+        payment_method="pm_card_visa",
+    )
+    staff = staff_actor_for(await make_staff("billing"))
+    answers = await asyncio.gather(
+        billing_refund(staff, paid.public_id, amount="30"),
+        billing_refund(staff, paid.public_id, amount="20"),
+        return_exceptions=True,
+    )
+    refused = [answer for answer in answers if isinstance(answer, PaymentRefusedError)]
+    assert [answer.reason for answer in refused] == ["refund_busy"]
+    refunds = await LedgerEntry.select(LedgerEntry.amount_cents).where(
+        (LedgerEntry.account == bill.account.id) & (LedgerEntry.kind == "refund")
+    )
+    made = [seen for seen in stripe.requests if seen.path == "/v1/refunds"]
+    assert len(refunds) == 1
+    assert {seen.form["amount"] for seen in made} >= {str(refunds[0]["amount_cents"])}
+    assert await account_balance(bill.account.id) == refunds[0]["amount_cents"]

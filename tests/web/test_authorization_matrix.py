@@ -534,7 +534,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/staff/billing/accounts/{public_id}/adjustments"): staff_only(
         BILLING,
         params={"public_id": "billing_account"},
-        form={"amount": "1.00", "reason": "courtesy", "note": ""},
+        form={"amount": "1.00", "reason": "courtesy", "note": "", "key": "matrix-" * 5},
     ),
     ("POST", "/staff/billing/payments/{public_id}/refund"): staff_only(
         BILLING, params={"public_id": "payment"}, form={"amount": "1.00"}

@@ -240,7 +240,13 @@ async def test_the_billing_office_adjusts_and_refunds_as_ledger_entries(
     token = csrf_from(ledger.text)
     adjusted = await client.post(
         f"/staff/billing/accounts/{bill.account.public_id}/adjustments",
-        data={"_csrf_token": token, "amount": "10", "reason": "courtesy", "note": "Kind"},
+        data={
+            "_csrf_token": token,
+            "key": _key(ledger.text),
+            "amount": "10",
+            "reason": "courtesy",
+            "note": "Kind",
+        },
     )
     assert flashed(adjusted) == "billing_adjusted"
     refunded = await client.post(

@@ -13,7 +13,7 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from app.access import StaffActor
-from app.services.bills.payments import PaymentRefusedError
+from app.services.bills.payments import PaymentRefusedError, new_attempt_key
 from app.services.bills.staff import (
     ADJUSTMENT_REASONS,
     billing_account_view,
@@ -48,6 +48,7 @@ async def billing_account(staff: NamedDependency[StaffActor], public_id: FromPat
         account_id=public_id,
         view=await billing_account_view(staff, public_id),
         reasons=ADJUSTMENT_REASONS,
+        form_key=new_attempt_key(),
     )
 
 
@@ -65,6 +66,7 @@ async def billing_adjust_post(
             amount=data.get("amount", ""),
             reason=data.get("reason", ""),
             note=data.get("note", ""),
+            form_key=data.get("key", ""),
         )
     except PaymentRefusedError as refused:
         return redirect_to(

@@ -28,6 +28,7 @@ from app.services.bills.payments import (
     card_token_for,
     charge_once,
     in_progress_cents,
+    payer_key,
     payment_check,
     receipt_of,
 )
@@ -151,10 +152,11 @@ async def _statement(statement_public_id: str) -> GuestStatement:
     )
 
 
-def _guest_audit(visitor: Visitor) -> Audit:
+def _guest_audit(visitor: Visitor, statement: GuestStatement) -> Audit:
     async def audit(action: str, resource_id: str) -> None:
         await audit_insert(
             action=action,
+            patient=statement.account.guarantor_id,
             resource_type="Payment",
             resource_id=resource_id,
             ip=visitor.ip,
@@ -164,9 +166,22 @@ def _guest_audit(visitor: Visitor) -> Audit:
     return audit
 
 
-async def guest_pay_page(statement_public_id: str) -> tuple[GuestStatement, PayPage]:
+async def guest_pay_page(
+    statement_public_id: str, visitor: Visitor
+) -> tuple[GuestStatement, PayPage]:
+    """What the statement's guest pass shows (the balance), each look audited on the
+    guarantor's record."""
     statement = await _statement(statement_public_id)
-    return statement, await account_pay_page(statement.account.id, signed_in_account=None)
+    async with write_transaction():
+        await audit_insert(
+            action="bills.guest.view",
+            patient=statement.account.guarantor_id,
+            resource_type="Statement",
+            resource_id=statement.public_id,
+            ip=visitor.ip,
+            user_agent=visitor.user_agent,
+        )
+        return statement, await account_pay_page(statement.account.id, signed_in_account=None)
 
 
 async def guest_pay(
@@ -180,29 +195,44 @@ async def guest_pay(
     visitor: Visitor,
 ) -> PaymentResult:
     statement = await _statement(statement_public_id)
+    attempt_key = payer_key(key)
     token = await card_token_for(None, saved_card="", number=number, payment_method=payment_method)
     account_id = statement.account.id
     payable = await account_balance(account_id) - await in_progress_cents(account_id)
     payer = Payer(
         account_id=account_id,
         channel="guest",
-        audit=_guest_audit(visitor),
+        audit=_guest_audit(visitor, statement),
         statement_id=statement.statement_id,
+        ip=visitor.ip,
     )
     result, _ = await charge_once(
         payer,
-        key=key,
+        key=attempt_key,
         amount_cents=amount_from_form(choice, other, payable),
         card_token=token,
     )
     return result
 
 
-async def guest_receipt(statement_public_id: str, payment_public_id: str) -> Receipt:
-    """A payment made on the statement's account (only through a pass for it)."""
+async def guest_receipt(
+    statement_public_id: str, payment_public_id: str, visitor: Visitor
+) -> Receipt:
+    """A payment made on the statement's account (only through a pass for it), audited."""
     statement = await _statement(statement_public_id)
-    receipt, _ = await receipt_of(statement.account, payment_public_id)
-    return receipt
+    async with write_transaction():
+        await audit_insert(
+            action="bills.guest.receipt.view",
+            patient=statement.account.guarantor_id,
+            resource_type="Payment",
+            resource_id=payment_public_id,
+            ip=visitor.ip,
+            user_agent=visitor.user_agent,
+        )
+        receipt, _ = await receipt_of(
+            statement.account, payment_public_id, statement_id=statement.statement_id
+        )
+        return receipt
 
 
 async def guest_payment_check(
@@ -213,7 +243,8 @@ async def guest_payment_check(
     payer = Payer(
         account_id=statement.account.id,
         channel="guest",
-        audit=_guest_audit(visitor),
+        audit=_guest_audit(visitor, statement),
         statement_id=statement.statement_id,
+        ip=visitor.ip,
     )
     return await payment_check(payment_id, payer)

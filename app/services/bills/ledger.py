@@ -235,9 +235,22 @@ def _hidden(row: Mapping[str, Any], viewer: PatientContext | None) -> bool:
     return viewer is None or not (viewer.is_self and viewer.patient.id == row["patient"])
 
 
+def _others_hidden(
+    row: Mapping[str, Any], viewer: PatientContext | None, guarantor: int | None
+) -> bool:
+    """Another person's visit: the viewer sees its amounts only. A record sees its own
+    visits; the guarantor, signed in as themself, sees every member's (they pay for them).
+    A caregiver with a grant on one member, or anyone sharing the family's account from
+    another record, does not see the others'."""
+    if viewer is None or row["patient"] is None or row["patient"] == viewer.patient.id:
+        return False
+    return not (viewer.is_self and guarantor is not None and viewer.patient.id == guarantor)
+
+
 async def ledger_view(account: AccountRef, viewer: PatientContext | None) -> BillsView:
     """An account's statements, payments and balance (three queries), as `viewer` may
-    see them (None: staff, who see every line but are told which are confidential)."""
+    see them (None: staff, who see every line but are told which are confidential). A
+    payment's card shows only to the account that paid with it."""
     entries = await LedgerEntry.raw(
         """SELECT l.kind, l.amount_cents, l.reason, l.note, l.service, l.service_date,
                   l.confidential, l.patient, l.posted_at, l.appointment, l.id,
@@ -252,7 +265,7 @@ async def ledger_view(account: AccountRef, viewer: PatientContext | None) -> Bil
     )
     payments = await LedgerEntry.raw(
         """SELECT y.public_id, y.amount_cents, y.status, y.channel, y.card_brand, y.card_last4,
-                  y.created_at, y.decline_reason,
+                  y.created_at, y.decline_reason, y.paid_by_account,
                   (SELECT COALESCE(SUM(r.amount_cents), 0) FROM ledger_entry r
                    WHERE r.payment = y.id AND r.kind IN ('refund', 'reversal')) AS refunded
            FROM payment y WHERE y.account = {}
@@ -284,7 +297,7 @@ async def ledger_view(account: AccountRef, viewer: PatientContext | None) -> Bil
                 due_on=row["due_on"],
                 visits=[],
             )
-        hidden = _hidden(row, viewer)
+        hidden = _hidden(row, viewer) or _others_hidden(row, viewer, account.guarantor_id)
         visit_key = str(row["appointment"] or f"{row['patient']}-{row['service_date']}")
         visit = visits.get((statement.public_id, visit_key))
         if visit is None:
@@ -316,8 +329,8 @@ async def ledger_view(account: AccountRef, viewer: PatientContext | None) -> Bil
                 amount_cents=row["amount_cents"],
                 status=row["status"],
                 channel=row["channel"],
-                card_brand=row["card_brand"],
-                card_last4=row["card_last4"],
+                card_brand=row["card_brand"] if _card_shown(row, viewer) else "",
+                card_last4=row["card_last4"] if _card_shown(row, viewer) else "",
                 created_at=row["created_at"],
                 refunded_cents=int(row["refunded"]),
                 reason=row["decline_reason"],
@@ -326,6 +339,14 @@ async def ledger_view(account: AccountRef, viewer: PatientContext | None) -> Bil
         ],
         other_lines=others,
     )
+
+
+def _card_shown(row: Mapping[str, Any], viewer: PatientContext | None) -> bool:
+    """A payment's card brand and last digits: the billing office, or the account that
+    paid with it."""
+    if viewer is None:
+        return True
+    return row["paid_by_account"] is not None and row["paid_by_account"] == viewer.actor.account_id
 
 
 async def context_account(context: PatientContext) -> AccountRef:

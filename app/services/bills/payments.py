@@ -11,9 +11,12 @@ charge and one ledger entry. A declined card changes nothing on the ledger.
 
 from __future__ import annotations
 
+import logging
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -35,11 +38,30 @@ from app.services.bills.processors import (
     processor_for,
 )
 from app.services.bills.processors.demo import demo_card_token
+from app.services.rate_limit import RateRule, rate_key, rate_limit_count, rate_limit_over
 from app.settings import get_settings
 from app.tables import LedgerEntry, Payment, SavedCard
 
+log = logging.getLogger(__name__)
+
+# A processor's PaymentMethod token as its hosted form makes it (Stripe: pm_...).
+PAYMENT_METHOD = re.compile(r"pm_[A-Za-z0-9_]{1,60}")
+
+# The attempt key a pay form carries back (new_attempt_key makes 32 characters). Stored
+# with PAYER_KEY_PREFIX, so no payer can choose a key the system uses (plan-..., refund-...).
+ATTEMPT_KEY = re.compile(r"[A-Za-z0-9_-]{32,60}")
+PAYER_KEY_PREFIX = "att-"
+
+# Card testing: a payer (a signed-in account, or a statement's guest pass) and an address
+# get a few declined cards an hour, then are asked to wait or call the clinic. An address
+# is allowed more: a family or the clinic's Wi-Fi may share one.
+DECLINES_PER_PAYER = RateRule("pay_declines_payer", 5, timedelta(hours=1))
+DECLINES_PER_IP = RateRule("pay_declines_ip", 10, timedelta(hours=1))
+
 # The smallest payment taken, unless it pays off what is left.
 MINIMUM_CENTS = 100
+# The largest amount a form may name, in dollars (anything more is a typo or an attack).
+MAXIMUM_AMOUNT = Decimal(10**7)
 # Why a payment was not taken before any card was tried (worded in bills/_words.html).
 REFUSALS = (
     "nothing_owed",
@@ -49,6 +71,7 @@ REFUSALS = (
     "unreadable_amount",
     "no_card",
     "not_a_test_card",
+    "too_many_declines",
 )
 
 
@@ -102,11 +125,32 @@ class Payer:
     paid_by_account: int | None = None
     patient_id: int | None = None
     statement_id: int | None = None
+    # Where the attempt came from (counted for card testing; "" for the plan worker).
+    ip: str = ""
+
+    def decline_limits(self) -> list[tuple[RateRule, str]]:
+        """The counters this payer's declined cards go on (none for the plan worker)."""
+        limits: list[tuple[RateRule, str]] = []
+        if self.paid_by_account is not None:
+            limits.append((DECLINES_PER_PAYER, f"account:{self.paid_by_account}"))
+        elif self.statement_id is not None:
+            limits.append((DECLINES_PER_PAYER, f"statement:{self.statement_id}"))
+        if self.ip:
+            limits.append((DECLINES_PER_IP, rate_key(self.ip)))
+        return limits
 
 
 def new_attempt_key() -> str:
     """One payment attempt's idempotency key, made when the pay page is shown."""
     return secrets.token_urlsafe(24)
+
+
+def payer_key(key: str) -> str:
+    """The idempotency key for a payer's attempt from a form's key: only a key like the
+    ones the pay page makes, in a namespace of its own."""
+    if not ATTEMPT_KEY.fullmatch(key):
+        raise PaymentRefusedError("no_card")
+    return PAYER_KEY_PREFIX + key
 
 
 def amount_from_form(choice: str, other: str, payable_cents: int) -> int:
@@ -118,7 +162,15 @@ def amount_from_form(choice: str, other: str, payable_cents: int) -> int:
         amount = Decimal(text)
     except InvalidOperation as error:
         raise PaymentRefusedError("unreadable_amount") from error
-    if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")):
+    # Nothing anyone pays is near ten million dollars; a number in exponent notation could
+    # be far beyond what quantize() can hold (it raises rather than answering).
+    if not amount.is_finite() or abs(amount) > MAXIMUM_AMOUNT:
+        raise PaymentRefusedError("unreadable_amount")
+    try:
+        exact = amount == amount.quantize(Decimal("0.01"))
+    except InvalidOperation as error:
+        raise PaymentRefusedError("unreadable_amount") from error
+    if not exact:
         raise PaymentRefusedError("unreadable_amount")
     return int(amount * 100)
 
@@ -210,6 +262,9 @@ async def payment_start(
             if existing[0]["account"] != payer.account_id:
                 raise NotFoundError("payment")
             return dict(existing[0])
+        for rule, limit_key in payer.decline_limits():
+            if await rate_limit_over(rule, limit_key):
+                raise PaymentRefusedError("too_many_declines")
         balance = await account_balance(payer.account_id)
         pending = await in_progress_cents(payer.account_id)
         payable = balance - pending
@@ -288,10 +343,20 @@ async def charge_once(
         )
     except (ProcessorTimeoutError, ProcessorBusyError):
         return _result(row), False  # still processing: a retry or the webhook finishes it
+    except Exception:
+        # Anything else the processor did is no charge we know of: the payment must not
+        # stay `processing` (that would hold the whole balance "in progress" for good).
+        log.exception("charge failed unexpectedly for payment %s", row["public_id"])
+        outcome = ChargeOutcome(
+            status="failed", processor_ref="", decline_reason="processing_error"
+        )
     result, finished = await payment_finish(row["id"], outcome)
     if finished:
         async with write_transaction():
             await payer.audit(f"bills.payment.{outcome.status}", result.public_id)
+        if outcome.status in ("declined", "failed"):
+            for rule, limit_key in payer.decline_limits():
+                await rate_limit_count(rule, limit_key)
     return result, finished
 
 
@@ -314,7 +379,7 @@ async def card_token_for(
         if demo_token is None:
             raise PaymentRefusedError("not_a_test_card")
         return demo_token
-    if payment_method.startswith("pm_") and get_settings().payment_processor != "demo":
+    if PAYMENT_METHOD.fullmatch(payment_method) and get_settings().payment_processor != "demo":
         return payment_method
     raise PaymentRefusedError("no_card")
 
@@ -349,8 +414,7 @@ async def bill_pay(
     if found is None:
         raise PaymentRefusedError("nothing_owed")
     account: AccountRef = found
-    if not key or len(key) > 64:
-        raise PaymentRefusedError("no_card")
+    attempt_key = payer_key(key)
     token = await card_token_for(
         context.actor.account_id,
         saved_card=saved_card,
@@ -365,8 +429,11 @@ async def bill_pay(
         audit=_record_audit(context),
         paid_by_account=context.actor.account_id,
         patient_id=context.patient.id,
+        ip=context.actor.ip,
     )
-    result, finished = await charge_once(payer, key=key, amount_cents=amount, card_token=token)
+    result, finished = await charge_once(
+        payer, key=attempt_key, amount_cents=amount, card_token=token
+    )
     if finished and result.status == "succeeded" and save_card and not saved_card:
         await _card_keep(context.actor.account_id, token, result)
     return result
@@ -424,8 +491,16 @@ class Receipt:
     balance_after_cents: int
 
 
-async def receipt_of(account: AccountRef, payment_public_id: str) -> tuple[Receipt, int]:
-    """A payment of this account, as its receipt shows it (and its row id)."""
+async def receipt_of(
+    account: AccountRef,
+    payment_public_id: str,
+    *,
+    paid_by_account: int | None = None,
+    statement_id: int | None = None,
+) -> tuple[Receipt, int]:
+    """A payment of this account, as its receipt shows it (and its row id). The card shows
+    only on a payment made by `paid_by_account` (signed in) or a guest's on
+    `statement_id`."""
     rows = await Payment.select(
         Payment.id,
         Payment.public_id,
@@ -437,18 +512,26 @@ async def receipt_of(account: AccountRef, payment_public_id: str) -> tuple[Recei
         Payment.channel,
         Payment.created_at,
         Payment.completed_at,
+        Payment.paid_by_account,
+        Payment.statement,
     ).where((Payment.public_id == payment_public_id) & (Payment.account == account.id))
     if not rows:
         raise NotFoundError("payment")
     row = rows[0]
+    card_shown = (paid_by_account is not None and row["paid_by_account"] == paid_by_account) or (
+        statement_id is not None
+        and row["paid_by_account"] is None
+        and row["channel"] == "guest"
+        and row["statement"] == statement_id
+    )
     return (
         Receipt(
             public_id=str(row["public_id"]),
             amount_cents=row["amount_cents"],
             status=row["status"],
             decline_reason=row["decline_reason"],
-            card_brand=row["card_brand"],
-            card_last4=row["card_last4"],
+            card_brand=row["card_brand"] if card_shown else "",
+            card_last4=row["card_last4"] if card_shown else "",
             channel=row["channel"],
             created_at=row["created_at"],
             completed_at=row["completed_at"],
@@ -470,7 +553,9 @@ async def bill_receipt(context: PatientContext, payment_public_id: str) -> Recei
             resource_type="Payment",
             resource_id=payment_public_id,
         )
-        receipt, _ = await receipt_of(account, payment_public_id)
+        receipt, _ = await receipt_of(
+            account, payment_public_id, paid_by_account=context.actor.account_id
+        )
         return receipt
 
 
@@ -483,6 +568,7 @@ async def bill_payment_check(context: PatientContext, payment_public_id: str) ->
         audit=_record_audit(context),
         paid_by_account=context.actor.account_id,
         patient_id=context.patient.id,
+        ip=context.actor.ip,
     )
     return await payment_check(payment_id, payer)
 

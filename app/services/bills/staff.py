@@ -5,6 +5,7 @@ processor hears of it with an idempotency key, so a double click refunds once.""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,10 +14,11 @@ from app.db import lock_names, write_transaction
 from app.errors import NotFoundError
 from app.services.audit import audit_staff
 from app.services.bills.guest import normal_code
-from app.services.bills.ledger import AccountRef, BillsView, ledger_view
-from app.services.bills.payments import PaymentRefusedError, amount_from_form
+from app.services.bills.ledger import AccountRef, BillsView, account_balance, ledger_view
+from app.services.bills.payments import ATTEMPT_KEY, PaymentRefusedError, amount_from_form
 from app.services.bills.processors import (
     ProcessorBusyError,
+    ProcessorRetryError,
     ProcessorTimeoutError,
     processor_for,
 )
@@ -25,6 +27,9 @@ from app.tables import BillingAccount, LedgerEntry, Payment
 # Reasons staff may give an adjustment (a credit to the family).
 ADJUSTMENT_REASONS = ("contract", "prompt_pay", "courtesy", "correction", "hardship", "other")
 SEARCH_LIMIT = 20
+# A refund whose key a twin click is using waits for the twin's answer this many times.
+REFUND_BUSY_TRIES = 5
+REFUND_BUSY_WAIT_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -53,9 +58,33 @@ async def billing_search(staff: StaffActor, query: str) -> list[AccountLine]:
         like,
         SEARCH_LIMIT,
     )
+    found = [AccountLine(str(row["public_id"]), row["guarantor_name"]) for row in rows]
     async with write_transaction():
         await audit_staff(staff=staff, action="billing.search")
-    return [AccountLine(str(row["public_id"]), row["guarantor_name"]) for row in rows]
+        for line in found:
+            for patient_id in await _patients_of(line.public_id):
+                await audit_staff(
+                    staff=staff,
+                    action="billing.search.result",
+                    patient_id=patient_id,
+                    resource_type="Account",
+                    resource_id=line.public_id,
+                )
+    return found
+
+
+async def _patients_of(account_public_id: str) -> list[int]:
+    """Every record an account's lines may be about: its guarantor and its members."""
+    rows = await BillingAccount.raw(
+        """SELECT ba.guarantor AS patient FROM billing_account ba
+           WHERE ba.public_id = {} AND ba.guarantor IS NOT NULL
+           UNION
+           SELECT m.patient FROM billing_member m JOIN billing_account ba ON ba.id = m.account
+           WHERE ba.public_id = {}""",
+        account_public_id,
+        account_public_id,
+    )
+    return sorted(int(row["patient"]) for row in rows)
 
 
 async def _account(public_id: str) -> AccountRef:
@@ -78,28 +107,38 @@ async def _account(public_id: str) -> AccountRef:
 async def billing_account_view(staff: StaffActor, public_id: str) -> BillsView:
     account = await _account(public_id)
     async with write_transaction():
-        await audit_staff(
-            staff=staff,
-            action="billing.account.view",
-            patient_id=account.guarantor_id,
-            resource_type="Account",
-            resource_id=account.public_id,
-        )
+        # The ledger shows every member's lines: the look is on each member's record.
+        for patient_id in await _patients_of(account.public_id):
+            await audit_staff(
+                staff=staff,
+                action="billing.account.view",
+                patient_id=patient_id,
+                resource_type="Account",
+                resource_id=account.public_id,
+            )
         return await ledger_view(account, None)
 
 
 async def billing_adjust(
-    staff: StaffActor, public_id: str, *, amount: str, reason: str, note: str
+    staff: StaffActor, public_id: str, *, amount: str, reason: str, note: str, form_key: str
 ) -> None:
-    """A credit to the account (never more than it owes), with its reason."""
+    """A credit to the account (never more than it owes), with its reason, once per form
+    (the form's one-time key: a double click posts it once)."""
+    if not ATTEMPT_KEY.fullmatch(form_key):
+        raise PaymentRefusedError("form_expired")
     if reason not in ADJUSTMENT_REASONS:
         raise PaymentRefusedError("no_reason")
     cents = amount_from_form("other", amount, 0)
     if cents <= 0:
         raise PaymentRefusedError("too_little")
     account = await _account(public_id)
+    key = f"adj-{form_key}"
     async with write_transaction():
         await lock_names(f"bills-account:{account.id}")
+        if await LedgerEntry.exists().where(LedgerEntry.form_key == key):
+            return  # its twin click posted it
+        if cents > await account_balance(account.id):
+            raise PaymentRefusedError("adjust_too_much")
         await LedgerEntry.insert(
             LedgerEntry(
                 account=account.id,
@@ -108,6 +147,7 @@ async def billing_adjust(
                 reason=reason,
                 note=note.strip()[:200],
                 posted_by_staff=staff.staff_id,
+                form_key=key,
             )
         )
         await audit_staff(
@@ -125,6 +165,7 @@ async def billing_refund(staff: StaffActor, payment_public_id: str, *, amount: s
     once), then one refund line. The account's public id."""
     rows = await Payment.raw(
         """SELECT y.id, y.account, y.amount_cents, y.status, y.processor_ref, ba.public_id,
+                  COALESCE(y.patient, ba.guarantor) AS patient,
                   (SELECT COALESCE(SUM(r.amount_cents), 0) FROM ledger_entry r
                    WHERE r.payment = y.id AND r.kind = 'refund') AS refunded
            FROM payment y JOIN billing_account ba ON ba.id = y.account
@@ -139,14 +180,22 @@ async def billing_refund(staff: StaffActor, payment_public_id: str, *, amount: s
     if cents <= 0 or cents > left:
         raise PaymentRefusedError("too_much")
     key = f"refund-{payment_public_id}-{int(row['refunded'])}"
-    try:
-        await processor_for().refund(
-            processor_ref=row["processor_ref"] or "", amount_cents=cents, idempotency_key=key
-        )
-    except ProcessorBusyError:
-        return str(row["public_id"])  # its twin click is asking: it records the refund
-    except ProcessorTimeoutError as error:
-        raise PaymentRefusedError("processor_timeout") from error
+    for attempt in range(REFUND_BUSY_TRIES):
+        try:
+            await processor_for().refund(
+                processor_ref=row["processor_ref"] or "", amount_cents=cents, idempotency_key=key
+            )
+            break
+        except ProcessorBusyError as error:
+            # A twin click is asking with this key: ask again once it has its answer (the
+            # same answer for the same amount; another amount is refused, below).
+            if attempt == REFUND_BUSY_TRIES - 1:
+                raise PaymentRefusedError("refund_busy") from error
+            await asyncio.sleep(REFUND_BUSY_WAIT_SECONDS)
+        except ProcessorRetryError as error:
+            raise PaymentRefusedError("refund_busy") from error
+        except ProcessorTimeoutError as error:
+            raise PaymentRefusedError("processor_timeout") from error
     async with write_transaction():
         await lock_names(f"bills-account:{row['account']}")
         already = await LedgerEntry.raw(
@@ -168,6 +217,7 @@ async def billing_refund(staff: StaffActor, payment_public_id: str, *, amount: s
         await audit_staff(
             staff=staff,
             action="billing.refund",
+            patient_id=row["patient"],
             resource_type="Payment",
             resource_id=payment_public_id,
         )

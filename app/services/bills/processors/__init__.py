@@ -23,6 +23,11 @@ class ProcessorBusyError(Exception):
     """The processor is still working on a request with this idempotency key."""
 
 
+class ProcessorRetryError(Exception):
+    """The processor refused this request for now (another with the same key but other
+    amounts is at work, or too many requests): nothing was done; try again."""
+
+
 class WebhookRefusedError(Exception):
     """A webhook whose signature does not check out (or that cannot be read)."""
 

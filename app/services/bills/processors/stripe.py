@@ -13,6 +13,7 @@ import stripe
 from app.services.bills.processors import (
     ChargeOutcome,
     ProcessorBusyError,
+    ProcessorRetryError,
     ProcessorTimeoutError,
     WebhookEvent,
     WebhookRefusedError,
@@ -100,6 +101,19 @@ class StripeProcessor:
             )
         except stripe.IdempotencyError as error:
             raise ProcessorBusyError(idempotency_key) from error
+        except stripe.InvalidRequestError:
+            # A PaymentMethod Stripe does not know (or cannot use): nothing was charged.
+            return ChargeOutcome(
+                status="declined", processor_ref="", decline_reason="card_declined"
+            )
+        except (stripe.AuthenticationError, stripe.PermissionError):
+            # Our keys are wrong or lack a right: nothing was charged; the person is told
+            # the card company had a problem and may try again later.
+            return ChargeOutcome(
+                status="declined", processor_ref="", decline_reason="processing_error"
+            )
+        except stripe.RateLimitError as error:
+            raise ProcessorBusyError(idempotency_key) from error
         except stripe.APIConnectionError as error:
             raise ProcessorTimeoutError(idempotency_key) from error
         except stripe.APIError as error:
@@ -116,6 +130,10 @@ class StripeProcessor:
                 params={"payment_intent": processor_ref, "amount": amount_cents},
                 options={"idempotency_key": idempotency_key},
             )
+        except (stripe.IdempotencyError, stripe.RateLimitError) as error:
+            # Another refund of this payment with other amounts is at work (same key, other
+            # parameters): nothing was refunded by this request.
+            raise ProcessorRetryError(idempotency_key) from error
         except stripe.APIConnectionError as error:
             raise ProcessorTimeoutError(idempotency_key) from error
         except stripe.APIError as error:
