@@ -39,7 +39,9 @@ from app.services.bills.guest import (
 from app.services.bills.payments import PaymentResult
 from app.services.bills.plans import bills_page, plan_create, plan_page
 from app.services.bills.processors import WebhookRefusedError
+from app.services.survey import survey_due
 from app.settings import get_settings
+from app.web.flash import flashed_key
 from app.web.guards import account_signed_in
 from app.web.links import redirect_to
 from app.web.origin import client_ip
@@ -122,13 +124,20 @@ async def pay_post(
 
 
 @get("/receipts/{payment_id:str}", name="bills_receipt")
-async def receipt(context: NamedDependency[PatientContext], payment_id: FromPath[str]) -> Template:
+async def receipt(
+    request: Request[Any, Any, Any],
+    context: NamedDependency[PatientContext],
+    payment_id: FromPath[str],
+) -> Template:
+    # Just paid (the notice it carries says so): the one-question survey, if due.
+    paid = flashed_key(request) == "payment_made"
     return page(
         "bills/receipt.html",
         context=context,
         tab="home",
         receipt=await bill_receipt(context, payment_id),
         guest=False,
+        survey=await survey_due(context.actor, task="payment") if paid else None,
     )
 
 

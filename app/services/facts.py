@@ -3,9 +3,10 @@ transaction, for the clinic's dashboard (app/services/dashboard/). A fact names 
 a location, a moment, how it happened (its channel) and a figure; never what a message said
 or what a result showed.
 
-Every kind is listed here, once, with the portal area it counts as use of. A feature that
-does not exist yet has its kinds listed all the same (payments: the dashboard says "no
-payments yet" until the bills area records them with `record_fact("payment", ...)`).
+Every kind is listed here, once, with the portal area it counts as use of. Payments are
+recorded by the bills area when a payment succeeds (app/services/bills/payments.py): paid
+in the portal, by guest pay or by a plan counts as "through the portal"; one staff take
+does not.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from httpx import AsyncClient
 from app.services.bills.ledger import account_balance
 from app.services.bills.processors.demo import DEMO
 from app.settings import get_settings
-from app.tables import AuditEvent, LedgerEntry, Payment, SavedCard
+from app.tables import AuditEvent, Fact, LedgerEntry, Payment, SavedCard
 from tests.factories import Person, grant, make_account, make_bill, make_person, unique
 from tests.querycount import counting_queries
 from tests.stripe_fake import SECRET_KEY, WEBHOOK_SECRET, event, fake_stripe, sign
@@ -77,6 +77,12 @@ async def test_home_says_what_is_owed_and_pays_in_two_taps_to_a_receipt(
     assert await account_balance(bill.account.id) == 0
     payment = await Payment.select(Payment.channel).where(Payment.account == bill.account.id)
     assert payment[0]["channel"] == "portal"
+    # The dashboard counts it as paid through the portal, and the one question follows.
+    facts = await Fact.select(Fact.channel, Fact.value).where(
+        Fact.kind == "payment", Fact.patient == person.patient.id
+    )
+    assert facts == [{"channel": "portal", "value": 80.0}]
+    assert "How easy was that?" in receipt.text
 
 
 async def test_a_declined_card_says_why_and_changes_nothing(client: AsyncClient) -> None:

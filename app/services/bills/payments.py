@@ -38,6 +38,7 @@ from app.services.bills.processors import (
     processor_for,
 )
 from app.services.bills.processors.demo import demo_card_token
+from app.services.facts import record_fact
 from app.services.rate_limit import RateRule, rate_key, rate_limit_count, rate_limit_over
 from app.settings import get_settings
 from app.tables import LedgerEntry, Payment, SavedCard
@@ -324,7 +325,31 @@ async def payment_finish(payment_id: int, outcome: ChargeOutcome) -> tuple[Payme
                     payment=payment_id,
                 )
             )
+            await _payment_fact(payment_id)
         return _result(row), bool(finished)
+
+
+# How a payment came, as the dashboard counts it: paying in the portal, by guest pay or by a
+# plan's automatic charge is "through the portal"; a payment staff take is not.
+_FACT_CHANNELS = {"portal": "portal", "guest": "portal", "plan": "portal", "staff": "staff"}
+
+
+async def _payment_fact(payment_id: int) -> None:
+    """The clinic dashboard's record of a payment (app/services/facts.py), on the guarantor's
+    record, in the payment's own transaction."""
+    row = (
+        await Payment.select(Payment.channel, Payment.amount_cents, Payment.account.guarantor)
+        .where(Payment.id == payment_id)
+        .first()
+    )
+    if row is None:
+        return
+    await record_fact(
+        "payment",
+        row["account.guarantor"],
+        channel=_FACT_CHANNELS.get(row["channel"], str(row["channel"])),
+        value=row["amount_cents"] / 100,
+    )
 
 
 async def charge_once(
