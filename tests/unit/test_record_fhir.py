@@ -26,6 +26,7 @@ from app.tables import (
     LabObservation,
     LabReport,
     Medication,
+    OutboxMessage,
     Patient,
     Problem,
     RecordDocument,
@@ -498,3 +499,47 @@ async def test_a_deceased_patient_s_record_opens_to_no_one_and_gets_no_invitatio
             mrn=person.patient.mrn, via="email", base_url="http://x", clinic_name="Clinic"
         )
     assert refused.value.reason == "deceased"
+
+
+# Review fixes: what a re-import may change, and what one bad file may not stop ----------------
+
+
+async def test_a_reimported_new_phone_is_not_the_teen_s_own_until_staff_check_it(
+    tmp_path: Path,
+) -> None:
+    from app.notices.results import send_result_ready
+    from app.services.sign_in import _people_with_contact
+    from tests.factories import make_account, phone_number
+
+    mrn = unique("T")
+    birth = years_ago(15).isoformat()
+    teen_phone, parent_phone = phone_number(), phone_number()
+    first = _patient(mrn, birthDate=birth, telecom=[{"system": "phone", "value": teen_phone}])
+    await fhir_import([_write(tmp_path, _bundle(first), "t1.json")])
+    await Patient.update({Patient.phone_is_own: True}).where(Patient.mrn == mrn)
+    teen = await Patient.objects().where(Patient.mrn == mrn).first()
+    account = await make_account("Teen")
+    await grant(account, teen)
+    # The same phone again keeps the staff's mark.
+    again = _patient(
+        mrn,
+        birthDate=birth,
+        telecom=[{"system": "phone", "value": teen_phone}],
+        gender="female",
+        active=True,
+    )
+    await fhir_import([_write(tmp_path, _bundle(again), "t1b.json")])
+    assert (await Patient.select(Patient.phone_is_own).where(Patient.mrn == mrn).first())[
+        "phone_is_own"
+    ] is True
+    second = _patient(mrn, birthDate=birth, telecom=[{"system": "phone", "value": parent_phone}])
+    await fhir_import([_write(tmp_path, _bundle(second), "t2.json")])
+    row = (
+        await Patient.select(Patient.id, Patient.phone, Patient.phone_is_own)
+        .where(Patient.mrn == mrn)
+        .first()
+    )
+    assert row["phone"] == parent_phone and row["phone_is_own"] is False
+    assert (await _people_with_contact("sms", parent_phone)).account is None
+    await send_result_ready(patient_id=row["id"], report_public_id="r", confidential=True)
+    assert await OutboxMessage.count().where(OutboxMessage.recipient == parent_phone) == 0

@@ -71,6 +71,7 @@ MRN_TYPE = "MR"
 # The resource types the portal keeps, in the order a patient's resources are written.
 KEPT = (
     "Patient",
+    "Condition",
     "Encounter",
     "DiagnosticReport",
     "Observation",
@@ -78,7 +79,6 @@ KEPT = (
     "MedicationStatement",
     "AllergyIntolerance",
     "Immunization",
-    "Condition",
     "DocumentReference",
 )
 REFERENCE_DATA = ("Practitioner", "Organization", "Location")
@@ -310,9 +310,45 @@ def _status(value: Any) -> str:
     return code
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _confidential(resource: dict[str, Any]) -> bool:
-    security = (resource.get("meta") or {}).get("security") or []
+    meta = resource.get("meta")
+    security = _list(meta.get("security")) if isinstance(meta, dict) else []
     return any(isinstance(s, dict) and s.get("code") in CONFIDENTIAL_CODES for s in security)
+
+
+def _links(resource: dict[str, Any]) -> list[str]:
+    """What a resource is about or part of: its reasons, its visit, a report's results.
+    An item is as confidential as anything it links to (a visit for a restricted
+    condition, a report holding a restricted test, the PDF of a restricted visit)."""
+    refs: list[Any] = [*_list(resource.get("reasonReference")), resource.get("encounter")]
+    context = resource.get("context")
+    refs += _list(context.get("encounter")) if isinstance(context, dict) else [context]
+    if resource.get("resourceType") == "DiagnosticReport":
+        refs += _list(resource.get("result"))
+    return [ref for ref in (_reference(value) for value in refs) if ref]
+
+
+def _confidential_refs(entries: list[Entry]) -> set[str]:
+    """Every way to refer to a resource of the group that is confidential, by its own label
+    or through what it links to (followed until nothing more changes)."""
+    hidden: set[str] = set()
+    for entry in entries:
+        if _confidential(entry.resource):
+            hidden.update(_ref_keys(entry))
+    linked = [(entry, _links(entry.resource)) for entry in entries]
+    changed = True
+    while changed:
+        changed = False
+        for entry, links in linked:
+            keys = _ref_keys(entry)
+            if keys[0] not in hidden and any(link in hidden for link in links):
+                hidden.update(keys)
+                changed = True
+    return hidden
 
 
 def _extension(resource: dict[str, Any], url: str) -> Any:
@@ -600,6 +636,8 @@ class Written:
     """What this patient's transaction wrote, to resolve references within it."""
 
     local: dict[str, int] = field(default_factory=dict)  # reference key -> local id
+    kinds: dict[str, str] = field(default_factory=dict)  # reference key -> resource type
+    hidden: set[str] = field(default_factory=set)  # reference keys of confidential resources
     report_of: dict[str, int] = field(default_factory=dict)  # observation ref -> lab report id
     lines: list[ReportLine] = field(default_factory=list)
 
@@ -677,7 +715,11 @@ async def _import_patient(run: Run, group: Group) -> list[ReportLine]:
     existing = await _source_row(key)
     _check_duplicate(run, key, existing, digest)
     run.seen.add(key)
-    found = await Patient.select(Patient.id, Patient.birth_date).where(Patient.mrn == mrn).first()
+    found = (
+        await Patient.select(Patient.id, Patient.birth_date, Patient.phone, Patient.email)
+        .where(Patient.mrn == mrn)
+        .first()
+    )
     if found is not None and found["birth_date"] != values[Patient.birth_date]:
         raise Skip("the MRN belongs to a record with another birth date: not merged")
     note = "deceased: no invitations, notices or sign-in" if values[Patient.deceased_at] else ""
@@ -696,6 +738,12 @@ async def _import_patient(run: Run, group: Group) -> list[ReportLine]:
         else:
             # Staff's own marks (whose phone it is, the language chosen here) stay ours.
             values.pop(Patient.preferred_language)
+            # ...but a mark is about one phone or address: a new one (often a parent's, on a
+            # minor's chart) is nobody's own until staff check it again.
+            if values[Patient.phone] != found["phone"]:
+                values[Patient.phone_is_own] = False
+            if values[Patient.email] != found["email"]:
+                values[Patient.email_is_own] = False
             await Patient.update(values).where(Patient.id == patient_id)
             outcome = "updated"
     if outcome != "unchanged":
@@ -704,6 +752,8 @@ async def _import_patient(run: Run, group: Group) -> list[ReportLine]:
     facts = PatientFacts(patient_id, str(values[Patient.sex]), values[Patient.birth_date])
     for ref in _ref_keys(entry):
         written.local[ref] = patient_id
+        written.kinds[ref] = "Patient"
+    written.hidden = _confidential_refs(group.entries)
     for item in sorted(group.entries[1:], key=lambda e: ORDER.get(e.type, 99)):
         written.lines.append(await _import_one(run, item, facts, written))
     return written.lines
@@ -719,32 +769,66 @@ async def _import_one(run: Run, entry: Entry, facts: PatientFacts, written: Writ
     key = run.key(entry)
     try:
         validate(entry.resource)
-        digest = content_hash(entry.resource)
+        confidential = await _is_confidential(run, entry, facts, written)
+        derived = confidential and not _confidential(entry.resource)
+        # A flag that comes from what the resource links to is part of what was imported:
+        # when it changes, the row is written again.
+        digest = content_hash(
+            entry.resource | {"_confidential": True} if derived else entry.resource
+        )
         existing = await _source_row(key)
         _check_duplicate(run, key, existing, digest)
         run.seen.add(key)
         if existing is not None and existing["content_hash"] == digest:
             for ref in _ref_keys(entry):
                 written.local[ref] = int(existing["local_id"])
+                written.kinds[ref] = entry.type
             if entry.type == "DiagnosticReport":
                 for result in entry.resource.get("result") or []:
                     written.report_of[_reference(result)] = int(existing["local_id"])
             return ReportLine(entry.type, entry.id, "unchanged")
-        local_id, note = await _write(run, entry, facts, written, existing)
+        local_id, note = await _write(run, entry, facts, written, existing, confidential)
         await _remember(key, entry, facts.id, local_id, digest, existing)
         for ref in _ref_keys(entry):
             written.local[ref] = local_id
+            written.kinds[ref] = entry.type
         return ReportLine(entry.type, entry.id, "updated" if existing else "created", note)
     except Skip as reason:
         return ReportLine(entry.type, entry.id, "skipped", str(reason))
 
 
+async def _is_confidential(run: Run, entry: Entry, facts: PatientFacts, written: Written) -> bool:
+    """Labelled so, or linked to something of this patient that is: in this group, or a
+    condition or visit of theirs imported before (bulk data sends each type on its own)."""
+    if any(ref in written.hidden for ref in _ref_keys(entry)):
+        return True
+    earlier = {
+        f"{run.source}|{link}": link.split("/")[0]
+        for link in _links(entry.resource)
+        if link.startswith(("Condition/", "Encounter/"))
+    }
+    if not earlier:
+        return False
+    rows = await FhirSource.select(FhirSource.resource_type, FhirSource.local_id).where(
+        FhirSource.source_key.is_in(list(earlier)), FhirSource.patient == facts.id
+    )
+    for row in rows:
+        table: Any = Problem if row["resource_type"] == "Condition" else VisitSummary
+        if await table.exists().where(table.id == row["local_id"], table.confidential.eq(True)):
+            return True
+    return False
+
+
 async def _write(
-    run: Run, entry: Entry, facts: PatientFacts, written: Written, existing: Any
+    run: Run,
+    entry: Entry,
+    facts: PatientFacts,
+    written: Written,
+    existing: Any,
+    confidential: bool,
 ) -> tuple[int, str]:
     resource = entry.resource
     existing_local = int(existing["local_id"]) if existing else None
-    confidential = _confidential(resource)
     if entry.type in IMPORTERS:
         mapped = IMPORTERS[entry.type](resource, run.names, facts)
         values = mapped.values | {
@@ -898,6 +982,9 @@ async def _observation(
         else:
             notes.append("no usual range")
     interpretation = _interpretation(resource, value_number, low, high)
+    if report_id is not None and confidential:
+        # A test has no flag of its own: a restricted one hides its whole report.
+        await LabReport.update({LabReport.confidential: True}).where(LabReport.id == report_id)
     if report_id is None:
         # A lab result on its own: a report of one test, so it shows like any other.
         status = _clean(resource.get("status"), 20) or "final"
@@ -985,7 +1072,18 @@ async def _document(
     )
     visit = None
     for encounter in (resource.get("context") or {}).get("encounter") or []:
-        visit = written.local.get(_reference(encounter))
+        reference = _reference(encounter)
+        if written.kinds.get(reference) != "Encounter":
+            continue  # only a visit of this patient's, never another kind's local id
+        found = (
+            await VisitSummary.select(VisitSummary.confidential)
+            .where(VisitSummary.id == written.local[reference], VisitSummary.patient == facts.id)
+            .first()
+        )
+        if found is not None:
+            visit = written.local[reference]
+            # The PDF of a restricted visit is as restricted as the visit.
+            confidential = confidential or bool(found["confidential"])
     note = ""
     if (resource.get("context") or {}).get("encounter") and visit is None:
         note = "its visit was not found: kept without one"
@@ -1099,7 +1197,7 @@ async def _import_known_patient_resources(run: Run, group: Group) -> None:
                 run.report.add(ReportLine(entry.type, entry.id, "skipped", reason))
             continue
         facts = PatientFacts(*found)
-        written = Written()
+        written = Written(hidden=_confidential_refs(entries))
         try:
             async with write_transaction():
                 lines = [
