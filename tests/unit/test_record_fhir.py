@@ -539,7 +539,21 @@ async def test_a_reimported_new_phone_is_not_the_teen_s_own_until_staff_check_it
         .where(Patient.mrn == mrn)
         .first()
     )
-    assert row["phone"] == parent_phone and row["phone_is_own"] is False
+    assert row["phone"] == parent_phone
+    assert row["phone_is_own"] is False
     assert (await _people_with_contact("sms", parent_phone)).account is None
     await send_result_ready(patient_id=row["id"], report_public_id="r", confidential=True)
     assert await OutboxMessage.count().where(OutboxMessage.recipient == parent_phone) == 0
+
+
+async def test_a_deceased_patient_s_record_contact_gets_no_notice() -> None:
+    from app.notices.results import send_result_ready
+    from tests.factories import make_patient, phone_number, with_contacts
+
+    patient = await make_patient(given="Late")
+    phone = phone_number()
+    await with_contacts(patient, phone=phone)
+    await Patient.update({Patient.deceased_at: datetime.now(UTC)}).where(Patient.id == patient.id)
+    told = await send_result_ready(patient_id=patient.id, report_public_id="r1", confidential=False)
+    assert told == 0
+    assert await OutboxMessage.count().where(OutboxMessage.recipient == phone) == 0
