@@ -557,3 +557,63 @@ async def test_a_deceased_patient_s_record_contact_gets_no_notice() -> None:
     told = await send_result_ready(patient_id=patient.id, report_public_id="r1", confidential=False)
     assert told == 0
     assert await OutboxMessage.count().where(OutboxMessage.recipient == phone) == 0
+
+
+def _condition(cid: str, mrn: str, text: str, **extra: Any) -> dict[str, Any]:
+    resource = {
+        "resourceType": "Condition",
+        "id": cid,
+        "clinicalStatus": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                    "code": "active",
+                }
+            ]
+        },
+        "code": {"text": text, "coding": [{"system": "http://snomed.info/sct", "code": "1"}]},
+        "subject": {"reference": f"urn:uuid:p-{mrn}"},
+    }
+    resource.update(extra)
+    return resource
+
+
+async def test_a_reused_resource_id_never_moves_a_row_to_another_patient(tmp_path: Path) -> None:
+    a, b = unique("A"), unique("B")
+    cid = unique("c")
+    restricted = {"security": [{"code": "R"}]}
+    await fhir_import(
+        [
+            _write(
+                tmp_path, _bundle(_patient(a), _condition(cid, a, "HIV", meta=restricted)), "a.json"
+            )
+        ]
+    )
+    pa = await Patient.select(Patient.id).where(Patient.mrn == a).first()
+    row = await Problem.select(Problem.id).where(Problem.patient == pa["id"]).first()
+    report = await fhir_import(
+        [_write(tmp_path, _bundle(_patient(b), _condition(cid, b, "Asthma")), "b.json")]
+    )
+    assert _lines(report)[cid][0] == "skipped"
+    assert "another patient" in _lines(report)[cid][1]
+    kept = (
+        await Problem.select(Problem.patient, Problem.name).where(Problem.id == row["id"]).first()
+    )
+    assert kept["patient"] == pa["id"]
+    assert await Problem.count().where(Problem.patient == pa["id"]) == 1
+
+
+async def test_meta_source_does_not_choose_the_import_key(tmp_path: Path) -> None:
+    a, b = unique("A"), unique("B")
+    cid = unique("c")
+    first = _bundle(_patient(a), _condition(cid, a, "Depression"))
+    await fhir_import([_write(tmp_path, first, "a.json")], source="clinic-one")
+    pa = await Patient.select(Patient.id).where(Patient.mrn == a).first()
+    row = await Problem.select(Problem.id).where(Problem.patient == pa["id"]).first()
+    other = _condition(cid, b, "Other", meta={"source": "clinic-one"})
+    report = await fhir_import(
+        [_write(tmp_path, _bundle(_patient(b), other), "b.json")], source="clinic-two"
+    )
+    assert _lines(report)[cid][0] == "created"
+    kept = await Problem.select(Problem.patient).where(Problem.id == row["id"]).first()
+    assert kept["patient"] == pa["id"]

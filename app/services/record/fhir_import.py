@@ -627,8 +627,9 @@ class Run:
     lab_codes: frozenset[str] = field(default_factory=catalog_codes)
 
     def key(self, entry: Entry) -> str:
-        source = (entry.resource.get("meta") or {}).get("source") or self.source
-        return f"{source}|{entry.type}/{entry.id}"
+        # The source is the one this run was given, never the resource's own meta.source:
+        # a file must not choose whose rows its resources replace.
+        return f"{self.source}|{entry.type}/{entry.id}"
 
 
 @dataclass
@@ -645,7 +646,11 @@ class Written:
 async def _source_row(key: str) -> dict[str, Any] | None:
     row: dict[str, Any] | None = (
         await FhirSource.select(
-            FhirSource.id, FhirSource.local_id, FhirSource.content_hash, FhirSource.imported_at
+            FhirSource.id,
+            FhirSource.local_id,
+            FhirSource.content_hash,
+            FhirSource.imported_at,
+            FhirSource.patient,
         )
         .where(FhirSource.source_key == key)
         .first()
@@ -777,6 +782,9 @@ async def _import_one(run: Run, entry: Entry, facts: PatientFacts, written: Writ
             entry.resource | {"_confidential": True} if derived else entry.resource
         )
         existing = await _source_row(key)
+        if existing is not None and existing["patient"] not in (None, facts.id):
+            # Sources reuse ids ("Condition/1"): the row is another patient's, never moved.
+            raise Skip("its id belongs to another patient's record: not moved")
         _check_duplicate(run, key, existing, digest)
         run.seen.add(key)
         if existing is not None and existing["content_hash"] == digest:
