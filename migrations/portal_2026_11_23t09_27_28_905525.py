@@ -126,9 +126,7 @@ DESCRIPTION = "core domain"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="portal", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
 
     manager.add_table(
         class_name="LabObservation",
@@ -137,13 +135,9 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="Account", tablename="account", schema=None, columns=None
-    )
+    manager.add_table(class_name="Account", tablename="account", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="Message", tablename="message", schema=None, columns=None
-    )
+    manager.add_table(class_name="Message", tablename="message", schema=None, columns=None)
 
     manager.add_table(
         class_name="WebSession",
@@ -166,17 +160,11 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="StaffUser", tablename="staff_user", schema=None, columns=None
-    )
+    manager.add_table(class_name="StaffUser", tablename="staff_user", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="Clinician", tablename="clinician", schema=None, columns=None
-    )
+    manager.add_table(class_name="Clinician", tablename="clinician", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="Patient", tablename="patient", schema=None, columns=None
-    )
+    manager.add_table(class_name="Patient", tablename="patient", schema=None, columns=None)
 
     manager.add_table(
         class_name="AccessGrant",
@@ -185,9 +173,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="Location", tablename="location", schema=None, columns=None
-    )
+    manager.add_table(class_name="Location", tablename="location", schema=None, columns=None)
 
     manager.add_table(
         class_name="Appointment",
@@ -203,9 +189,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="LabReport", tablename="lab_report", schema=None, columns=None
-    )
+    manager.add_table(class_name="LabReport", tablename="lab_report", schema=None, columns=None)
 
     manager.add_column(
         table_class_name="LabObservation",

@@ -617,3 +617,23 @@ async def test_meta_source_does_not_choose_the_import_key(tmp_path: Path) -> Non
     assert _lines(report)[cid][0] == "created"
     kept = await Problem.select(Problem.patient).where(Problem.id == row["id"]).first()
     assert kept["patient"] == pa["id"]
+
+
+async def test_an_mrn_of_another_identifier_system_is_another_person(tmp_path: Path) -> None:
+    value = unique("M")
+    first = _patient(value, telecom=[{"system": "phone", "value": "+15550100001"}])
+    await fhir_import([_write(tmp_path, _bundle(first), "h1.json")], source="hospital")
+    other = _patient(value, id="lab-7", telecom=[{"system": "phone", "value": "+15550100999"}])
+    other["identifier"] = [dict(other["identifier"][0], system="urn:some-lab")]
+    other["name"] = [{"family": "Stranger", "given": ["Someone"]}]
+    report = await fhir_import([_write(tmp_path, _bundle(other), "l1.json")], source="lab")
+    assert _lines(report)["lab-7"][0] == "skipped"
+    assert "another identifier system" in _lines(report)["lab-7"][1]
+    rows = await Patient.select(Patient.family_name, Patient.phone, Patient.mrn_system).where(
+        Patient.mrn == value
+    )
+    assert rows == [{"family_name": "Núñez", "phone": "+15550100001", "mrn_system": "urn:test"}]
+    # The same system from another source is the same person.
+    same = _patient(value, id="h-9", telecom=[{"system": "phone", "value": "+15550100002"}])
+    report = await fhir_import([_write(tmp_path, _bundle(same), "h2.json")], source="hospital-2")
+    assert _lines(report)["h-9"][0] == "updated"

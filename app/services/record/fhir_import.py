@@ -417,14 +417,18 @@ class Names:
         return _clean(value.get("display")) or self.by_ref.get(_reference(value), "")
 
 
-def _mrn(resource: dict[str, Any]) -> str:
-    for identifier in resource.get("identifier") or []:
+def _mrn(resource: dict[str, Any]) -> tuple[str, str]:
+    """(system, value) of the patient's MRN (the identifier of type MR): the value alone
+    is only unique within its system."""
+    for identifier in _list(resource.get("identifier")):
         if not isinstance(identifier, dict):
             continue
-        codes = {c.get("code") for c in (identifier.get("type") or {}).get("coding") or []}
+        kind = identifier.get("type")
+        codings = _list(kind.get("coding")) if isinstance(kind, dict) else []
+        codes = {c.get("code") for c in codings if isinstance(c, dict)}
         if MRN_TYPE in codes and identifier.get("value"):
-            return _clean(identifier["value"], 64)
-    return ""
+            return _clean(identifier.get("system"), 200), _clean(identifier["value"], 64)
+    return "", ""
 
 
 def _patient_values(resource: dict[str, Any]) -> dict[Any, Any]:
@@ -713,7 +717,7 @@ async def _import_patient(run: Run, group: Group) -> list[ReportLine]:
     key = run.key(entry)
     digest = content_hash(entry.resource)
     validate(entry.resource)
-    mrn = _mrn(entry.resource)
+    mrn_system, mrn = _mrn(entry.resource)
     if not mrn:
         raise Skip("no MRN identifier (type MR): patients are matched by MRN, never by name")
     values = _patient_values(entry.resource)
@@ -721,16 +725,21 @@ async def _import_patient(run: Run, group: Group) -> list[ReportLine]:
     _check_duplicate(run, key, existing, digest)
     run.seen.add(key)
     found = (
-        await Patient.select(Patient.id, Patient.birth_date, Patient.phone, Patient.email)
+        await Patient.select(
+            Patient.id, Patient.birth_date, Patient.phone, Patient.email, Patient.mrn_system
+        )
         .where(Patient.mrn == mrn)
         .first()
     )
+    if found is not None and found["mrn_system"] not in ("", mrn_system):
+        raise Skip("the MRN belongs to a record of another identifier system: not merged")
     if found is not None and found["birth_date"] != values[Patient.birth_date]:
         raise Skip("the MRN belongs to a record with another birth date: not merged")
     note = "deceased: no invitations, notices or sign-in" if values[Patient.deceased_at] else ""
     if found is None:
         row = Patient(
             mrn=mrn,
+            mrn_system=mrn_system,
             source_id=_clean(entry.id, 80) or None,
             **{column._meta.name: value for column, value in values.items()},
         )
@@ -738,6 +747,9 @@ async def _import_patient(run: Run, group: Group) -> list[ReportLine]:
         patient_id, outcome = int(row.id), "created"
     else:
         patient_id = int(found["id"])
+        if not found["mrn_system"] and mrn_system:
+            # A record made here (or imported before systems were kept) takes the first one.
+            await Patient.update({Patient.mrn_system: mrn_system}).where(Patient.id == patient_id)
         if existing is not None and existing["content_hash"] == digest:
             outcome = "unchanged"
         else:
