@@ -637,3 +637,90 @@ async def test_an_mrn_of_another_identifier_system_is_another_person(tmp_path: P
     same = _patient(value, id="h-9", telecom=[{"system": "phone", "value": "+15550100002"}])
     report = await fhir_import([_write(tmp_path, _bundle(same), "h2.json")], source="hospital-2")
     assert _lines(report)["h-9"][0] == "updated"
+
+
+async def test_a_deeply_nested_ndjson_line_is_one_skipped_line(tmp_path: Path) -> None:
+    mrn = unique("N")
+    path = tmp_path / "Patient.ndjson"
+    deep = "[" * 200_000 + "]" * 200_000
+    path.write_text(deep + "\n" + json.dumps(_patient(mrn)) + "\n", encoding="utf-8")
+    report = await fhir_import([path])
+    assert _lines(report)["Patient.ndjson:1"] == (
+        "skipped",
+        "not JSON this portal reads: nested too deeply",
+    )
+    assert await Patient.count().where(Patient.mrn == mrn) == 1
+
+
+async def test_a_deeply_nested_bundle_is_skipped_and_the_next_file_imports(
+    tmp_path: Path,
+) -> None:
+    mrn = unique("N")
+    good = _write(tmp_path, _bundle(_patient(mrn)), "z-good.json")
+    bad = tmp_path / "a-bad.json"
+    bad.write_text("[" * 200_000 + "]" * 200_000, encoding="utf-8")
+    report = await fhir_import([bad, good])
+    assert _lines(report)["a-bad.json"][0] == "skipped"
+    assert await Patient.count().where(Patient.mrn == mrn) == 1
+
+
+async def test_a_malformed_practitioner_is_skipped_and_the_run_goes_on(tmp_path: Path) -> None:
+    mrn = unique("N")
+    practitioner = {"resourceType": "Practitioner", "id": "pr1", "name": "Dr Who"}
+    odd_meta = {"resourceType": "Organization", "id": "org1", "name": "X", "meta": "odd"}
+    bad = _write(tmp_path, _bundle(practitioner, odd_meta), "a.json")
+    good = _write(tmp_path, _bundle(_patient(mrn)), "b.json")
+    report = await fhir_import([bad, good])
+    assert _lines(report)["pr1"][0] == "skipped"
+    assert _lines(report)["org1"][0] == "skipped"
+    assert await Patient.count().where(Patient.mrn == mrn) == 1
+
+
+async def test_a_non_utf8_ndjson_line_is_one_skipped_line(tmp_path: Path) -> None:
+    mrn = unique("N")
+    path = tmp_path / "Patient.ndjson"
+    path.write_bytes(b"\xff\xfe{}\n" + json.dumps(_patient(mrn)).encode() + b"\n")
+    report = await fhir_import([path])
+    assert _lines(report)["Patient.ndjson:1"] == ("skipped", "not UTF-8 text")
+    assert await Patient.count().where(Patient.mrn == mrn) == 1
+
+
+async def test_an_imported_document_over_10_mb_is_skipped(tmp_path: Path) -> None:
+    mrn = unique("S")
+    data = b"%PDF-1.4\n" + b"0" * (11 * 1024 * 1024)
+    doc = {
+        "resourceType": "DocumentReference",
+        "id": unique("d"),
+        "status": "current",
+        "subject": {"reference": f"urn:uuid:p-{mrn}"},
+        "content": [
+            {
+                "attachment": {
+                    "contentType": "application/pdf",
+                    "data": base64.b64encode(data).decode(),
+                }
+            }
+        ],
+    }
+    report = await fhir_import([_write(tmp_path, _bundle(_patient(mrn), doc), "s.json")])
+    assert _lines(report)[doc["id"]] == ("skipped", "the PDF is larger than 10 MB")
+    patient = await Patient.select(Patient.id).where(Patient.mrn == mrn).first()
+    assert await RecordDocument.count().where(RecordDocument.patient == patient["id"]) == 0
+
+
+async def test_an_overlong_ndjson_line_and_an_oversized_bundle_are_skipped(
+    tmp_path: Path,
+) -> None:
+    from app.services.record.fhir_import import ImportReport, _bundle_entries, _ndjson_entries
+
+    mrn = unique("L")
+    path = tmp_path / "Patient.ndjson"
+    path.write_text("x" * 3000 + "\n" + json.dumps(_patient(mrn)) + "\n", encoding="utf-8")
+    report = ImportReport()
+    entries = list(_ndjson_entries(path, report, max_line=2048))
+    assert [entry.id for entry in entries] == [f"p-{mrn}"]
+    assert str(report.lines[0]).startswith("skipped   ?/Patient.ndjson:1  line longer than")
+    big = _write(tmp_path, _bundle(_patient(mrn)), "big.json")
+    report = ImportReport()
+    assert _bundle_entries(big, report, max_bytes=100) == []
+    assert report.lines[0].outcome == "skipped" and "larger than" in report.lines[0].reason

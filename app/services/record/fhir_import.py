@@ -58,6 +58,14 @@ from app.tables import (
 
 DEFAULT_SOURCE = "fhir"
 BATCH_LINES = 2000
+MB = 1024 * 1024
+# Limits that keep one oversized or hostile file from filling memory: a bundle is read
+# whole, an NDJSON line is one resource, and a document is kept like a message attachment.
+MAX_BUNDLE_BYTES = 200 * MB
+MAX_LINE_BYTES = 20 * MB
+MAX_DOCUMENT_BYTES = 10 * MB
+# Errors that reading one file or line may raise (deep nesting, bytes that are not UTF-8).
+UNREADABLE = (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError)
 # Where our own fields live in the FHIR we export (read back on import, so nothing is lost).
 EXTENSION = "urn:patient-portal:fhir"
 LAST_FILLED = f"{EXTENSION}:last-filled"
@@ -165,29 +173,62 @@ def _is_ndjson(path: Path) -> bool:
     return path.suffix.lower() in (".ndjson", ".jsonl")
 
 
-def _ndjson_entries(path: Path, report: ImportReport) -> Iterator[Entry]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                resource = json.loads(line)
-            except json.JSONDecodeError as error:
+def _unreadable(error: Exception) -> str:
+    if isinstance(error, RecursionError):
+        return "not JSON this portal reads: nested too deeply"
+    if isinstance(error, UnicodeDecodeError):
+        return "not UTF-8 text"
+    if isinstance(error, json.JSONDecodeError):
+        return f"not JSON: {error.msg}"
+    return "not JSON"
+
+
+def _ndjson_entries(
+    path: Path, report: ImportReport, max_line: int = MAX_LINE_BYTES
+) -> Iterator[Entry]:
+    with path.open("rb") as handle:
+        number = 0
+        while True:
+            raw = handle.readline(max_line + 1)
+            if not raw:
+                break
+            number += 1
+            where = f"{path.name}:{number}"
+            if len(raw) > max_line:
+                while raw and not raw.endswith(b"\n"):  # the rest of the line, unread
+                    raw = handle.readline(max_line)
                 report.add(
-                    ReportLine("?", f"{path.name}:{number}", "skipped", f"not JSON: {error.msg}")
+                    ReportLine("?", where, "skipped", f"line longer than {max_line // MB} MB")
                 )
                 continue
+            if not raw.strip():
+                continue
+            try:
+                resource = json.loads(raw.decode("utf-8"))
+            except UNREADABLE as error:
+                report.add(ReportLine("?", where, "skipped", _unreadable(error)))
+                continue
             if not isinstance(resource, dict):
-                report.add(ReportLine("?", f"{path.name}:{number}", "skipped", "not a resource"))
+                report.add(ReportLine("?", where, "skipped", "not a resource"))
                 continue
             yield Entry(resource)
 
 
-def _bundle_entries(path: Path, report: ImportReport) -> list[Entry]:
+def _bundle_entries(
+    path: Path, report: ImportReport, max_bytes: int = MAX_BUNDLE_BYTES
+) -> list[Entry]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        report.add(ReportLine("Bundle", path.name, "skipped", f"not JSON: {error}"))
+        size = path.stat().st_size
+    except OSError:
+        report.add(ReportLine("Bundle", path.name, "skipped", "the file cannot be read"))
+        return []
+    if size > max_bytes:
+        report.add(ReportLine("Bundle", path.name, "skipped", f"larger than {max_bytes // MB} MB"))
+        return []
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UNREADABLE as error:
+        report.add(ReportLine("Bundle", path.name, "skipped", _unreadable(error)))
         return []
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
         if isinstance(data, dict) and data.get("resourceType"):
@@ -202,7 +243,7 @@ def _bundle_entries(path: Path, report: ImportReport) -> list[Entry]:
         )
         return []
     entries = []
-    for raw in data.get("entry") or []:
+    for raw in _list(data.get("entry")):
         resource = raw.get("resource") if isinstance(raw, dict) else None
         if not isinstance(resource, dict):
             report.add(ReportLine("?", "", "skipped", "bundle entry without a resource"))
@@ -1078,10 +1119,14 @@ async def _document(
         raise Skip("only PDF documents are kept")
     if not attachment.get("data"):
         raise Skip("the PDF is not in the bundle (only documents sent inline are kept)")
+    if len(attachment["data"]) > (MAX_DOCUMENT_BYTES + 2) // 3 * 4:
+        raise Skip(f"the PDF is larger than {MAX_DOCUMENT_BYTES // MB} MB")
     try:
         data = base64.b64decode(attachment["data"], validate=True)
     except (binascii.Error, ValueError):
         raise Skip("the PDF's data is not base64") from None
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise Skip(f"the PDF is larger than {MAX_DOCUMENT_BYTES // MB} MB")
     if not is_pdf(data):
         raise Skip("the document says PDF but is not one")
     written_at = (
@@ -1126,10 +1171,10 @@ async def _document(
 async def _import_reference(run: Run, group: Group) -> list[ReportLine]:
     lines = []
     for entry in group.entries:
-        run.names.add(entry)
-        key = run.key(entry)
         try:
             validate(entry.resource)
+            run.names.add(entry)
+            key = run.key(entry)
             digest = content_hash(entry.resource)
             existing = await _source_row(key)
             if existing is not None and existing["content_hash"] == digest:
@@ -1144,6 +1189,10 @@ async def _import_reference(run: Run, group: Group) -> list[ReportLine]:
             )
         except Skip as reason:
             lines.append(ReportLine(entry.type, entry.id, "skipped", str(reason)))
+        except Exception as error:  # one odd resource never ends the run
+            lines.append(
+                ReportLine(entry.type, entry.id, "skipped", f"not imported: {type(error).__name__}")
+            )
     return lines
 
 
