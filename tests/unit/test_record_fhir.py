@@ -724,3 +724,40 @@ async def test_an_overlong_ndjson_line_and_an_oversized_bundle_are_skipped(
     report = ImportReport()
     assert _bundle_entries(big, report, max_bytes=100) == []
     assert report.lines[0].outcome == "skipped" and "larger than" in report.lines[0].reason
+
+
+async def test_an_imported_report_within_the_clinic_s_hold_is_held(tmp_path: Path) -> None:
+    mrn = unique("H")
+    issued = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    pathology = {
+        "coding": [{"system": "http://loinc.org", "code": "22637-3"}],
+        "text": "Pathology report",
+    }
+    obs = _lab(mrn, unique("o"), code=pathology, effectiveDateTime=issued, valueString="Malignant")
+    obs.pop("valueQuantity")
+    rep = {
+        "resourceType": "DiagnosticReport",
+        "id": unique("r"),
+        "status": "final",
+        "code": pathology,
+        "subject": {"reference": f"urn:uuid:p-{mrn}"},
+        "effectiveDateTime": issued,
+        "issued": issued,
+        "result": [{"reference": f"urn:uuid:{obs['id']}"}],
+    }
+    old = dict(
+        rep,
+        id=unique("r"),
+        issued="2020-01-01T10:00:00+00:00",
+        effectiveDateTime="2020-01-01T10:00:00+00:00",
+        result=[],
+    )
+    await fhir_import([_write(tmp_path, _bundle(_patient(mrn), rep, obs, old), "h.json")])
+    patient = await Patient.select(Patient.id).where(Patient.mrn == mrn).first()
+    rows = (
+        await LabReport.select(LabReport.released_at, LabReport.hold_until)
+        .where(LabReport.patient == patient["id"])
+        .order_by(LabReport.issued_at)
+    )
+    assert rows[0]["released_at"] is not None and rows[0]["hold_until"] is None  # history
+    assert rows[1]["released_at"] is None and rows[1]["hold_until"] is not None  # held

@@ -43,6 +43,7 @@ from app.clock import utcnow
 from app.db import write_transaction
 from app.services.record.documents import document_filename, document_store, is_pdf
 from app.services.results.catalog import catalog_codes, lab_reference_range
+from app.services.results.release import release_plan
 from app.tables import (
     Allergy,
     FhirSource,
@@ -924,7 +925,7 @@ async def _diagnostic_report(
     status = _clean(resource.get("status"), 20)
     if status not in ("final", "amended", "corrected", "appended", "preliminary", "registered"):
         raise Skip(f"a {status or 'status-less'} report is not shown")
-    released = issued if status in ("final", "amended", "corrected", "appended") else None
+    final = status in ("final", "amended", "corrected", "appended")
     values = {
         LabReport.patient: facts.id,
         LabReport.loinc: code[:20],
@@ -932,9 +933,11 @@ async def _diagnostic_report(
         LabReport.status: status,
         LabReport.effective_at: effective,
         LabReport.issued_at: issued,
-        LabReport.released_at: released,
-        # Imported history is not news: it was seen where it was first reported.
-        LabReport.first_viewed_at: released,
+        **(
+            await _release(code[:20], issued, existing_local)
+            if final
+            else {LabReport.released_at: None, LabReport.first_viewed_at: None}
+        ),
         LabReport.clinician_comment: _clean(resource.get("conclusion"), 4000) or None,
         LabReport.confidential: confidential,
     }
@@ -971,6 +974,32 @@ async def _diagnostic_report(
                 )
             )
     return report_id, ""
+
+
+async def _release(loinc: str, issued: datetime, existing_report: int | None) -> dict[Any, Any]:
+    """When an imported final report reaches the patient: the clinic's hold applies as to
+    any new result while it lasts; imported history (its hold long over) is not news, it
+    was seen where it was first reported. A report already released stays released."""
+    if existing_report:
+        row = (
+            await LabReport.select(LabReport.released_at)
+            .where(LabReport.id == existing_report)
+            .first()
+        )
+        if row is not None and row["released_at"] is not None:
+            return {}
+    plan = release_plan(loinc, issued)
+    if plan.hold_until is not None and plan.hold_until > utcnow():
+        return {
+            LabReport.released_at: None,
+            LabReport.hold_until: plan.hold_until,
+            LabReport.first_viewed_at: None,
+        }
+    return {
+        LabReport.released_at: issued,
+        LabReport.hold_until: None,
+        LabReport.first_viewed_at: issued,
+    }
 
 
 def _result_key(run: Run, reference: str) -> str:
@@ -1056,8 +1085,6 @@ async def _observation(
             LabReport.status: status,
             LabReport.effective_at: effective,
             LabReport.issued_at: parse_moment(resource.get("issued")) or effective,
-            LabReport.released_at: effective,
-            LabReport.first_viewed_at: effective,
             LabReport.confidential: confidential,
         }
         own = None
@@ -1068,6 +1095,7 @@ async def _observation(
                 .first()
             )
             own = int(own_row["report"]) if own_row else None
+        report_values |= await _release(code[:20], effective, own)
         report_id = await _upsert(LabReport, report_values, own)
     values = {
         LabObservation.report: report_id,
