@@ -723,7 +723,8 @@ async def test_an_overlong_ndjson_line_and_an_oversized_bundle_are_skipped(
     big = _write(tmp_path, _bundle(_patient(mrn)), "big.json")
     report = ImportReport()
     assert _bundle_entries(big, report, max_bytes=100) == []
-    assert report.lines[0].outcome == "skipped" and "larger than" in report.lines[0].reason
+    assert report.lines[0].outcome == "skipped"
+    assert "larger than" in report.lines[0].reason
 
 
 async def test_an_imported_report_within_the_clinic_s_hold_is_held(tmp_path: Path) -> None:
@@ -759,5 +760,53 @@ async def test_an_imported_report_within_the_clinic_s_hold_is_held(tmp_path: Pat
         .where(LabReport.patient == patient["id"])
         .order_by(LabReport.issued_at)
     )
-    assert rows[0]["released_at"] is not None and rows[0]["hold_until"] is None  # history
-    assert rows[1]["released_at"] is None and rows[1]["hold_until"] is not None  # held
+    assert rows[0]["released_at"] is not None
+    assert rows[0]["hold_until"] is None
+    assert rows[1]["released_at"] is None
+    assert rows[1]["hold_until"] is not None
+
+
+async def test_a_document_hangs_only_on_a_visit_of_its_own_patient(tmp_path: Path) -> None:
+    from app.services.record import record_overview
+
+    victim = await make_person("Victim")
+    await make_record(victim.patient)
+    visit = (
+        await VisitSummary.select(VisitSummary.id, VisitSummary.public_id)
+        .where(VisitSummary.patient == victim.patient.id)
+        .first()
+    )
+    mrn = unique("D")
+    doc = {
+        "resourceType": "DocumentReference",
+        "id": unique("d"),
+        "status": "current",
+        "subject": {"reference": f"urn:uuid:p-{mrn}"},
+        "content": [
+            {
+                "attachment": {
+                    "contentType": "application/pdf",
+                    "data": base64.b64encode(simple_pdf("x", ["y"])).decode(),
+                }
+            }
+        ],
+        "context": {"encounter": [{"reference": f"Patient/p-{mrn}"}]},
+    }
+    report = await fhir_import([_write(tmp_path, _bundle(_patient(mrn), doc), "d.json")])
+    assert _lines(report)[doc["id"]] == ("created", "its visit was not found: kept without one")
+    patient = await Patient.select(Patient.id).where(Patient.mrn == mrn).first()
+    row = (
+        await RecordDocument.select(RecordDocument.visit)
+        .where(RecordDocument.patient == patient["id"])
+        .first()
+    )
+    assert row["visit"] is None
+    # A row that points at another patient's visit (written before) is not counted there.
+    shown = (await record_overview(await victim.context())).visits
+    before = next(v for v in shown if v.public_id == visit["public_id"])
+    await RecordDocument.update({RecordDocument.visit: visit["id"]}).where(
+        RecordDocument.patient == patient["id"]
+    )
+    record = await record_overview(await victim.context())
+    line = next(v for v in record.visits if v.public_id == before.public_id)
+    assert line.documents == before.documents
