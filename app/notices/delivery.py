@@ -160,7 +160,8 @@ async def notify_patient(
     patient without an account yet gets a text (or email) at the contact on the record, in
     the clinic's language, except of a confidential item while a guardian looks after the
     record; a minor hears of one only at a contact of their own that no guardian or other
-    adult uses; nothing goes to the contact of a deceased patient. Returns how many people were told."""
+    adult uses; nothing goes to the contact of a deceased patient. Returns how many people
+    were told."""
     area = ROUTES[category][0]
     today = clinic_today()
     grants = await live_grants(patient_id=patient_id)

@@ -148,7 +148,7 @@ def _visible(table: type[Table], context: PatientContext, *columns: Any) -> Any:
         if table is RecordDocument:
             # A document of a confidential visit is as confidential as the visit.
             query = query.where(
-                RecordDocument.visit.is_null() | RecordDocument.visit._.confidential.eq(False)  # type: ignore[attr-defined]
+                RecordDocument.visit.is_null() | RecordDocument.visit._.confidential.eq(False)
             )
     return query
 
