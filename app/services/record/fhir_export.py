@@ -94,7 +94,7 @@ def _patient(row: dict[str, Any]) -> dict[str, Any]:
                         {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}
                     ]
                 },
-                "system": MRN_SYSTEM,
+                "system": row.get("mrn_system") or MRN_SYSTEM,
                 "value": row["mrn"],
             }
         ],
