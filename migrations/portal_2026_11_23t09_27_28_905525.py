@@ -126,7 +126,9 @@ DESCRIPTION = "core domain"
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
+    manager = MigrationManager(
+        migration_id=ID, app_name="portal", description=DESCRIPTION
+    )
 
     manager.add_table(
         class_name="LabObservation",
@@ -135,9 +137,13 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(class_name="Account", tablename="account", schema=None, columns=None)
+    manager.add_table(
+        class_name="Account", tablename="account", schema=None, columns=None
+    )
 
-    manager.add_table(class_name="Message", tablename="message", schema=None, columns=None)
+    manager.add_table(
+        class_name="Message", tablename="message", schema=None, columns=None
+    )
 
     manager.add_table(
         class_name="WebSession",
@@ -160,11 +166,17 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(class_name="StaffUser", tablename="staff_user", schema=None, columns=None)
+    manager.add_table(
+        class_name="StaffUser", tablename="staff_user", schema=None, columns=None
+    )
 
-    manager.add_table(class_name="Clinician", tablename="clinician", schema=None, columns=None)
+    manager.add_table(
+        class_name="Clinician", tablename="clinician", schema=None, columns=None
+    )
 
-    manager.add_table(class_name="Patient", tablename="patient", schema=None, columns=None)
+    manager.add_table(
+        class_name="Patient", tablename="patient", schema=None, columns=None
+    )
 
     manager.add_table(
         class_name="AccessGrant",
@@ -173,7 +185,9 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(class_name="Location", tablename="location", schema=None, columns=None)
+    manager.add_table(
+        class_name="Location", tablename="location", schema=None, columns=None
+    )
 
     manager.add_table(
         class_name="Appointment",
@@ -189,7 +203,9 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(class_name="LabReport", tablename="lab_report", schema=None, columns=None)
+    manager.add_table(
+        class_name="LabReport", tablename="lab_report", schema=None, columns=None
+    )
 
     manager.add_column(
         table_class_name="LabObservation",

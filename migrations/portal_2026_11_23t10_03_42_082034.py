@@ -13,9 +13,13 @@ DESCRIPTION = "outbox for SMS and email"
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
+    manager = MigrationManager(
+        migration_id=ID, app_name="portal", description=DESCRIPTION
+    )
 
-    manager.add_table(class_name="OutboxMessage", tablename="outbox", schema=None, columns=None)
+    manager.add_table(
+        class_name="OutboxMessage", tablename="outbox", schema=None, columns=None
+    )
 
     manager.add_column(
         table_class_name="OutboxMessage",

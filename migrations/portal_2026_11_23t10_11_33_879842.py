@@ -32,9 +32,13 @@ DESCRIPTION = "passkeys and webauthn challenges"
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
+    manager = MigrationManager(
+        migration_id=ID, app_name="portal", description=DESCRIPTION
+    )
 
-    manager.add_table(class_name="Passkey", tablename="passkey", schema=None, columns=None)
+    manager.add_table(
+        class_name="Passkey", tablename="passkey", schema=None, columns=None
+    )
 
     manager.add_table(
         class_name="WebAuthnChallenge",

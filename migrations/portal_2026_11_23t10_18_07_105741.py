@@ -44,7 +44,9 @@ DESCRIPTION = "enrollment invitations"
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
+    manager = MigrationManager(
+        migration_id=ID, app_name="portal", description=DESCRIPTION
+    )
 
     manager.add_table(
         class_name="EnrollmentInvite",

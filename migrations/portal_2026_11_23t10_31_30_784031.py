@@ -30,7 +30,9 @@ DESCRIPTION = "one-time sign-in codes"
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
+    manager = MigrationManager(
+        migration_id=ID, app_name="portal", description=DESCRIPTION
+    )
 
     manager.add_table(
         class_name="SignInCode",

@@ -60,7 +60,9 @@ DESCRIPTION = "Staff passkeys and invitations, join requests, self-enrollment co
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
+    manager = MigrationManager(
+        migration_id=ID, app_name="portal", description=DESCRIPTION
+    )
 
     manager.add_table(
         class_name="JoinRequest",

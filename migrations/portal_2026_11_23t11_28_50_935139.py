@@ -8,7 +8,9 @@ DESCRIPTION = "Audit rows carry a hash chain (row_hash)"
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
+    manager = MigrationManager(
+        migration_id=ID, app_name="portal", description=DESCRIPTION
+    )
 
     manager.add_column(
         table_class_name="AuditEvent",

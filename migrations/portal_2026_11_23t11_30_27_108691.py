@@ -89,7 +89,9 @@ async def allow_updates_again() -> None:
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
+    manager = MigrationManager(
+        migration_id=ID, app_name="portal", description=DESCRIPTION
+    )
     manager.add_raw(append_only)
     manager.add_raw_backwards(allow_updates_again)
     return manager

@@ -57,7 +57,9 @@ DESCRIPTION = "Caregiver invitations, revocation details, account contacts, conf
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
+    manager = MigrationManager(
+        migration_id=ID, app_name="portal", description=DESCRIPTION
+    )
 
     manager.add_table(
         class_name="CaregiverInvite",

@@ -27,7 +27,9 @@ DESCRIPTION = "Result holds: hold_until and released_by_staff"
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
+    manager = MigrationManager(
+        migration_id=ID, app_name="portal", description=DESCRIPTION
+    )
 
     manager.add_column(
         table_class_name="LabReport",

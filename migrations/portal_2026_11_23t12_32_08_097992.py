@@ -9,7 +9,9 @@ DESCRIPTION = "Notification preferences and quiet hours"
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
+    manager = MigrationManager(
+        migration_id=ID, app_name="portal", description=DESCRIPTION
+    )
 
     manager.add_column(
         table_class_name="Account",

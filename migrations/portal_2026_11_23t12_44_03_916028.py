@@ -8,7 +8,9 @@ DESCRIPTION = "Visit reminders: reminded_at"
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
+    manager = MigrationManager(
+        migration_id=ID, app_name="portal", description=DESCRIPTION
+    )
 
     manager.add_column(
         table_class_name="Appointment",

@@ -29,7 +29,9 @@ DESCRIPTION = "Outbox: body length and hash, kind, notice fallback"
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
+    manager = MigrationManager(
+        migration_id=ID, app_name="portal", description=DESCRIPTION
+    )
 
     manager.add_column(
         table_class_name="OutboxMessage",

@@ -10,7 +10,9 @@ DESCRIPTION = "Audit rows are sealed into the chain after commit: seal_seq, the 
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
+    manager = MigrationManager(
+        migration_id=ID, app_name="portal", description=DESCRIPTION
+    )
 
     manager.add_table(
         class_name="AuditChainHead",

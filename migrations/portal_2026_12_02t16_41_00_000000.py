@@ -19,9 +19,7 @@ class AuditEventRaw(Table, tablename="audit_event", schema=None):
 
 ID = "2026-12-02T16:41:00:000000"
 VERSION = "1.38.0"
-DESCRIPTION = (
-    "Audit trail: seal numbers for chained rows, the chain head, a guard that allows the seal"
-)
+DESCRIPTION = "Audit trail: seal numbers for chained rows, the chain head, a guard that allows the seal"
 
 NUMBER_CHAINED_ROWS = """
 UPDATE audit_event SET seal_seq = numbered.n

@@ -125,7 +125,9 @@ DESCRIPTION = "Scheduling inventory, slots, waitlist"
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
+    manager = MigrationManager(
+        migration_id=ID, app_name="portal", description=DESCRIPTION
+    )
 
     manager.add_table(
         class_name="WaitlistOffer",
@@ -134,7 +136,9 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(class_name="Slot", tablename="slot", schema=None, columns=None)
+    manager.add_table(
+        class_name="Slot", tablename="slot", schema=None, columns=None
+    )
 
     manager.add_table(
         class_name="ScheduleTemplate",

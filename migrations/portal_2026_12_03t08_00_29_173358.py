@@ -100,7 +100,9 @@ DESCRIPTION = "Messages: the clinic's queue, attachments, internal notes, refill
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
+    manager = MigrationManager(
+        migration_id=ID, app_name="portal", description=DESCRIPTION
+    )
 
     manager.add_table(
         class_name="ConversationNote",

@@ -52,9 +52,13 @@ DESCRIPTION = "Health record tables and FHIR import sources; wider MRN"
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
+    manager = MigrationManager(
+        migration_id=ID, app_name="portal", description=DESCRIPTION
+    )
 
-    manager.add_table(class_name="Problem", tablename="problem", schema=None, columns=None)
+    manager.add_table(
+        class_name="Problem", tablename="problem", schema=None, columns=None
+    )
 
     manager.add_table(
         class_name="VisitSummary",
@@ -70,7 +74,9 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(class_name="Allergy", tablename="allergy", schema=None, columns=None)
+    manager.add_table(
+        class_name="Allergy", tablename="allergy", schema=None, columns=None
+    )
 
     manager.add_table(
         class_name="Immunization",
@@ -79,7 +85,9 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(class_name="Medication", tablename="medication", schema=None, columns=None)
+    manager.add_table(
+        class_name="Medication", tablename="medication", schema=None, columns=None
+    )
 
     manager.add_table(
         class_name="FhirSource",

@@ -112,7 +112,9 @@ DESCRIPTION = "Bills: guarantor accounts, statements, the ledger, payments and s
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
+    manager = MigrationManager(
+        migration_id=ID, app_name="portal", description=DESCRIPTION
+    )
 
     manager.add_table(
         class_name="LedgerEntry",
@@ -121,11 +123,17 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(class_name="SavedCard", tablename="saved_card", schema=None, columns=None)
+    manager.add_table(
+        class_name="SavedCard", tablename="saved_card", schema=None, columns=None
+    )
 
-    manager.add_table(class_name="Statement", tablename="statement", schema=None, columns=None)
+    manager.add_table(
+        class_name="Statement", tablename="statement", schema=None, columns=None
+    )
 
-    manager.add_table(class_name="Payment", tablename="payment", schema=None, columns=None)
+    manager.add_table(
+        class_name="Payment", tablename="payment", schema=None, columns=None
+    )
 
     manager.add_table(
         class_name="BillingMember",

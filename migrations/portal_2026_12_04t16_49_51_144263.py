@@ -72,7 +72,9 @@ DESCRIPTION = "Bills: payment plans and their monthly instalments"
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
+    manager = MigrationManager(
+        migration_id=ID, app_name="portal", description=DESCRIPTION
+    )
 
     manager.add_table(
         class_name="PlanInstalment",

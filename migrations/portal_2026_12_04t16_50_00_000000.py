@@ -14,7 +14,8 @@ VERSION = "1.38.0"
 DESCRIPTION = "Bills: one active plan per account, one instalment per number"
 
 INDEXES = (
-    "CREATE UNIQUE INDEX payment_plan_one_active ON payment_plan (account) WHERE status = 'active'",
+    "CREATE UNIQUE INDEX payment_plan_one_active ON payment_plan (account) "
+    "WHERE status = 'active'",
     "CREATE UNIQUE INDEX plan_instalment_number ON plan_instalment (plan, number)",
 )
 

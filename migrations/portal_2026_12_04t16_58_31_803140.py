@@ -70,9 +70,13 @@ DESCRIPTION = "Outreach: opted-out numbers, texts taken, campaigns and their sen
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
+    manager = MigrationManager(
+        migration_id=ID, app_name="portal", description=DESCRIPTION
+    )
 
-    manager.add_table(class_name="SmsOptOut", tablename="sms_opt_out", schema=None, columns=None)
+    manager.add_table(
+        class_name="SmsOptOut", tablename="sms_opt_out", schema=None, columns=None
+    )
 
     manager.add_table(
         class_name="SmsReceived",
@@ -88,9 +92,13 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(class_name="NewsNote", tablename="news_note", schema=None, columns=None)
+    manager.add_table(
+        class_name="NewsNote", tablename="news_note", schema=None, columns=None
+    )
 
-    manager.add_table(class_name="Campaign", tablename="campaign", schema=None, columns=None)
+    manager.add_table(
+        class_name="Campaign", tablename="campaign", schema=None, columns=None
+    )
 
     manager.add_column(
         table_class_name="SmsOptOut",
