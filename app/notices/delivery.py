@@ -160,7 +160,8 @@ async def notify_patient(
     patient without an account yet gets a text (or email) at the contact on the record, in
     the clinic's language, except of a confidential item while a guardian looks after the
     record; a minor hears of one only at a contact of their own that no guardian or other
-    adult uses. Returns how many people were told."""
+    adult uses; nothing goes to the contact of a deceased patient. Returns how many people
+    were told."""
     area = ROUTES[category][0]
     today = clinic_today()
     grants = await live_grants(patient_id=patient_id)
@@ -179,6 +180,8 @@ async def notify_patient(
     if row is None:
         return 0
     holder = holder_from(row)
+    if holder.deceased:
+        return 0  # the phone or address on a deceased patient's record is now the family's
     contacts = contacts_of(holder.phone, holder.email)
     if confidential and is_minor(holder.birth_date):
         # A minor's record usually carries a parent's phone or email, often before any

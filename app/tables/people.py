@@ -24,6 +24,9 @@ class Patient(Table):
     public_id = public_id_column()
     # Wide enough for a record system's own ids (Synthea's are UUIDs).
     mrn = Varchar(length=64, unique=True)
+    # The identifier system the MRN was imported with ("" until an import names one): an
+    # MRN of another system is another numbering, never the same person.
+    mrn_system = Varchar(length=200, default="")
     given_name = Varchar(length=100)
     family_name = Varchar(length=100)
     preferred_name = Varchar(length=100, null=True, default=None)

@@ -26,6 +26,7 @@ from app.tables import (
     LabObservation,
     LabReport,
     Medication,
+    OutboxMessage,
     Patient,
     Problem,
     RecordDocument,
@@ -498,3 +499,314 @@ async def test_a_deceased_patient_s_record_opens_to_no_one_and_gets_no_invitatio
             mrn=person.patient.mrn, via="email", base_url="http://x", clinic_name="Clinic"
         )
     assert refused.value.reason == "deceased"
+
+
+# Review fixes: what a re-import may change, and what one bad file may not stop ----------------
+
+
+async def test_a_reimported_new_phone_is_not_the_teen_s_own_until_staff_check_it(
+    tmp_path: Path,
+) -> None:
+    from app.notices.results import send_result_ready
+    from app.services.sign_in import _people_with_contact
+    from tests.factories import make_account, phone_number
+
+    mrn = unique("T")
+    birth = years_ago(15).isoformat()
+    teen_phone, parent_phone = phone_number(), phone_number()
+    first = _patient(mrn, birthDate=birth, telecom=[{"system": "phone", "value": teen_phone}])
+    await fhir_import([_write(tmp_path, _bundle(first), "t1.json")])
+    await Patient.update({Patient.phone_is_own: True}).where(Patient.mrn == mrn)
+    teen = await Patient.objects().where(Patient.mrn == mrn).first()
+    account = await make_account("Teen")
+    await grant(account, teen)
+    # The same phone again keeps the staff's mark.
+    again = _patient(
+        mrn,
+        birthDate=birth,
+        telecom=[{"system": "phone", "value": teen_phone}],
+        gender="female",
+        active=True,
+    )
+    await fhir_import([_write(tmp_path, _bundle(again), "t1b.json")])
+    assert (await Patient.select(Patient.phone_is_own).where(Patient.mrn == mrn).first())[
+        "phone_is_own"
+    ] is True
+    second = _patient(mrn, birthDate=birth, telecom=[{"system": "phone", "value": parent_phone}])
+    await fhir_import([_write(tmp_path, _bundle(second), "t2.json")])
+    row = (
+        await Patient.select(Patient.id, Patient.phone, Patient.phone_is_own)
+        .where(Patient.mrn == mrn)
+        .first()
+    )
+    assert row["phone"] == parent_phone
+    assert row["phone_is_own"] is False
+    assert (await _people_with_contact("sms", parent_phone)).account is None
+    await send_result_ready(patient_id=row["id"], report_public_id="r", confidential=True)
+    assert await OutboxMessage.count().where(OutboxMessage.recipient == parent_phone) == 0
+
+
+async def test_a_deceased_patient_s_record_contact_gets_no_notice() -> None:
+    from app.notices.results import send_result_ready
+    from tests.factories import make_patient, phone_number, with_contacts
+
+    patient = await make_patient(given="Late")
+    phone = phone_number()
+    await with_contacts(patient, phone=phone)
+    await Patient.update({Patient.deceased_at: datetime.now(UTC)}).where(Patient.id == patient.id)
+    told = await send_result_ready(patient_id=patient.id, report_public_id="r1", confidential=False)
+    assert told == 0
+    assert await OutboxMessage.count().where(OutboxMessage.recipient == phone) == 0
+
+
+def _condition(cid: str, mrn: str, text: str, **extra: Any) -> dict[str, Any]:
+    resource = {
+        "resourceType": "Condition",
+        "id": cid,
+        "clinicalStatus": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                    "code": "active",
+                }
+            ]
+        },
+        "code": {"text": text, "coding": [{"system": "http://snomed.info/sct", "code": "1"}]},
+        "subject": {"reference": f"urn:uuid:p-{mrn}"},
+    }
+    resource.update(extra)
+    return resource
+
+
+async def test_a_reused_resource_id_never_moves_a_row_to_another_patient(tmp_path: Path) -> None:
+    a, b = unique("A"), unique("B")
+    cid = unique("c")
+    restricted = {"security": [{"code": "R"}]}
+    await fhir_import(
+        [
+            _write(
+                tmp_path, _bundle(_patient(a), _condition(cid, a, "HIV", meta=restricted)), "a.json"
+            )
+        ]
+    )
+    pa = await Patient.select(Patient.id).where(Patient.mrn == a).first()
+    row = await Problem.select(Problem.id).where(Problem.patient == pa["id"]).first()
+    report = await fhir_import(
+        [_write(tmp_path, _bundle(_patient(b), _condition(cid, b, "Asthma")), "b.json")]
+    )
+    assert _lines(report)[cid][0] == "skipped"
+    assert "another patient" in _lines(report)[cid][1]
+    kept = (
+        await Problem.select(Problem.patient, Problem.name).where(Problem.id == row["id"]).first()
+    )
+    assert kept["patient"] == pa["id"]
+    assert await Problem.count().where(Problem.patient == pa["id"]) == 1
+
+
+async def test_meta_source_does_not_choose_the_import_key(tmp_path: Path) -> None:
+    a, b = unique("A"), unique("B")
+    cid = unique("c")
+    first = _bundle(_patient(a), _condition(cid, a, "Depression"))
+    await fhir_import([_write(tmp_path, first, "a.json")], source="clinic-one")
+    pa = await Patient.select(Patient.id).where(Patient.mrn == a).first()
+    row = await Problem.select(Problem.id).where(Problem.patient == pa["id"]).first()
+    other = _condition(cid, b, "Other", meta={"source": "clinic-one"})
+    report = await fhir_import(
+        [_write(tmp_path, _bundle(_patient(b), other), "b.json")], source="clinic-two"
+    )
+    assert _lines(report)[cid][0] == "created"
+    kept = await Problem.select(Problem.patient).where(Problem.id == row["id"]).first()
+    assert kept["patient"] == pa["id"]
+
+
+async def test_an_mrn_of_another_identifier_system_is_another_person(tmp_path: Path) -> None:
+    value = unique("M")
+    first = _patient(value, telecom=[{"system": "phone", "value": "+15550100001"}])
+    await fhir_import([_write(tmp_path, _bundle(first), "h1.json")], source="hospital")
+    other = _patient(value, id="lab-7", telecom=[{"system": "phone", "value": "+15550100999"}])
+    other["identifier"] = [dict(other["identifier"][0], system="urn:some-lab")]
+    other["name"] = [{"family": "Stranger", "given": ["Someone"]}]
+    report = await fhir_import([_write(tmp_path, _bundle(other), "l1.json")], source="lab")
+    assert _lines(report)["lab-7"][0] == "skipped"
+    assert "another identifier system" in _lines(report)["lab-7"][1]
+    rows = await Patient.select(Patient.family_name, Patient.phone, Patient.mrn_system).where(
+        Patient.mrn == value
+    )
+    assert rows == [{"family_name": "Núñez", "phone": "+15550100001", "mrn_system": "urn:test"}]
+    # The same system from another source is the same person.
+    same = _patient(value, id="h-9", telecom=[{"system": "phone", "value": "+15550100002"}])
+    report = await fhir_import([_write(tmp_path, _bundle(same), "h2.json")], source="hospital-2")
+    assert _lines(report)["h-9"][0] == "updated"
+
+
+async def test_a_deeply_nested_ndjson_line_is_one_skipped_line(tmp_path: Path) -> None:
+    mrn = unique("N")
+    path = tmp_path / "Patient.ndjson"
+    deep = "[" * 200_000 + "]" * 200_000
+    path.write_text(deep + "\n" + json.dumps(_patient(mrn)) + "\n", encoding="utf-8")
+    report = await fhir_import([path])
+    assert _lines(report)["Patient.ndjson:1"] == (
+        "skipped",
+        "not JSON this portal reads: nested too deeply",
+    )
+    assert await Patient.count().where(Patient.mrn == mrn) == 1
+
+
+async def test_a_deeply_nested_bundle_is_skipped_and_the_next_file_imports(
+    tmp_path: Path,
+) -> None:
+    mrn = unique("N")
+    good = _write(tmp_path, _bundle(_patient(mrn)), "z-good.json")
+    bad = tmp_path / "a-bad.json"
+    bad.write_text("[" * 200_000 + "]" * 200_000, encoding="utf-8")
+    report = await fhir_import([bad, good])
+    assert _lines(report)["a-bad.json"][0] == "skipped"
+    assert await Patient.count().where(Patient.mrn == mrn) == 1
+
+
+async def test_a_malformed_practitioner_is_skipped_and_the_run_goes_on(tmp_path: Path) -> None:
+    mrn = unique("N")
+    practitioner = {"resourceType": "Practitioner", "id": "pr1", "name": "Dr Who"}
+    odd_meta = {"resourceType": "Organization", "id": "org1", "name": "X", "meta": "odd"}
+    bad = _write(tmp_path, _bundle(practitioner, odd_meta), "a.json")
+    good = _write(tmp_path, _bundle(_patient(mrn)), "b.json")
+    report = await fhir_import([bad, good])
+    assert _lines(report)["pr1"][0] == "skipped"
+    assert _lines(report)["org1"][0] == "skipped"
+    assert await Patient.count().where(Patient.mrn == mrn) == 1
+
+
+async def test_a_non_utf8_ndjson_line_is_one_skipped_line(tmp_path: Path) -> None:
+    mrn = unique("N")
+    path = tmp_path / "Patient.ndjson"
+    path.write_bytes(b"\xff\xfe{}\n" + json.dumps(_patient(mrn)).encode() + b"\n")
+    report = await fhir_import([path])
+    assert _lines(report)["Patient.ndjson:1"] == ("skipped", "not UTF-8 text")
+    assert await Patient.count().where(Patient.mrn == mrn) == 1
+
+
+async def test_an_imported_document_over_10_mb_is_skipped(tmp_path: Path) -> None:
+    mrn = unique("S")
+    data = b"%PDF-1.4\n" + b"0" * (11 * 1024 * 1024)
+    doc = {
+        "resourceType": "DocumentReference",
+        "id": unique("d"),
+        "status": "current",
+        "subject": {"reference": f"urn:uuid:p-{mrn}"},
+        "content": [
+            {
+                "attachment": {
+                    "contentType": "application/pdf",
+                    "data": base64.b64encode(data).decode(),
+                }
+            }
+        ],
+    }
+    report = await fhir_import([_write(tmp_path, _bundle(_patient(mrn), doc), "s.json")])
+    assert _lines(report)[doc["id"]] == ("skipped", "the PDF is larger than 10 MB")
+    patient = await Patient.select(Patient.id).where(Patient.mrn == mrn).first()
+    assert await RecordDocument.count().where(RecordDocument.patient == patient["id"]) == 0
+
+
+async def test_an_overlong_ndjson_line_and_an_oversized_bundle_are_skipped(
+    tmp_path: Path,
+) -> None:
+    from app.services.record.fhir_import import ImportReport, _bundle_entries, _ndjson_entries
+
+    mrn = unique("L")
+    path = tmp_path / "Patient.ndjson"
+    path.write_text("x" * 3000 + "\n" + json.dumps(_patient(mrn)) + "\n", encoding="utf-8")
+    report = ImportReport()
+    entries = list(_ndjson_entries(path, report, max_line=2048))
+    assert [entry.id for entry in entries] == [f"p-{mrn}"]
+    assert str(report.lines[0]).startswith("skipped   ?/Patient.ndjson:1  line longer than")
+    big = _write(tmp_path, _bundle(_patient(mrn)), "big.json")
+    report = ImportReport()
+    assert _bundle_entries(big, report, max_bytes=100) == []
+    assert report.lines[0].outcome == "skipped"
+    assert "larger than" in report.lines[0].reason
+
+
+async def test_an_imported_report_within_the_clinic_s_hold_is_held(tmp_path: Path) -> None:
+    mrn = unique("H")
+    issued = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    pathology = {
+        "coding": [{"system": "http://loinc.org", "code": "22637-3"}],
+        "text": "Pathology report",
+    }
+    obs = _lab(mrn, unique("o"), code=pathology, effectiveDateTime=issued, valueString="Malignant")
+    obs.pop("valueQuantity")
+    rep = {
+        "resourceType": "DiagnosticReport",
+        "id": unique("r"),
+        "status": "final",
+        "code": pathology,
+        "subject": {"reference": f"urn:uuid:p-{mrn}"},
+        "effectiveDateTime": issued,
+        "issued": issued,
+        "result": [{"reference": f"urn:uuid:{obs['id']}"}],
+    }
+    old = dict(
+        rep,
+        id=unique("r"),
+        issued="2020-01-01T10:00:00+00:00",
+        effectiveDateTime="2020-01-01T10:00:00+00:00",
+        result=[],
+    )
+    await fhir_import([_write(tmp_path, _bundle(_patient(mrn), rep, obs, old), "h.json")])
+    patient = await Patient.select(Patient.id).where(Patient.mrn == mrn).first()
+    rows = (
+        await LabReport.select(LabReport.released_at, LabReport.hold_until)
+        .where(LabReport.patient == patient["id"])
+        .order_by(LabReport.issued_at)
+    )
+    assert rows[0]["released_at"] is not None
+    assert rows[0]["hold_until"] is None
+    assert rows[1]["released_at"] is None
+    assert rows[1]["hold_until"] is not None
+
+
+async def test_a_document_hangs_only_on_a_visit_of_its_own_patient(tmp_path: Path) -> None:
+    from app.services.record import record_overview
+
+    victim = await make_person("Victim")
+    await make_record(victim.patient)
+    visit = (
+        await VisitSummary.select(VisitSummary.id, VisitSummary.public_id)
+        .where(VisitSummary.patient == victim.patient.id)
+        .first()
+    )
+    mrn = unique("D")
+    doc = {
+        "resourceType": "DocumentReference",
+        "id": unique("d"),
+        "status": "current",
+        "subject": {"reference": f"urn:uuid:p-{mrn}"},
+        "content": [
+            {
+                "attachment": {
+                    "contentType": "application/pdf",
+                    "data": base64.b64encode(simple_pdf("x", ["y"])).decode(),
+                }
+            }
+        ],
+        "context": {"encounter": [{"reference": f"Patient/p-{mrn}"}]},
+    }
+    report = await fhir_import([_write(tmp_path, _bundle(_patient(mrn), doc), "d.json")])
+    assert _lines(report)[doc["id"]] == ("created", "its visit was not found: kept without one")
+    patient = await Patient.select(Patient.id).where(Patient.mrn == mrn).first()
+    row = (
+        await RecordDocument.select(RecordDocument.visit)
+        .where(RecordDocument.patient == patient["id"])
+        .first()
+    )
+    assert row["visit"] is None
+    # A row that points at another patient's visit (written before) is not counted there.
+    shown = (await record_overview(await victim.context())).visits
+    before = next(v for v in shown if v.public_id == visit["public_id"])
+    await RecordDocument.update({RecordDocument.visit: visit["id"]}).where(
+        RecordDocument.patient == patient["id"]
+    )
+    record = await record_overview(await victim.context())
+    line = next(v for v in record.visits if v.public_id == before.public_id)
+    assert line.documents == before.documents

@@ -4,10 +4,17 @@ hidden from a guardian everywhere (lists, visit pages, documents, home, summary,
 
 from __future__ import annotations
 
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
 from httpx import AsyncClient
 
-from app.tables import AuditEvent
-from tests.factories import grant, make_person, make_record, years_ago
+from app.services.record.documents import simple_pdf
+from app.services.record.fhir_import import fhir_import
+from app.tables import AuditEvent, Conversation, Patient, RecordDocument
+from tests.factories import Person, grant, make_person, make_record, unique, years_ago
 from tests.querycount import counting_queries
 from tests.web.conftest import csrf_from, sign_in
 
@@ -208,3 +215,243 @@ async def test_each_synthea_patient_s_record_pages_open(client: AsyncClient) -> 
         Bundle.model_validate(download.json())
         opened += 1
     assert opened == 12
+
+
+# Confidentiality that follows references (imported FHIR) ---------------------------------------
+
+RESTRICTED = {
+    "security": [
+        {"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}
+    ]
+}
+
+
+def _fhir_patient(mrn: str, birth: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Patient",
+        "id": f"p-{mrn}",
+        "identifier": [
+            {
+                "type": {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}
+                    ]
+                },
+                "system": "urn:test",
+                "value": mrn,
+            }
+        ],
+        "name": [{"family": "Doe", "given": ["Teen"]}],
+        "gender": "female",
+        "birthDate": birth,
+    }
+
+
+async def _imported_teen_with_guardian(
+    tmp_path: Path, *resources: dict[str, Any], mrn: str
+) -> tuple[Patient, Person]:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"fullUrl": f"urn:uuid:{r['id']}", "resource": r}
+            for r in (_fhir_patient(mrn, years_ago(15).isoformat()), *resources)
+        ],
+    }
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(bundle))
+    report = await fhir_import([path])
+    patient = await Patient.objects().where(Patient.mrn == mrn).first()
+    assert patient is not None, [str(line) for line in report.lines]
+    parent = await make_person("Parent")
+    await grant(parent.account, patient, kind="proxy", relationship="parent")
+    return patient, parent
+
+
+async def test_a_confidential_visit_s_pdf_is_hidden_from_the_guardian(
+    client: AsyncClient, tmp_path: Path
+) -> None:
+    mrn = unique("T")
+    enc = {
+        "resourceType": "Encounter",
+        "id": unique("e"),
+        "status": "finished",
+        "meta": RESTRICTED,
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        "type": [{"text": "Sexual health visit"}],
+        "reasonCode": [{"text": "Contraception"}],
+        "subject": {"reference": f"urn:uuid:p-{mrn}"},
+        "period": {"start": "2024-03-01T10:00:00+00:00"},
+    }
+    pdf = simple_pdf("After-visit summary", ["Contraception counselling", "IUD placed"])
+    doc = {
+        "resourceType": "DocumentReference",
+        "id": unique("d"),
+        "status": "current",
+        "subject": {"reference": f"urn:uuid:p-{mrn}"},
+        "content": [
+            {
+                "attachment": {
+                    "contentType": "application/pdf",
+                    "title": "Contraception visit summary",
+                    "data": base64.b64encode(pdf).decode(),
+                }
+            }
+        ],
+        "context": {"encounter": [{"reference": f"urn:uuid:{enc['id']}"}]},
+    }
+    patient, parent = await _imported_teen_with_guardian(tmp_path, enc, doc, mrn=mrn)
+    row = (
+        await RecordDocument.select(RecordDocument.public_id, RecordDocument.confidential)
+        .where(RecordDocument.patient == patient.id)
+        .first()
+    )
+    assert row["confidential"] is True
+    # A document whose own flag is off still follows its visit (rows written before the fix).
+    await RecordDocument.update({RecordDocument.confidential: False}).where(
+        RecordDocument.patient == patient.id
+    )
+    await sign_in(client, parent, patient.id)
+    assert "Contraception" not in (await client.get("/record")).text
+    download = await client.get("/record/download")
+    assert download.status_code == 200
+    assert "Contraception visit summary" not in download.text
+    assert "DocumentReference" not in download.text
+    opened = await client.get(f"/record/documents/{row['public_id']}")
+    assert opened.status_code == 404
+
+
+async def test_items_for_a_confidential_condition_are_hidden_from_the_guardian(
+    client: AsyncClient, tmp_path: Path
+) -> None:
+    mrn = unique("T")
+    chlamydia = {
+        "coding": [
+            {
+                "system": "http://snomed.info/sct",
+                "code": "105629000",
+                "display": "Chlamydial infection",
+            }
+        ]
+    }
+    cond = {
+        "resourceType": "Condition",
+        "id": unique("c"),
+        "meta": RESTRICTED,
+        "clinicalStatus": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                    "code": "active",
+                }
+            ]
+        },
+        "code": chlamydia,
+        "subject": {"reference": f"urn:uuid:p-{mrn}"},
+        "onsetDateTime": "2024-03-01T10:00:00+00:00",
+    }
+    enc = {
+        "resourceType": "Encounter",
+        "id": unique("e"),
+        "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        "reasonCode": [chlamydia],
+        "reasonReference": [{"reference": f"urn:uuid:{cond['id']}"}],
+        "subject": {"reference": f"urn:uuid:p-{mrn}"},
+        "period": {"start": "2024-03-01T10:00:00+00:00"},
+    }
+    med = {
+        "resourceType": "MedicationRequest",
+        "id": unique("m"),
+        "status": "active",
+        "intent": "order",
+        "medicationCodeableConcept": {"text": "Azithromycin 1 g"},
+        "reasonReference": [{"reference": f"urn:uuid:{cond['id']}"}],
+        "subject": {"reference": f"urn:uuid:p-{mrn}"},
+        "authoredOn": "2024-03-01T10:00:00+00:00",
+    }
+    patient, parent = await _imported_teen_with_guardian(tmp_path, enc, med, cond, mrn=mrn)
+    await sign_in(client, parent, patient.id)
+    page = (await client.get("/record")).text
+    assert "Chlamydial infection" not in page
+    assert "Azithromycin 1 g" not in page
+    download = (await client.get("/record/download")).text
+    assert "Chlamydial infection" not in download
+    assert "Azithromycin 1 g" not in download
+
+
+async def test_a_restricted_test_hides_its_whole_report_from_the_guardian(
+    client: AsyncClient, tmp_path: Path
+) -> None:
+    mrn = unique("T")
+    lab = [
+        {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                    "code": "laboratory",
+                }
+            ]
+        }
+    ]
+    obs = {
+        "resourceType": "Observation",
+        "id": unique("o"),
+        "status": "final",
+        "meta": RESTRICTED,
+        "category": lab,
+        "code": {
+            "coding": [{"system": "http://loinc.org", "code": "75622-1"}],
+            "text": "HIV 1+2 Ab+Ag",
+        },
+        "subject": {"reference": f"urn:uuid:p-{mrn}"},
+        "effectiveDateTime": "2024-03-01T10:00:00+00:00",
+        "valueString": "Reactive",
+    }
+    report = {
+        "resourceType": "DiagnosticReport",
+        "id": unique("r"),
+        "status": "final",
+        "code": {"text": "Routine labs"},
+        "subject": {"reference": f"urn:uuid:p-{mrn}"},
+        "effectiveDateTime": "2024-03-01T10:00:00+00:00",
+        "issued": "2024-03-01T12:00:00+00:00",
+        "result": [{"reference": f"urn:uuid:{obs['id']}"}],
+    }
+    patient, parent = await _imported_teen_with_guardian(tmp_path, report, obs, mrn=mrn)
+    await sign_in(client, parent, patient.id)
+    download = await client.get("/record/download")
+    assert download.status_code == 200
+    assert "HIV 1+2 Ab+Ag" not in download.text
+    assert "Reactive" not in download.text
+
+
+async def test_a_refill_of_a_confidential_medicine_opens_a_confidential_conversation(
+    client: AsyncClient,
+) -> None:
+    rosa = await make_person("Rosa")
+    private = await make_record(rosa.patient, confidential=True, label=" (private)")
+    spouse = await make_person("Spouse")
+    await grant(spouse.account, rosa.patient, kind="proxy", relationship="spouse")
+    await sign_in(client, rosa)
+    form = await client.get("/messages/new?topic=refill")
+    sent = await client.post(
+        "/messages",
+        data={
+            "topic": "refill",
+            "medication": private.medication,
+            "pharmacy": "Main Street Pharmacy",
+            "body": "",
+            "_csrf_token": csrf_from(form.text),
+        },
+    )
+    assert sent.status_code == 303, sent.text[:300]
+    thread = (
+        await Conversation.select(Conversation.public_id, Conversation.confidential)
+        .where(Conversation.patient == rosa.patient.id)
+        .first()
+    )
+    assert thread["confidential"] is True
+    await sign_in(client, spouse, rosa.patient.id)
+    opened = await client.get(f"/messages/{thread['public_id']}")
+    assert "Lisinopril 10 mg (private)" not in opened.text

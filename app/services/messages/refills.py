@@ -21,10 +21,12 @@ MAX_NAME = 200
 
 @dataclass(frozen=True)
 class MedicationChoice:
-    """An active medication the patient can ask to refill: the record's id and its name."""
+    """An active medication the patient can ask to refill: the record's id and its name,
+    and whether the record keeps it confidential (only the patient themself sees those)."""
 
     ref: str
     name: str
+    confidential: bool = False
 
 
 async def medications_active(context: PatientContext) -> list[MedicationChoice]:
@@ -42,7 +44,17 @@ async def medications_active(context: PatientContext) -> list[MedicationChoice]:
             resource_type="MedicationRequest",
         )
         lines = await record_active_medications(context)
-    return [MedicationChoice(ref=line.public_id, name=line.name) for line in lines]
+    return [
+        MedicationChoice(ref=line.public_id, name=line.name, confidential=line.confidential)
+        for line in lines
+    ]
+
+
+def medications_confidential(picked: list[str], choices: list[MedicationChoice]) -> bool:
+    """Whether any medicine picked is a confidential one: its refill request names it, so
+    the conversation must be as private as the medicine."""
+    chosen = set(picked)
+    return any(choice.confidential for choice in choices if choice.ref in chosen)
 
 
 def medications_chosen(

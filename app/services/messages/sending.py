@@ -29,6 +29,7 @@ from app.services.messages.refills import (
     MAX_NAME,
     medications_active,
     medications_chosen,
+    medications_confidential,
 )
 from app.services.messages.targets import (
     business_calendar,
@@ -161,11 +162,17 @@ async def message_send(context: PatientContext, *, draft: Draft) -> Sent:
     body = _clean(draft.body, MAX_BODY, "body")
     medicines: list[tuple[str, str]] = []
     pharmacy = ""
+    private = _private(context, draft.private)
     if draft.topic == "refill":
         if "\x00" in draft.typed_medications or any("\x00" in ref for ref in draft.picked):
             raise MessageError("medications")
         choices = await medications_active(context)
         medicines = medications_chosen(list(draft.picked), draft.typed_medications, choices)
+        # A caregiver's list never holds a confidential medicine; the patient's own request
+        # for one is kept from their caregivers like the medicine itself.
+        private = private or (
+            context.is_self and medications_confidential(list(draft.picked), choices)
+        )
         if not medicines or len(medicines) > MAX_MEDICATIONS:
             raise MessageError("medications")
         pharmacy = _clean(draft.pharmacy, MAX_NAME, "pharmacy")
@@ -185,7 +192,7 @@ async def message_send(context: PatientContext, *, draft: Draft) -> Sent:
             subject=subject,
             topic=draft.topic,
             status="open",
-            confidential=_private(context, draft.private),
+            confidential=private,
             created_at=now,
             last_message_at=now,
             pool=TOPIC_POOLS[draft.topic],

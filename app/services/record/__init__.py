@@ -46,6 +46,7 @@ class MedicationLine:
     last_filled_at: datetime | None
     refills_left: int | None
     status: str
+    confidential: bool = False
 
     @property
     def is_active(self) -> bool:
@@ -144,6 +145,11 @@ def _visible(table: type[Table], context: PatientContext, *columns: Any) -> Any:
     if not context.sees_confidential:
         confidential: Any = table._meta.get_column_by_name("confidential")
         query = query.where(confidential.eq(False))
+        if table is RecordDocument:
+            # A document of a confidential visit is as confidential as the visit.
+            query = query.where(
+                RecordDocument.visit.is_null() | RecordDocument.visit._.confidential.eq(False)
+            )
     return query
 
 
@@ -159,6 +165,7 @@ async def _medications(context: PatientContext) -> tuple[MedicationLine, ...]:
         Medication.last_filled_at,
         Medication.refills_left,
         Medication.status,
+        Medication.confidential,
     ).order_by(Medication.name)
     return tuple(MedicationLine(**row) for row in rows)
 
@@ -211,7 +218,8 @@ async def _visits(context: PatientContext, *, limit: int) -> tuple[VisitLine, ..
         """
         SELECT v.public_id, v.kind, v.reason, v.clinician, v.place, v.started_at,
                (SELECT COUNT(*) FROM record_document d
-                WHERE d.visit = v.id AND (d.confidential = false OR {} = 1)) AS documents
+                WHERE d.visit = v.id AND d.patient = v.patient
+                  AND (d.confidential = false OR {} = 1)) AS documents
         FROM visit_summary v
         WHERE v.patient = {} AND (v.confidential = false OR {} = 1)
         ORDER BY v.started_at DESC

@@ -94,7 +94,7 @@ def _patient(row: dict[str, Any]) -> dict[str, Any]:
                         {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}
                     ]
                 },
-                "system": MRN_SYSTEM,
+                "system": row.get("mrn_system") or MRN_SYSTEM,
                 "value": row["mrn"],
             }
         ],
@@ -335,6 +335,8 @@ async def patient_bundle(
                 build(row, ref) for row in await _rows(table, patient_id, sees_confidential)
             ]
         for row in await _rows(RecordDocument, patient_id, sees_confidential):
+            if not sees_confidential and row["visit"] not in (None, *visit_refs):
+                continue  # the document of a visit the reader may not see
             data = await document_read(row["storage_key"])
             resources.append(_document(row, ref, data, visit_refs.get(row["visit"])))
     if results:

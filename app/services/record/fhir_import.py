@@ -43,6 +43,7 @@ from app.clock import utcnow
 from app.db import write_transaction
 from app.services.record.documents import document_filename, document_store, is_pdf
 from app.services.results.catalog import catalog_codes, lab_reference_range
+from app.services.results.release import release_plan
 from app.tables import (
     Allergy,
     FhirSource,
@@ -58,6 +59,14 @@ from app.tables import (
 
 DEFAULT_SOURCE = "fhir"
 BATCH_LINES = 2000
+MB = 1024 * 1024
+# Limits that keep one oversized or hostile file from filling memory: a bundle is read
+# whole, an NDJSON line is one resource, and a document is kept like a message attachment.
+MAX_BUNDLE_BYTES = 200 * MB
+MAX_LINE_BYTES = 20 * MB
+MAX_DOCUMENT_BYTES = 10 * MB
+# Errors that reading one file or line may raise (deep nesting, bytes that are not UTF-8).
+UNREADABLE = (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError)
 # Where our own fields live in the FHIR we export (read back on import, so nothing is lost).
 EXTENSION = "urn:patient-portal:fhir"
 LAST_FILLED = f"{EXTENSION}:last-filled"
@@ -71,6 +80,7 @@ MRN_TYPE = "MR"
 # The resource types the portal keeps, in the order a patient's resources are written.
 KEPT = (
     "Patient",
+    "Condition",
     "Encounter",
     "DiagnosticReport",
     "Observation",
@@ -78,7 +88,6 @@ KEPT = (
     "MedicationStatement",
     "AllergyIntolerance",
     "Immunization",
-    "Condition",
     "DocumentReference",
 )
 REFERENCE_DATA = ("Practitioner", "Organization", "Location")
@@ -165,29 +174,62 @@ def _is_ndjson(path: Path) -> bool:
     return path.suffix.lower() in (".ndjson", ".jsonl")
 
 
-def _ndjson_entries(path: Path, report: ImportReport) -> Iterator[Entry]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                resource = json.loads(line)
-            except json.JSONDecodeError as error:
+def _unreadable(error: Exception) -> str:
+    if isinstance(error, RecursionError):
+        return "not JSON this portal reads: nested too deeply"
+    if isinstance(error, UnicodeDecodeError):
+        return "not UTF-8 text"
+    if isinstance(error, json.JSONDecodeError):
+        return f"not JSON: {error.msg}"
+    return "not JSON"
+
+
+def _ndjson_entries(
+    path: Path, report: ImportReport, max_line: int = MAX_LINE_BYTES
+) -> Iterator[Entry]:
+    with path.open("rb") as handle:
+        number = 0
+        while True:
+            raw = handle.readline(max_line + 1)
+            if not raw:
+                break
+            number += 1
+            where = f"{path.name}:{number}"
+            if len(raw) > max_line:
+                while raw and not raw.endswith(b"\n"):  # the rest of the line, unread
+                    raw = handle.readline(max_line)
                 report.add(
-                    ReportLine("?", f"{path.name}:{number}", "skipped", f"not JSON: {error.msg}")
+                    ReportLine("?", where, "skipped", f"line longer than {max_line // MB} MB")
                 )
                 continue
+            if not raw.strip():
+                continue
+            try:
+                resource = json.loads(raw.decode("utf-8"))
+            except UNREADABLE as error:
+                report.add(ReportLine("?", where, "skipped", _unreadable(error)))
+                continue
             if not isinstance(resource, dict):
-                report.add(ReportLine("?", f"{path.name}:{number}", "skipped", "not a resource"))
+                report.add(ReportLine("?", where, "skipped", "not a resource"))
                 continue
             yield Entry(resource)
 
 
-def _bundle_entries(path: Path, report: ImportReport) -> list[Entry]:
+def _bundle_entries(
+    path: Path, report: ImportReport, max_bytes: int = MAX_BUNDLE_BYTES
+) -> list[Entry]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        report.add(ReportLine("Bundle", path.name, "skipped", f"not JSON: {error}"))
+        size = path.stat().st_size
+    except OSError:
+        report.add(ReportLine("Bundle", path.name, "skipped", "the file cannot be read"))
+        return []
+    if size > max_bytes:
+        report.add(ReportLine("Bundle", path.name, "skipped", f"larger than {max_bytes // MB} MB"))
+        return []
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UNREADABLE as error:
+        report.add(ReportLine("Bundle", path.name, "skipped", _unreadable(error)))
         return []
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
         if isinstance(data, dict) and data.get("resourceType"):
@@ -202,7 +244,7 @@ def _bundle_entries(path: Path, report: ImportReport) -> list[Entry]:
         )
         return []
     entries = []
-    for raw in data.get("entry") or []:
+    for raw in _list(data.get("entry")):
         resource = raw.get("resource") if isinstance(raw, dict) else None
         if not isinstance(resource, dict):
             report.add(ReportLine("?", "", "skipped", "bundle entry without a resource"))
@@ -310,9 +352,45 @@ def _status(value: Any) -> str:
     return code
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _confidential(resource: dict[str, Any]) -> bool:
-    security = (resource.get("meta") or {}).get("security") or []
+    meta = resource.get("meta")
+    security = _list(meta.get("security")) if isinstance(meta, dict) else []
     return any(isinstance(s, dict) and s.get("code") in CONFIDENTIAL_CODES for s in security)
+
+
+def _links(resource: dict[str, Any]) -> list[str]:
+    """What a resource is about or part of: its reasons, its visit, a report's results.
+    An item is as confidential as anything it links to (a visit for a restricted
+    condition, a report holding a restricted test, the PDF of a restricted visit)."""
+    refs: list[Any] = [*_list(resource.get("reasonReference")), resource.get("encounter")]
+    context = resource.get("context")
+    refs += _list(context.get("encounter")) if isinstance(context, dict) else [context]
+    if resource.get("resourceType") == "DiagnosticReport":
+        refs += _list(resource.get("result"))
+    return [ref for ref in (_reference(value) for value in refs) if ref]
+
+
+def _confidential_refs(entries: list[Entry]) -> set[str]:
+    """Every way to refer to a resource of the group that is confidential, by its own label
+    or through what it links to (followed until nothing more changes)."""
+    hidden: set[str] = set()
+    for entry in entries:
+        if _confidential(entry.resource):
+            hidden.update(_ref_keys(entry))
+    linked = [(entry, _links(entry.resource)) for entry in entries]
+    changed = True
+    while changed:
+        changed = False
+        for entry, links in linked:
+            keys = _ref_keys(entry)
+            if keys[0] not in hidden and any(link in hidden for link in links):
+                hidden.update(keys)
+                changed = True
+    return hidden
 
 
 def _extension(resource: dict[str, Any], url: str) -> Any:
@@ -381,14 +459,18 @@ class Names:
         return _clean(value.get("display")) or self.by_ref.get(_reference(value), "")
 
 
-def _mrn(resource: dict[str, Any]) -> str:
-    for identifier in resource.get("identifier") or []:
+def _mrn(resource: dict[str, Any]) -> tuple[str, str]:
+    """(system, value) of the patient's MRN (the identifier of type MR): the value alone
+    is only unique within its system."""
+    for identifier in _list(resource.get("identifier")):
         if not isinstance(identifier, dict):
             continue
-        codes = {c.get("code") for c in (identifier.get("type") or {}).get("coding") or []}
+        kind = identifier.get("type")
+        codings = _list(kind.get("coding")) if isinstance(kind, dict) else []
+        codes = {c.get("code") for c in codings if isinstance(c, dict)}
         if MRN_TYPE in codes and identifier.get("value"):
-            return _clean(identifier["value"], 64)
-    return ""
+            return _clean(identifier.get("system"), 200), _clean(identifier["value"], 64)
+    return "", ""
 
 
 def _patient_values(resource: dict[str, Any]) -> dict[Any, Any]:
@@ -591,8 +673,9 @@ class Run:
     lab_codes: frozenset[str] = field(default_factory=catalog_codes)
 
     def key(self, entry: Entry) -> str:
-        source = (entry.resource.get("meta") or {}).get("source") or self.source
-        return f"{source}|{entry.type}/{entry.id}"
+        # The source is the one this run was given, never the resource's own meta.source:
+        # a file must not choose whose rows its resources replace.
+        return f"{self.source}|{entry.type}/{entry.id}"
 
 
 @dataclass
@@ -600,6 +683,8 @@ class Written:
     """What this patient's transaction wrote, to resolve references within it."""
 
     local: dict[str, int] = field(default_factory=dict)  # reference key -> local id
+    kinds: dict[str, str] = field(default_factory=dict)  # reference key -> resource type
+    hidden: set[str] = field(default_factory=set)  # reference keys of confidential resources
     report_of: dict[str, int] = field(default_factory=dict)  # observation ref -> lab report id
     lines: list[ReportLine] = field(default_factory=list)
 
@@ -607,7 +692,11 @@ class Written:
 async def _source_row(key: str) -> dict[str, Any] | None:
     row: dict[str, Any] | None = (
         await FhirSource.select(
-            FhirSource.id, FhirSource.local_id, FhirSource.content_hash, FhirSource.imported_at
+            FhirSource.id,
+            FhirSource.local_id,
+            FhirSource.content_hash,
+            FhirSource.imported_at,
+            FhirSource.patient,
         )
         .where(FhirSource.source_key == key)
         .first()
@@ -670,20 +759,29 @@ async def _import_patient(run: Run, group: Group) -> list[ReportLine]:
     key = run.key(entry)
     digest = content_hash(entry.resource)
     validate(entry.resource)
-    mrn = _mrn(entry.resource)
+    mrn_system, mrn = _mrn(entry.resource)
     if not mrn:
         raise Skip("no MRN identifier (type MR): patients are matched by MRN, never by name")
     values = _patient_values(entry.resource)
     existing = await _source_row(key)
     _check_duplicate(run, key, existing, digest)
     run.seen.add(key)
-    found = await Patient.select(Patient.id, Patient.birth_date).where(Patient.mrn == mrn).first()
+    found = (
+        await Patient.select(
+            Patient.id, Patient.birth_date, Patient.phone, Patient.email, Patient.mrn_system
+        )
+        .where(Patient.mrn == mrn)
+        .first()
+    )
+    if found is not None and found["mrn_system"] not in ("", mrn_system):
+        raise Skip("the MRN belongs to a record of another identifier system: not merged")
     if found is not None and found["birth_date"] != values[Patient.birth_date]:
         raise Skip("the MRN belongs to a record with another birth date: not merged")
     note = "deceased: no invitations, notices or sign-in" if values[Patient.deceased_at] else ""
     if found is None:
         row = Patient(
             mrn=mrn,
+            mrn_system=mrn_system,
             source_id=_clean(entry.id, 80) or None,
             **{column._meta.name: value for column, value in values.items()},
         )
@@ -691,11 +789,20 @@ async def _import_patient(run: Run, group: Group) -> list[ReportLine]:
         patient_id, outcome = int(row.id), "created"
     else:
         patient_id = int(found["id"])
+        if not found["mrn_system"] and mrn_system:
+            # A record made here (or imported before systems were kept) takes the first one.
+            await Patient.update({Patient.mrn_system: mrn_system}).where(Patient.id == patient_id)
         if existing is not None and existing["content_hash"] == digest:
             outcome = "unchanged"
         else:
             # Staff's own marks (whose phone it is, the language chosen here) stay ours.
             values.pop(Patient.preferred_language)
+            # ...but a mark is about one phone or address: a new one (often a parent's, on a
+            # minor's chart) is nobody's own until staff check it again.
+            if values[Patient.phone] != found["phone"]:
+                values[Patient.phone_is_own] = False
+            if values[Patient.email] != found["email"]:
+                values[Patient.email_is_own] = False
             await Patient.update(values).where(Patient.id == patient_id)
             outcome = "updated"
     if outcome != "unchanged":
@@ -704,6 +811,8 @@ async def _import_patient(run: Run, group: Group) -> list[ReportLine]:
     facts = PatientFacts(patient_id, str(values[Patient.sex]), values[Patient.birth_date])
     for ref in _ref_keys(entry):
         written.local[ref] = patient_id
+        written.kinds[ref] = "Patient"
+    written.hidden = _confidential_refs(group.entries)
     for item in sorted(group.entries[1:], key=lambda e: ORDER.get(e.type, 99)):
         written.lines.append(await _import_one(run, item, facts, written))
     return written.lines
@@ -719,32 +828,69 @@ async def _import_one(run: Run, entry: Entry, facts: PatientFacts, written: Writ
     key = run.key(entry)
     try:
         validate(entry.resource)
-        digest = content_hash(entry.resource)
+        confidential = await _is_confidential(run, entry, facts, written)
+        derived = confidential and not _confidential(entry.resource)
+        # A flag that comes from what the resource links to is part of what was imported:
+        # when it changes, the row is written again.
+        digest = content_hash(
+            entry.resource | {"_confidential": True} if derived else entry.resource
+        )
         existing = await _source_row(key)
+        if existing is not None and existing["patient"] not in (None, facts.id):
+            # Sources reuse ids ("Condition/1"): the row is another patient's, never moved.
+            raise Skip("its id belongs to another patient's record: not moved")
         _check_duplicate(run, key, existing, digest)
         run.seen.add(key)
         if existing is not None and existing["content_hash"] == digest:
             for ref in _ref_keys(entry):
                 written.local[ref] = int(existing["local_id"])
+                written.kinds[ref] = entry.type
             if entry.type == "DiagnosticReport":
                 for result in entry.resource.get("result") or []:
                     written.report_of[_reference(result)] = int(existing["local_id"])
             return ReportLine(entry.type, entry.id, "unchanged")
-        local_id, note = await _write(run, entry, facts, written, existing)
+        local_id, note = await _write(run, entry, facts, written, existing, confidential)
         await _remember(key, entry, facts.id, local_id, digest, existing)
         for ref in _ref_keys(entry):
             written.local[ref] = local_id
+            written.kinds[ref] = entry.type
         return ReportLine(entry.type, entry.id, "updated" if existing else "created", note)
     except Skip as reason:
         return ReportLine(entry.type, entry.id, "skipped", str(reason))
 
 
+async def _is_confidential(run: Run, entry: Entry, facts: PatientFacts, written: Written) -> bool:
+    """Labelled so, or linked to something of this patient that is: in this group, or a
+    condition or visit of theirs imported before (bulk data sends each type on its own)."""
+    if any(ref in written.hidden for ref in _ref_keys(entry)):
+        return True
+    earlier = {
+        f"{run.source}|{link}": link.split("/")[0]
+        for link in _links(entry.resource)
+        if link.startswith(("Condition/", "Encounter/"))
+    }
+    if not earlier:
+        return False
+    rows = await FhirSource.select(FhirSource.resource_type, FhirSource.local_id).where(
+        FhirSource.source_key.is_in(list(earlier)), FhirSource.patient == facts.id
+    )
+    for row in rows:
+        table: Any = Problem if row["resource_type"] == "Condition" else VisitSummary
+        if await table.exists().where(table.id == row["local_id"], table.confidential.eq(True)):
+            return True
+    return False
+
+
 async def _write(
-    run: Run, entry: Entry, facts: PatientFacts, written: Written, existing: Any
+    run: Run,
+    entry: Entry,
+    facts: PatientFacts,
+    written: Written,
+    existing: Any,
+    confidential: bool,
 ) -> tuple[int, str]:
     resource = entry.resource
     existing_local = int(existing["local_id"]) if existing else None
-    confidential = _confidential(resource)
     if entry.type in IMPORTERS:
         mapped = IMPORTERS[entry.type](resource, run.names, facts)
         values = mapped.values | {
@@ -779,7 +925,7 @@ async def _diagnostic_report(
     status = _clean(resource.get("status"), 20)
     if status not in ("final", "amended", "corrected", "appended", "preliminary", "registered"):
         raise Skip(f"a {status or 'status-less'} report is not shown")
-    released = issued if status in ("final", "amended", "corrected", "appended") else None
+    final = status in ("final", "amended", "corrected", "appended")
     values = {
         LabReport.patient: facts.id,
         LabReport.loinc: code[:20],
@@ -787,9 +933,11 @@ async def _diagnostic_report(
         LabReport.status: status,
         LabReport.effective_at: effective,
         LabReport.issued_at: issued,
-        LabReport.released_at: released,
-        # Imported history is not news: it was seen where it was first reported.
-        LabReport.first_viewed_at: released,
+        **(
+            await _release(code[:20], issued, existing_local)
+            if final
+            else {LabReport.released_at: None, LabReport.first_viewed_at: None}
+        ),
         LabReport.clinician_comment: _clean(resource.get("conclusion"), 4000) or None,
         LabReport.confidential: confidential,
     }
@@ -826,6 +974,32 @@ async def _diagnostic_report(
                 )
             )
     return report_id, ""
+
+
+async def _release(loinc: str, issued: datetime, existing_report: int | None) -> dict[Any, Any]:
+    """When an imported final report reaches the patient: the clinic's hold applies as to
+    any new result while it lasts; imported history (its hold long over) is not news, it
+    was seen where it was first reported. A report already released stays released."""
+    if existing_report:
+        row = (
+            await LabReport.select(LabReport.released_at)
+            .where(LabReport.id == existing_report)
+            .first()
+        )
+        if row is not None and row["released_at"] is not None:
+            return {}
+    plan = release_plan(loinc, issued)
+    if plan.hold_until is not None and plan.hold_until > utcnow():
+        return {
+            LabReport.released_at: None,
+            LabReport.hold_until: plan.hold_until,
+            LabReport.first_viewed_at: None,
+        }
+    return {
+        LabReport.released_at: issued,
+        LabReport.hold_until: None,
+        LabReport.first_viewed_at: issued,
+    }
 
 
 def _result_key(run: Run, reference: str) -> str:
@@ -898,6 +1072,9 @@ async def _observation(
         else:
             notes.append("no usual range")
     interpretation = _interpretation(resource, value_number, low, high)
+    if report_id is not None and confidential:
+        # A test has no flag of its own: a restricted one hides its whole report.
+        await LabReport.update({LabReport.confidential: True}).where(LabReport.id == report_id)
     if report_id is None:
         # A lab result on its own: a report of one test, so it shows like any other.
         status = _clean(resource.get("status"), 20) or "final"
@@ -908,8 +1085,6 @@ async def _observation(
             LabReport.status: status,
             LabReport.effective_at: effective,
             LabReport.issued_at: parse_moment(resource.get("issued")) or effective,
-            LabReport.released_at: effective,
-            LabReport.first_viewed_at: effective,
             LabReport.confidential: confidential,
         }
         own = None
@@ -920,6 +1095,7 @@ async def _observation(
                 .first()
             )
             own = int(own_row["report"]) if own_row else None
+        report_values |= await _release(code[:20], effective, own)
         report_id = await _upsert(LabReport, report_values, own)
     values = {
         LabObservation.report: report_id,
@@ -971,10 +1147,14 @@ async def _document(
         raise Skip("only PDF documents are kept")
     if not attachment.get("data"):
         raise Skip("the PDF is not in the bundle (only documents sent inline are kept)")
+    if len(attachment["data"]) > (MAX_DOCUMENT_BYTES + 2) // 3 * 4:
+        raise Skip(f"the PDF is larger than {MAX_DOCUMENT_BYTES // MB} MB")
     try:
         data = base64.b64decode(attachment["data"], validate=True)
     except (binascii.Error, ValueError):
         raise Skip("the PDF's data is not base64") from None
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise Skip(f"the PDF is larger than {MAX_DOCUMENT_BYTES // MB} MB")
     if not is_pdf(data):
         raise Skip("the document says PDF but is not one")
     written_at = (
@@ -985,7 +1165,18 @@ async def _document(
     )
     visit = None
     for encounter in (resource.get("context") or {}).get("encounter") or []:
-        visit = written.local.get(_reference(encounter))
+        reference = _reference(encounter)
+        if written.kinds.get(reference) != "Encounter":
+            continue  # only a visit of this patient's, never another kind's local id
+        found = (
+            await VisitSummary.select(VisitSummary.confidential)
+            .where(VisitSummary.id == written.local[reference], VisitSummary.patient == facts.id)
+            .first()
+        )
+        if found is not None:
+            visit = written.local[reference]
+            # The PDF of a restricted visit is as restricted as the visit.
+            confidential = confidential or bool(found["confidential"])
     note = ""
     if (resource.get("context") or {}).get("encounter") and visit is None:
         note = "its visit was not found: kept without one"
@@ -1008,10 +1199,10 @@ async def _document(
 async def _import_reference(run: Run, group: Group) -> list[ReportLine]:
     lines = []
     for entry in group.entries:
-        run.names.add(entry)
-        key = run.key(entry)
         try:
             validate(entry.resource)
+            run.names.add(entry)
+            key = run.key(entry)
             digest = content_hash(entry.resource)
             existing = await _source_row(key)
             if existing is not None and existing["content_hash"] == digest:
@@ -1026,6 +1217,10 @@ async def _import_reference(run: Run, group: Group) -> list[ReportLine]:
             )
         except Skip as reason:
             lines.append(ReportLine(entry.type, entry.id, "skipped", str(reason)))
+        except Exception as error:  # one odd resource never ends the run
+            lines.append(
+                ReportLine(entry.type, entry.id, "skipped", f"not imported: {type(error).__name__}")
+            )
     return lines
 
 
@@ -1099,7 +1294,7 @@ async def _import_known_patient_resources(run: Run, group: Group) -> None:
                 run.report.add(ReportLine(entry.type, entry.id, "skipped", reason))
             continue
         facts = PatientFacts(*found)
-        written = Written()
+        written = Written(hidden=_confidential_refs(entries))
         try:
             async with write_transaction():
                 lines = [
