@@ -142,11 +142,12 @@ def test_a_refill_reaches_the_prescriber_and_her_approval_reaches_the_patient(
     sign_in(page, "james")
     page.goto("/messages/new")
     page.get_by_role("link", name="Prescription refill").click()
-    page.get_by_label("Medicine names, one a line").fill("Metformin 500 mg")
+    # His active medicines from the health record, one tap each.
+    page.get_by_label("Metformin 1000 mg tablet").check()
     page.get_by_label("Pharmacy (name and street)").fill("Riverside Pharmacy, 200 River Street")
     thread_id = _sent(page)
     refills = page.get_by_role("region", name="Refills")
-    expect(refills).to_contain_text("Metformin 500 mg")
+    expect(refills).to_contain_text("Metformin 1000 mg tablet")
     expect(refills).to_contain_text("Waiting for the prescriber")
 
     clinic = _staff(browser, server, "clinician")
