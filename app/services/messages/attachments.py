@@ -14,9 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-import os
 import re
-import secrets
 import threading
 import unicodedata
 import warnings
@@ -26,7 +24,7 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.errors import NotFoundError
-from app.settings import get_settings, make_private_dir
+from app.services.private_files import PrivateFiles
 from app.tables import MessageAttachment
 
 MAX_FILES = 3
@@ -167,36 +165,22 @@ async def attachments_prepare(uploads: list[Upload]) -> list[Prepared]:
     return [await asyncio.to_thread(prepare_one, upload) for upload in uploads]
 
 
+_FILES = PrivateFiles("attachments")
+
+
 def storage_dir() -> Path:
-    return get_settings().data_dir / "attachments"
-
-
-def _path(key: str) -> Path:
-    if not re.fullmatch(r"[0-9a-f]{32}", key):
-        raise ValueError("not a storage key")
-    return storage_dir() / key[:2] / key
-
-
-def _write(key: str, data: bytes) -> None:
-    path = _path(key)
-    make_private_dir(storage_dir())
-    make_private_dir(path.parent)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
+    return _FILES.directory
 
 
 async def attachment_store(prepared: Prepared) -> str:
     """Write the file under a new random key (readable by the portal's user only); the key.
     Written before the rows that name it commit: a failed send leaves an unnamed file, never
     a row without its file."""
-    key = secrets.token_hex(16)
-    await asyncio.to_thread(_write, key, prepared.data)
-    return key
+    return await _FILES.store(prepared.data)
 
 
 async def attachment_read(key: str) -> bytes:
-    return await asyncio.to_thread(_path(key).read_bytes)
+    return await _FILES.read(key)
 
 
 async def attachment_in(conversation_id: int, attachment_id: str) -> dict[str, str]:

@@ -8,51 +8,32 @@ standard Helvetica font is a few hundred bytes of plain PDF syntax.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import re
-import secrets
 import unicodedata
 from pathlib import Path
 
-from app.settings import get_settings, make_private_dir
+from app.services.private_files import PrivateFiles
 
 PDF = "application/pdf"
 
 
+_FILES = PrivateFiles("record-documents")
+
+
 def storage_dir() -> Path:
-    return get_settings().data_dir / "record-documents"
-
-
-def _path(key: str) -> Path:
-    if not re.fullmatch(r"[0-9a-f]{32}", key):
-        raise ValueError("not a storage key")
-    return storage_dir() / key[:2] / key
-
-
-def _write(key: str, data: bytes) -> None:
-    path = _path(key)
-    make_private_dir(storage_dir())
-    make_private_dir(path.parent)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
+    return _FILES.directory
 
 
 def document_store_sync(data: bytes) -> str:
-    """Write the bytes under a new random key; the key. Written before the row that names
-    it commits: a failed import leaves an unnamed file, never a row without its file."""
-    key = secrets.token_hex(16)
-    _write(key, data)
-    return key
+    """Write the bytes under a new random key; the key (see app/services/private_files.py)."""
+    return _FILES.store_sync(data)
 
 
 async def document_store(data: bytes) -> str:
-    return await asyncio.to_thread(document_store_sync, data)
+    return await _FILES.store(data)
 
 
 async def document_read(key: str) -> bytes:
-    return await asyncio.to_thread(_path(key).read_bytes)
+    return await _FILES.read(key)
 
 
 def is_pdf(data: bytes) -> bool:
