@@ -225,6 +225,33 @@ def controlled_by_the_worker(page: Page, context: BrowserContext) -> tuple[CDPSe
     return cdp, registrations[-1]
 
 
+def push_until_shown(page: Page, cdp: CDPSession, server: str, registration: str, data: str) -> Any:
+    """Deliver a push through the DevTools protocol and wait for the worker's notification;
+    returns the notifications shown, as [title, body, tag, url]. The protocol hands a push to
+    the worker version running at that moment, and one being replaced just then can drop it:
+    an unshown push is sent again (its tag replaces the first, so it never shows twice)."""
+    for attempt in range(3):
+        cdp.send(
+            "ServiceWorker.deliverPushMessage",
+            {"origin": server, "registrationId": registration, "data": data},
+        )
+        try:
+            return eventually(
+                page,
+                lambda: page.evaluate(
+                    """() => navigator.serviceWorker.ready
+                         .then(r => r.getNotifications())
+                         .then(list => list.map(n => [n.title, n.body, n.tag, n.data.url]))"""
+                ),
+                timeout_ms=5_000,
+                what="the notification",
+            )
+        except AssertionError:
+            if attempt == 2:
+                raise
+    return None
+
+
 def click_the_notification(context: BrowserContext) -> None:
     """A headless browser cannot click a system notification: the worker gets the event."""
     [worker] = context.service_workers

@@ -22,7 +22,7 @@ from e2e.conftest import (
     ServerInfo,
     click_the_notification,
     controlled_by_the_worker,
-    eventually,
+    push_until_shown,
     received,
     sign_in,
 )
@@ -119,18 +119,7 @@ def test_a_question_with_a_photo_is_claimed_answered_and_read(
         url=message_notice_url(thread_id),
         tag=f"message-{thread_id}",
     )
-    cdp.send(
-        "ServiceWorker.deliverPushMessage",
-        {"origin": server, "registrationId": registration, "data": sent},
-    )
-    eventually(
-        page,
-        lambda: page.evaluate(
-            "() => navigator.serviceWorker.ready.then(r => r.getNotifications())"
-            ".then(list => list.length)"
-        ),
-        what="the notification",
-    )
+    push_until_shown(page, cdp, server, registration, sent)
     click_the_notification(context)
     page.wait_for_url(f"**/messages/{thread_id}")
     expect(page.get_by_text("it looks like contact dermatitis")).to_be_visible()

@@ -16,8 +16,8 @@ from e2e.conftest import (
     ServerInfo,
     click_the_notification,
     controlled_by_the_worker,
-    eventually,
     launch_options,
+    push_until_shown,
     sign_in,
 )
 
@@ -110,20 +110,10 @@ def test_a_pushed_message_shows_a_notification_that_opens_its_screen(
         "url": "/messages",
         "tag": "msg-1",
     }
-    cdp.send(
-        "ServiceWorker.deliverPushMessage",
-        {"origin": server, "registrationId": registration, "data": json.dumps(payload)},
-    )
-    titles = eventually(
-        page,
-        lambda: page.evaluate(
-            """() => navigator.serviceWorker.ready
-                 .then(r => r.getNotifications())
-                 .then(list => list.map(n => [n.title, n.body, n.data.url]))"""
-        ),
-        what="the notification",
-    )
-    assert titles == [["You have a new message", "Open the portal to read it.", "/messages"]]
+    shown = push_until_shown(page, cdp, server, registration, json.dumps(payload))
+    assert shown == [
+        ["You have a new message", "Open the portal to read it.", "msg-1", "/messages"]
+    ]
 
     # A click on it takes the open portal window to the linked screen. A headless browser
     # cannot click a system notification, so the service worker gets the same event.
@@ -154,20 +144,8 @@ def test_a_result_notice_opens_that_report_through_the_service_worker(
     context.grant_permissions(["notifications"], origin=server)
     cdp, registration = controlled_by_the_worker(page, context)
     page.goto("/home")
-    cdp.send(
-        "ServiceWorker.deliverPushMessage",
-        {"origin": server, "registrationId": registration, "data": sent},
-    )
-    shown = eventually(
-        page,
-        lambda: page.evaluate(
-            """() => navigator.serviceWorker.ready
-                 .then(r => r.getNotifications())
-                 .then(list => list.map(n => [n.title, n.tag, n.data.url]))"""
-        ),
-        what="the notification",
-    )
-    assert shown == [
+    shown = push_until_shown(page, cdp, server, registration, sent)
+    assert [[title, tag, url] for title, _, tag, url in shown] == [
         ["You have a new test result.", f"result-{report_id}", f"/results/{report_id}"]
     ]
     click_the_notification(context)
