@@ -367,6 +367,8 @@ async def _queue_texts(count: int) -> list[str]:
     db = await _connect()
     try:
         bodies = [f"Bench text {n}" for n in range(count)]
+        # A database kept from an earlier run (--reuse) holds that run's texts: start afresh.
+        await db.execute("DELETE FROM outbox WHERE kind = 'bench'")
         await db.executemany(
             """INSERT INTO outbox (public_id, channel, recipient, body, body_length, kind,
                    idempotency_key, status, attempts, next_attempt_at, created_at)
