@@ -235,10 +235,20 @@ async def _visits(context: PatientContext, *, limit: int) -> tuple[VisitLine, ..
 
 async def record_overview(context: PatientContext, *, visits: int = 20) -> HealthRecord:
     """The Health record page: every kind, newest visits first."""
+    return await _record(context, action="record.view", visits=visits)
+
+
+async def record_summary(context: PatientContext) -> HealthRecord:
+    """Everything in the record the reader may see, for the printable summary."""
+    return await _record(context, action="record.summary", visits=1000)
+
+
+async def _record(context: PatientContext, *, action: str, visits: int) -> HealthRecord:
+    """Every kind the reader may see, audited as one look at the record."""
     context.require(AREA)
     async with write_transaction():
         await audit_record(
-            actor=context.actor, context=context, action="record.view", resource_type="Patient"
+            actor=context.actor, context=context, action=action, resource_type="Patient"
         )
         return HealthRecord(
             medications=await _medications(context),
@@ -246,22 +256,6 @@ async def record_overview(context: PatientContext, *, visits: int = 20) -> Healt
             immunizations=await _immunizations(context),
             problems=await _problems(context),
             visits=await _visits(context, limit=visits),
-        )
-
-
-async def record_summary(context: PatientContext) -> HealthRecord:
-    """Everything in the record the reader may see, for the printable summary."""
-    context.require(AREA)
-    async with write_transaction():
-        await audit_record(
-            actor=context.actor, context=context, action="record.summary", resource_type="Patient"
-        )
-        return HealthRecord(
-            medications=await _medications(context),
-            allergies=await _allergies(context),
-            immunizations=await _immunizations(context),
-            problems=await _problems(context),
-            visits=await _visits(context, limit=1000),
         )
 
 
