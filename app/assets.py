@@ -73,10 +73,45 @@ def inline_stylesheet() -> str:
     return path.read_text(encoding="utf-8") if path.is_file() else ""
 
 
-def inline_stylesheet_source() -> str:
-    """The CSP source that allows the inline stylesheet and nothing else."""
-    digest = hashlib.sha256(inline_stylesheet().encode("utf-8")).digest()
+@cache
+def inline_start_script() -> str:
+    """start.js without its comment lines, inlined in each page: it adds the page's scripts
+    after the first paint."""
+    source = (STATIC_DIR / "js" / "start.js").read_text(encoding="utf-8")
+    return "".join(line for line in source.splitlines(True) if not line.lstrip().startswith("//"))
+
+
+# What start.js adds, in order, each with the elements that call for it (none: every page).
+PAGE_SCRIPTS = (
+    ("js/portal.js", ""),
+    ("js/passkeys.js", "[data-passkey],[data-passkey-autofill]"),
+    ("js/push.js", "[data-push-subscribe]"),
+    ("vendor/htmx.min.js", ""),
+)
+
+
+def page_scripts() -> str:
+    """start.js's list: "url" or "url@selector", htmx only when it was fetched."""
+    entries = []
+    for path, selector in PAGE_SCRIPTS:
+        if path == "vendor/htmx.min.js" and not htmx_available():
+            continue
+        entries.append(f"{asset_url(path)}@{selector}" if selector else asset_url(path))
+    return " ".join(entries)
+
+
+def csp_hash_source(text: str) -> str:
+    """The CSP source that allows exactly this inline text and nothing else."""
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
     return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
+
+
+def inline_stylesheet_source() -> str:
+    return csp_hash_source(inline_stylesheet())
+
+
+def inline_start_script_source() -> str:
+    return csp_hash_source(inline_start_script())
 
 
 @cache

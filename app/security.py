@@ -18,13 +18,13 @@ from litestar.middleware.csrf import CSRF_SECRET_LENGTH, CSRFMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from litestar.utils.scope.state import ScopeState
 
-from app.assets import inline_stylesheet_source
+from app.assets import inline_start_script_source, inline_stylesheet_source
 from app.settings import IPNetwork
 
 CONTENT_SECURITY_POLICY = "; ".join(
     (
         "default-src 'self'",
-        "script-src 'self'",
+        f"script-src 'self' {inline_start_script_source()}",
         f"style-src 'self' {inline_stylesheet_source()}",
         "img-src 'self' data:",
         "connect-src 'self'",

@@ -12,7 +12,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from app import i18n
-from app.assets import asset_url, htmx_available, inline_stylesheet
+from app.assets import asset_url, inline_start_script, inline_stylesheet, page_scripts
 from app.clinic import ClinicProfile, clinic_profile, clinic_profile_set
 from app.clock import utcnow
 from app.services.console.posters import Poster
@@ -41,9 +41,10 @@ def build_environment() -> Environment:
         current_locale=i18n.current_locale,
         language_names=i18n.LANGUAGE_NAMES,
         clinic=clinic_profile(),
-        htmx_available=htmx_available(),
-        # Our own file, inserted as is: escaping would change the text the CSP hash allows.
+        # Our own files, inserted as they are: escaping would change the text the CSP hash allows.
         inline_css=Markup(inline_stylesheet()),  # noqa: S704
+        inline_js=Markup(inline_start_script()),  # noqa: S704
+        page_scripts=page_scripts(),
         device_label=device_name,
         role_label=_role_label,
     )

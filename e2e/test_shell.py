@@ -192,6 +192,8 @@ def test_an_unattended_screen_signs_out_after_the_idle_time(page: Page) -> None:
     page.clock.install()
     sign_in(page)
     page.goto("/results")
+    # The idle timer is portal.js's; start.js adds it after the first paint, htmx after it.
+    page.wait_for_function("() => window.htmx !== undefined")
     page.clock.fast_forward("15:01")
     # The sign-out said why, so the start page does; the address keeps only where to go back.
     page.wait_for_url("**/?next=%2Fresults")

@@ -137,6 +137,29 @@ async def test_the_stylesheet_is_inline_and_allowed_by_its_hash(client: AsyncCli
     assert "unsafe-inline" not in csp
 
 
+async def test_no_script_is_fetched_before_the_page_is_on_screen(client: AsyncClient) -> None:
+    response = await client.get("/")
+    assert "<script src=" not in response.text
+    scripts = re.findall(r'<script data-scripts="([^"]+)">(.*?)</script>', response.text, re.DOTALL)
+    assert len(scripts) == 1
+    assert response.text.count("<script") == 1
+    urls, source = scripts[0]
+    digest = base64.b64encode(hashlib.sha256(source.encode()).digest()).decode()
+    csp = response.headers["content-security-policy"]
+    assert f"script-src 'self' 'sha256-{digest}'" in csp
+    # start.js adds these after the first paint: ours first, htmx last, each one served;
+    # the passkey and push scripts only where the page has what they work on.
+    entries = [entry.partition("@") for entry in urls.split(" ")]
+    names = {path.split("?")[0].rsplit("/", 1)[1]: when for path, _, when in entries}
+    assert list(names) == ["portal.js", "passkeys.js", "push.js", "htmx.min.js"]
+    assert names["passkeys.js"] == "[data-passkey],[data-passkey-autofill]"
+    assert names["push.js"] == "[data-push-subscribe]"
+    assert names["portal.js"] == names["htmx.min.js"] == ""
+    assert "data-passkey" in response.text  # the start page does call for passkeys.js
+    for path, _, _ in entries:
+        assert (await client.get(path)).status_code == 200
+
+
 async def test_the_more_tab_says_what_is_behind_it(client: AsyncClient) -> None:
     await sign_in(client, await make_person())
     home = (await client.get("/home")).text

@@ -149,8 +149,9 @@
       button.hidden = false;
     });
   }
-  document.addEventListener("DOMContentLoaded", reveal);
+  // start.js runs this file once the page has loaded; htmx:load covers pages it swaps in.
+  reveal();
+  offerInAutofill();
   document.addEventListener("htmx:load", reveal);
-  document.addEventListener("DOMContentLoaded", offerInAutofill);
   document.addEventListener("htmx:load", offerInAutofill);
 })();

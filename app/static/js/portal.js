@@ -3,12 +3,11 @@
 (function () {
   "use strict";
 
+  // start.js runs this file once the page has loaded.
   if ("serviceWorker" in navigator) {
-    window.addEventListener("load", function () {
-      // The page's language goes with the worker, for notices it cannot read.
-      var lang = encodeURIComponent(document.documentElement.lang || "en");
-      navigator.serviceWorker.register("/sw.js?lang=" + lang, { scope: "/" }).catch(function () {});
-    });
+    // The page's language goes with the worker, for notices it cannot read.
+    var lang = encodeURIComponent(document.documentElement.lang || "en");
+    navigator.serviceWorker.register("/sw.js?lang=" + lang, { scope: "/" }).catch(function () {});
   }
 
   // Offline during an htmx navigation: let the browser navigate, so the service worker can
@@ -65,7 +64,7 @@
     }
   });
 
-  var deferredPrompt = null;
+  var deferredPrompt = window.portalInstallPrompt || null;
   var standalone =
     window.matchMedia("(display-mode: standalone)").matches || navigator.standalone === true;
 
@@ -120,6 +119,6 @@
       if (card) card.hidden = true;
     });
   });
-  document.addEventListener("DOMContentLoaded", showInstallHint);
+  showInstallHint();
   document.addEventListener("htmx:load", showInstallHint);
 })();

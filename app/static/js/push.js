@@ -67,6 +67,6 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", setUp);
+  setUp(); // start.js runs this file once the page has loaded
   document.addEventListener("htmx:load", setUp);
 })();
