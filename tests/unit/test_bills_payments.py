@@ -12,9 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.db import write_transaction
+from app.i18n import set_locale
 from app.services.bills import PaymentRefusedError, bill_pay, bills_view, pay_page
 from app.services.bills.ledger import KINDS, account_balance, balance_of
-from app.services.bills.payments import bill_payment_check, new_attempt_key
+from app.services.bills.payments import amount_from_form, bill_payment_check, new_attempt_key
 from app.services.bills.processors.demo import DEMO
 from app.tables import BillingAccount, LedgerEntry, Payment
 from tests.factories import grant, make_account, make_bill, make_patient, make_person
@@ -125,6 +126,43 @@ async def test_another_amount_pays_part_and_more_than_owed_is_refused() -> None:
         with pytest.raises(PaymentRefusedError) as refused:
             await bill_pay(context, key=new_attempt_key(), choice="other", other=other, number=VISA)
         assert refused.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("locale", "typed", "cents"),
+    [
+        ("en", "25.50", 2550),
+        ("en", "$1,234.50", 123450),
+        ("en", "1,50", 150),  # one mark and two digits: cents, never 150 dollars
+        ("es", "25,50", 2550),
+        ("es", "1.234,50 US$", 123450),
+        ("es", "25.00", 2500),  # the English way, still cents
+        ("es", "1,50", 150),
+    ],
+)
+def test_an_amount_is_read_the_way_the_pages_language_writes_it(
+    locale: str, typed: str, cents: int
+) -> None:
+    set_locale(locale)
+    try:
+        assert amount_from_form("other", typed, 0) == cents
+    finally:
+        set_locale("en")
+
+
+@pytest.mark.parametrize(
+    ("locale", "typed"), [("en", "1.234,50"), ("es", "1,234.50"), ("en", "1e3"), ("en", "-5")]
+)
+def test_an_amount_written_the_other_languages_way_is_refused_not_guessed(
+    locale: str, typed: str
+) -> None:
+    set_locale(locale)
+    try:
+        with pytest.raises(PaymentRefusedError) as refused:
+            amount_from_form("other", typed, 0)
+        assert refused.value.reason == "unreadable_amount"
+    finally:
+        set_locale("en")
 
 
 async def test_only_test_cards_are_taken_in_the_demo_and_the_number_is_never_stored() -> None:

@@ -20,10 +20,13 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from babel.numbers import NumberFormatError, parse_decimal
+
 from app.access import PatientContext
 from app.clock import utcnow
 from app.db import lock_names, write_transaction
 from app.errors import NotFoundError
+from app.i18n import current_locale
 from app.services.audit import audit_insert, audit_record
 from app.services.bills.ledger import (
     AccountRef,
@@ -154,13 +157,32 @@ def payer_key(key: str) -> str:
     return PAYER_KEY_PREFIX + key
 
 
+# One separator and at most two digits after it: cents, whichever mark the person used.
+CENTS_ONLY = re.compile(r"\d*[.,]\d{1,2}")
+
+
+def typed_amount(text: str, locale: str) -> Decimal:
+    """An amount as a person writes it in their language: "1,234.50" in English, "1.234,50"
+    in Spanish. Never a guess that moves the decimal point: "1,50" is $1.50 in either
+    language (one mark, two digits after it), and anything ambiguous is refused."""
+    text = re.sub(r"USD|US|\$|\s", "", text.strip(), flags=re.IGNORECASE)
+    if not re.fullmatch(r"[\d.,]+", text):  # no signs, letters or exponents
+        raise PaymentRefusedError("unreadable_amount")
+    try:
+        return parse_decimal(text, locale=locale, strict=True)
+    except NumberFormatError:
+        if CENTS_ONLY.fullmatch(text):
+            return Decimal(text.replace(",", "."))
+    raise PaymentRefusedError("unreadable_amount")
+
+
 def amount_from_form(choice: str, other: str, payable_cents: int) -> int:
-    """The amount the person chose: the whole balance, or another amount they typed."""
+    """The amount the person chose: the whole balance, or another amount they typed, read in
+    the page's language."""
     if choice != "other":
         return payable_cents
-    text = other.strip().replace("$", "").replace(",", "").replace(" ", "")
     try:
-        amount = Decimal(text)
+        amount = typed_amount(other, current_locale())
     except InvalidOperation as error:
         raise PaymentRefusedError("unreadable_amount") from error
     # Nothing anyone pays is near ten million dollars; a number in exponent notation could
