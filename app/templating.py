@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -56,8 +57,14 @@ def build_environment() -> Environment:
         unit=_unit,
         days_away=_days_away,
         money=_money,
+        tel=_tel,
     )
     return env
+
+
+def _tel(phone: str) -> str:
+    """A phone number as a link a phone can dial: "tel:" and only its digits (and a leading +)."""
+    return "tel:" + re.sub(r"(?!^\+)[^\d]", "", phone.strip())
 
 
 def _money(cents: int) -> str:

@@ -43,6 +43,10 @@ def test_a_patient_reads_the_record_a_visit_with_its_pdf_and_downloads_it(page: 
     page.goto("/record/immunizations")
     expect(page.get_by_role("heading", level=1)).to_have_text("Immunization record")
     expect(page.get_by_role("table")).to_contain_text("Shingles (recombinant)")
+    # One tap opens the browser's print dialog (stood in for here: headless has none).
+    page.evaluate("() => { window.print = () => { window.printAsked = true; }; }")
+    page.get_by_role("button", name="Print or save as PDF").click()
+    assert page.evaluate("() => window.printAsked") is True
 
     page.goto("/record")
     with page.expect_download() as download:

@@ -19,6 +19,18 @@
     }
   });
 
+  // Print buttons (the record's printable pages): the browser's own print dialog.
+  function showPrintButtons() {
+    document.querySelectorAll("[data-print]").forEach(function (button) {
+      button.hidden = false;
+    });
+  }
+  showPrintButtons();
+  document.addEventListener("htmx:load", showPrintButtons);
+  document.addEventListener("click", function (event) {
+    if (event.target instanceof Element && event.target.closest("[data-print]")) window.print();
+  });
+
   // After htmx swaps the page, move focus to the main content for screen reader users.
   document.addEventListener("htmx:afterSettle", function (event) {
     var boosted = event.detail && event.detail.boosted;
