@@ -61,8 +61,13 @@ async def document(
 
 @get("/summary", name="record_summary")
 async def summary(context: NamedDependency[PatientContext]) -> Template:
+    summary = await record_summary(context)
     return page(
-        "record/summary.html", context=context, tab="record", record=await record_summary(context)
+        "record/summary.html",
+        context=context,
+        tab="record",
+        record=summary.record,
+        results=summary.results,
     )
 
 

@@ -14,7 +14,15 @@ from httpx import AsyncClient
 from app.services.record.documents import simple_pdf
 from app.services.record.fhir_import import fhir_import
 from app.tables import AuditEvent, Conversation, Patient, RecordDocument
-from tests.factories import Person, grant, make_person, make_record, unique, years_ago
+from tests.factories import (
+    Person,
+    grant,
+    make_person,
+    make_record,
+    make_report,
+    unique,
+    years_ago,
+)
 from tests.querycount import counting_queries
 from tests.web.conftest import csrf_from, sign_in
 
@@ -73,6 +81,31 @@ async def test_the_immunization_record_and_summary_print_and_the_download_is_fhi
     assert download.status_code == 200
     assert download.headers["content-type"].startswith("application/fhir+json")
     assert download.json()["resourceType"] == "Bundle"
+
+
+async def test_the_printable_summary_carries_recent_released_results_the_reader_may_see(
+    client: AsyncClient,
+) -> None:
+    teen = await make_person("Lucas", birth=years_ago(15))
+    await make_report(teen.patient, name="Shown panel", value=131.0)
+    await make_report(teen.patient, name="Held panel", released=False)
+    await make_report(teen.patient, name="Private panel", confidential=True)
+    await sign_in(client, teen)
+    own = (await client.get("/record/summary")).text
+    assert "Recent lab results" in own
+    assert "131" in own
+    assert "Private panel" in own  # the teen's own results, confidential ones too
+    assert "Held panel" not in own  # not released yet: not on the results page either
+    assert await AuditEvent.count().where(
+        (AuditEvent.patient == teen.patient.id) & (AuditEvent.action == "results.list")
+    )
+
+    parent = await make_person("Maria")
+    await grant(parent.account, teen.patient, kind="proxy", relationship="parent")
+    await sign_in(client, parent, teen.patient.id)
+    guardian = (await client.get("/record/summary")).text
+    assert "Shown panel" in guardian
+    assert "Private panel" not in guardian
 
 
 async def test_another_patient_s_visit_and_document_are_not_found(client: AsyncClient) -> None:

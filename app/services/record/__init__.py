@@ -21,6 +21,7 @@ from app.db import write_transaction
 from app.errors import NotFoundError
 from app.services.audit import audit_record
 from app.services.record.documents import document_read
+from app.services.results import ReportSummary, results_list
 from app.tables import (
     Allergy,
     Immunization,
@@ -238,9 +239,26 @@ async def record_overview(context: PatientContext, *, visits: int = 20) -> Healt
     return await _record(context, action="record.view", visits=visits)
 
 
-async def record_summary(context: PatientContext) -> HealthRecord:
+@dataclass(frozen=True)
+class RecordSummary:
+    """The printable summary: the record, and the latest released lab reports when the
+    reader may see results (read through the results page's own selector and audit)."""
+
+    record: HealthRecord
+    results: tuple[ReportSummary, ...]
+
+
+SUMMARY_REPORTS = 5
+
+
+async def record_summary(context: PatientContext) -> RecordSummary:
     """Everything in the record the reader may see, for the printable summary."""
-    return await _record(context, action="record.summary", visits=1000)
+    record = await _record(context, action="record.summary", visits=1000)
+    if not context.may("results"):
+        return RecordSummary(record=record, results=())
+    return RecordSummary(
+        record=record, results=tuple(await results_list(context, limit=SUMMARY_REPORTS))
+    )
 
 
 async def _record(context: PatientContext, *, action: str, visits: int) -> HealthRecord:
