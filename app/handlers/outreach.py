@@ -88,7 +88,7 @@ async def status(request: Request[Any, Any, Any]) -> Response[str]:
 @get("/go/{token:str}", name="campaign_link", cache=False)
 async def go(request: Request[Any, Any, Any], token: FromPath[str]) -> Redirect:
     """A campaign's link: counted once, then on to the screen it is about."""
-    target = await campaign_click(token)
+    target = await campaign_click(token, user_agent=request.headers.get("user-agent", ""))
     if target is None:
         raise NotFoundError("link")
     if target.token is not None:

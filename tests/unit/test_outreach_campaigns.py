@@ -28,6 +28,7 @@ from app.services.outreach.campaigns import (
     campaign_open,
     campaign_schedule,
     campaigns_send_due,
+    is_link_preview,
     segment_audience,
     template_samples,
 )
@@ -271,6 +272,15 @@ async def test_an_enrollment_campaign_link_opens_a_fresh_enrollment_link() -> No
     )[0]["body"]
     assert "PARAR" in body  # in the record's language
     token = body.split("/go/", 1)[1].split()[0]
+    # A messages app drawing the preview neither counts nor replaces the invitation.
+    preview = await campaign_click(token, user_agent="WhatsApp/2.23.20 A")
+    assert preview is not None
+    assert (preview.route, preview.token) == ("landing", None)
+    assert await EnrollmentInvite.count().where(
+        EnrollmentInvite.patient == invited.id,
+        EnrollmentInvite.voided_at.is_null(),
+        EnrollmentInvite.token_hash == f"{invited.id + 1:064d}",
+    )
     target = await campaign_click(token)
     assert target is not None
     assert target.route == "enroll"
@@ -399,3 +409,20 @@ async def test_someone_who_turned_every_notice_off_gets_no_campaign() -> None:
     sends = await _sends(person.patient.id)
     assert [(s["channel"], s["skipped"]) for s in sends] == [("", "no_consent")]
     assert await _campaign_texts(phone) == 0
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "preview"),
+    [
+        ("facebookexternalhit/1.1 Facebot Twitterbot/1.0", True),  # Apple Messages
+        ("WhatsApp/2.23.20.0 A", True),
+        ("Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)", True),
+        ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", True),
+        ("TelegramBot (like TwitterBot)", True),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15", False),
+        ("Mozilla/5.0 (Linux; Android 10; CUBOT X30) AppleWebKit/537.36 Chrome/120", False),
+        ("", False),
+    ],
+)
+def test_a_link_previewer_is_told_from_a_person(user_agent: str, preview: bool) -> None:
+    assert is_link_preview(user_agent) is preview

@@ -128,6 +128,17 @@ async def test_a_manager_runs_a_campaign_and_its_link_counts(client: AsyncClient
     )
     link = f"/go/{send[0]['token']}"
     assert link in await _text_to(phone)
+    # A phone drawing the link's preview is not the person tapping it.
+    preview = await client.get(
+        link, headers={"user-agent": "facebookexternalhit/1.1 Facebot Twitterbot/1.0"}
+    )
+    assert preview.status_code == 303
+    assert preview.headers["location"] == "/visits/new"
+    assert not (
+        await CampaignSend.select(CampaignSend.clicked_at).where(
+            CampaignSend.token == send[0]["token"]
+        )
+    )[0]["clicked_at"]
     await sign_in(client, person)
     followed = await client.get(link)
     assert followed.status_code == 303

@@ -18,6 +18,7 @@ person) and acted (booked online, enrolled, or turned on notices after the click
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -478,12 +479,38 @@ class Target:
     token: str | None = None
 
 
-async def campaign_click(token: str) -> Target | None:
+# Programs that fetch a link to draw its preview (in a chat, a phone's messages, a mail
+# filter) before, or instead of, a person tapping it. Generic "bot/", "crawler" and "spider"
+# catch most; the rest name themselves. Not "bot" alone: phones such as CUBOT carry it.
+LINK_PREVIEWERS = re.compile(
+    r"facebookexternalhit|facebot|whatsapp|slackbot|slack-imgproxy|twitterbot|telegrambot"
+    r"|discordbot|linkedinbot|skypeuripreview|googlebot|bingbot|applebot|redditbot|pinterest"
+    r"|embedly|iframely|vkshare|mastodon|preview|bot/|crawler|spider",
+    re.IGNORECASE,
+)
+
+
+def is_link_preview(user_agent: str) -> bool:
+    return bool(LINK_PREVIEWERS.search(user_agent))
+
+
+async def campaign_click(token: str, *, user_agent: str = "") -> Target | None:
     """Count the first click on a campaign link and say where it leads; None for a token
     that is no campaign's. An enrollment link is made fresh for the record (the older one
-    stops working), unless the record has been enrolled meanwhile."""
+    stops working), unless the record has been enrolled meanwhile. A link previewer is not
+    a click: it gets the clinic's start page or the screen, and nothing is counted or made."""
     if not token or len(token) > 43:
         return None
+    if is_link_preview(user_agent):
+        row = (
+            await CampaignSend.select(CampaignSend.campaign.template)
+            .where(CampaignSend.token == token)
+            .first()
+        )
+        if row is None:
+            return None
+        target = TEMPLATES[row["campaign.template"]].target
+        return Target("landing" if target == "enroll" else target)
     async with write_transaction():
         row = (
             await CampaignSend.select(
