@@ -148,7 +148,8 @@ NOTICES: dict[str, Notice] = {
     ),
     "pay_too_little": Notice(N_("Please pay at least $1.00, or the whole balance."), error=True),
     "pay_unreadable_amount": Notice(
-        N_("Please enter the amount as a number, like 25.00."), error=True
+        N_("Please enter the amount as a number with its cents, like 25.00 or 1500.00."),
+        error=True,
     ),
     "pay_too_many_declines": Notice(
         N_(

@@ -17,16 +17,13 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
-
-from babel.numbers import NumberFormatError, parse_decimal
 
 from app.access import PatientContext
 from app.clock import utcnow
 from app.db import lock_names, write_transaction
 from app.errors import NotFoundError
-from app.i18n import current_locale
 from app.services.audit import audit_insert, audit_record
 from app.services.bills.ledger import (
     AccountRef,
@@ -157,43 +154,40 @@ def payer_key(key: str) -> str:
     return PAYER_KEY_PREFIX + key
 
 
-# One separator and at most two digits after it: cents, whichever mark the person used.
-CENTS_ONLY = re.compile(r"\d*[.,]\d{1,2}")
+# Cents at the end: a mark and one or two digits ("25.50", "25,50").
+CENTS = re.compile(r"[.,]([0-9]{1,2})$")
+LONGEST_AMOUNT = 20
 
 
-def typed_amount(text: str, locale: str) -> Decimal:
-    """An amount as a person writes it in their language: "1,234.50" in English, "1.234,50"
-    in Spanish. Never a guess that moves the decimal point: "1,50" is $1.50 in either
-    language (one mark, two digits after it), and anything ambiguous is refused."""
+def typed_amount(text: str) -> Decimal:
+    """An amount as people write it in English or Spanish, read the same whichever language
+    the page was in: "1,234.50" and "1.234,50" are both $1,234.50, and "1,50" is $1.50 (a
+    mark and one or two digits are cents). "1,500" alone is refused: $1,500 to one reader,
+    $1.50 to the other, and a payment must never guess."""
     text = re.sub(r"USD|US|\$|\s", "", text.strip(), flags=re.IGNORECASE)
-    if not re.fullmatch(r"[\d.,]+", text):  # no signs, letters or exponents
+    if not text or len(text) > LONGEST_AMOUNT or not re.fullmatch(r"[0-9.,]+", text):
         raise PaymentRefusedError("unreadable_amount")
-    try:
-        return parse_decimal(text, locale=locale, strict=True)
-    except NumberFormatError:
-        if CENTS_ONLY.fullmatch(text):
-            return Decimal(text.replace(",", "."))
-    raise PaymentRefusedError("unreadable_amount")
+    whole, cents = text, "0"
+    tail = CENTS.search(text)
+    if tail:
+        whole, cents = text[: tail.start()], tail.group(1)
+    groups = re.split(r"[.,]", whole)
+    marks = set(re.findall(r"[.,]", whole))
+    if marks:
+        grouped = 1 <= len(groups[0]) <= 3 and all(len(group) == 3 for group in groups[1:])
+        one_group_no_cents = len(groups) == 2 and not tail
+        mixed = len(marks) > 1 or (tail is not None and text[tail.start()] in marks)
+        if not grouped or one_group_no_cents or mixed:
+            raise PaymentRefusedError("unreadable_amount")
+    return Decimal(f"{''.join(groups) or '0'}.{cents}")
 
 
 def amount_from_form(choice: str, other: str, payable_cents: int) -> int:
-    """The amount the person chose: the whole balance, or another amount they typed, read in
-    the page's language."""
+    """The amount the person chose: the whole balance, or another amount they typed."""
     if choice != "other":
         return payable_cents
-    try:
-        amount = typed_amount(other, current_locale())
-    except InvalidOperation as error:
-        raise PaymentRefusedError("unreadable_amount") from error
-    # Nothing anyone pays is near ten million dollars; a number in exponent notation could
-    # be far beyond what quantize() can hold (it raises rather than answering).
-    if not amount.is_finite() or abs(amount) > MAXIMUM_AMOUNT:
-        raise PaymentRefusedError("unreadable_amount")
-    try:
-        exact = amount == amount.quantize(Decimal("0.01"))
-    except InvalidOperation as error:
-        raise PaymentRefusedError("unreadable_amount") from error
-    if not exact:
+    amount = typed_amount(other)
+    if amount > MAXIMUM_AMOUNT:  # nothing anyone pays is near ten million dollars
         raise PaymentRefusedError("unreadable_amount")
     return int(amount * 100)
 
