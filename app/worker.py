@@ -220,6 +220,13 @@ async def run_worker(channels: dict[str, Channel], stop: asyncio.Event) -> None:
     dashboard = asyncio.create_task(run_dashboard(stop))
     next_housekeeping = next_release = next_campaigns = 0.0
     while not stop.is_set():
+        # Delivery first: at start-up, messages already waiting (a reminder, a sign-in code)
+        # go out before the periodic duties, which on a large clinic take a while.
+        try:
+            claimed = await outbox_deliver(channels=channels, worker=name, lease=LEASE)
+        except Exception as error:  # keep delivering; rows stay pending for the next round
+            log.error("outbox round failed: %s", type(error).__name__)
+            claimed = 0
         if time.monotonic() >= next_housekeeping:
             next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
             await _housekeeping()
@@ -229,11 +236,6 @@ async def run_worker(channels: dict[str, Channel], stop: asyncio.Event) -> None:
         if time.monotonic() >= next_campaigns:
             next_campaigns = time.monotonic() + CAMPAIGN_SECONDS
             await _send_campaigns()
-        try:
-            claimed = await outbox_deliver(channels=channels, worker=name, lease=LEASE)
-        except Exception as error:  # keep delivering; rows stay pending for the next round
-            log.error("outbox round failed: %s", type(error).__name__)
-            claimed = 0
         if claimed == 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=POLL_SECONDS)
