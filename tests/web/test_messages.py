@@ -120,6 +120,12 @@ async def test_a_refused_form_comes_back_with_the_text_as_typed(client: AsyncCli
     assert "Here is the form, thank you!" in text
     assert 'value="Lab form"' in text
     assert "Please choose your files again." in text
+    # A screen reader on the file field hears what is wrong with it, then the hint.
+    assert re.search(
+        r'<input class="field" type="file" id="files"[^>]*aria-invalid="true"'
+        r' aria-describedby="form-error files-hint"',
+        text,
+    )
     too_big = await _send(
         client,
         {"topic": "question", "body": "A big photo"},
