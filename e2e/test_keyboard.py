@@ -110,3 +110,26 @@ def test_a_sent_form_puts_the_focus_on_the_page_with_its_notice_first(signed_in:
     expect(page.locator("main")).to_be_focused()
     expect(page.locator("main > :first-child")).to_have_attribute("role", "status")
     expect(page.get_by_role("status")).to_have_text("Saved.")
+
+
+def test_on_a_phone_tab_never_hides_the_focus_under_the_bars(signed_in: Page) -> None:
+    """The top bar sticks and the tab bar is fixed: the page scrolls what Tab reaches clear
+    of both, forwards and back."""
+    page = signed_in
+    hidden = """() => {
+      const el = document.activeElement;
+      if (el.matches('.skip, body') || el.closest('.topbar, .tabbar')) return '';
+      const box = el.getBoundingClientRect();
+      const under = (bar) => {
+        const edge = document.querySelector(bar).getBoundingClientRect();
+        return box.bottom > edge.top + 1 && box.top < edge.bottom - 1;
+      };
+      return under('.tabbar') || under('.topbar') ? (el.innerText || el.id).slice(0, 30) : '';
+    }"""
+    for path in ("/home", "/record", "/notifications"):
+        page.goto(path)
+        covered = []
+        for key in ["Tab"] * 30 + ["Shift+Tab"] * 30:
+            page.keyboard.press(key)
+            covered.append(page.evaluate(hidden))
+        assert [name for name in covered if name] == [], path
