@@ -66,7 +66,7 @@ from app.security import (
 from app.services.rate_limit import rate_limit_close
 from app.settings import Settings, get_settings
 from app.templating import build_environment, set_clinic_profile
-from app.web.flash import clear_shown_notice_hook, flashed_notice
+from app.web.flash import clear_shown_notice_hook, flashed_notice, notice_about
 from app.web.identity import IdentifyRequest
 from app.web.origin import provide_origin
 from app.worker import channels_from_settings, run_worker
@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     environment.globals["session_idle_seconds"] = settings.session_idle_minutes * 60
     environment.globals["demo"] = settings.demo
     environment.globals["flashed_notice"] = flashed_notice  # the layout's notice area
+    environment.globals["notice_about"] = notice_about  # a field the notice is about
     age_rules_set(AgeRules(settings.proxy_adolescent_age, settings.proxy_adult_age))
 
     @asynccontextmanager

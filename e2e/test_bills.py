@@ -41,7 +41,7 @@ def test_a_declined_card_gives_a_clear_message_and_changes_nothing(page: Page) -
     page.get_by_label("Card number").fill("4000 0000 0000 0002")
     page.get_by_role("button", name="Pay", exact=True).click()
     page.wait_for_url("**/bills/pay")
-    expect(page.get_by_role("status")).to_have_text(
+    expect(page.get_by_role("alert")).to_have_text(
         "Your card was declined. Nothing was charged. Try another card, or call your bank."
     )
     expect(page.get_by_text("You owe $90.00")).to_be_visible()

@@ -19,7 +19,7 @@ from litestar.plugins.htmx import ClientRedirect
 from litestar.response import Redirect, Template
 
 from app.errors import NotFoundError, NotPermittedError
-from app.handlers.support import NO_STORE, STAFF_PREFIX, htmx_target
+from app.handlers.support import NO_STORE, STAFF_PREFIX, choose_locale, htmx_target
 
 log = logging.getLogger("portal.errors")
 
@@ -33,6 +33,11 @@ def _error_page(request: Request[Any, Any, Any], status_code: int) -> Template:
     if partial:
         # A partial request that failed: show the error where the page's content goes.
         headers.update({"HX-Retarget": "#main", "HX-Reswap": "innerHTML"})
+    # An address no route matches is answered before the middleware that finds who is
+    # signed in and chooses the language: choose it here, or a Spanish reader gets an
+    # English page marked lang="en".
+    if not hasattr(request.state, "actor") and not hasattr(request.state, "staff"):
+        choose_locale(request, None)
     # When the record was already opened (e.g. a caregiver on a page their access leaves
     # out), the error sits inside the usual frame: whose record, the chips, the tab bar.
     context = getattr(request.state, "patient_context", None)

@@ -69,6 +69,12 @@ async def identify_request(request: Request[Any, Any, Any]) -> None:
         request.state.actor = None
     else:
         actor = request.state.actor = await _signed_in(request, PATIENTS)
+    choose_locale(request, actor)
+
+
+def choose_locale(request: Request[Any, Any, Any], actor: Actor | None) -> None:
+    """The page's language: the account's choice, then the language cookie, then the
+    browser's Accept-Language."""
     set_locale(
         negotiate_locale(
             account_choice=actor.locale if actor else None,

@@ -284,6 +284,14 @@ def flashed_notice(context: Context) -> ShownNotice | None:
     return ShownNotice(text=text, error=notice.error)
 
 
+@pass_context
+def notice_about(context: Context, *keys: str) -> bool:
+    """Whether the flashed notice is one of these keys: a page ties its field to the notice
+    that asks to put it right (aria-invalid, aria-describedby="notice")."""
+    request = context.get("request")
+    return request is not None and request.cookies.get(cookie_name(NOTICE_COOKIE)) in keys
+
+
 def clear_shown_notice_hook() -> Callable[[Message, Scope], Awaitable[None]]:
     """A before_send hook: once a page showed the notice, the browser drops its cookie."""
     gone = Cookie(

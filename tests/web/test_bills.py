@@ -386,3 +386,48 @@ async def test_the_bills_page_costs_the_same_however_many_statements(
     client: AsyncClient,
 ) -> None:
     assert await _bills_queries(client, 1) == await _bills_queries(client, 6)
+
+
+async def test_an_amount_refused_marks_the_amount_field_with_its_reason(
+    client: AsyncClient,
+) -> None:
+    person = await make_person()
+    await make_bill(person.patient)
+    await sign_in(client, person)
+    page = await client.get("/bills/pay")
+    assert 'id="other"' in page.text
+    assert 'aria-describedby="notice"' not in page.text
+    refused = await client.post(
+        "/bills/pay",
+        data={
+            "_csrf_token": csrf_from(page.text),
+            "key": _key(page.text),
+            "amount": "other",
+            "other": "lots",
+            "card": "",
+            "number": "4242 4242 4242 4242",
+        },
+    )
+    assert flashed(refused) == "pay_unreadable_amount"
+    again = (await client.get("/bills/pay")).text
+    assert '<p id="notice" class="error" role="alert">Please enter the amount' in again
+    assert re.search(r'id="other"[^>]*aria-invalid="true" aria-describedby="notice"', again)
+
+
+async def test_guest_pay_ties_a_code_that_does_not_match_to_both_fields(
+    client: AsyncClient,
+) -> None:
+    start = await client.get("/pay")
+    missed = await client.post(
+        "/pay",
+        data={
+            "_csrf_token": csrf_from(start.text),
+            "code": "NOSUCHCODE",
+            "birth_date": "1950-01-01",
+        },
+    )
+    assert '<p id="find-error" class="error" role="alert">' in missed.text
+    for field in ("code", "birth_date"):
+        assert re.search(
+            rf'id="{field}"[^>]*aria-invalid="true" aria-describedby="find-error"', missed.text
+        ), field

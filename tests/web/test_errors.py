@@ -45,3 +45,16 @@ async def test_an_expired_session_sends_the_person_to_sign_in_again(client: Asyn
     response = await client.get("/home", follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"] == "/?next=/home"
+
+
+async def test_an_address_no_route_matches_is_answered_in_the_readers_language(
+    client: AsyncClient,
+) -> None:
+    response = await client.get("/no-such-page", headers={"Accept-Language": "es-ES,es;q=0.9"})
+    assert response.status_code == 404
+    assert '<html lang="es">' in response.text
+    assert "Ir al contenido" in response.text
+
+    client.cookies.set("portal_lang", "es")
+    response = await client.get("/no-such-page")
+    assert '<html lang="es">' in response.text

@@ -14,7 +14,9 @@ from app.web.flash import NOTICE_SECONDS, NOTICES
 from tests.factories import make_person
 from tests.web.conftest import csrf_from, flashed, running, sign_in
 
-_NOTICE_AREA = re.compile(r'<p id="notice" class="(notice|error)" role="status">([^<]*)</p>')
+_NOTICE_AREA = re.compile(
+    r'<p id="notice" class="(notice|error)" role="(?:status|alert)">([^<]*)</p>'
+)
 
 
 def _notice_areas(html: str) -> list[tuple[str, str]]:
@@ -42,6 +44,29 @@ async def test_a_notice_is_shown_once_in_the_layouts_notice_area(
         for c in shown.headers.get_list("set-cookie")
     )
     assert _notice_areas((await client.get("/notifications")).text) == []
+
+
+async def test_a_notice_that_asks_for_a_fix_is_an_alert_and_news_is_a_status(
+    client: httpx.AsyncClient,
+) -> None:
+    """A screen reader speaks an alert at once; news waits its turn."""
+    person = await make_person()
+    await sign_in(client, person)
+    token = csrf_from((await client.get("/notifications")).text)
+    await client.post(
+        "/notifications",
+        data={"quiet": "on", "quiet_start": "late", "quiet_end": "x", "_csrf_token": token},
+        follow_redirects=False,
+    )
+    shown = (await client.get("/notifications")).text
+    assert '<p id="notice" class="error" role="alert">Please enter the quiet hours' in shown
+    assert shown.count('aria-invalid="true" aria-describedby="notice"') == 2  # From and To
+
+    await client.post(
+        "/notifications", data={"results.push": "on", "_csrf_token": token}, follow_redirects=False
+    )
+    shown = (await client.get("/notifications")).text
+    assert '<p id="notice" class="notice" role="status">Saved.</p>' in shown
 
 
 async def test_a_notice_cookie_holds_only_a_key_for_a_minute(client: httpx.AsyncClient) -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from httpx import AsyncClient, Response
 
-from app.tables import Conversation, MessageAttachment, Patient
+from app.tables import Conversation, Message, MessageAttachment, Patient
 from tests.factories import (
     EXECUTABLE,
     PDF_BYTES,
@@ -85,6 +85,23 @@ async def test_a_question_with_a_photo_is_sent_in_one_request(client: AsyncClien
     assert served.content.startswith(b"\xff\xd8\xff")
 
 
+async def test_a_patient_s_message_kept_without_an_author_says_who_wrote_it(
+    client: AsyncClient,
+) -> None:
+    """Older and imported messages keep no author: the patient wrote them, and a screen reader
+    should not hear a date with nobody before it."""
+    person = await make_person("Pia")
+    await sign_in(client, person)
+    sent = await _send(client, {"topic": "question", "body": "An old question"})
+    thread_id = _thread_id(sent.headers["location"])
+    await Message.update({Message.author_name: "", Message.author_account: None}).where(
+        Message.body == "An old question"
+    )
+    page = (await client.get(f"/messages/{thread_id}")).text
+    assert re.search(r'<p class="small muted">Pia · ', page)
+    assert '<p class="small muted"> · ' not in page
+
+
 async def test_a_pdf_only_downloads(client: AsyncClient) -> None:
     person = await make_person("Ugo")
     await sign_in(client, person)
@@ -120,6 +137,12 @@ async def test_a_refused_form_comes_back_with_the_text_as_typed(client: AsyncCli
     assert "Here is the form, thank you!" in text
     assert 'value="Lab form"' in text
     assert "Please choose your files again." in text
+    # A screen reader on the file field hears what is wrong with it, then the hint.
+    assert re.search(
+        r'<input class="field" type="file" id="files"[^>]*aria-invalid="true"'
+        r' aria-describedby="form-error files-hint"',
+        text,
+    )
     too_big = await _send(
         client,
         {"topic": "question", "body": "A big photo"},

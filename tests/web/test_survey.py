@@ -36,6 +36,11 @@ async def test_after_booking_the_patient_is_asked_once_a_month_and_the_answer_co
     page = await _booked_page(client, person.patient.id)
     assert "How easy was that?" in page
     assert "recommend us" in page  # the first time, the quarterly question too
+    # Each scale's ends are read with its question, before the numbers.
+    assert '<fieldset class="scale" aria-describedby="ease-ends">' in page
+    assert '<p class="muted small" id="ease-ends">1 is very hard, 5 is very easy.</p>' in page
+    assert '<fieldset class="scale" aria-describedby="recommend-ends">' in page
+    assert 'id="recommend-ends">0 is not at all likely' in page
     answered = await client.post(
         "/survey",
         data={

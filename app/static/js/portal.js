@@ -31,11 +31,13 @@
     if (event.target instanceof Element && event.target.closest("[data-print]")) window.print();
   });
 
-  // After htmx swaps the page, move focus to the main content for screen reader users.
+  // After htmx swaps the page, move focus to the main content for screen reader users,
+  // or to the first field a refused form asks to put right (its error is read with it).
   document.addEventListener("htmx:afterSettle", function (event) {
     var boosted = event.detail && event.detail.boosted;
     var main = document.getElementById("main");
-    if (boosted && main) main.focus({ preventScroll: true });
+    var field = main && main.querySelector('[aria-invalid="true"]');
+    if (boosted && main) (field || main).focus({ preventScroll: !field });
   });
 
   // Health data does not stay on an unattended screen: when the idle timeout has passed,
