@@ -224,6 +224,7 @@ def test_every_console_page_each_staff_role_can_open(
             paths = ["/staff", "/staff?q=Lopez", str(patient), *tabs]
             if "/staff/results" in tabs:
                 paths += ["/staff/results?show=held", "/staff/results?show=no_note"]
+                paths.append("/staff/results?show=all&page=2")  # the pager with both buttons
             if "/staff/messages" in tabs:
                 page.goto("/staff/messages")
                 thread = page.locator("a[href^='/staff/messages/']").first

@@ -176,6 +176,8 @@ async def test_a_qr_invitation_is_shown_once_and_replaces_the_text_link(
     assert shown.headers["cache-control"] == "no-store"
     assert '<svg viewBox="' in shown.text
     assert 'class="qr"' in shown.text
+    # The code is named for screen readers.
+    assert "<title>A code that opens the invitation</title>" in shown.text
     qr_link = re.search(r"http://\S+(/enroll/[A-Za-z0-9_-]+)", shown.text)
     assert qr_link is not None
     assert (await client.get(qr_link.group(1))).status_code == 200

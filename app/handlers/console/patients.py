@@ -14,6 +14,7 @@ from litestar.response import Redirect, Template
 
 from app.access import StaffActor, age_rules
 from app.handlers.support import htmx_target
+from app.i18n import gettext
 from app.services.caregivers import InviteError, caregivers_for, guardian_invite, staff_grant_revoke
 from app.services.console.patients import (
     join_requests_count,
@@ -106,7 +107,7 @@ async def invite(
             "console/invite_qr.html",
             staff=staff,
             card=card,
-            qr=qr_svg(invitation.link),
+            qr=qr_svg(invitation.link, title=gettext("A code that opens the invitation")),
             link=invitation.link,
         )
     return redirect_to(request, "staff_patient", public_id=public_id, notice=INVITED_BY[via])
