@@ -12,6 +12,7 @@ from app.clinic import clinic_today
 from app.clock import utcnow
 from app.db import write_transaction
 from app.errors import NotFoundError
+from app.i18n import current_locale
 from app.services.audit import audit_staff
 from app.services.enrollment import Invitation, invite_create
 from app.services.outbox import (
@@ -26,7 +27,9 @@ from app.tables import AccessGrant, EnrollmentInvite, JoinRequest, Patient
 
 SEARCH_LIMIT = 25
 _MRN = re.compile(r"^[A-Za-z]{0,4}-?\d{4,}$")
-_US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+_SLASHED_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+# Languages that write the day before the month (14/3/1985).
+_DAY_FIRST = frozenset({"es"})
 
 
 @dataclass(frozen=True)
@@ -70,16 +73,18 @@ class SearchTerms:
         return not self.names and self.birth_date is None and self.mrn is None
 
 
-def search_terms(text: str) -> SearchTerms:
-    """One box for everything: "garcia 3/14/1985", "RFH-100001", "maria garcia"."""
+def search_terms(text: str, locale: str = "en") -> SearchTerms:
+    """One box for everything: "garcia 3/14/1985" (14/3/1985 in Spanish), "1985-03-14",
+    "RFH-100001", "maria garcia"."""
     names: list[str] = []
     birth_date: date | None = None
     mrn: str | None = None
     for word in text.replace(",", " ").split():
-        us_date = _US_DATE.match(word)
+        slashed = _SLASHED_DATE.match(word)
         try:
-            if us_date:
-                month, day, year = (int(part) for part in us_date.groups())
+            if slashed:
+                first, second, year = (int(part) for part in slashed.groups())
+                day, month = (first, second) if locale in _DAY_FIRST else (second, first)
                 birth_date = date(year, month, day)
                 continue
             if re.fullmatch(r"\d{4}-\d{2}-\d{2}", word):
@@ -103,7 +108,7 @@ def _like_prefix(word: str) -> str:
 async def patients_search(*, staff: StaffActor, text: str) -> list[PatientLine]:
     """Patients whose name words, date of birth or MRN match; the search itself is audited
     (not its words, which are personal data)."""
-    terms = search_terms(text)
+    terms = search_terms(text, current_locale())
     if terms.empty:
         return []
     # LOWER(...) LIKE: case-insensitive on both engines (SQLite has no ILIKE).
