@@ -41,7 +41,9 @@ def run_once(url: str, headers: Path | None, out: Path) -> dict[str, Any]:
     if headers is not None:
         command.append(f"--extra-headers={headers}")
     env = {**os.environ, "CHROME_PATH": os.environ.get("CHROME_PATH", "/usr/bin/chromium")}
-    subprocess.run(command, env=env, check=True)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"lighthouse failed on {url}: {done.stderr[-1500:]}")
     report: dict[str, Any] = json.loads(out.read_text())
     return report
 
