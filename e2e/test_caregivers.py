@@ -42,10 +42,9 @@ def test_an_invited_caregiver_sees_appointments_and_bills_until_access_ends(
     expect(carer.get_by_text("You will see: Appointments and bills.")).to_be_visible()
     carer.get_by_role("button", name="Send me a code").click()  # to the invited email
     expect(carer.get_by_label("Code")).to_be_visible()
-    with sqlite3.connect(server_info.database) as db:
-        code_text = db.execute(
-            "SELECT body FROM outbox WHERE recipient = ? ORDER BY id DESC", (CAREGIVER_EMAIL,)
-        ).fetchone()[0]
+    # Read as the demo's outbox page shows it: the outbox table itself drops a message's
+    # text once the worker has sent it, which may already have happened.
+    code_text = received(browser, server, CAREGIVER_EMAIL)[0]
     code = re.search(r"is (\d{6})\.", code_text).group(1)  # type: ignore[union-attr]
     carer.get_by_label("Code").fill(code)
     carer.get_by_label("Your full name").fill("Sam Chen")
