@@ -1,6 +1,8 @@
 """Bills under /bills (signed in): statements, paying in two taps, receipts; guest pay under
 /pay (a statement's code and a date of birth); the processor's webhook. Thin: each handler
-calls one service. What a payment did is a flashed notice, never words in the URL."""
+calls one service. What a payment did is a flashed notice, never words in the URL. With
+Stripe, a new card is entered on Stripe Checkout's page: the pay form's "Pay with a new card"
+is answered with a redirect there, and Stripe sends the person back to .../checkout/..."""
 
 from __future__ import annotations
 
@@ -22,6 +24,15 @@ from app.services.bills import (
     bill_receipt,
     pay_page,
     payment_webhook,
+)
+from app.services.bills.checkout import (
+    CheckoutStep,
+    bill_checkout,
+    bill_checkout_cancelled,
+    bill_checkout_returned,
+    guest_checkout,
+    guest_checkout_cancelled,
+    guest_checkout_returned,
 )
 from app.services.bills.guest import (
     PASS_SECONDS,
@@ -58,7 +69,37 @@ def _outcome_notice(result: PaymentResult) -> str:
         return "payment_pending"
     if result.status == "action_required":
         return "payment_action_required"
+    if result.status == "cancelled":
+        return "payment_cancelled"
     return f"payment_{result.decline_reason or 'declined'}"
+
+
+def _to_stripe(request: Request[Any, Any, Any], url: str) -> Response[Any]:
+    """On to Stripe Checkout's page (its address came from Stripe, checked to be Stripe's).
+    htmx could not follow a redirect to another site, so it is told to load the page."""
+    if request.headers.get("hx-request"):
+        return Response(None, status_code=200, headers={"hx-redirect": url})
+    return Redirect(url, status_code=303)
+
+
+def _after_checkout(
+    request: Request[Any, Any, Any], step: CheckoutStep, *, receipt: str, pay_page: str
+) -> Response[Any]:
+    if step.url:
+        return _to_stripe(request, step.url)
+    return _after_payment(request, step.result, receipt=receipt, pay_page=pay_page)
+
+
+def _after_payment(
+    request: Request[Any, Any, Any], result: PaymentResult, *, receipt: str, pay_page: str
+) -> Redirect:
+    """Where a payment's end leads: its receipt (paid, or still on its way), or the pay
+    page with what happened (nothing charged)."""
+    if result.status in ("succeeded", "processing"):
+        return redirect_to(
+            request, receipt, notice=_outcome_notice(result), payment_id=result.public_id
+        )
+    return redirect_to(request, pay_page, notice=_outcome_notice(result))
 
 
 @get("", name="bills")
@@ -102,7 +143,19 @@ async def pay(context: NamedDependency[PatientContext]) -> Template:
 @post("/pay", name="bills_pay")
 async def pay_post(
     request: Request[Any, Any, Any], context: NamedDependency[PatientContext], data: Form
-) -> Redirect:
+) -> Response[Any]:
+    if data.get("checkout") == "yes":
+        try:
+            step = await bill_checkout(
+                context,
+                key=data.get("key", ""),
+                choice=data.get("amount", "full"),
+                other=data.get("other", ""),
+                save_card=data.get("save") == "yes",
+            )
+        except PaymentRefusedError as refused:
+            return redirect_to(request, "bills_pay_page", notice=f"pay_{refused.reason}")
+        return _after_checkout(request, step, receipt="bills_receipt", pay_page="bills_pay_page")
     try:
         result = await bill_pay(
             context,
@@ -121,6 +174,29 @@ async def pay_post(
             request, "bills_receipt", notice=_outcome_notice(result), payment_id=result.public_id
         )
     return redirect_to(request, "bills_pay_page", notice=_outcome_notice(result))
+
+
+@get("/checkout/{payment_id:str}/done", name="bills_checkout_done")
+async def checkout_done(
+    request: Request[Any, Any, Any],
+    context: NamedDependency[PatientContext],
+    payment_id: FromPath[str],
+) -> Redirect:
+    """Back from Stripe's page after paying (Stripe adds ?session_id=..., which we do not
+    need: the payment knows its session)."""
+    result = await bill_checkout_returned(context, payment_id)
+    return _after_payment(request, result, receipt="bills_receipt", pay_page="bills_pay_page")
+
+
+@get("/checkout/{payment_id:str}/cancel", name="bills_checkout_cancel")
+async def checkout_cancel(
+    request: Request[Any, Any, Any],
+    context: NamedDependency[PatientContext],
+    payment_id: FromPath[str],
+) -> Redirect:
+    """Back from Stripe's page without paying: nothing charged, back to the pay page."""
+    result = await bill_checkout_cancelled(context, payment_id)
+    return _after_payment(request, result, receipt="bills_receipt", pay_page="bills_pay_page")
 
 
 @get("/receipts/{payment_id:str}", name="bills_receipt")
@@ -156,7 +232,17 @@ async def receipt_check(
 signed_in = Router(
     "/bills",
     guards=[account_signed_in],
-    route_handlers=[bills, plan, plan_post, pay, pay_post, receipt, receipt_check],
+    route_handlers=[
+        bills,
+        plan,
+        plan_post,
+        pay,
+        pay_post,
+        checkout_done,
+        checkout_cancel,
+        receipt,
+        receipt_check,
+    ],
 )
 
 
@@ -233,10 +319,22 @@ async def guest_statement_page(request: Request[Any, Any, Any]) -> Template | Re
 
 
 @post("/pay/statement", name="guest_pay")
-async def guest_pay_post(request: Request[Any, Any, Any], data: Form) -> Redirect:
+async def guest_pay_post(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
     statement_id = _guest_statement(request)
     if statement_id is None:
         return redirect_to(request, "guest_pay_find_page")
+    if data.get("checkout") == "yes":
+        try:
+            step = await guest_checkout(
+                statement_id,
+                key=data.get("key", ""),
+                choice=data.get("amount", "full"),
+                other=data.get("other", ""),
+                visitor=_visitor(request),
+            )
+        except PaymentRefusedError as refused:
+            return redirect_to(request, "guest_pay_page", notice=f"pay_{refused.reason}")
+        return _after_checkout(request, step, receipt="guest_receipt", pay_page="guest_pay_page")
     try:
         result = await guest_pay(
             statement_id,
@@ -254,6 +352,28 @@ async def guest_pay_post(request: Request[Any, Any, Any], data: Form) -> Redirec
             request, "guest_receipt", notice=_outcome_notice(result), payment_id=result.public_id
         )
     return redirect_to(request, "guest_pay_page", notice=_outcome_notice(result))
+
+
+@get("/pay/checkout/{payment_id:str}/done", name="guest_checkout_done")
+async def guest_checkout_done(
+    request: Request[Any, Any, Any], payment_id: FromPath[str]
+) -> Redirect:
+    statement_id = _guest_statement(request)
+    if statement_id is None:
+        return redirect_to(request, "guest_pay_find_page")
+    result = await guest_checkout_returned(statement_id, payment_id, _visitor(request))
+    return _after_payment(request, result, receipt="guest_receipt", pay_page="guest_pay_page")
+
+
+@get("/pay/checkout/{payment_id:str}/cancel", name="guest_checkout_cancel")
+async def guest_checkout_cancel(
+    request: Request[Any, Any, Any], payment_id: FromPath[str]
+) -> Redirect:
+    statement_id = _guest_statement(request)
+    if statement_id is None:
+        return redirect_to(request, "guest_pay_find_page")
+    result = await guest_checkout_cancelled(statement_id, payment_id, _visitor(request))
+    return _after_payment(request, result, receipt="guest_receipt", pay_page="guest_pay_page")
 
 
 @get("/pay/receipts/{payment_id:str}", name="guest_receipt")
@@ -293,6 +413,8 @@ router = Router(
         guest_find_post,
         guest_statement_page,
         guest_pay_post,
+        guest_checkout_done,
+        guest_checkout_cancel,
         guest_receipt_page,
         guest_receipt_check,
     ],

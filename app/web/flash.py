@@ -135,6 +135,7 @@ NOTICES: dict[str, Notice] = {
         ),
         error=True,
     ),
+    "payment_cancelled": Notice(N_("You left the card page before paying. Nothing was charged.")),
     "pay_nothing_owed": Notice(N_("There is nothing to pay right now.")),
     "pay_in_progress": Notice(
         N_(
