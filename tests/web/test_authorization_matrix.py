@@ -108,6 +108,9 @@ class Owner(enum.Enum):
     # An item in an area of the record (a conversation, its attachment): looked up only
     # among what the grant shows, so a grant that does not open the area gets 404 too.
     HIDDEN = "an item the grant must open the area to see"
+    # A payment's way back from Stripe Checkout: only the account that started it, even
+    # among those the grant lets see the record's bills.
+    PAYER = "a payment the persona's own account started"
 
 
 class Outcome(enum.Enum):
@@ -180,6 +183,14 @@ CEREMONY = ALLOWED | {400}
 VISIT = Rule(Kind.PATIENT, area="appointments", owner=Owner.RECORD, params={"visit_id": "visit"})
 # A payment made on the record's bills: its receipt.
 RECEIPT = Rule(Kind.PATIENT, area="billing", owner=Owner.RECORD, params={"payment_id": "payment"})
+# The way back from Stripe Checkout (paid, or left): the payment's own account only.
+CHECKOUT_BACK = Rule(
+    Kind.PATIENT,
+    area="billing",
+    owner=Owner.PAYER,
+    params={"payment_id": "checkout_payment"},
+    why="a finished payment: 303 to its receipt",
+)
 # Guest pay: without a pass for a statement (set after a code and date of birth match),
 # every guest page sends the browser back to /pay.
 GUEST = Rule(Kind.PUBLIC, why="without a statement pass: 303 to /pay")
@@ -345,6 +356,8 @@ MATRIX: dict[tuple[str, str], Rule] = {
         form={"key": "matrix-key", "amount": "full", "number": "4000000000000002"},
         why="with no bill on the record: 303 back to the pay page",
     ),
+    ("GET", "/bills/checkout/{payment_id}/done"): CHECKOUT_BACK,
+    ("GET", "/bills/checkout/{payment_id}/cancel"): CHECKOUT_BACK,
     ("GET", "/bills/receipts/{payment_id}"): RECEIPT,
     ("POST", "/bills/receipts/{payment_id}/check"): replace(RECEIPT, form={}),
     ("POST", "/bills/webhook"): public(
@@ -359,6 +372,12 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ),
     ("GET", "/pay/statement"): GUEST,
     ("POST", "/pay/statement"): replace(GUEST, form={}),
+    ("GET", "/pay/checkout/{payment_id}/done"): replace(
+        GUEST, params={"payment_id": "checkout_payment"}
+    ),
+    ("GET", "/pay/checkout/{payment_id}/cancel"): replace(
+        GUEST, params={"payment_id": "checkout_payment"}
+    ),
     ("GET", "/pay/receipts/{payment_id}"): replace(GUEST, params={"payment_id": "payment"}),
     ("POST", "/pay/receipts/{payment_id}/check"): replace(
         GUEST, params={"payment_id": "payment"}, form={}
@@ -648,6 +667,8 @@ def expected(rule: Rule, persona: str) -> Outcome:
     if rule.kind is Kind.SELF:
         return Outcome.FORBIDDEN
     if rule.owner is Owner.HIDDEN and persona == "proxy_wrong":
+        return Outcome.NOT_FOUND
+    if rule.owner is Owner.PAYER and persona == "proxy_right":
         return Outcome.NOT_FOUND
     return Outcome.OK if persona == "proxy_right" or rule.area is None else Outcome.FORBIDDEN
 
@@ -1011,6 +1032,29 @@ async def _payment(world: World) -> str:
     return str(payment.public_id)
 
 
+async def _checkout_payment(world: World) -> str:
+    """A payment the patient's own account made with a new card on Stripe Checkout, already
+    finished (so its way back asks Stripe nothing)."""
+    if "billing_account" not in world.facts:
+        world.facts["billing_account"] = await _billing_account(world)
+    account_id = int(world.facts["billing_account_id"])
+    payment = Payment(
+        account=account_id,
+        idempotency_key=unique("matrix-checkout-"),
+        amount_cents=2_000,
+        status="succeeded",
+        processor="stripe",
+        processor_ref=unique("pi_matrix_"),
+        checkout_session=unique("cs_matrix_"),
+        paid_by_account=world.account_id,
+    )
+    await Payment.insert(payment)
+    await LedgerEntry.insert(
+        LedgerEntry(account=account_id, kind="payment", amount_cents=2_000, payment=payment.id)
+    )
+    return str(payment.public_id)
+
+
 async def _template(_: World) -> str:
     return str((await make_reply_template()).public_id)
 
@@ -1030,6 +1074,7 @@ FACTS: dict[str, Callable[[World], Awaitable[str]]] = {
     "template": _template,
     "billing_account": _billing_account,
     "payment": _payment,
+    "checkout_payment": _checkout_payment,
     "dead_letter": _dead_letter,
     "push_device": _push_device,
     "report": _report,
