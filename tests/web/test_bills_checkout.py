@@ -445,3 +445,23 @@ async def test_a_card_kept_through_checkout_pays_the_next_bill_with_its_customer
     intent = [seen for seen in stripe.fake.requests if seen.path == "/v1/payment_intents"][-1]
     customer, _, method = card[0]["token"].partition(":")
     assert (intent.form["customer"], intent.form["payment_method"]) == (customer, method)
+
+
+async def test_the_pay_form_loads_stripe_s_page_in_full_and_htmx_is_told_to_as_well(
+    stripe: Stripe,
+) -> None:
+    await _signed_in_with_bill(stripe)
+    page = await stripe.client.get("/bills/pay")
+    assert re.search(r'<form[^>]*id="pay-form"[^>]*hx-boost="false"', page.text)
+    answer = await stripe.client.post(
+        "/bills/pay",
+        data={
+            "_csrf_token": csrf_from(page.text),
+            "key": _key(page.text),
+            "amount": "full",
+            "checkout": "yes",
+        },
+        headers={"hx-request": "true"},
+    )
+    assert answer.status_code == 200
+    assert answer.headers["hx-redirect"].startswith(CHECKOUT_PAGE)
