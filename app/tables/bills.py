@@ -75,7 +75,9 @@ class Payment(Table):
     amount_cents = Integer()
     currency = Varchar(length=3, default="usd")
     # processing | succeeded | declined | action_required | failed | cancelled (left Stripe
-    # Checkout's page without paying)
+    # Checkout's page without paying) | review (Stripe took money we did not post: its
+    # amount was not ours, or it came after the payment ended; the billing office refunds
+    # it by processor_ref). Only `processing` holds the balance.
     status = Varchar(length=20, default="processing")
     # portal | guest | plan | staff: where it came through, for the clinic's dashboard
     channel = Varchar(length=10, default="portal")

@@ -114,6 +114,8 @@ class PaymentResult:
     decline_reason: str = ""
     card_brand: str = ""
     card_last4: str = ""
+    # Stripe Checkout's page, while the payment waits for its payer's card there.
+    url: str = ""
 
 
 # An audit row for this payer: (action, the payment's public id).
@@ -195,6 +197,8 @@ def amount_from_form(choice: str, other: str, payable_cents: int) -> int:
 
 
 async def in_progress_cents(account_id: int) -> int:
+    """What is on its way (payments still processing): not payable again until they end.
+    (A payment in `review` holds nothing: it was never posted.)"""
     rows = await Payment.raw(
         "SELECT COALESCE(SUM(amount_cents), 0) AS total FROM payment "
         "WHERE account = {} AND status = 'processing'",
@@ -548,6 +552,9 @@ class Receipt:
     guarantor_name: str
     account_public_id: str
     balance_after_cents: int
+    # Its card is entered on Stripe Checkout's page, and the one viewing it started it
+    # (while processing, its receipt offers to go on to that page, or to cancel).
+    checkout: bool = False
 
 
 async def receipt_of(
@@ -573,6 +580,8 @@ async def receipt_of(
         Payment.completed_at,
         Payment.paid_by_account,
         Payment.statement,
+        Payment.processor,
+        Payment.card_token,
     ).where((Payment.public_id == payment_public_id) & (Payment.account == account.id))
     if not rows:
         raise NotFoundError("payment")
@@ -597,6 +606,7 @@ async def receipt_of(
             guarantor_name=account.guarantor_name,
             account_public_id=account.public_id,
             balance_after_cents=await account_balance(account.id),
+            checkout=card_shown and row["processor"] == "stripe" and not row["card_token"],
         ),
         row["id"],
     )
