@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from litestar import Request, Response, Router, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from app.access import PatientContext
@@ -29,9 +29,11 @@ from app.services.bills.checkout import (
     CheckoutStep,
     bill_checkout,
     bill_checkout_cancelled,
+    bill_checkout_left,
     bill_checkout_returned,
     guest_checkout,
     guest_checkout_cancelled,
+    guest_checkout_left,
     guest_checkout_returned,
 )
 from app.services.bills.guest import (
@@ -71,6 +73,8 @@ def _outcome_notice(result: PaymentResult) -> str:
         return "payment_action_required"
     if result.status == "cancelled":
         return "payment_cancelled"
+    if result.status == "review":
+        return "payment_review"
     return f"payment_{result.decline_reason or 'declined'}"
 
 
@@ -92,10 +96,13 @@ def _after_checkout(
 
 def _after_payment(
     request: Request[Any, Any, Any], result: PaymentResult, *, receipt: str, pay_page: str
-) -> Redirect:
-    """Where a payment's end leads: its receipt (paid, or still on its way), or the pay
-    page with what happened (nothing charged)."""
-    if result.status in ("succeeded", "processing"):
+) -> Response[Any]:
+    """Where a payment's end leads: Stripe's page while its session waits for the card,
+    its receipt (paid, still on its way, or being checked), or the pay page with what
+    happened (nothing charged)."""
+    if result.url:
+        return _to_stripe(request, result.url)
+    if result.status in ("succeeded", "processing", "review"):
         return redirect_to(
             request, receipt, notice=_outcome_notice(result), payment_id=result.public_id
         )
@@ -181,9 +188,9 @@ async def checkout_done(
     request: Request[Any, Any, Any],
     context: NamedDependency[PatientContext],
     payment_id: FromPath[str],
-) -> Redirect:
+) -> Response[Any]:
     """Back from Stripe's page after paying (Stripe adds ?session_id=..., which we do not
-    need: the payment knows its session)."""
+    need: the payment knows its session); on to the page again while it is open."""
     result = await bill_checkout_returned(context, payment_id)
     return _after_payment(request, result, receipt="bills_receipt", pay_page="bills_pay_page")
 
@@ -193,9 +200,11 @@ async def checkout_cancel(
     request: Request[Any, Any, Any],
     context: NamedDependency[PatientContext],
     payment_id: FromPath[str],
-) -> Redirect:
-    """Back from Stripe's page without paying: nothing charged, back to the pay page."""
-    result = await bill_checkout_cancelled(context, payment_id)
+    token: FromQuery[str] = "",
+) -> Response[Any]:
+    """Back from Stripe's page without paying: nothing charged, back to the pay page. Only
+    with the payment's cancel secret (Stripe's cancel_url has it); without it, 404."""
+    result = await bill_checkout_left(context, payment_id, token)
     return _after_payment(request, result, receipt="bills_receipt", pay_page="bills_pay_page")
 
 
@@ -222,11 +231,24 @@ async def receipt_check(
     request: Request[Any, Any, Any],
     context: NamedDependency[PatientContext],
     payment_id: FromPath[str],
-) -> Redirect:
+) -> Response[Any]:
     result = await bill_payment_check(context, payment_id)
+    if result.url:
+        return _to_stripe(request, result.url)
     return redirect_to(
         request, "bills_receipt", notice=_outcome_notice(result), payment_id=result.public_id
     )
+
+
+@post("/receipts/{payment_id:str}/cancel", name="bills_payment_cancel")
+async def receipt_cancel(
+    request: Request[Any, Any, Any],
+    context: NamedDependency[PatientContext],
+    payment_id: FromPath[str],
+) -> Response[Any]:
+    """ "Cancel this payment" on a Checkout payment's receipt (its payer's, CSRF-checked)."""
+    result = await bill_checkout_cancelled(context, payment_id)
+    return _after_payment(request, result, receipt="bills_receipt", pay_page="bills_pay_page")
 
 
 signed_in = Router(
@@ -242,6 +264,7 @@ signed_in = Router(
         checkout_cancel,
         receipt,
         receipt_check,
+        receipt_cancel,
     ],
 )
 
@@ -357,7 +380,7 @@ async def guest_pay_post(request: Request[Any, Any, Any], data: Form) -> Respons
 @get("/pay/checkout/{payment_id:str}/done", name="guest_checkout_done")
 async def guest_checkout_done(
     request: Request[Any, Any, Any], payment_id: FromPath[str]
-) -> Redirect:
+) -> Response[Any]:
     statement_id = _guest_statement(request)
     if statement_id is None:
         return redirect_to(request, "guest_pay_find_page")
@@ -367,12 +390,12 @@ async def guest_checkout_done(
 
 @get("/pay/checkout/{payment_id:str}/cancel", name="guest_checkout_cancel")
 async def guest_checkout_cancel(
-    request: Request[Any, Any, Any], payment_id: FromPath[str]
-) -> Redirect:
+    request: Request[Any, Any, Any], payment_id: FromPath[str], token: FromQuery[str] = ""
+) -> Response[Any]:
     statement_id = _guest_statement(request)
     if statement_id is None:
         return redirect_to(request, "guest_pay_find_page")
-    result = await guest_checkout_cancelled(statement_id, payment_id, _visitor(request))
+    result = await guest_checkout_left(statement_id, payment_id, token, _visitor(request))
     return _after_payment(request, result, receipt="guest_receipt", pay_page="guest_pay_page")
 
 
@@ -394,14 +417,27 @@ async def guest_receipt_page(
 @post("/pay/receipts/{payment_id:str}/check", name="guest_payment_check")
 async def guest_receipt_check(
     request: Request[Any, Any, Any], payment_id: FromPath[str]
-) -> Redirect:
+) -> Response[Any]:
     statement_id = _guest_statement(request)
     if statement_id is None:
         return redirect_to(request, "guest_pay_find_page")
     result = await guest_payment_check(statement_id, payment_id, _visitor(request))
+    if result.url:
+        return _to_stripe(request, result.url)
     return redirect_to(
         request, "guest_receipt", notice=_outcome_notice(result), payment_id=result.public_id
     )
+
+
+@post("/pay/receipts/{payment_id:str}/cancel", name="guest_payment_cancel")
+async def guest_receipt_cancel(
+    request: Request[Any, Any, Any], payment_id: FromPath[str]
+) -> Response[Any]:
+    statement_id = _guest_statement(request)
+    if statement_id is None:
+        return redirect_to(request, "guest_pay_find_page")
+    result = await guest_checkout_cancelled(statement_id, payment_id, _visitor(request))
+    return _after_payment(request, result, receipt="guest_receipt", pay_page="guest_pay_page")
 
 
 router = Router(
@@ -417,5 +453,6 @@ router = Router(
         guest_checkout_cancel,
         guest_receipt_page,
         guest_receipt_check,
+        guest_receipt_cancel,
     ],
 )
