@@ -31,6 +31,9 @@ DECLINES = {
 # Where the fake's Checkout Sessions say their page is (Stripe's real address).
 CHECKOUT_PAGE = "https://checkout.stripe.com/c/pay/"
 
+# The shortest time Stripe keeps a Checkout Session open (expires_at must be this far ahead).
+SESSION_MIN_SECONDS = 30 * 60
+
 # Every PaymentMethod the fake knows; any other is answered as Stripe does (400,
 # resource_missing).
 KNOWN_METHODS = frozenset({"pm_card_visa", "pm_card_mastercard", *DECLINES})
@@ -109,6 +112,16 @@ class FakeStripe:
         return reply
 
     def _session_make(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        if int(form.get("expires_at") or 0) < time.time() + SESSION_MIN_SECONDS:
+            # Stripe: a session must stay open at least 30 minutes from now.
+            return 400, {
+                "error": {
+                    "type": "invalid_request_error",
+                    "param": "expires_at",
+                    "message": "The `expires_at` timestamp must be at least 30 minutes"
+                    " from Checkout Session creation.",
+                }
+            }
         session_id = f"cs_test_{next(self._ids)}_{secrets.token_hex(6)}"
         session = {
             "id": session_id,

@@ -33,6 +33,7 @@ from app.access import SCOPE_AREAS
 from app.db import write_transaction
 from app.handlers.support import SESSION_COOKIE
 from app.main import create_app
+from app.services.bills.checkout import cancel_token
 from app.services.console.roles import ROLES
 from app.services.demo.clinic import PERSONAS as DEMO_PERSONAS
 from app.services.demo.sign_in import DEMO_STAFF
@@ -154,6 +155,8 @@ class Rule:
     owner: Owner = Owner.NONE
     staff: frozenset[str] = frozenset()
     params: Mapping[str, str] = field(default_factory=dict)
+    # A GET's query: each value names a fact, as in `params`.
+    query: Mapping[str, str] = field(default_factory=dict)
     form: Mapping[str, str] | None = None
     json: Mapping[str, Any] | None = None
     ok_statuses: frozenset[int] = ALLOWED
@@ -162,7 +165,7 @@ class Rule:
 
     def needs(self) -> set[str]:
         """The world facts this route's request uses."""
-        names = set(self.params.values())
+        names = set(self.params.values()) | set(self.query.values())
         for value in (self.form or {}).values():
             names |= {name for _, name, _, _ in string.Formatter().parse(value) if name}
         return names
@@ -357,9 +360,13 @@ MATRIX: dict[tuple[str, str], Rule] = {
         why="with no bill on the record: 303 back to the pay page",
     ),
     ("GET", "/bills/checkout/{payment_id}/done"): CHECKOUT_BACK,
-    ("GET", "/bills/checkout/{payment_id}/cancel"): CHECKOUT_BACK,
+    # Stripe's cancel_url carries the payment's secret (without it: 404 for everyone).
+    ("GET", "/bills/checkout/{payment_id}/cancel"): replace(
+        CHECKOUT_BACK, query={"token": "checkout_cancel_token"}
+    ),
     ("GET", "/bills/receipts/{payment_id}"): RECEIPT,
     ("POST", "/bills/receipts/{payment_id}/check"): replace(RECEIPT, form={}),
+    ("POST", "/bills/receipts/{payment_id}/cancel"): replace(CHECKOUT_BACK, form={}),
     ("POST", "/bills/webhook"): public(
         ok_statuses=ALLOWED | {400}, why="signed by the processor, not a session: unsigned is 400"
     ),
@@ -376,11 +383,14 @@ MATRIX: dict[tuple[str, str], Rule] = {
         GUEST, params={"payment_id": "checkout_payment"}
     ),
     ("GET", "/pay/checkout/{payment_id}/cancel"): replace(
-        GUEST, params={"payment_id": "checkout_payment"}
+        GUEST, params={"payment_id": "checkout_payment"}, query={"token": "checkout_cancel_token"}
     ),
     ("GET", "/pay/receipts/{payment_id}"): replace(GUEST, params={"payment_id": "payment"}),
     ("POST", "/pay/receipts/{payment_id}/check"): replace(
         GUEST, params={"payment_id": "payment"}, form={}
+    ),
+    ("POST", "/pay/receipts/{payment_id}/cancel"): replace(
+        GUEST, params={"payment_id": "checkout_payment"}, form={}
     ),
     # Notifications: the account's own devices and choices.
     ("GET", "/notifications"): Rule(Kind.PATIENT, why="the page needs a context, as the tabs do"),
@@ -1032,6 +1042,13 @@ async def _payment(world: World) -> str:
     return str(payment.public_id)
 
 
+async def _checkout_cancel_token(world: World) -> str:
+    """The secret Stripe's cancel_url carries for the Checkout payment."""
+    if "checkout_payment" not in world.facts:
+        world.facts["checkout_payment"] = await _checkout_payment(world)
+    return cancel_token(world.facts["checkout_payment"])
+
+
 async def _checkout_payment(world: World) -> str:
     """A payment the patient's own account made with a new card on Stripe Checkout, already
     finished (so its way back asks Stripe nothing)."""
@@ -1075,6 +1092,7 @@ FACTS: dict[str, Callable[[World], Awaitable[str]]] = {
     "billing_account": _billing_account,
     "payment": _payment,
     "checkout_payment": _checkout_payment,
+    "checkout_cancel_token": _checkout_cancel_token,
     "dead_letter": _dead_letter,
     "push_device": _push_device,
     "report": _report,
@@ -1173,7 +1191,8 @@ async def send(
 ) -> httpx.Response:
     path = template.format(**{name: world.facts[fact] for name, fact in rule.params.items()})
     if method == "GET":
-        return await client.get(path, follow_redirects=False)
+        query = {name: world.facts[fact] for name, fact in rule.query.items()}
+        return await client.get(path, params=query, follow_redirects=False)
     client.cookies.set(CSRF_COOKIE, csrf.cookie)
     headers = {"X-CSRFToken": csrf.token}
     if rule.json is not None:
