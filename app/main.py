@@ -171,7 +171,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             backend="gzip", minimum_size=500, gzip_compress_level=6
         ),
         before_send=[
-            security_headers_hook(https=settings.secure_cookies),
+            security_headers_hook(
+                https=settings.secure_cookies,
+                stripe_checkout=settings.payment_processor == "stripe",
+            ),
             forget_cookies_hook(legacy_cookies()),
             full_load_after_sign_in_hook(cookie_name(CSRF_COOKIE)),
             clear_shown_notice_hook(),

@@ -21,22 +21,33 @@ from litestar.utils.scope.state import ScopeState
 from app.assets import inline_start_script_source, inline_stylesheet_source
 from app.settings import IPNetwork
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    (
-        "default-src 'self'",
-        f"script-src 'self' {inline_start_script_source()}",
-        f"style-src 'self' {inline_stylesheet_source()}",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "font-src 'self'",
-        "manifest-src 'self'",
-        "worker-src 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
+# Stripe's hosted payment page: a form posted to us is answered with a redirect there, and
+# Chrome holds that redirect to the form's form-action.
+STRIPE_CHECKOUT_ORIGIN = "https://checkout.stripe.com"
+
+
+def content_security_policy(*, form_targets: Sequence[str] = ()) -> str:
+    """The CSP: everything from our own origin; forms may also lead to `form_targets` (only
+    Stripe Checkout, and only when Stripe takes the cards)."""
+    return "; ".join(
+        (
+            "default-src 'self'",
+            f"script-src 'self' {inline_start_script_source()}",
+            f"style-src 'self' {inline_stylesheet_source()}",
+            "img-src 'self' data:",
+            "connect-src 'self'",
+            "font-src 'self'",
+            "manifest-src 'self'",
+            "worker-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            " ".join(("form-action 'self'", *form_targets)),
+            "frame-ancestors 'none'",
+        )
     )
-)
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 
 BASE_HEADERS: dict[str, str] = {
     "content-security-policy": CONTENT_SECURITY_POLICY,
@@ -52,9 +63,14 @@ BASE_HEADERS: dict[str, str] = {
 HSTS = "max-age=63072000; includeSubDomains"
 
 
-def security_headers_hook(*, https: bool):  # type: ignore[no-untyped-def]
-    """A before_send hook: Litestar runs it for every response, 404s from the router included."""
+def security_headers_hook(*, https: bool, stripe_checkout: bool = False):  # type: ignore[no-untyped-def]
+    """A before_send hook: Litestar runs it for every response, 404s from the router included.
+    With `stripe_checkout` (Stripe takes the cards), forms may lead on to Stripe Checkout."""
     headers = {**BASE_HEADERS, **({"strict-transport-security": HSTS} if https else {})}
+    if stripe_checkout:
+        headers["content-security-policy"] = content_security_policy(
+            form_targets=(STRIPE_CHECKOUT_ORIGIN,)
+        )
 
     async def add_security_headers(message: Message, scope: Scope) -> None:
         if message["type"] != "http.response.start":

@@ -20,6 +20,7 @@ from app.clinic import clinic_profile_load, clinic_profile_set
 from app.db import write_transaction
 from app.notices import delivery  # noqa: F401  (its import sets the push fallback)
 from app.services.audit import SEAL_BATCH, audit_seal, audit_seal_release
+from app.services.bills.checkout import checkout_payments_settle
 from app.services.bills.notify import bill_notices_send
 from app.services.bills.plans import plan_instalments_run
 from app.services.caregivers import guardian_grants_end_at_adulthood
@@ -149,13 +150,15 @@ async def _slots_generate() -> int:
 
 async def _release_held_results() -> None:
     """Every minute: held results whose hold has ended, visit reminders (three days and one
-    day before), and waitlist offers that ran out (their slots go to the next in line)."""
+    day before), waitlist offers that ran out (their slots go to the next in line), bill
+    notices, plans' charges, and Checkout payments left processing past their session."""
     for duty, done in (
         (results_release_due, "released %d held results"),
         (visit_reminders_send, "queued %d visit reminders"),
         (waitlist_offers_expire, "expired %d waitlist offers"),
         (bill_notices_send, "queued bill notices for %d statements"),
         (plan_instalments_run, "payment plans: %d notices and charges"),
+        (checkout_payments_settle, "settled %d Checkout payments past their session"),
     ):
         try:
             count = await duty()

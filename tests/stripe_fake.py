@@ -1,7 +1,8 @@
 """A local stand-in for the part of Stripe's API the portal uses (PaymentIntents created and
-confirmed at once, refunds), on 127.0.0.1: it keeps every request for tests to check, and
-answers a repeated Idempotency-Key with the first answer, as Stripe does. `sign` makes a
-webhook signature the way Stripe does (t=..., v1=HMAC-SHA256)."""
+confirmed at once, refunds, Checkout Sessions made, read and expired), on 127.0.0.1: it
+keeps every request for tests to check, and answers a repeated Idempotency-Key with the
+first answer, as Stripe does. `pay` stands in for the person paying on Checkout's page.
+`sign` makes a webhook signature the way Stripe does (t=..., v1=HMAC-SHA256)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,12 @@ DECLINES = {
     "pm_card_insufficientFunds": "insufficient_funds",
 }
 
+# Where the fake's Checkout Sessions say their page is (Stripe's real address).
+CHECKOUT_PAGE = "https://checkout.stripe.com/c/pay/"
+
+# The shortest time Stripe keeps a Checkout Session open (expires_at must be this far ahead).
+SESSION_MIN_SECONDS = 30 * 60
+
 # Every PaymentMethod the fake knows; any other is answered as Stripe does (400,
 # resource_missing).
 KNOWN_METHODS = frozenset({"pm_card_visa", "pm_card_mastercard", *DECLINES})
@@ -38,6 +45,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     form: dict[str, str]
+    query: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -47,6 +55,7 @@ class FakeStripe:
     answers: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     charges: list[dict[str, Any]] = field(default_factory=list)
     forms: dict[str, dict[str, str]] = field(default_factory=dict)
+    sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _working: set[str] = field(default_factory=set)
@@ -81,6 +90,10 @@ class FakeStripe:
             return 401, {"error": {"type": "invalid_request_error", "message": "bad key"}}
         if seen.path == "/v1/payment_intents":
             reply = self._intent(seen.form)
+        elif seen.path == "/v1/checkout/sessions":
+            reply = self._session_make(seen.form)
+        elif seen.path.startswith("/v1/checkout/sessions/"):
+            reply = self._session_at(seen)
         elif seen.path == "/v1/refunds":
             reply = (
                 200,
@@ -97,6 +110,89 @@ class FakeStripe:
             self.answers[key] = reply
             self.forms[key] = seen.form
         return reply
+
+    def _session_make(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        if int(form.get("expires_at") or 0) < time.time() + SESSION_MIN_SECONDS:
+            # Stripe: a session must stay open at least 30 minutes from now.
+            return 400, {
+                "error": {
+                    "type": "invalid_request_error",
+                    "param": "expires_at",
+                    "message": "The `expires_at` timestamp must be at least 30 minutes"
+                    " from Checkout Session creation.",
+                }
+            }
+        session_id = f"cs_test_{next(self._ids)}_{secrets.token_hex(6)}"
+        session = {
+            "id": session_id,
+            "object": "checkout.session",
+            "mode": form.get("mode", ""),
+            "status": "open",
+            "payment_status": "unpaid",
+            "amount_total": int(form["line_items[0][price_data][unit_amount]"])
+            * int(form.get("line_items[0][quantity]", "1")),
+            "currency": form["line_items[0][price_data][currency]"],
+            "metadata": {"payment": form.get("metadata[payment]", "")},
+            "payment_intent": None,
+            "customer": None,
+            "success_url": form.get("success_url", ""),
+            "cancel_url": form.get("cancel_url", ""),
+            "url": f"{CHECKOUT_PAGE}{session_id}",
+            "setup_future_usage": form.get("payment_intent_data[setup_future_usage]", ""),
+        }
+        self.sessions[session_id] = session
+        return 200, session
+
+    def _session_at(self, seen: Seen) -> tuple[int, dict[str, Any]]:
+        path = seen.path.split("?")[0].removeprefix("/v1/checkout/sessions/")
+        session_id, _, action = path.partition("/")
+        session = self.sessions.get(session_id)
+        if session is None:
+            return 404, {"error": {"type": "invalid_request_error", "code": "resource_missing"}}
+        if action == "expire":
+            if session["status"] != "open":
+                return 400, {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "message": "Only Checkout Sessions with a status in [open] can be expired.",
+                    }
+                }
+            session["status"] = "expired"
+            return 200, session
+        if seen.method == "GET":
+            return 200, self.session_view(session_id, expand="expand[0]" in seen.query)
+        return 404, {"error": {"type": "invalid_request_error", "message": "unknown"}}
+
+    def session_view(self, session_id: str, *, expand: bool = False) -> dict[str, Any]:
+        """The session as Stripe shows it (its PaymentIntent and card when expanded)."""
+        session = {
+            key: value for key, value in self.sessions[session_id].items() if key != "intent"
+        }
+        intent = self.sessions[session_id].get("intent")
+        session["payment_intent"] = (intent if expand else intent["id"]) if intent else None
+        return session
+
+    def pay(self, session_id: str, method: str = "pm_card_visa", amount: int | None = None) -> None:
+        """The person pays on Stripe's page (with `amount` something else than asked, to
+        stand in for a session that does not match)."""
+        session = self.sessions[session_id]
+        customer = f"cus_{next(self._ids)}" if session["setup_future_usage"] else None
+        intent = {
+            "id": f"pi_{next(self._ids)}_{secrets.token_hex(6)}",
+            "object": "payment_intent",
+            "amount": session["amount_total"],
+            "status": "succeeded",
+            "customer": customer,
+            "payment_method": {
+                "id": method,
+                "object": "payment_method",
+                "card": {"brand": "visa", "last4": "4242"},
+            },
+        }
+        session.update(status="complete", payment_status="paid", intent=intent, customer=customer)
+        if amount is not None:
+            session["amount_total"] = amount
+        self.charges.append(intent)
 
     def _intent(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         intent = {
@@ -139,6 +235,11 @@ def sign(payload: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None) ->
     return f"t={stamp},v1={mac}"
 
 
+def session_event(fake: FakeStripe, kind: str, session_id: str, event_id: str = "evt_cs") -> bytes:
+    """A checkout.session.* event as Stripe sends it (its PaymentIntent as an id only)."""
+    return event(kind, fake.session_view(session_id), event_id)
+
+
 def event(kind: str, intent: dict[str, Any], event_id: str = "evt_1") -> bytes:
     return json.dumps(
         {"id": event_id, "object": "event", "type": kind, "data": {"object": intent}}
@@ -150,6 +251,31 @@ def fake_stripe() -> Iterator[FakeStripe]:
     fake = FakeStripe()
 
     class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path, _, query = self.path.partition("?")
+            seen = Seen(
+                method="GET",
+                path=path,
+                headers={key.lower(): value for key, value in self.headers.items()},
+                form={},
+                query=dict(parse_qsl(query)),
+            )
+            fake.requests.append(seen)
+            if seen.headers.get("authorization") != f"Bearer {SECRET_KEY}":
+                status, reply = 401, {"error": {"type": "invalid_request_error"}}
+            else:
+                with fake._lock:
+                    status, reply = fake._session_at(seen)
+            self._reply(status, reply)
+
+        def _reply(self, status: int, reply: dict[str, Any]) -> None:
+            data = json.dumps(reply).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length).decode()
@@ -161,12 +287,7 @@ def fake_stripe() -> Iterator[FakeStripe]:
             )
             fake.requests.append(seen)
             status, reply = fake.answer(seen)
-            data = json.dumps(reply).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self._reply(status, reply)
 
         def log_message(self, *_: Any) -> None:
             pass

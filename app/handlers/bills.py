@@ -1,6 +1,8 @@
 """Bills under /bills (signed in): statements, paying in two taps, receipts; guest pay under
 /pay (a statement's code and a date of birth); the processor's webhook. Thin: each handler
-calls one service. What a payment did is a flashed notice, never words in the URL."""
+calls one service. What a payment did is a flashed notice, never words in the URL. With
+Stripe, a new card is entered on Stripe Checkout's page: the pay form's "Pay with a new card"
+is answered with a redirect there, and Stripe sends the person back to .../checkout/..."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import Annotated, Any
 from litestar import Request, Response, Router, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from app.access import PatientContext
@@ -22,6 +24,17 @@ from app.services.bills import (
     bill_receipt,
     pay_page,
     payment_webhook,
+)
+from app.services.bills.checkout import (
+    CheckoutStep,
+    bill_checkout,
+    bill_checkout_cancelled,
+    bill_checkout_left,
+    bill_checkout_returned,
+    guest_checkout,
+    guest_checkout_cancelled,
+    guest_checkout_left,
+    guest_checkout_returned,
 )
 from app.services.bills.guest import (
     PASS_SECONDS,
@@ -58,7 +71,42 @@ def _outcome_notice(result: PaymentResult) -> str:
         return "payment_pending"
     if result.status == "action_required":
         return "payment_action_required"
+    if result.status == "cancelled":
+        return "payment_cancelled"
+    if result.status == "review":
+        return "payment_review"
     return f"payment_{result.decline_reason or 'declined'}"
+
+
+def _to_stripe(request: Request[Any, Any, Any], url: str) -> Response[Any]:
+    """On to Stripe Checkout's page (its address came from Stripe, checked to be Stripe's).
+    htmx could not follow a redirect to another site, so it is told to load the page."""
+    if request.headers.get("hx-request"):
+        return Response(None, status_code=200, headers={"hx-redirect": url})
+    return Redirect(url, status_code=303)
+
+
+def _after_checkout(
+    request: Request[Any, Any, Any], step: CheckoutStep, *, receipt: str, pay_page: str
+) -> Response[Any]:
+    if step.url:
+        return _to_stripe(request, step.url)
+    return _after_payment(request, step.result, receipt=receipt, pay_page=pay_page)
+
+
+def _after_payment(
+    request: Request[Any, Any, Any], result: PaymentResult, *, receipt: str, pay_page: str
+) -> Response[Any]:
+    """Where a payment's end leads: Stripe's page while its session waits for the card,
+    its receipt (paid, still on its way, or being checked), or the pay page with what
+    happened (nothing charged)."""
+    if result.url:
+        return _to_stripe(request, result.url)
+    if result.status in ("succeeded", "processing", "review"):
+        return redirect_to(
+            request, receipt, notice=_outcome_notice(result), payment_id=result.public_id
+        )
+    return redirect_to(request, pay_page, notice=_outcome_notice(result))
 
 
 @get("", name="bills")
@@ -102,7 +150,19 @@ async def pay(context: NamedDependency[PatientContext]) -> Template:
 @post("/pay", name="bills_pay")
 async def pay_post(
     request: Request[Any, Any, Any], context: NamedDependency[PatientContext], data: Form
-) -> Redirect:
+) -> Response[Any]:
+    if data.get("checkout") == "yes":
+        try:
+            step = await bill_checkout(
+                context,
+                key=data.get("key", ""),
+                choice=data.get("amount", "full"),
+                other=data.get("other", ""),
+                save_card=data.get("save") == "yes",
+            )
+        except PaymentRefusedError as refused:
+            return redirect_to(request, "bills_pay_page", notice=f"pay_{refused.reason}")
+        return _after_checkout(request, step, receipt="bills_receipt", pay_page="bills_pay_page")
     try:
         result = await bill_pay(
             context,
@@ -121,6 +181,31 @@ async def pay_post(
             request, "bills_receipt", notice=_outcome_notice(result), payment_id=result.public_id
         )
     return redirect_to(request, "bills_pay_page", notice=_outcome_notice(result))
+
+
+@get("/checkout/{payment_id:str}/done", name="bills_checkout_done")
+async def checkout_done(
+    request: Request[Any, Any, Any],
+    context: NamedDependency[PatientContext],
+    payment_id: FromPath[str],
+) -> Response[Any]:
+    """Back from Stripe's page after paying (Stripe adds ?session_id=..., which we do not
+    need: the payment knows its session); on to the page again while it is open."""
+    result = await bill_checkout_returned(context, payment_id)
+    return _after_payment(request, result, receipt="bills_receipt", pay_page="bills_pay_page")
+
+
+@get("/checkout/{payment_id:str}/cancel", name="bills_checkout_cancel")
+async def checkout_cancel(
+    request: Request[Any, Any, Any],
+    context: NamedDependency[PatientContext],
+    payment_id: FromPath[str],
+    token: FromQuery[str] = "",
+) -> Response[Any]:
+    """Back from Stripe's page without paying: nothing charged, back to the pay page. Only
+    with the payment's cancel secret (Stripe's cancel_url has it); without it, 404."""
+    result = await bill_checkout_left(context, payment_id, token)
+    return _after_payment(request, result, receipt="bills_receipt", pay_page="bills_pay_page")
 
 
 @get("/receipts/{payment_id:str}", name="bills_receipt")
@@ -146,17 +231,41 @@ async def receipt_check(
     request: Request[Any, Any, Any],
     context: NamedDependency[PatientContext],
     payment_id: FromPath[str],
-) -> Redirect:
+) -> Response[Any]:
     result = await bill_payment_check(context, payment_id)
+    if result.url:
+        return _to_stripe(request, result.url)
     return redirect_to(
         request, "bills_receipt", notice=_outcome_notice(result), payment_id=result.public_id
     )
 
 
+@post("/receipts/{payment_id:str}/cancel", name="bills_payment_cancel")
+async def receipt_cancel(
+    request: Request[Any, Any, Any],
+    context: NamedDependency[PatientContext],
+    payment_id: FromPath[str],
+) -> Response[Any]:
+    """ "Cancel this payment" on a Checkout payment's receipt (its payer's, CSRF-checked)."""
+    result = await bill_checkout_cancelled(context, payment_id)
+    return _after_payment(request, result, receipt="bills_receipt", pay_page="bills_pay_page")
+
+
 signed_in = Router(
     "/bills",
     guards=[account_signed_in],
-    route_handlers=[bills, plan, plan_post, pay, pay_post, receipt, receipt_check],
+    route_handlers=[
+        bills,
+        plan,
+        plan_post,
+        pay,
+        pay_post,
+        checkout_done,
+        checkout_cancel,
+        receipt,
+        receipt_check,
+        receipt_cancel,
+    ],
 )
 
 
@@ -233,10 +342,22 @@ async def guest_statement_page(request: Request[Any, Any, Any]) -> Template | Re
 
 
 @post("/pay/statement", name="guest_pay")
-async def guest_pay_post(request: Request[Any, Any, Any], data: Form) -> Redirect:
+async def guest_pay_post(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
     statement_id = _guest_statement(request)
     if statement_id is None:
         return redirect_to(request, "guest_pay_find_page")
+    if data.get("checkout") == "yes":
+        try:
+            step = await guest_checkout(
+                statement_id,
+                key=data.get("key", ""),
+                choice=data.get("amount", "full"),
+                other=data.get("other", ""),
+                visitor=_visitor(request),
+            )
+        except PaymentRefusedError as refused:
+            return redirect_to(request, "guest_pay_page", notice=f"pay_{refused.reason}")
+        return _after_checkout(request, step, receipt="guest_receipt", pay_page="guest_pay_page")
     try:
         result = await guest_pay(
             statement_id,
@@ -254,6 +375,28 @@ async def guest_pay_post(request: Request[Any, Any, Any], data: Form) -> Redirec
             request, "guest_receipt", notice=_outcome_notice(result), payment_id=result.public_id
         )
     return redirect_to(request, "guest_pay_page", notice=_outcome_notice(result))
+
+
+@get("/pay/checkout/{payment_id:str}/done", name="guest_checkout_done")
+async def guest_checkout_done(
+    request: Request[Any, Any, Any], payment_id: FromPath[str]
+) -> Response[Any]:
+    statement_id = _guest_statement(request)
+    if statement_id is None:
+        return redirect_to(request, "guest_pay_find_page")
+    result = await guest_checkout_returned(statement_id, payment_id, _visitor(request))
+    return _after_payment(request, result, receipt="guest_receipt", pay_page="guest_pay_page")
+
+
+@get("/pay/checkout/{payment_id:str}/cancel", name="guest_checkout_cancel")
+async def guest_checkout_cancel(
+    request: Request[Any, Any, Any], payment_id: FromPath[str], token: FromQuery[str] = ""
+) -> Response[Any]:
+    statement_id = _guest_statement(request)
+    if statement_id is None:
+        return redirect_to(request, "guest_pay_find_page")
+    result = await guest_checkout_left(statement_id, payment_id, token, _visitor(request))
+    return _after_payment(request, result, receipt="guest_receipt", pay_page="guest_pay_page")
 
 
 @get("/pay/receipts/{payment_id:str}", name="guest_receipt")
@@ -274,14 +417,27 @@ async def guest_receipt_page(
 @post("/pay/receipts/{payment_id:str}/check", name="guest_payment_check")
 async def guest_receipt_check(
     request: Request[Any, Any, Any], payment_id: FromPath[str]
-) -> Redirect:
+) -> Response[Any]:
     statement_id = _guest_statement(request)
     if statement_id is None:
         return redirect_to(request, "guest_pay_find_page")
     result = await guest_payment_check(statement_id, payment_id, _visitor(request))
+    if result.url:
+        return _to_stripe(request, result.url)
     return redirect_to(
         request, "guest_receipt", notice=_outcome_notice(result), payment_id=result.public_id
     )
+
+
+@post("/pay/receipts/{payment_id:str}/cancel", name="guest_payment_cancel")
+async def guest_receipt_cancel(
+    request: Request[Any, Any, Any], payment_id: FromPath[str]
+) -> Response[Any]:
+    statement_id = _guest_statement(request)
+    if statement_id is None:
+        return redirect_to(request, "guest_pay_find_page")
+    result = await guest_checkout_cancelled(statement_id, payment_id, _visitor(request))
+    return _after_payment(request, result, receipt="guest_receipt", pay_page="guest_pay_page")
 
 
 router = Router(
@@ -293,7 +449,10 @@ router = Router(
         guest_find_post,
         guest_statement_page,
         guest_pay_post,
+        guest_checkout_done,
+        guest_checkout_cancel,
         guest_receipt_page,
         guest_receipt_check,
+        guest_receipt_cancel,
     ],
 )

@@ -74,7 +74,10 @@ class Payment(Table):
     idempotency_key = Varchar(length=64, unique=True)
     amount_cents = Integer()
     currency = Varchar(length=3, default="usd")
-    # processing | succeeded | declined | action_required | failed
+    # processing | succeeded | declined | action_required | failed | cancelled (left Stripe
+    # Checkout's page without paying) | review (Stripe took money we did not post: its
+    # amount was not ours, or it came after the payment ended; the billing office refunds
+    # it by processor_ref). Only `processing` holds the balance.
     status = Varchar(length=20, default="processing")
     # portal | guest | plan | staff: where it came through, for the clinic's dashboard
     channel = Varchar(length=10, default="portal")
@@ -88,6 +91,11 @@ class Payment(Table):
     decline_reason = Varchar(length=30, default="")
     card_brand = Varchar(length=20, default="")
     card_last4 = Varchar(length=4, default="")
+    # A new card entered on Stripe Checkout's page: the Checkout Session's id, and whether
+    # the person asked to keep the card (set when the payment is made, so a retry asks
+    # Stripe with the same parameters).
+    checkout_session = Varchar(length=80, null=True, default=None, index=True)
+    keep_card = Boolean(default=False)
     # Who paid: a signed-in account (for a record), or nobody (guest pay).
     paid_by_account = ForeignKey(
         references=Account, null=True, default=None, on_delete=OnDelete.set_null

@@ -33,6 +33,7 @@ from app.access import SCOPE_AREAS
 from app.db import write_transaction
 from app.handlers.support import SESSION_COOKIE
 from app.main import create_app
+from app.services.bills.checkout import cancel_token
 from app.services.console.roles import ROLES
 from app.services.demo.clinic import PERSONAS as DEMO_PERSONAS
 from app.services.demo.sign_in import DEMO_STAFF
@@ -108,6 +109,9 @@ class Owner(enum.Enum):
     # An item in an area of the record (a conversation, its attachment): looked up only
     # among what the grant shows, so a grant that does not open the area gets 404 too.
     HIDDEN = "an item the grant must open the area to see"
+    # A payment's way back from Stripe Checkout: only the account that started it, even
+    # among those the grant lets see the record's bills.
+    PAYER = "a payment the persona's own account started"
 
 
 class Outcome(enum.Enum):
@@ -151,6 +155,8 @@ class Rule:
     owner: Owner = Owner.NONE
     staff: frozenset[str] = frozenset()
     params: Mapping[str, str] = field(default_factory=dict)
+    # A GET's query: each value names a fact, as in `params`.
+    query: Mapping[str, str] = field(default_factory=dict)
     form: Mapping[str, str] | None = None
     json: Mapping[str, Any] | None = None
     ok_statuses: frozenset[int] = ALLOWED
@@ -159,7 +165,7 @@ class Rule:
 
     def needs(self) -> set[str]:
         """The world facts this route's request uses."""
-        names = set(self.params.values())
+        names = set(self.params.values()) | set(self.query.values())
         for value in (self.form or {}).values():
             names |= {name for _, name, _, _ in string.Formatter().parse(value) if name}
         return names
@@ -180,6 +186,14 @@ CEREMONY = ALLOWED | {400}
 VISIT = Rule(Kind.PATIENT, area="appointments", owner=Owner.RECORD, params={"visit_id": "visit"})
 # A payment made on the record's bills: its receipt.
 RECEIPT = Rule(Kind.PATIENT, area="billing", owner=Owner.RECORD, params={"payment_id": "payment"})
+# The way back from Stripe Checkout (paid, or left): the payment's own account only.
+CHECKOUT_BACK = Rule(
+    Kind.PATIENT,
+    area="billing",
+    owner=Owner.PAYER,
+    params={"payment_id": "checkout_payment"},
+    why="a finished payment: 303 to its receipt",
+)
 # Guest pay: without a pass for a statement (set after a code and date of birth match),
 # every guest page sends the browser back to /pay.
 GUEST = Rule(Kind.PUBLIC, why="without a statement pass: 303 to /pay")
@@ -345,8 +359,14 @@ MATRIX: dict[tuple[str, str], Rule] = {
         form={"key": "matrix-key", "amount": "full", "number": "4000000000000002"},
         why="with no bill on the record: 303 back to the pay page",
     ),
+    ("GET", "/bills/checkout/{payment_id}/done"): CHECKOUT_BACK,
+    # Stripe's cancel_url carries the payment's secret (without it: 404 for everyone).
+    ("GET", "/bills/checkout/{payment_id}/cancel"): replace(
+        CHECKOUT_BACK, query={"token": "checkout_cancel_token"}
+    ),
     ("GET", "/bills/receipts/{payment_id}"): RECEIPT,
     ("POST", "/bills/receipts/{payment_id}/check"): replace(RECEIPT, form={}),
+    ("POST", "/bills/receipts/{payment_id}/cancel"): replace(CHECKOUT_BACK, form={}),
     ("POST", "/bills/webhook"): public(
         ok_statuses=ALLOWED | {400}, why="signed by the processor, not a session: unsigned is 400"
     ),
@@ -359,9 +379,18 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ),
     ("GET", "/pay/statement"): GUEST,
     ("POST", "/pay/statement"): replace(GUEST, form={}),
+    ("GET", "/pay/checkout/{payment_id}/done"): replace(
+        GUEST, params={"payment_id": "checkout_payment"}
+    ),
+    ("GET", "/pay/checkout/{payment_id}/cancel"): replace(
+        GUEST, params={"payment_id": "checkout_payment"}, query={"token": "checkout_cancel_token"}
+    ),
     ("GET", "/pay/receipts/{payment_id}"): replace(GUEST, params={"payment_id": "payment"}),
     ("POST", "/pay/receipts/{payment_id}/check"): replace(
         GUEST, params={"payment_id": "payment"}, form={}
+    ),
+    ("POST", "/pay/receipts/{payment_id}/cancel"): replace(
+        GUEST, params={"payment_id": "checkout_payment"}, form={}
     ),
     # Notifications: the account's own devices and choices.
     ("GET", "/notifications"): Rule(Kind.PATIENT, why="the page needs a context, as the tabs do"),
@@ -648,6 +677,8 @@ def expected(rule: Rule, persona: str) -> Outcome:
     if rule.kind is Kind.SELF:
         return Outcome.FORBIDDEN
     if rule.owner is Owner.HIDDEN and persona == "proxy_wrong":
+        return Outcome.NOT_FOUND
+    if rule.owner is Owner.PAYER and persona == "proxy_right":
         return Outcome.NOT_FOUND
     return Outcome.OK if persona == "proxy_right" or rule.area is None else Outcome.FORBIDDEN
 
@@ -1011,6 +1042,36 @@ async def _payment(world: World) -> str:
     return str(payment.public_id)
 
 
+async def _checkout_cancel_token(world: World) -> str:
+    """The secret Stripe's cancel_url carries for the Checkout payment."""
+    if "checkout_payment" not in world.facts:
+        world.facts["checkout_payment"] = await _checkout_payment(world)
+    return cancel_token(world.facts["checkout_payment"])
+
+
+async def _checkout_payment(world: World) -> str:
+    """A payment the patient's own account made with a new card on Stripe Checkout, already
+    finished (so its way back asks Stripe nothing)."""
+    if "billing_account" not in world.facts:
+        world.facts["billing_account"] = await _billing_account(world)
+    account_id = int(world.facts["billing_account_id"])
+    payment = Payment(
+        account=account_id,
+        idempotency_key=unique("matrix-checkout-"),
+        amount_cents=2_000,
+        status="succeeded",
+        processor="stripe",
+        processor_ref=unique("pi_matrix_"),
+        checkout_session=unique("cs_matrix_"),
+        paid_by_account=world.account_id,
+    )
+    await Payment.insert(payment)
+    await LedgerEntry.insert(
+        LedgerEntry(account=account_id, kind="payment", amount_cents=2_000, payment=payment.id)
+    )
+    return str(payment.public_id)
+
+
 async def _template(_: World) -> str:
     return str((await make_reply_template()).public_id)
 
@@ -1030,6 +1091,8 @@ FACTS: dict[str, Callable[[World], Awaitable[str]]] = {
     "template": _template,
     "billing_account": _billing_account,
     "payment": _payment,
+    "checkout_payment": _checkout_payment,
+    "checkout_cancel_token": _checkout_cancel_token,
     "dead_letter": _dead_letter,
     "push_device": _push_device,
     "report": _report,
@@ -1128,7 +1191,8 @@ async def send(
 ) -> httpx.Response:
     path = template.format(**{name: world.facts[fact] for name, fact in rule.params.items()})
     if method == "GET":
-        return await client.get(path, follow_redirects=False)
+        query = {name: world.facts[fact] for name, fact in rule.query.items()}
+        return await client.get(path, params=query, follow_redirects=False)
     client.cookies.set(CSRF_COOKIE, csrf.cookie)
     headers = {"X-CSRFToken": csrf.token}
     if rule.json is not None:

@@ -127,7 +127,7 @@ class GuestStatement:
     account: AccountRef
 
 
-async def _statement(statement_public_id: str) -> GuestStatement:
+async def guest_statement(statement_public_id: str) -> GuestStatement:
     rows = await Statement.raw(
         """SELECT s.id, s.public_id, s.issued_on, s.due_on, ba.id AS account_id,
                   ba.public_id AS account_public_id, ba.guarantor, ba.guarantor_name
@@ -152,7 +152,7 @@ async def _statement(statement_public_id: str) -> GuestStatement:
     )
 
 
-def _guest_audit(visitor: Visitor, statement: GuestStatement) -> Audit:
+def guest_audit(visitor: Visitor, statement: GuestStatement) -> Audit:
     async def audit(action: str, resource_id: str) -> None:
         await audit_insert(
             action=action,
@@ -171,7 +171,7 @@ async def guest_pay_page(
 ) -> tuple[GuestStatement, PayPage]:
     """What the statement's guest pass shows (the balance), each look audited on the
     guarantor's record."""
-    statement = await _statement(statement_public_id)
+    statement = await guest_statement(statement_public_id)
     async with write_transaction():
         await audit_insert(
             action="bills.guest.view",
@@ -194,7 +194,7 @@ async def guest_pay(
     payment_method: str,
     visitor: Visitor,
 ) -> PaymentResult:
-    statement = await _statement(statement_public_id)
+    statement = await guest_statement(statement_public_id)
     attempt_key = payer_key(key)
     token = await card_token_for(None, saved_card="", number=number, payment_method=payment_method)
     account_id = statement.account.id
@@ -202,7 +202,7 @@ async def guest_pay(
     payer = Payer(
         account_id=account_id,
         channel="guest",
-        audit=_guest_audit(visitor, statement),
+        audit=guest_audit(visitor, statement),
         statement_id=statement.statement_id,
         ip=visitor.ip,
     )
@@ -219,7 +219,7 @@ async def guest_receipt(
     statement_public_id: str, payment_public_id: str, visitor: Visitor
 ) -> Receipt:
     """A payment made on the statement's account (only through a pass for it), audited."""
-    statement = await _statement(statement_public_id)
+    statement = await guest_statement(statement_public_id)
     async with write_transaction():
         await audit_insert(
             action="bills.guest.receipt.view",
@@ -238,12 +238,12 @@ async def guest_receipt(
 async def guest_payment_check(
     statement_public_id: str, payment_public_id: str, visitor: Visitor
 ) -> PaymentResult:
-    statement = await _statement(statement_public_id)
+    statement = await guest_statement(statement_public_id)
     _, payment_id = await receipt_of(statement.account, payment_public_id)
     payer = Payer(
         account_id=statement.account.id,
         channel="guest",
-        audit=_guest_audit(visitor, statement),
+        audit=guest_audit(visitor, statement),
         statement_id=statement.statement_id,
         ip=visitor.ip,
     )

@@ -215,6 +215,9 @@ class PaymentLine:
     created_at: datetime
     refunded_cents: int = 0
     reason: str = ""
+    # The processor's id for it, for the billing office only (a payment in review is
+    # refunded by it).
+    processor_ref: str = ""
 
 
 @dataclass(frozen=True)
@@ -265,7 +268,7 @@ async def ledger_view(account: AccountRef, viewer: PatientContext | None) -> Bil
     )
     payments = await LedgerEntry.raw(
         """SELECT y.public_id, y.amount_cents, y.status, y.channel, y.card_brand, y.card_last4,
-                  y.created_at, y.decline_reason, y.paid_by_account,
+                  y.created_at, y.decline_reason, y.paid_by_account, y.processor_ref,
                   (SELECT COALESCE(SUM(r.amount_cents), 0) FROM ledger_entry r
                    WHERE r.payment = y.id AND r.kind IN ('refund', 'reversal')) AS refunded
            FROM payment y WHERE y.account = {}
@@ -334,6 +337,7 @@ async def ledger_view(account: AccountRef, viewer: PatientContext | None) -> Bil
                 created_at=row["created_at"],
                 refunded_cents=int(row["refunded"]),
                 reason=row["decline_reason"],
+                processor_ref=(row["processor_ref"] or "") if viewer is None else "",
             )
             for row in payments
         ],

@@ -98,6 +98,8 @@ class PayPage:
     saved_cards: list[CardLine]
     # The demo processor's own card form (test numbers only): shown only with it.
     demo_form: bool
+    # A new card on Stripe Checkout's page: offered only when Stripe takes the cards.
+    checkout: bool = False
 
     @property
     def payable_cents(self) -> int:
@@ -112,6 +114,8 @@ class PaymentResult:
     decline_reason: str = ""
     card_brand: str = ""
     card_last4: str = ""
+    # Stripe Checkout's page, while the payment waits for its payer's card there.
+    url: str = ""
 
 
 # An audit row for this payer: (action, the payment's public id).
@@ -193,6 +197,8 @@ def amount_from_form(choice: str, other: str, payable_cents: int) -> int:
 
 
 async def in_progress_cents(account_id: int) -> int:
+    """What is on its way (payments still processing): not payable again until they end.
+    (A payment in `review` holds nothing: it was never posted.)"""
     rows = await Payment.raw(
         "SELECT COALESCE(SUM(amount_cents), 0) AS total FROM payment "
         "WHERE account = {} AND status = 'processing'",
@@ -216,6 +222,7 @@ async def account_pay_page(account_id: int, *, signed_in_account: int | None) ->
         key=new_attempt_key(),
         saved_cards=await saved_cards_of(signed_in_account) if signed_in_account else [],
         demo_form=get_settings().payment_processor == "demo",
+        checkout=get_settings().payment_processor == "stripe",
     )
 
 
@@ -249,6 +256,14 @@ _PAYMENT_COLUMNS = (
     Payment.card_last4,
     Payment.card_token,
     Payment.idempotency_key,
+    Payment.currency,
+    Payment.channel,
+    Payment.processor,
+    Payment.checkout_session,
+    Payment.keep_card,
+    Payment.paid_by_account,
+    Payment.statement,
+    Payment.created_at,
 )
 
 
@@ -268,7 +283,7 @@ def _lock(account_id: int) -> str:
 
 
 async def payment_start(
-    payer: Payer, *, key: str, amount_cents: int, card_token: str
+    payer: Payer, *, key: str, amount_cents: int, card_token: str, keep_card: bool = False
 ) -> dict[str, Any]:
     """The payment for this key: the one a twin tap already made, or a new one, if the
     account owes that much and no other payment is on its way for it."""
@@ -299,6 +314,7 @@ async def payment_start(
             channel=payer.channel,
             processor=get_settings().payment_processor,
             card_token=card_token,
+            keep_card=keep_card,
             paid_by_account=payer.paid_by_account,
             patient=payer.patient_id,
             statement=payer.statement_id,
@@ -481,6 +497,7 @@ async def bill_pay(
 
 
 async def _card_keep(account_id: int, token: str, result: PaymentResult) -> None:
+    """Keep a card for next time (once per account and card)."""
     async with write_transaction():
         processor = get_settings().payment_processor
         if await SavedCard.exists().where(
@@ -507,6 +524,11 @@ async def payment_check(payment_id: int, payer: Payer) -> PaymentResult:
     row = dict(rows[0])
     if row["status"] != "processing":
         return _result(row)
+    if row["processor"] == "stripe" and not row["card_token"]:
+        # Its card is entered on Stripe Checkout's page: ask about the session instead.
+        from app.services.bills.checkout import checkout_returned
+
+        return await checkout_returned(row, payer)
     result, _ = await charge_once(
         payer,
         key=row["idempotency_key"],
@@ -530,6 +552,9 @@ class Receipt:
     guarantor_name: str
     account_public_id: str
     balance_after_cents: int
+    # Its card is entered on Stripe Checkout's page, and the one viewing it started it
+    # (while processing, its receipt offers to go on to that page, or to cancel).
+    checkout: bool = False
 
 
 async def receipt_of(
@@ -555,6 +580,8 @@ async def receipt_of(
         Payment.completed_at,
         Payment.paid_by_account,
         Payment.statement,
+        Payment.processor,
+        Payment.card_token,
     ).where((Payment.public_id == payment_public_id) & (Payment.account == account.id))
     if not rows:
         raise NotFoundError("payment")
@@ -579,6 +606,7 @@ async def receipt_of(
             guarantor_name=account.guarantor_name,
             account_public_id=account.public_id,
             balance_after_cents=await account_balance(account.id),
+            checkout=card_shown and row["processor"] == "stripe" and not row["card_token"],
         ),
         row["id"],
     )
@@ -624,6 +652,11 @@ async def payment_webhook(payload: bytes, signature: str) -> bool:
     rows = await Payment.select(Payment.id).where(Payment.public_id == event.payment_public_id)
     if not rows:
         return False
+    if event.checkout is not None:
+        from app.services.bills.checkout import checkout_webhook_settle
+
+        await checkout_webhook_settle(rows[0]["id"], event.checkout)
+        return True
     result, finished = await payment_finish(rows[0]["id"], event.outcome)
     if finished:
         await audit_insert(

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 from app.services.bills.processors import (
     ChargeOutcome,
+    CheckoutSession,
+    ProcessorRefusedError,
     ProcessorTimeoutError,
     WebhookEvent,
     WebhookRefusedError,
@@ -98,6 +100,15 @@ class DemoProcessor:
 
     def webhook(self, payload: bytes, signature: str) -> WebhookEvent:
         raise WebhookRefusedError("the demo processor sends no webhooks")
+
+    async def checkout(self, **_: object) -> CheckoutSession:
+        raise ProcessorRefusedError("the demo has its own card form, no hosted page")
+
+    async def checkout_status(self, session_id: str) -> CheckoutSession:
+        raise ProcessorRefusedError("the demo has no hosted page")
+
+    async def checkout_expire(self, session_id: str) -> CheckoutSession:
+        raise ProcessorRefusedError("the demo has no hosted page")
 
     def reset(self) -> None:
         self.answered.clear()

@@ -2,7 +2,13 @@
 once with the card's PaymentMethod token, with our payment's idempotency key as Stripe's
 Idempotency-Key (so a retry after a time-out never charges twice), and webhooks read only
 once their signature checks out. The API's address is a setting, so tests point it at a
-local server that checks what we send."""
+local server that checks what we send.
+
+A card the person types in is entered on Stripe Checkout, Stripe's own page (a Checkout
+Session per payment, with the same Idempotency-Key), so no card field and no script of
+Stripe's is on ours. Stripe is told the amount, a generic line ("<clinic> statement") and
+our payment's public id, nothing about the person or their care. A card kept from Checkout
+belongs to the Stripe Customer Checkout made for it: its token is "cus_...:pm_..."."""
 
 from __future__ import annotations
 
@@ -12,7 +18,9 @@ import stripe
 
 from app.services.bills.processors import (
     ChargeOutcome,
+    CheckoutSession,
     ProcessorBusyError,
+    ProcessorRefusedError,
     ProcessorRetryError,
     ProcessorTimeoutError,
     WebhookEvent,
@@ -41,6 +49,83 @@ def _outcome(intent: Any) -> ChargeOutcome:
 def _reason_of(error: Any) -> str:
     code = (error.get("decline_code") or error.get("code") or "") if error else ""
     return code if code in KNOWN_DECLINES else "card_declined"
+
+
+# Where Stripe Checkout's pages are: a session's url must lead there and nowhere else (the
+# CSP's form-action allows only this origin besides our own).
+CHECKOUT_ORIGIN = "https://checkout.stripe.com"
+# Card brands as Stripe names them, as a receipt shows them.
+BRANDS = {
+    "visa": "Visa",
+    "mastercard": "Mastercard",
+    "amex": "American Express",
+    "discover": "Discover",
+    "diners": "Diners Club",
+    "jcb": "JCB",
+    "unionpay": "UnionPay",
+}
+
+
+def _id_of(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("id") or "")
+    return str(value or "")
+
+
+def _checkout_outcome(session: dict[str, Any], event_type: str = "") -> ChargeOutcome | None:
+    intent = session.get("payment_intent")
+    intent_id = _id_of(intent)
+    if event_type == "checkout.session.async_payment_failed":
+        return ChargeOutcome(
+            status="failed", processor_ref=intent_id, decline_reason="card_declined"
+        )
+    if session.get("status") == "complete" and session.get("payment_status") == "paid":
+        brand, last4 = "", ""
+        method = intent.get("payment_method") if isinstance(intent, dict) else None
+        if isinstance(method, dict):
+            card = method.get("card") or {}
+            brand = BRANDS.get(str(card.get("brand") or ""), str(card.get("brand") or "").title())
+            last4 = str(card.get("last4") or "")
+        return ChargeOutcome(
+            status="succeeded",
+            processor_ref=intent_id,
+            card_brand=brand[:20],
+            card_last4=last4[-4:],
+        )
+    if session.get("status") == "expired":
+        return ChargeOutcome(status="cancelled", processor_ref="")
+    return None
+
+
+def _checkout_session(session: dict[str, Any], event_type: str = "") -> CheckoutSession:
+    intent = session.get("payment_intent")
+    method = _id_of(intent.get("payment_method")) if isinstance(intent, dict) else ""
+    customer = _id_of(session.get("customer")) or (
+        _id_of(intent.get("customer")) if isinstance(intent, dict) else ""
+    )
+    return CheckoutSession(
+        session_id=str(session.get("id") or ""),
+        url=str(session.get("url") or ""),
+        status=str(session.get("status") or ""),
+        amount_cents=int(session.get("amount_total") or 0),
+        currency=str(session.get("currency") or ""),
+        payment_public_id=str((session.get("metadata") or {}).get("payment", "")),
+        outcome=_checkout_outcome(session, event_type),
+        card_token=f"{customer}:{method}" if customer and method else method,
+    )
+
+
+def _customer_and_method(card_token: str) -> dict[str, str]:
+    """A kept card's token as Stripe wants it: a card kept through Checkout belongs to a
+    Customer and is used with it."""
+    customer, _, method = card_token.rpartition(":")
+    return (
+        {"customer": customer, "payment_method": method} if customer else {"payment_method": method}
+    )
+
+
+# Checkout's answers that mean "nothing was made, and asking again will not help".
+_REFUSED = (stripe.AuthenticationError, stripe.PermissionError, stripe.InvalidRequestError)
 
 
 class _HTTPXClient(stripe.HTTPXClient):
@@ -78,16 +163,17 @@ class StripeProcessor:
         card_token: str,
         payment_public_id: str,
     ) -> ChargeOutcome:
+        params: dict[str, Any] = {
+            "amount": amount_cents,
+            "currency": currency,
+            **_customer_and_method(card_token),
+            "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+            "metadata": {"payment": payment_public_id},
+        }
         try:
             intent = await self.client.v1.payment_intents.create_async(
-                params={
-                    "amount": amount_cents,
-                    "currency": currency,
-                    "payment_method": card_token,
-                    "confirm": True,
-                    "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-                    "metadata": {"payment": payment_public_id},
-                },
+                params=params,  # type: ignore[arg-type]
                 options={"idempotency_key": idempotency_key},
             )
         except stripe.CardError as error:
@@ -142,6 +228,80 @@ class StripeProcessor:
             raise ProcessorTimeoutError(idempotency_key) from error
         return str(refund["id"])
 
+    async def checkout(
+        self,
+        *,
+        amount_cents: int,
+        currency: str,
+        idempotency_key: str,
+        payment_public_id: str,
+        description: str,
+        keep_card: bool,
+        success_url: str,
+        cancel_url: str,
+        expires_at: int,
+    ) -> CheckoutSession:
+        params: dict[str, Any] = {
+            "mode": "payment",
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": currency,
+                        "unit_amount": amount_cents,
+                        "product_data": {"name": description},
+                    },
+                }
+            ],
+            "metadata": {"payment": payment_public_id},
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "expires_at": expires_at,
+        }
+        if keep_card:
+            params["payment_intent_data"] = {"setup_future_usage": "off_session"}
+        try:
+            session = await self.client.v1.checkout.sessions.create_async(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": idempotency_key},
+            )
+        except Exception as error:
+            raise self._checkout_error(error, idempotency_key) from error
+        made = _checkout_session(session.to_dict())
+        if not made.url.startswith(CHECKOUT_ORIGIN + "/"):
+            raise ProcessorRefusedError("a Checkout Session that does not lead to Stripe")
+        return made
+
+    async def checkout_status(self, session_id: str) -> CheckoutSession:
+        try:
+            session = await self.client.v1.checkout.sessions.retrieve_async(
+                session_id, params={"expand": ["payment_intent.payment_method"]}
+            )
+        except Exception as error:
+            raise self._checkout_error(error, session_id) from error
+        return _checkout_session(session.to_dict())
+
+    async def checkout_expire(self, session_id: str) -> CheckoutSession:
+        try:
+            await self.client.v1.checkout.sessions.expire_async(session_id)
+        except stripe.InvalidRequestError:
+            pass  # no longer open (paid, or expired already): its state tells which
+        except Exception as error:
+            raise self._checkout_error(error, session_id) from error
+        return await self.checkout_status(session_id)
+
+    @staticmethod
+    def _checkout_error(error: Exception, key: str) -> Exception:
+        if isinstance(error, stripe.IdempotencyError | stripe.RateLimitError):
+            return ProcessorBusyError(key)
+        if isinstance(error, _REFUSED):
+            return ProcessorRefusedError(type(error).__name__)
+        if isinstance(error, stripe.APIError) and error.http_status == 409:
+            return ProcessorBusyError(key)
+        if isinstance(error, stripe.StripeError):
+            return ProcessorTimeoutError(key)
+        return error
+
     def webhook(self, payload: bytes, signature: str) -> WebhookEvent:
         if not self.webhook_secret:
             raise WebhookRefusedError("no webhook secret is set")
@@ -150,6 +310,15 @@ class StripeProcessor:
         except (stripe.SignatureVerificationError, ValueError) as error:
             raise WebhookRefusedError(str(error)) from error
         intent = event.to_dict()["data"]["object"]
+        if str(event["type"]).startswith("checkout.session."):
+            session = _checkout_session(intent, str(event["type"]))
+            return WebhookEvent(
+                event_id=str(event.id),
+                payment_public_id=session.payment_public_id,
+                processor_ref=session.session_id,
+                outcome=session.outcome,
+                checkout=session,
+            )
         payment = (intent.get("metadata") or {}).get("payment", "")
         outcome: ChargeOutcome | None = None
         if event["type"] in ("payment_intent.succeeded", "payment_intent.payment_failed"):
