@@ -98,6 +98,9 @@ def _book_sick_visit(page: Page, *, last: bool) -> str:
     """A sick visit at the main clinic on the second day with free times: its first time, or
     its last."""
     page.goto("/visits/new/sick_visit")
+    # Changing "Where" refreshes the days through htmx, which the page adds after it paints;
+    # without it the person presses "Show times" instead.
+    page.wait_for_function("() => window.htmx !== undefined")
     page.get_by_label("Where").select_option(label=MAIN)
     # The days now come from that location alone (their links carry it).
     expect(page.locator("nav.days a").first).to_have_attribute(
