@@ -41,7 +41,11 @@ def run_once(url: str, headers: Path | None, out: Path) -> dict[str, Any]:
     if headers is not None:
         command.append(f"--extra-headers={headers}")
     env = {**os.environ, "CHROME_PATH": os.environ.get("CHROME_PATH", "/usr/bin/chromium")}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    # Lighthouse now and then loses its own trace ("NO_NAVSTART: run Lighthouse again").
+    for _ in range(3):
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if done.returncode == 0 or "run Lighthouse again" not in done.stderr:
+            break
     if done.returncode != 0:
         raise RuntimeError(f"lighthouse failed on {url}: {done.stderr[-1500:]}")
     report: dict[str, Any] = json.loads(out.read_text())
