@@ -176,11 +176,7 @@ async def pay_post(
         )
     except PaymentRefusedError as refused:
         return redirect_to(request, "bills_pay_page", notice=f"pay_{refused.reason}")
-    if result.status in ("succeeded", "processing"):
-        return redirect_to(
-            request, "bills_receipt", notice=_outcome_notice(result), payment_id=result.public_id
-        )
-    return redirect_to(request, "bills_pay_page", notice=_outcome_notice(result))
+    return _after_payment(request, result, receipt="bills_receipt", pay_page="bills_pay_page")
 
 
 @get("/checkout/{payment_id:str}/done", name="bills_checkout_done")
@@ -370,11 +366,7 @@ async def guest_pay_post(request: Request[Any, Any, Any], data: Form) -> Respons
         )
     except PaymentRefusedError as refused:
         return redirect_to(request, "guest_pay_page", notice=f"pay_{refused.reason}")
-    if result.status in ("succeeded", "processing"):
-        return redirect_to(
-            request, "guest_receipt", notice=_outcome_notice(result), payment_id=result.public_id
-        )
-    return redirect_to(request, "guest_pay_page", notice=_outcome_notice(result))
+    return _after_payment(request, result, receipt="guest_receipt", pay_page="guest_pay_page")
 
 
 @get("/pay/checkout/{payment_id:str}/done", name="guest_checkout_done")
