@@ -83,6 +83,28 @@ def test_the_visits_switch_keeps_the_focus_on_the_link_pressed(signed_in: Page) 
     expect(switch.get_by_role("link", name="Upcoming")).to_be_focused()
 
 
+def test_a_link_swapped_in_is_htmx_s_at_once(signed_in: Page) -> None:
+    """A key pressed the moment the visits switch is swapped in still stays on the page: the
+    new links answer as htmx links in the very next task, not after a settle delay."""
+    page = signed_in
+    page.goto("/visits")
+    _scripts_ready(page)
+    handled_by_htmx = page.evaluate(
+        """() => new Promise((resolve) => {
+          document.body.addEventListener('htmx:afterSwap', () => setTimeout(() => {
+            // Runs after the link's own listeners: htmx prevents the plain navigation.
+            document.addEventListener('click', (event) => {
+              resolve(event.defaultPrevented);
+              event.preventDefault();
+            }, {once: true});
+            document.getElementById('show-upcoming').click();
+          }), {once: true});
+          document.getElementById('show-past').click();
+        })"""
+    )
+    assert handled_by_htmx
+
+
 def test_a_refused_form_puts_the_focus_on_the_field_to_put_right(signed_in: Page) -> None:
     page = signed_in
     page.goto("/messages/new?topic=question")
