@@ -14,7 +14,7 @@ from app.clinic import clinic_today
 from app.services.bills.ledger import account_balance
 from app.services.bills.plans import add_months, plan_create, plan_instalments_run, split
 from app.services.bills.processors.demo import DEMO
-from app.services.bills.staff import billing_failed
+from app.services.bills.staff import billing_to_follow_up
 from app.tables import LedgerEntry, OutboxMessage, Payment, PlanInstalment
 from tests.factories import make_bill, make_reachable_person, make_staff, staff_actor_for
 
@@ -95,8 +95,8 @@ async def test_a_declined_plan_charge_is_listed_for_the_billing_office() -> None
     )
     await plan_instalments_run()
     assert await account_balance(bill.account.id) == 30_000
-    failed = await billing_failed(staff_actor_for(await make_staff("billing")))
+    failed = await billing_to_follow_up(staff_actor_for(await make_staff("billing")))
     assert any(
         item.account_public_id == bill.account.public_id and item.channel == "plan"
-        for item in failed
+        for item in failed.failed
     )

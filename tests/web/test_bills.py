@@ -273,6 +273,27 @@ async def test_the_billing_office_adjusts_and_refunds_as_ledger_entries(
     assert DEMO.refunds[0][1] == 2_000
 
 
+async def test_the_billing_office_reads_why_a_payment_did_not_go_through(
+    client: AsyncClient,
+) -> None:
+    person = await make_person()
+    bill = await make_bill(person.patient)
+    context = await person.context()
+    from app.services.bills import bill_pay
+    from app.services.bills.payments import new_attempt_key
+
+    declined = await bill_pay(
+        context, key=new_attempt_key(), choice="other", other="50", number="4000 0000 0000 0002"
+    )
+    assert declined.status == "declined"
+    await staff_signed_in(client, role="billing")
+    page = (await client.get("/staff/billing")).text
+    listed = page.index("Payments that did not go through")
+    assert page.index(bill.account.guarantor_name, listed) > listed
+    assert "The card was declined" in page
+    assert "card_declined" not in page
+
+
 async def test_the_front_desk_has_no_billing_console(client: AsyncClient) -> None:
     await staff_signed_in(client, role="front_desk")
     assert (await client.get("/staff/billing")).status_code == 403

@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,7 +32,7 @@ from tests.stripe_fake import (
     session_event,
     sign,
 )
-from tests.web.conftest import csrf_from, flashed, serving, sign_in
+from tests.web.conftest import csrf_from, flashed, serving, sign_in, staff_signed_in
 
 # Everything we may tell Stripe when making a session: the line, the amount, our payment's
 # public id and the way back. Nothing else (no name, no email, no visit).
@@ -300,6 +301,27 @@ async def test_a_session_whose_amount_is_not_ours_is_not_posted(
     assert str(payment["public_id"]) in logged
     assert "not posted" in logged
     assert person.patient.family_name not in logged
+
+
+async def test_the_billing_office_sees_a_payment_in_review_until_someone_settles_it(
+    stripe: Stripe,
+) -> None:
+    _, bill = await _signed_in_with_bill(stripe)
+    await _to_checkout(stripe.client)
+    payment = await _payment(bill)
+    stripe.fake.pay(payment["checkout_session"], amount=100)
+    await _webhook(stripe, "checkout.session.completed", payment["checkout_session"])
+    # A month of newer declines does not push it off the billing office's page.
+    await Payment.update({Payment.created_at: Payment.created_at - timedelta(days=31)}).where(
+        Payment.public_id == payment["public_id"]
+    )
+    await staff_signed_in(stripe.client, role="billing")
+    page = (await stripe.client.get("/staff/billing")).text
+    review = page.index("Paid at Stripe but not posted")
+    assert page.index(bill.account.guarantor_name, review) < page.index(
+        "Payments that did not go through"
+    )
+    assert "amount is not the amount of this payment" in page
 
 
 async def test_another_account_cannot_open_the_way_back(stripe: Stripe) -> None:

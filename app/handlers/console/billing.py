@@ -18,9 +18,9 @@ from app.services.bills.staff import (
     ADJUSTMENT_REASONS,
     billing_account_view,
     billing_adjust,
-    billing_failed,
     billing_refund,
     billing_search,
+    billing_to_follow_up,
 )
 from app.web.console import staff_page
 from app.web.guards import staff_permission
@@ -36,7 +36,7 @@ async def billing_home(staff: NamedDependency[StaffActor], q: FromQuery[str] = "
         staff=staff,
         q=q,
         accounts=await billing_search(staff, q),
-        failed=await billing_failed(staff),
+        follow_up=await billing_to_follow_up(staff),
     )
 
 

@@ -231,29 +231,55 @@ class FailedCharge:
     guarantor_name: str
     amount_cents: int
     channel: str
+    status: str
     reason: str
     created_at: datetime
 
 
-async def billing_failed(staff: StaffActor, *, limit: int = 30) -> list[FailedCharge]:
-    """Recent payments that did not go through (a plan's automatic charge among them)."""
+@dataclass(frozen=True)
+class PaymentsToFollowUp:
+    """The billing office's two lists: money Stripe took that we did not post (to refund or
+    post by hand, first because someone has paid), and payments that did not go through."""
+
+    to_review: list[FailedCharge]
+    failed: list[FailedCharge]
+
+
+async def billing_to_follow_up(staff: StaffActor, *, limit: int = 30) -> PaymentsToFollowUp:
+    """Recent payments that did not go through (a plan's automatic charge among them), and
+    every payment still in review, however old: it stays listed until someone settles it."""
     rows = await Payment.raw(
-        """SELECT y.public_id, ba.public_id AS account_public_id, ba.guarantor_name,
-                  y.amount_cents, y.channel, y.decline_reason, y.created_at
+        """SELECT * FROM (
+             SELECT y.public_id, ba.public_id AS account_public_id, ba.guarantor_name,
+                    y.amount_cents, y.channel, y.status, y.decline_reason, y.created_at
+             FROM payment y JOIN billing_account ba ON ba.id = y.account
+             WHERE y.status IN ('declined', 'failed', 'action_required')
+             ORDER BY y.created_at DESC LIMIT {}) AS failed
+           UNION ALL
+           SELECT y.public_id, ba.public_id, ba.guarantor_name,
+                  y.amount_cents, y.channel, y.status, y.decline_reason, y.created_at
            FROM payment y JOIN billing_account ba ON ba.id = y.account
-           WHERE y.status IN ('declined', 'failed', 'action_required')
-           ORDER BY y.created_at DESC LIMIT {}""",
+           WHERE y.status = 'review'""",
         limit,
     )
-    return [
-        FailedCharge(
-            payment_public_id=str(row["public_id"]),
-            account_public_id=str(row["account_public_id"]),
-            guarantor_name=row["guarantor_name"],
-            amount_cents=row["amount_cents"],
-            channel=row["channel"],
-            reason=row["decline_reason"],
-            created_at=row["created_at"],
-        )
-        for row in rows
-    ]
+    charges = sorted(
+        (
+            FailedCharge(
+                payment_public_id=str(row["public_id"]),
+                account_public_id=str(row["account_public_id"]),
+                guarantor_name=row["guarantor_name"],
+                amount_cents=row["amount_cents"],
+                channel=row["channel"],
+                status=row["status"],
+                reason=row["decline_reason"],
+                created_at=row["created_at"],
+            )
+            for row in rows
+        ),
+        key=lambda charge: charge.created_at,
+        reverse=True,
+    )
+    return PaymentsToFollowUp(
+        to_review=[charge for charge in charges if charge.status == "review"],
+        failed=[charge for charge in charges if charge.status != "review"],
+    )
