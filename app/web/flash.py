@@ -197,6 +197,37 @@ NOTICES: dict[str, Notice] = {
     ),
     "billing_adjusted": Notice(N_("Adjustment posted.")),
     "billing_refunded": Notice(N_("Refund made.")),
+    "pay_refund_refused": Notice(
+        N_(
+            "Stripe did not make this refund (it may have been given back in Stripe already)."
+            " Nothing was recorded: look the payment up in Stripe."
+        ),
+        error=True,
+    ),
+    "pay_review_settled": Notice(
+        N_("This payment is no longer waiting for review: it was settled already."),
+        error=True,
+    ),
+    "pay_review_unknown": Notice(
+        N_(
+            "Stripe does not show this payment as paid, or did not accept the request."
+            " Nothing was changed: look it up in Stripe."
+        ),
+        error=True,
+    ),
+    "pay_review_amount_differs": Notice(
+        N_(
+            "Stripe took a different amount than this payment's, so it cannot be posted."
+            " Refund it, and ask the person to pay again."
+        ),
+        error=True,
+    ),
+    "pay_review_more_than_owed": Notice(
+        N_("The account no longer owes this much. Nothing was posted: refund it instead."),
+        error=True,
+    ),
+    "billing_review_posted": Notice(N_("Payment posted to the bill.")),
+    "billing_review_refunded": Notice(N_("Payment given back at Stripe.")),
     # Visits.
     "visit_booked": Notice(N_("Your visit is booked.")),
     "visit_moved": Notice(N_("Your visit has a new time.")),

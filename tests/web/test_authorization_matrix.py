@@ -568,6 +568,12 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/staff/billing/payments/{public_id}/refund"): staff_only(
         BILLING, params={"public_id": "payment"}, form={"amount": "1.00"}
     ),
+    ("POST", "/staff/billing/payments/{public_id}/review"): staff_only(
+        BILLING,
+        params={"public_id": "payment"},
+        form={"action": "post"},
+        why="let through, a paid payment is not in review: 303 with a notice",
+    ),
     # The dashboard: the month's figures, the follow-up list, the CSV.
     ("GET", "/staff/dashboard"): staff_only(DASHBOARD),
     ("GET", "/staff/dashboard/export"): staff_only(DASHBOARD),

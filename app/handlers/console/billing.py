@@ -1,6 +1,6 @@
 """Billing under /staff/billing: find an account (by name or a statement's code), read its
-ledger, post an adjustment with a reason, refund a payment, and see payments that did not
-go through."""
+ledger, post an adjustment with a reason, refund a payment, see payments that did not go
+through, and settle money Stripe took that was not posted (post it, or give it back)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from litestar.response import Redirect, Template
 
 from app.access import StaffActor
 from app.services.bills.payments import PaymentRefusedError, new_attempt_key
+from app.services.bills.review import billing_review_settle
 from app.services.bills.staff import (
     ADJUSTMENT_REASONS,
     billing_account_view,
@@ -93,8 +94,30 @@ async def billing_refund_post(
     )
 
 
+@post("/payments/{public_id:str}/review", name="staff_billing_review")
+async def billing_review_post(
+    request: Request[Any, Any, Any],
+    staff: NamedDependency[StaffActor],
+    public_id: FromPath[str],
+    data: Form,
+) -> Redirect:
+    action = data.get("action", "")
+    try:
+        account = await billing_review_settle(staff, public_id, action=action)
+    except PaymentRefusedError as refused:
+        return redirect_to(request, "staff_billing", notice=f"pay_{refused.reason}")
+    notice = "billing_review_posted" if action == "post" else "billing_review_refunded"
+    return redirect_to(request, "staff_billing_account", notice=notice, public_id=account)
+
+
 router = Router(
     "/billing",
     guards=[staff_permission("billing")],
-    route_handlers=[billing_home, billing_account, billing_adjust_post, billing_refund_post],
+    route_handlers=[
+        billing_home,
+        billing_account,
+        billing_adjust_post,
+        billing_refund_post,
+        billing_review_post,
+    ],
 )

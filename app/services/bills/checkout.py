@@ -276,8 +276,9 @@ async def checkout_settle(
             and session.card_token
         ):
             await _card_keep(row["paid_by_account"], session.card_token, result)
-    elif outcome.status == "succeeded" and result.status not in ("succeeded", "review"):
-        # Paid at Stripe after our payment ended otherwise: the billing office must see it.
+    elif outcome.status == "succeeded" and result.status not in ("succeeded", "review", "returned"):
+        # Paid at Stripe after our payment ended otherwise: the billing office must see it
+        # (unless it has already: posted it, or given it back).
         log.error("payment %s was paid at Stripe after it ended as %s", public_id, result.status)
         return await _to_review(row, outcome, why="paid_after_end", audit=audit)
     return result, finished

@@ -278,7 +278,7 @@ def _result(row: dict[str, Any]) -> PaymentResult:
     )
 
 
-def _lock(account_id: int) -> str:
+def account_lock(account_id: int) -> str:
     return f"bills-account:{account_id}"
 
 
@@ -288,7 +288,7 @@ async def payment_start(
     """The payment for this key: the one a twin tap already made, or a new one, if the
     account owes that much and no other payment is on its way for it."""
     async with write_transaction():
-        await lock_names(_lock(payer.account_id))
+        await lock_names(account_lock(payer.account_id))
         existing = await Payment.select(*_PAYMENT_COLUMNS).where(Payment.idempotency_key == key)
         if existing:
             if existing[0]["account"] != payer.account_id:
@@ -332,7 +332,7 @@ async def payment_finish(payment_id: int, outcome: ChargeOutcome) -> tuple[Payme
         current = await Payment.select(Payment.account).where(Payment.id == payment_id)
         if not current:
             raise NotFoundError("payment")
-        await lock_names(_lock(current[0]["account"]))
+        await lock_names(account_lock(current[0]["account"]))
         finished = await (
             Payment.update(
                 {
@@ -357,7 +357,7 @@ async def payment_finish(payment_id: int, outcome: ChargeOutcome) -> tuple[Payme
                     payment=payment_id,
                 )
             )
-            await _payment_fact(payment_id)
+            await payment_fact(payment_id)
         return _result(row), bool(finished)
 
 
@@ -366,7 +366,7 @@ async def payment_finish(payment_id: int, outcome: ChargeOutcome) -> tuple[Payme
 _FACT_CHANNELS = {"portal": "portal", "guest": "portal", "plan": "portal", "staff": "staff"}
 
 
-async def _payment_fact(payment_id: int) -> None:
+async def payment_fact(payment_id: int) -> None:
     """The clinic dashboard's record of a payment (app/services/facts.py), on the guarantor's
     record, in the payment's own transaction."""
     row = (

@@ -26,6 +26,7 @@ from app.services.bills.payments import (
     CardLine,
     Payer,
     PaymentRefusedError,
+    account_lock,
     card_token_for,
     charge_once,
     in_progress_cents,
@@ -166,7 +167,7 @@ async def plan_create(
     )
     today, now = clinic_today(), utcnow()
     async with write_transaction():
-        await lock_names(f"bills-account:{account.id}")
+        await lock_names(account_lock(account.id))
         balance = await account_balance(account.id) - await in_progress_cents(account.id)
         if balance < PLAN_MINIMUM_CENTS:
             raise PaymentRefusedError("no_plan")

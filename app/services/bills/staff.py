@@ -15,9 +15,15 @@ from app.errors import NotFoundError
 from app.services.audit import audit_staff
 from app.services.bills.guest import normal_code
 from app.services.bills.ledger import AccountRef, BillsView, account_balance, ledger_view
-from app.services.bills.payments import ATTEMPT_KEY, PaymentRefusedError, amount_from_form
+from app.services.bills.payments import (
+    ATTEMPT_KEY,
+    PaymentRefusedError,
+    account_lock,
+    amount_from_form,
+)
 from app.services.bills.processors import (
     ProcessorBusyError,
+    ProcessorRefusedError,
     ProcessorRetryError,
     ProcessorTimeoutError,
     processor_for,
@@ -134,7 +140,7 @@ async def billing_adjust(
     account = await _account(public_id)
     key = f"adj-{form_key}"
     async with write_transaction():
-        await lock_names(f"bills-account:{account.id}")
+        await lock_names(account_lock(account.id))
         if await LedgerEntry.exists().where(LedgerEntry.form_key == key):
             return  # its twin click posted it
         if cents > await account_balance(account.id):
@@ -196,8 +202,10 @@ async def billing_refund(staff: StaffActor, payment_public_id: str, *, amount: s
             raise PaymentRefusedError("refund_busy") from error
         except ProcessorTimeoutError as error:
             raise PaymentRefusedError("processor_timeout") from error
+        except ProcessorRefusedError as error:
+            raise PaymentRefusedError("refund_refused") from error
     async with write_transaction():
-        await lock_names(f"bills-account:{row['account']}")
+        await lock_names(account_lock(row["account"]))
         already = await LedgerEntry.raw(
             "SELECT COALESCE(SUM(amount_cents), 0) AS total FROM ledger_entry "
             "WHERE payment = {} AND kind = 'refund'",

@@ -222,6 +222,10 @@ class StripeProcessor:
             raise ProcessorRetryError(idempotency_key) from error
         except stripe.APIConnectionError as error:
             raise ProcessorTimeoutError(idempotency_key) from error
+        except _REFUSED as error:
+            # Already given back in Stripe's dashboard, more than is left, our keys: Stripe
+            # says no for good, and nothing was refunded by this request.
+            raise ProcessorRefusedError(type(error).__name__) from error
         except stripe.APIError as error:
             if error.http_status == 409:
                 raise ProcessorBusyError(idempotency_key) from error
