@@ -36,7 +36,9 @@ SESSION_MIN_SECONDS = 30 * 60
 
 # Every PaymentMethod the fake knows; any other is answered as Stripe does (400,
 # resource_missing).
-KNOWN_METHODS = frozenset({"pm_card_visa", "pm_card_mastercard", *DECLINES})
+KNOWN_METHODS = frozenset(
+    {"pm_card_visa", "pm_card_mastercard", "pm_card_authenticationRequired", *DECLINES}
+)
 
 
 @dataclass
@@ -211,6 +213,22 @@ class FakeStripe:
                     "code": "resource_missing",
                     "param": "payment_method",
                     "message": f"No such PaymentMethod: '{method}'",
+                }
+            }
+        if method == "pm_card_authenticationRequired":
+            # The bank wants the person to confirm (3-D Secure): with the person there the
+            # PaymentIntent waits for it; off_session Stripe declines it at once.
+            if form.get("off_session") != "true":
+                intent["status"] = "requires_action"
+                return 200, intent
+            intent["status"] = "requires_payment_method"
+            return 402, {
+                "error": {
+                    "type": "card_error",
+                    "code": "authentication_required",
+                    "decline_code": "authentication_required",
+                    "message": "This payment requires authentication.",
+                    "payment_intent": intent,
                 }
             }
         decline = DECLINES.get(method)

@@ -114,6 +114,13 @@ NOTICES: dict[str, Notice] = {
         ),
         error=True,
     ),
+    "payment_authentication_required": Notice(
+        N_(
+            "Your bank wants you to confirm this payment. Nothing was charged. Pay with a new"
+            " card to confirm it with your bank."
+        ),
+        error=True,
+    ),
     "payment_expired_card": Notice(
         N_("Your card has expired. Nothing was charged. Try another card."), error=True
     ),

@@ -18,6 +18,7 @@ from app.services.bills.payments import (
     payment_finish,
     payment_start,
 )
+from app.services.bills.plans import plan_create, plan_instalments_run
 from app.services.bills.processors import ChargeOutcome, WebhookRefusedError, processor_for
 from app.services.bills.staff import billing_refund
 from app.settings import get_settings
@@ -277,3 +278,60 @@ async def test_two_refunds_of_different_amounts_at_once_refund_once_and_ask_to_t
     assert len(refunds) == 1
     assert {seen.form["amount"] for seen in made} >= {str(refunds[0]["amount_cents"])}
     assert await account_balance(bill.account.id) == refunds[0]["amount_cents"]
+
+
+async def test_only_a_plan_s_charge_tells_stripe_the_person_is_not_there(
+    stripe: FakeStripe,
+) -> None:
+    person = await make_person()
+    bill = await make_bill(person.patient, charge_cents=30_000, insurance_cents=0)
+    context = await person.context()
+    await bill_pay(
+        context,
+        key=(await pay_page(context)).key,
+        choice="other",
+        other="10",
+        payment_method="pm_card_visa",
+    )
+    await plan_create(context, months=2, saved_card="", number="", payment_method="pm_card_visa")
+    await plan_instalments_run()
+    intents = [
+        seen.form
+        for seen in stripe.requests
+        if seen.path == "/v1/payment_intents" and seen.form.get("metadata[payment]")
+    ]
+    ours = {
+        str(row["public_id"]): row["channel"]
+        for row in await Payment.select(Payment.public_id, Payment.channel).where(
+            Payment.account == bill.account.id
+        )
+    }
+    sent = {
+        ours[form["metadata[payment]"]]: form.get("off_session")
+        for form in intents
+        if form["metadata[payment]"] in ours  # other tests' plans may be due on this run
+    }
+    assert sent == {"portal": None, "plan": "true"}
+
+
+async def test_a_plan_charge_the_bank_wants_confirmed_is_declined_with_that_reason(
+    stripe: FakeStripe,
+) -> None:
+    person = await make_person()
+    bill = await make_bill(person.patient, charge_cents=30_000, insurance_cents=0)
+    context = await person.context()
+    await plan_create(
+        context,
+        months=2,
+        saved_card="",
+        number="",
+        payment_method="pm_card_authenticationRequired",
+    )
+    await plan_instalments_run()
+    rows = await Payment.select(Payment.status, Payment.decline_reason).where(
+        Payment.account == bill.account.id
+    )
+    assert [(row["status"], row["decline_reason"]) for row in rows] == [
+        ("declined", "authentication_required")
+    ]
+    assert await account_balance(bill.account.id) == 30_000

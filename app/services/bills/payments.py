@@ -397,6 +397,8 @@ async def charge_once(
             idempotency_key=row["idempotency_key"],
             card_token=row["card_token"],
             payment_public_id=str(row["public_id"]),
+            # Only a plan charges without the person there.
+            off_session=payer.channel == "plan",
         )
     except (ProcessorTimeoutError, ProcessorBusyError):
         return _result(row), False  # still processing: a retry or the webhook finishes it

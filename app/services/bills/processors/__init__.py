@@ -91,7 +91,11 @@ class Processor(Protocol):
         idempotency_key: str,
         card_token: str,
         payment_public_id: str,
-    ) -> ChargeOutcome: ...
+        off_session: bool = False,
+    ) -> ChargeOutcome:
+        """Charge a kept card. `off_session`: the person is not there to answer their bank
+        (a plan's monthly charge), so the bank is told it is a charge they agreed to."""
+        ...
 
     async def refund(self, *, processor_ref: str, amount_cents: int, idempotency_key: str) -> str:
         """Give back part or all of a charge; the refund's id."""

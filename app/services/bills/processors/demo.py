@@ -72,6 +72,7 @@ class DemoProcessor:
         idempotency_key: str,
         card_token: str,
         payment_public_id: str,
+        off_session: bool = False,
     ) -> ChargeOutcome:
         known = self.answered.get(idempotency_key)
         if known is None:

@@ -30,7 +30,15 @@ from app.services.bills.processors import (
 # Stripe's decline codes that have a plain-language reason of their own; others are
 # "declined".
 KNOWN_DECLINES = frozenset(
-    {"card_declined", "insufficient_funds", "expired_card", "incorrect_cvc", "processing_error"}
+    {
+        "card_declined",
+        "insufficient_funds",
+        "expired_card",
+        "incorrect_cvc",
+        "processing_error",
+        # A plan's charge (off_session) whose bank still wants the person to confirm it.
+        "authentication_required",
+    }
 )
 
 
@@ -162,6 +170,7 @@ class StripeProcessor:
         idempotency_key: str,
         card_token: str,
         payment_public_id: str,
+        off_session: bool = False,
     ) -> ChargeOutcome:
         params: dict[str, Any] = {
             "amount": amount_cents,
@@ -171,6 +180,11 @@ class StripeProcessor:
             "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
             "metadata": {"payment": payment_public_id},
         }
+        if off_session:
+            # A merchant-initiated charge on a card kept for it (Checkout's
+            # setup_future_usage=off_session): banks may let it through without asking the
+            # person, who is not there; if one still asks, Stripe declines it.
+            params["off_session"] = True
         try:
             intent = await self.client.v1.payment_intents.create_async(
                 params=params,  # type: ignore[arg-type]
