@@ -19,6 +19,7 @@ from app.clock import utcnow
 from app.services.console.posters import Poster
 from app.services.console.roles import ROLE_LABELS
 from app.services.passkeys import device_name
+from app.services.phones import phone_display
 from app.settings import get_settings
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -58,12 +59,14 @@ def build_environment() -> Environment:
         days_away=_days_away,
         money=_money,
         tel=_tel,
+        phone=phone_display,
     )
     return env
 
 
 def _tel(phone: str) -> str:
-    """A phone number as a link a phone can dial: "tel:" and only its digits (and a leading +)."""
+    """A phone number as a link a phone can dial: "tel:" and only its digits (and a leading +).
+    Its text on the page goes through `phone` (phone_display): the same number, for reading."""
     return "tel:" + re.sub(r"(?!^\+)[^\d]", "", phone.strip())
 
 

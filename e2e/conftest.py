@@ -31,6 +31,8 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from app.services.phones import phone_display
+
 ROOT = Path(__file__).resolve().parent.parent
 PHONE = {
     "viewport": {"width": 390, "height": 844},
@@ -197,7 +199,9 @@ def received(browser: Browser, server: str, recipient: str) -> list[str]:
         page.get_by_role("button", name="Continue").click()
         page.wait_for_url("**/staff")
         page.goto("/staff/outbox")
-        return [item.inner_text() for item in page.locator(".outbox li", has_text=recipient).all()]
+        # The page shows a phone number as people read it ("(555) 010-1006"), not as kept.
+        shown = phone_display(recipient)
+        return [item.inner_text() for item in page.locator(".outbox li", has_text=shown).all()]
     finally:
         desk.close()
 

@@ -4,9 +4,12 @@ left it or on what they must put right, never thrown back to the top of the page
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from playwright.sync_api import Page, expect
+
+from e2e.conftest import sign_in
 
 # The focused element as a screen reader and a sighted keyboard user meet it.
 FOCUSED = """() => {
@@ -103,6 +106,39 @@ def test_a_link_swapped_in_is_htmx_s_at_once(signed_in: Page) -> None:
         })"""
     )
     assert handled_by_htmx
+
+
+def test_changing_where_keeps_the_focus_and_says_politely_what_it_found(page: Page) -> None:
+    """The booking filters swap the times in through htmx: the focus stays on the choice
+    just made, and one short line in a live region that stays in place says what came of it
+    (a region swapped in whole is often not read at all); the times are not read out."""
+    sign_in(page, "david")
+    page.goto("/visits/new/sick_visit")
+    _scripts_ready(page)
+    status = page.locator("#times-status")
+    expect(status).to_have_attribute("role", "status")
+    expect(status).to_have_text(re.compile(r"^\d+ free times on \w+day, "))
+    # What changes inside any live region from here on, as a screen reader would hear it.
+    page.evaluate(
+        """() => {
+          window.spoken = [];
+          document.getElementById('times-status').dataset.before = 'yes';
+          new MutationObserver((changes) => changes.forEach((change) => {
+            const node = change.target.nodeType === 1 ? change.target : change.target.parentElement;
+            const region = node.closest('[aria-live], [role=status], [role=alert], [role=log]');
+            if (region) window.spoken.push(region.id);
+          })).observe(document.body, {childList: true, subtree: true, characterData: true});
+        }"""
+    )
+    where = page.get_by_label("Where")
+    where.focus()
+    with page.expect_response(re.compile(r"/visits/new/sick_visit\?.*location=.+")):
+        where.select_option(label="Riverside Main Clinic")
+    expect(status).to_have_text(re.compile(r"^\d+ free times? on .+, at Riverside Main Clinic$"))
+    expect(page.locator(".times-list a").first).to_contain_text("Riverside Main Clinic")
+    expect(where).to_be_focused()
+    assert page.evaluate("document.getElementById('times-status').dataset.before") == "yes"
+    assert set(page.evaluate("window.spoken")) == {"times-status"}  # the line, not the list
 
 
 def test_a_refused_form_puts_the_focus_on_the_field_to_put_right(signed_in: Page) -> None:

@@ -12,10 +12,14 @@ United States, Canada or one of many Caribbean countries, which its digits alone
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 from babel import Locale
 
 from app.i18n import current_locale
+
+E164 = re.compile(r"\+[1-9]\d{6,14}")
 
 
 def phone_region(e164: str) -> str | None:
@@ -50,6 +54,28 @@ def phone_refusal(e164: str, countries: tuple[str, ...]) -> str | None:
 
 def phone_allowed(e164: str, countries: tuple[str, ...]) -> bool:
     return phone_refusal(e164, countries) is None
+
+
+def phone_display(number: str) -> str:
+    """A phone number as people read it: "(555) 286-0706" for a North American (+1) number,
+    the clinics' own plan; "+44 7911 123456" for one abroad. The data keeps E.164, which
+    reads as one long run of digits. Anything not in E.164 (a number typed some other way,
+    an email, a half number) is shown as it is: what was typed serves better than a guess."""
+    if not E164.fullmatch(number):
+        return number
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return number
+    if not phonenumbers.is_possible_number(parsed):
+        return number
+    style = (
+        phonenumbers.PhoneNumberFormat.NATIONAL
+        if parsed.country_code == 1
+        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
+    shown: str = phonenumbers.format_number(parsed, style)
+    return shown
 
 
 def country_names(countries: tuple[str, ...]) -> str:

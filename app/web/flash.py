@@ -23,6 +23,7 @@ from litestar.types import Message, Scope
 from app import i18n
 from app.handlers.support import cookie_name
 from app.i18n import N_
+from app.services.phones import phone_display
 from app.settings import get_settings
 
 NOTICE_COOKIE = "portal_notice"
@@ -82,7 +83,7 @@ NOTICES: dict[str, Notice] = {
     # The console's patient page.
     "patient_invited_by_sms": Notice(
         N_("Invitation sent by text message to %(phone)s."),
-        fill=lambda page: {"phone": page["card"].phone},
+        fill=lambda page: {"phone": phone_display(page["card"].phone)},
     ),
     "patient_invited_by_email": Notice(
         N_("Invitation sent by email to %(email)s."),

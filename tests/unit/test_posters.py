@@ -154,6 +154,12 @@ def test_without_a_phone_number_there_is_no_help_line() -> None:
     assert not any("Call" in line for line in shown)
 
 
+def test_a_phone_kept_in_e164_prints_as_people_read_it() -> None:
+    e164 = dataclasses.replace(NORTH, phone="+15550100200")
+    shown = [text.text for text in _texts(_parse(_render(e164)))]
+    assert HELP % {"phone": "(555) 010-0200"} in shown
+
+
 def test_names_are_escaped() -> None:
     odd = dataclasses.replace(NORTH, name='Smith & Sons <Kids> "Clinic"')
     document = _render(odd)

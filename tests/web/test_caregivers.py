@@ -210,6 +210,9 @@ async def test_a_caregiver_with_no_record_signs_in_with_a_code(client: AsyncClie
     await sign_in(client, patient)
     phone = f"+1617555{unique('')[-4:]}"  # a valid number in the United States
     link = await _invite(client, phone, "full")
+    waiting = (await client.get("/sharing")).text  # the invitation waiting, as people read it
+    assert f"(617) 555-{phone[-4:]}" in waiting
+    assert phone not in waiting
     await _accept_as_new_person(client, link, "Phone Person", phone)
     client.cookies.clear()
     form = await client.get("/sign-in/code")

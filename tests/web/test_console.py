@@ -16,7 +16,7 @@ from app.clock import set_clock, utcnow
 from app.db import write_transaction
 from app.services.outbox import outbox_deliver, outbox_enqueue
 from app.settings import Settings
-from app.tables import AuditEvent, EnrollmentInvite, OutboxMessage, Patient
+from app.tables import AuditEvent, EnrollmentInvite, JoinRequest, OutboxMessage, Patient
 from tests.factories import (
     grant,
     link_sent_to,
@@ -64,6 +64,31 @@ async def test_a_patient_session_opens_nothing_in_the_console(client: AsyncClien
     response = await client.get("/staff", follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"].startswith("/staff/sign-in")
+
+
+async def test_the_console_shows_phone_numbers_as_people_read_them(client: AsyncClient) -> None:
+    """The record keeps E.164 ("+15550190042"), a run of digits the eye cannot check against
+    what a patient says at the desk; the pages show "(555) 019-0042"."""
+    await staff_signed_in(client)
+    patient = await patient_with_contacts("Teodora")  # not Marisol: the search test counts those
+    assert patient.phone is not None
+    shown = f"(555) 019-{patient.phone[-4:]}"
+    page = (await client.get(f"/staff/patients/{patient.public_id}")).text
+    assert f"<dd>{shown}</dd>" in page
+    assert patient.phone not in page
+
+    family = unique("Caller")
+    await JoinRequest.insert(
+        JoinRequest(
+            given_name="Kim",
+            family_name=family,
+            birth_date=date(2001, 2, 3),
+            contact="+447911123456",
+        )
+    )
+    listing = (await client.get("/staff/join-requests")).text
+    assert "+44 7911 123456" in listing  # a number abroad keeps its country code
+    assert "+447911123456" not in listing
 
 
 async def test_a_staff_session_opens_no_patient_record(client: AsyncClient) -> None:
@@ -156,7 +181,7 @@ async def test_an_invitation_by_text_goes_to_the_outbox_without_health_details(
     assert flashed(sent) == "patient_invited_by_sms"
     # The next page shows the notice once, with the number it went to.
     after = await client.get(sent.headers["location"])
-    assert f"Invitation sent by text message to {patient.phone}." in after.text
+    assert f"Invitation sent by text message to (555) 019-{patient.phone[-4:]}." in after.text
     assert "not joined yet" in after.text
     assert "Invitation sent" not in (await client.get(sent.headers["location"])).text
     assert patient.given_name not in await sent_to(patient.phone)
@@ -389,7 +414,7 @@ async def test_the_demo_outbox_shows_texts_as_received_though_the_table_drops_th
         page = await demo.get("/staff/outbox")
     assert page.status_code == 200
     assert "https://x.test/c/1" in page.text
-    assert gone in page.text
+    assert "(555) 018-8802" in page.text  # as people read it; the outbox keeps E.164
     assert "Sent. Its text is no longer kept." in page.text
 
 

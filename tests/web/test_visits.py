@@ -5,13 +5,13 @@ call, a parent booking for a child, and the clinic's day view seeing the change 
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from httpx import AsyncClient
 
 from app.services.visits.booking import MAX_UPCOMING_ONLINE, appointment_book
-from app.tables import Appointment, AuditEvent, CareRecall, Patient
+from app.tables import Appointment, AuditEvent, CareRecall, Location, Patient
 from tests.factories import (
     appointment_type,
     grant,
@@ -215,3 +215,47 @@ async def test_the_front_desk_sees_a_portal_booking_and_its_confirmation_at_once
     assert row is not None
     assert "Confirmed" in row.group(0)
     assert "Booked in the portal" in row.group(0)
+
+
+async def test_the_filters_say_what_they_found_in_a_line_that_stays_put(
+    client: AsyncClient,
+) -> None:
+    """Who/Where, sent by "Show times" without JavaScript or through htmx, come back with one
+    short status line. htmx swaps the times (#times) and only the words of that line, so the
+    line, a live region, stays in the page and a screen reader says it."""
+    day = date.today() + timedelta(days=3)
+    three_pm = datetime.combine(day, time(15), tzinfo=ZoneInfo("America/New_York"))
+    schedule = await make_schedule([three_pm + timedelta(minutes=m) for m in (0, 20, 40)])
+    place = await Location.select(Location.public_id, Location.name).where(
+        Location.id == schedule.location_id
+    )
+    await sign_in(client, await make_person())
+    chosen = {"clinician": "", "location": place[0]["public_id"]}
+    said = re.compile(
+        r'<p id="times-status" role="status" class="small">3 free times on \w+day, [^<]+, at '
+        + re.escape(place[0]["name"])
+        + "</p>"
+    )
+
+    whole = await client.get("/visits/new/sick_visit", params=chosen)  # "Show times"
+    assert whole.status_code == 200
+    assert said.search(whole.text)
+    assert "<h1>" in whole.text
+
+    swapped = await client.get(
+        "/visits/new/sick_visit",
+        params=chosen,
+        headers={"HX-Request": "true", "HX-Target": "times"},
+    )
+    assert swapped.status_code == 200
+    assert "<h1>" not in swapped.text
+    assert said.search(swapped.text)
+    form = re.search(r'<form id="times-filters"[^>]*>', swapped.text)
+    assert form is not None
+    assert 'hx-target="#times" hx-select="#times"' in form.group(0)
+    assert 'hx-select-oob="#times-filters,#times-status:innerHTML"' in form.group(0)
+    # The line is outside what is swapped whole, and the times are in no live region.
+    times = swapped.text[swapped.text.index('<div id="times">') :]
+    assert "times-status" not in times
+    assert "aria-live" not in times
+    assert 'role="status"' not in times

@@ -14,6 +14,7 @@ from piccolo.query.functions.string import Lower
 
 from app import i18n
 from app.i18n import N_
+from app.services.phones import phone_display
 from app.tables import Location
 
 PAPER: dict[str, tuple[float, float]] = {"letter": (215.9, 279.4), "a4": (210.0, 297.0)}
@@ -345,7 +346,7 @@ def _below(
     help_column = _Column(top=column.top, x=MARGIN, width=inner, anchor_middle=True)
     help_lines: list[PosterText] = []
     if location.phone:  # no number, no promise of one
-        for lang, text in _translated(HELP, phone=location.phone):
+        for lang, text in _translated(HELP, phone=phone_display(location.phone)):
             help_lines.append(help_column.line(text, 4.6, lang, bold=True))
             help_column.space(0.8)
     return url, tuple(steps), tuple(help_lines), help_column.top - top
