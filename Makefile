@@ -72,8 +72,8 @@ test: ## everything CI runs, after getting what it needs: lint, SQLite, PostgreS
 	@$(SETUP) -- $(MAKE) --no-print-directory lint unit unit-postgres e2e
 
 bench: install ## page weight and load figures against bare Litestar
-	$(BIN)/python bench/page_weight.py
-	$(BIN)/python bench/load.py
+	$(BIN)/python -m bench.page_weight
+	$(BIN)/python -m bench.load
 
 i18n: install ## extract strings and update the catalogs (then translate app/locales/*/messages.po)
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _ -k gettext -k ngettext:1,2 -o app/locales/messages.pot --no-location --omit-header .
