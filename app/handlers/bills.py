@@ -54,7 +54,7 @@ from app.services.bills.plans import bills_page, plan_create, plan_page
 from app.services.bills.processors import WebhookRefusedError
 from app.services.survey import survey_due
 from app.settings import get_settings
-from app.web.flash import flashed_key
+from app.web.flash import NOTICES, flashed_key
 from app.web.guards import account_signed_in
 from app.web.links import redirect_to
 from app.web.origin import client_ip
@@ -75,7 +75,11 @@ def _outcome_notice(result: PaymentResult) -> str:
         return "payment_cancelled"
     if result.status == "review":
         return "payment_review"
-    return f"payment_{result.decline_reason or 'declined'}"
+    if result.status in ("returning", "returned"):
+        return "payment_returned"
+    # A reason we have no words for (a processor's new code) reads as a plain decline.
+    reason = f"payment_{result.decline_reason}"
+    return reason if reason in NOTICES else "payment_declined"
 
 
 def _to_stripe(request: Request[Any, Any, Any], url: str) -> Response[Any]:
@@ -102,7 +106,7 @@ def _after_payment(
     happened (nothing charged)."""
     if result.url:
         return _to_stripe(request, result.url)
-    if result.status in ("succeeded", "processing", "review"):
+    if result.status in ("succeeded", "processing", "review", "returning", "returned"):
         return redirect_to(
             request, receipt, notice=_outcome_notice(result), payment_id=result.public_id
         )

@@ -147,6 +147,13 @@ NOTICES: dict[str, Notice] = {
     "payment_review": Notice(
         N_("We are checking this payment; the clinic will contact you."), error=True
     ),
+    "payment_returned": Notice(
+        N_(
+            "The clinic gave this payment back to your card. It is not on your bill: pay"
+            " again when you are ready."
+        ),
+        error=True,
+    ),
     "pay_nothing_owed": Notice(N_("There is nothing to pay right now.")),
     "pay_in_progress": Notice(
         N_(
@@ -209,6 +216,20 @@ NOTICES: dict[str, Notice] = {
         N_(
             "Stripe did not make this refund (it may have been given back in Stripe already)."
             " Nothing was recorded: look the payment up in Stripe."
+        ),
+        error=True,
+    ),
+    "pay_review_given_back": Notice(
+        N_(
+            "Stripe has given some or all of this payment back, so it cannot be posted. Give"
+            " back the rest, and ask the person to pay again."
+        ),
+        error=True,
+    ),
+    "pay_refund_unanswered": Notice(
+        N_(
+            "Stripe did not answer. The payment waits as being given back and cannot be"
+            " posted: press Give it back again in a minute."
         ),
         error=True,
     ),

@@ -62,8 +62,10 @@ def _refunds(stripe: Stripe) -> list[dict[str, str]]:
 
 
 async def _audited(public_id: str) -> list[str]:
-    rows = await AuditEvent.select(AuditEvent.action).where(
-        (AuditEvent.resource_id == public_id) & AuditEvent.action.like("billing.review.%")
+    rows = (
+        await AuditEvent.select(AuditEvent.action)
+        .where((AuditEvent.resource_id == public_id) & AuditEvent.action.like("billing.review.%"))
+        .order_by(AuditEvent.id)
     )
     return [row["action"] for row in rows]
 
@@ -105,7 +107,7 @@ async def test_another_amount_than_ours_is_never_posted_and_is_given_back_whole(
     assert await _payment_lines(bill) == 0
     assert await account_balance(bill.account.id) == bill.owed_cents
     assert await LedgerEntry.count().where(LedgerEntry.account == bill.account.id) == 2
-    assert await _audited(public_id) == ["billing.review.refund"]
+    assert await _audited(public_id) == ["billing.review.refund.start", "billing.review.refund"]
 
 
 async def test_a_refund_pressed_twice_gives_back_once(stripe: Stripe) -> None:
@@ -199,7 +201,7 @@ async def test_a_refund_stripe_refuses_says_so_and_records_nothing(stripe: Strip
     await staff_signed_in(stripe.client, role="billing")
     assert await _settle(stripe, bill, public_id, "refund") == "pay_refund_refused"
     assert (await _payment(bill))["status"] == "review"
-    assert await _audited(public_id) == []
+    assert await _audited(public_id) == ["billing.review.refund.start"]  # asked, refused
 
 
 async def test_a_staff_refund_stripe_refuses_is_not_recorded(stripe: Stripe) -> None:

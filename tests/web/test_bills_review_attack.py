@@ -1,9 +1,10 @@
 """An attacker's and a payments engineer's look at settling a payment in review (e7a551a,
 780412c): the billing office posts it to the bill or gives it back at Stripe.
 
-Tests whose docstring starts with CONFIRMED FINDING fail against the code they were written
-for: each shows a real problem (what goes wrong, and what it should do instead). The others
-pass: a suspicion that turned out unfounded, kept so it stays that way.
+Tests whose docstring starts with CONFIRMED FINDING failed against the first version of
+that code: each showed a real problem (what went wrong, and what it should do instead), and
+each passes since its fix. The others passed from the start: a suspicion that turned out
+unfounded, kept so it stays that way.
 
 The local stand-in for Stripe (tests/stripe_fake.py) does not remember refunds; StripeRefunds
 below adds what Stripe does: a refund is against a PaymentIntent, never more than is left of
@@ -267,14 +268,19 @@ async def test_post_after_a_refund_whose_answer_was_lost_posts_money_already_giv
     refunds = StripeRefunds(stripe)
     refunds.lose_next()
     await staff_signed_in(stripe.client, role="billing")
-    assert await _settle(stripe, bill, public_id, "refund") == "pay_processor_timeout"
-    assert (await _row(public_id))["status"] == "review"
+    assert await _settle(stripe, bill, public_id, "refund") == "pay_refund_unanswered"
+    assert (await _row(public_id))["status"] == "returning"  # claimed before Stripe was asked
     assert refunds.refunded(intent) == bill.owed_cents  # Stripe did give it back
     answer = await _settle(stripe, bill, public_id, "post")
+    assert answer == "pay_review_settled"
     assert await _payment_lines(bill) == 0, (
         f"posted ({answer}) {bill.owed_cents} cents that Stripe had already given back; "
         f"balance now {await account_balance(bill.account.id)}"
     )
+    # Pressed again: Stripe shows it all given back, so it ends returned, refunding no more.
+    assert await _settle(stripe, bill, public_id, "refund") == "billing_review_refunded"
+    assert (await _row(public_id))["status"] == "returned"
+    assert refunds.refunded(intent) == bill.owed_cents
 
 
 async def test_post_after_a_refund_in_stripe_s_dashboard_posts_money_given_back(
@@ -403,7 +409,7 @@ async def test_two_refunds_at_once_give_back_once(stripe: Stripe) -> None:
     )
     assert refunds.refunded(intent) == bill.owed_cents
     keys = {seen.headers["idempotency-key"] for seen in stripe.fake.requests if seen.form}
-    assert f"review-refund-{public_id}" in keys
+    assert f"review-refund-{public_id}-0" in keys  # nothing given back before it
     assert (await _row(public_id))["status"] == "returned"
     assert await _payment_lines(bill) == 0
 

@@ -58,6 +58,7 @@ from app.services.bills.processors import (
     ProcessorTimeoutError,
     processor_for,
 )
+from app.services.bills.review import UNSETTLED
 from app.settings import get_settings
 from app.tables import Payment
 
@@ -276,7 +277,11 @@ async def checkout_settle(
             and session.card_token
         ):
             await _card_keep(row["paid_by_account"], session.card_token, result)
-    elif outcome.status == "succeeded" and result.status not in ("succeeded", "review", "returned"):
+    elif outcome.status == "succeeded" and result.status not in (
+        "succeeded",
+        *UNSETTLED,
+        "returned",
+    ):
         # Paid at Stripe after our payment ended otherwise: the billing office must see it
         # (unless it has already: posted it, or given it back).
         log.error("payment %s was paid at Stripe after it ended as %s", public_id, result.status)

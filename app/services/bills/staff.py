@@ -28,6 +28,7 @@ from app.services.bills.processors import (
     ProcessorTimeoutError,
     processor_for,
 )
+from app.services.bills.review import UNSETTLED
 from app.tables import BillingAccount, LedgerEntry, Payment
 
 # Reasons staff may give an adjustment (a credit to the family).
@@ -267,7 +268,7 @@ async def billing_to_follow_up(staff: StaffActor, *, limit: int = 30) -> Payment
            SELECT y.public_id, ba.public_id, ba.guarantor_name,
                   y.amount_cents, y.channel, y.status, y.decline_reason, y.created_at
            FROM payment y JOIN billing_account ba ON ba.id = y.account
-           WHERE y.status = 'review'""",
+           WHERE y.status IN ('review', 'returning')""",
         limit,
     )
     charges = sorted(
@@ -287,7 +288,18 @@ async def billing_to_follow_up(staff: StaffActor, *, limit: int = 30) -> Payment
         key=lambda charge: charge.created_at,
         reverse=True,
     )
+    async with write_transaction():
+        # The lists name the people who pay: a look at each listed account's records.
+        for account_public_id in sorted({charge.account_public_id for charge in charges}):
+            for patient_id in await _patients_of(account_public_id):
+                await audit_staff(
+                    staff=staff,
+                    action="billing.follow_up.result",
+                    patient_id=patient_id,
+                    resource_type="Account",
+                    resource_id=account_public_id,
+                )
     return PaymentsToFollowUp(
-        to_review=[charge for charge in charges if charge.status == "review"],
-        failed=[charge for charge in charges if charge.status != "review"],
+        to_review=[charge for charge in charges if charge.status in UNSETTLED],
+        failed=[charge for charge in charges if charge.status not in UNSETTLED],
     )

@@ -66,6 +66,9 @@ class CheckoutSession:
     outcome: ChargeOutcome | None
     # The card to keep, when the person asked: the processor's token for it.
     card_token: str = ""
+    # How much of what it took has been given back (by us, or in the processor's own
+    # dashboard), as the processor says now.
+    refunded_cents: int = 0
 
 
 @dataclass(frozen=True)

@@ -120,7 +120,14 @@ def _checkout_session(session: dict[str, Any], event_type: str = "") -> Checkout
         payment_public_id=str((session.get("metadata") or {}).get("payment", "")),
         outcome=_checkout_outcome(session, event_type),
         card_token=f"{customer}:{method}" if customer and method else method,
+        refunded_cents=_refunded_of(intent),
     )
+
+
+def _refunded_of(intent: Any) -> int:
+    """What was given back of a PaymentIntent's charge (its latest_charge, when expanded)."""
+    charge = intent.get("latest_charge") if isinstance(intent, dict) else None
+    return int(charge.get("amount_refunded") or 0) if isinstance(charge, dict) else 0
 
 
 def _customer_and_method(card_token: str) -> dict[str, str]:
@@ -293,7 +300,10 @@ class StripeProcessor:
     async def checkout_status(self, session_id: str) -> CheckoutSession:
         try:
             session = await self.client.v1.checkout.sessions.retrieve_async(
-                session_id, params={"expand": ["payment_intent.payment_method"]}
+                session_id,
+                params={
+                    "expand": ["payment_intent.payment_method", "payment_intent.latest_charge"]
+                },
             )
         except Exception as error:
             raise self._checkout_error(error, session_id) from error
