@@ -76,7 +76,7 @@ log = logging.getLogger("portal")
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
-    environment = build_environment()
+    environment = build_environment(auto_reload=settings.debug)
     environment.globals["session_idle_seconds"] = settings.session_idle_minutes * 60
     environment.globals["demo"] = settings.demo
     environment.globals["flashed_notice"] = flashed_notice  # the layout's notice area

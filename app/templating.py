@@ -25,7 +25,9 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 POSTER_TEMPLATE = "console/poster.svg"
 
 
-def build_environment() -> Environment:
+def build_environment(*, auto_reload: bool = False) -> Environment:
+    """`auto_reload` (PORTAL_DEBUG): look for a changed template file on every render. Off,
+    each template is read and compiled once per process."""
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -33,6 +35,7 @@ def build_environment() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=auto_reload,
     )
     env.install_gettext_callables(  # type: ignore[attr-defined]
         gettext=i18n.gettext, ngettext=i18n.ngettext, pgettext=i18n.pgettext, newstyle=True
