@@ -18,3 +18,28 @@ def test_a_long_wait_on_the_dashboard_reads_in_hours() -> None:
     assert str(module.shown("minutes", 1032)) == "17 hours"
     assert str(module.change("minutes", -150)) == "-2 hours from last month"
     assert str(module.change("minutes", 30)) == "+30 minutes from last month"
+
+
+def _render(source: str, locale: str = "en", **context: Any) -> str:
+    from app.i18n import set_locale
+
+    set_locale(locale)
+    try:
+        return build_environment().from_string(source).render(**context)
+    finally:
+        set_locale("en")
+
+
+def test_template_translations_behave_as_jinjas_newstyle_gettext() -> None:
+    # Variables are escaped, "%%" reads "%" with or without variables, and `_` is gettext.
+    assert _render('{{ _("Hello, %(name)s", name=who) }}', who="<b>") == "Hello, &lt;b&gt;"
+    assert _render('{{ _("Print at 100%% (actual size).") }}') == "Print at 100% (actual size)."
+    assert _render('{{ gettext("Home") }} {{ _("Home") }}', "es") == "Inicio Inicio"
+    assert _render('{{ _("Hello, %(name)s", name="Ana") }}', "es") == "Hola, Ana"
+    assert _render('{{ ngettext("%(num)d new", "%(num)d new", 2) }}') == "2 new"
+    # A text shown twice is the same both times (kept formatted once), in each language.
+    assert _render('{{ _("Home") }}|{{ _("Home") }}', "es") == "Inicio|Inicio"
+    assert _render('{{ _("Home") }}') == "Home"
+    # Without autoescaping, as Jinja's: plain text, variables as they are.
+    raw = '{% autoescape false %}{{ _("Hello, %(name)s", name=who) }}{% endautoescape %}'
+    assert _render(raw, who="<b>") == "Hello, <b>"
