@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from babel.numbers import format_currency
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from jinja2.runtime import Context
+from litestar import Litestar
 from markupsafe import Markup
 
 from app import i18n
@@ -109,6 +110,23 @@ def _pgettext(context: Context, string_ctx: str, message: str, /, **variables: A
     variables.setdefault("context", string_ctx)
     text = i18n.pgettext(string_ctx, message)
     return (Markup(text) if context.eval_ctx.autoescape else text) % variables  # noqa: S704
+
+
+def cache_links(env: Environment, app: Litestar) -> None:
+    """Templates' `url_for`, as Litestar's, but a route without parameters (the tabs, the
+    sign-out, a form's action: most of a page's links) is looked up once per process rather
+    than on every link of every page: Litestar sorts the route's paths each time."""
+    links: dict[str, str] = {}
+
+    def url_for(route_name: str, **path_parameters: Any) -> str:
+        if path_parameters:
+            return app.route_reverse(route_name, **path_parameters)
+        link = links.get(route_name)
+        if link is None:
+            link = links[route_name] = app.route_reverse(route_name)
+        return link
+
+    env.globals["url_for"] = url_for
 
 
 def _tel(phone: str) -> str:
