@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import MutableMapping
 from datetime import date, datetime
 from functools import cache, lru_cache
 from pathlib import Path
@@ -28,10 +29,23 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 POSTER_TEMPLATE = "console/poster.svg"
 
 
+class PortalEnvironment(Environment):
+    """Jinja's Environment, with templates reading the environment's globals directly.
+
+    Jinja gives each template a ChainMap over its own globals and the environment's, then
+    copies it key by key in Python into every render's, include's and macro import's
+    context (and makes a set of its keys), some 30 names each time. Templates here have no
+    globals of their own (nothing passes `globals=` to get_template or from_string), so the
+    environment's dict serves: copied by C, and still live (the clinic set at start-up)."""
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        return super().make_globals(d) if d else self.globals
+
+
 def build_environment(*, auto_reload: bool = False) -> Environment:
     """`auto_reload` (PORTAL_DEBUG): look for a changed template file on every render. Off,
     each template is read and compiled once per process."""
-    env = Environment(
+    env = PortalEnvironment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=select_autoescape(default=True, default_for_string=True),
         extensions=["jinja2.ext.i18n"],

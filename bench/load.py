@@ -135,6 +135,10 @@ def main() -> int:
     parser.add_argument(
         "--gzip", action="store_true", help="ask for gzip as browsers do (default: plain bodies)"
     )
+    parser.add_argument("--pages", default="landing,home", help="which of landing,home")
+    parser.add_argument(
+        "--backends", default="sqlite,postgresql", help="which of sqlite,postgresql"
+    )
     args = parser.parse_args()
     levels = [int(level) for level in args.users.split(",")]
 
@@ -167,11 +171,14 @@ def main() -> int:
             _print("home floor (no database)", users, figures, bare[users], None)
             failed_floor = figures.errors > 0
 
-    backends: list[tuple[str, str | None]] = [("sqlite", None)]
-    if asyncio.run(_postgres_reachable()):
-        backends.append(("postgresql", POSTGRES_URL))
-    else:
-        print("PostgreSQL not reachable: measuring SQLite only")
+    wanted = args.backends.split(",")
+    backends: list[tuple[str, str | None]] = [("sqlite", None)] if "sqlite" in wanted else []
+    if "postgresql" in wanted:
+        if asyncio.run(_postgres_reachable()):
+            backends.append(("postgresql", POSTGRES_URL))
+        else:
+            print("PostgreSQL not reachable: measuring SQLite only")
+    pages = args.pages.split(",")
     failed = False
     for backend, database_url in backends:
         with portal_server(database_url) as url:
@@ -180,6 +187,8 @@ def main() -> int:
                 (f"landing ({backend})", "/", {}),
                 (f"home ({backend})", "/home", cookies),
             ):
+                if name.split(" ")[0] not in pages:
+                    continue
                 for users in levels:
                     figures = asyncio.run(load(url, path, jar, users, args.seconds, args.gzip))
                     _print(name, users, figures, bare[users], floor[users])

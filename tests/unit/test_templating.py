@@ -43,3 +43,15 @@ def test_template_translations_behave_as_jinjas_newstyle_gettext() -> None:
     # Without autoescaping, as Jinja's: plain text, variables as they are.
     raw = '{% autoescape false %}{{ _("Hello, %(name)s", name=who) }}{% endautoescape %}'
     assert _render(raw, who="<b>") == "Hello, <b>"
+
+
+def test_templates_see_globals_set_after_they_were_loaded() -> None:
+    # Templates read the environment's globals themselves (no per-template copy): a global
+    # set later (the clinic, at start-up) shows; globals given to one template stay its own.
+    env = build_environment()
+    template = env.from_string("{{ where }}")
+    env.globals["where"] = "Main Street"
+    assert template.render() == "Main Street"
+    own = env.from_string("{{ where }}", globals={"where": "Elm Street"})
+    assert own.render() == "Elm Street"
+    assert env.from_string("{{ where }}").render() == "Main Street"
