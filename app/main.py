@@ -65,7 +65,7 @@ from app.security import (
 )
 from app.services.rate_limit import rate_limit_close
 from app.settings import Settings, get_settings
-from app.templating import build_environment, cache_links, set_clinic_profile
+from app.templating import app_callables, build_environment, set_clinic_profile
 from app.web.flash import clear_shown_notice_hook, flashed_notice, notice_about
 from app.web.identity import IdentifyRequest
 from app.web.origin import provide_origin
@@ -181,5 +181,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         openapi_config=None,
     )
-    cache_links(environment, portal)
+    app_callables(environment, portal)
     return portal

@@ -9,6 +9,7 @@ import binascii
 import ipaddress
 import secrets
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import MutableScopeHeaders
@@ -212,6 +213,16 @@ class MaskedCSRFMiddleware(CSRFMiddleware):
         return super()._csrf_tokens_match(csrf_unmask(request_csrf_token), cookie_csrf_token)
 
 
+# The masked token of the request being answered, for templates' csrf_token() in a macro
+# imported without the page's context (templating.py): the same value as the request's state.
+_shown_csrf_token: ContextVar[str] = ContextVar("portal_csrf_token", default="")
+
+
+def shown_csrf_token() -> str:
+    """The token this response's forms carry; "" outside a request the CSRF check saw."""
+    return _shown_csrf_token.get()
+
+
 def _mask_for_templates(app: ASGIApp) -> ASGIApp:
     """Between the CSRF check and the handler: what csrf_token() gives templates is a
     fresh mask of the plain token."""
@@ -221,7 +232,11 @@ def _mask_for_templates(app: ASGIApp) -> ASGIApp:
         if isinstance(state.csrf_token, str) and state.csrf_token:
             plain = csrf_unmask(state.csrf_token)
             state.csrf_token = csrf_mask(plain) if plain else ""
-        await app(scope, receive, send)
+        shown = _shown_csrf_token.set(state.csrf_token if isinstance(state.csrf_token, str) else "")
+        try:
+            await app(scope, receive, send)
+        finally:
+            _shown_csrf_token.reset(shown)
 
     return masked
 

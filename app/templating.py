@@ -14,12 +14,14 @@ from babel.numbers import format_currency
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from jinja2.runtime import Context
 from litestar import Litestar
+from litestar.utils.scope.state import ScopeState
 from markupsafe import Markup
 
 from app import i18n
 from app.assets import asset_url, inline_start_script, inline_stylesheet, page_scripts
 from app.clinic import ClinicProfile, clinic_profile, clinic_profile_set
 from app.clock import utcnow
+from app.security import shown_csrf_token
 from app.services.console.posters import Poster
 from app.services.console.roles import ROLE_LABELS
 from app.services.passkeys import device_name
@@ -126,10 +128,15 @@ def _pgettext(context: Context, string_ctx: str, message: str, /, **variables: A
     return (Markup(text) if context.eval_ctx.autoescape else text) % variables  # noqa: S704
 
 
-def cache_links(env: Environment, app: Litestar) -> None:
-    """Templates' `url_for`, as Litestar's, but a route without parameters (the tabs, the
-    sign-out, a form's action: most of a page's links) is looked up once per process rather
-    than on every link of every page: Litestar sorts the route's paths each time."""
+def app_callables(env: Environment, app: Litestar) -> None:
+    """Templates' `url_for` and `csrf_token`, in place of Litestar's (which its engine puts
+    in the environment), giving the same answers for less.
+
+    `url_for`: a route without parameters (the tabs, the sign-out, a form's action: most of a
+    page's links) is looked up once per app rather than on every link of every page, where
+    Litestar finds the handler and sorts its routes each time.
+    `csrf_token`: also answers in a macro imported without the page's context (the form
+    field every form uses), so that such a file is built once, not on every render."""
     links: dict[str, str] = {}
 
     def url_for(route_name: str, **path_parameters: Any) -> str:
@@ -141,6 +148,19 @@ def cache_links(env: Environment, app: Litestar) -> None:
         return link
 
     env.globals["url_for"] = url_for
+    env.globals["csrf_token"] = _csrf_token
+
+
+@pass_context
+def _csrf_token(context: Context) -> str:
+    """A page reads its request's state, as Litestar's csrf_token does; a macro imported
+    without the page's context has no request, and reads the same token that the CSRF
+    middleware put aside for the request being answered (security.py)."""
+    request = context.get("request")
+    if request is None:
+        return shown_csrf_token()
+    token = ScopeState.from_scope(request.scope).csrf_token
+    return token if isinstance(token, str) else ""
 
 
 def _tel(phone: str) -> str:
