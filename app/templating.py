@@ -171,7 +171,7 @@ def _tel(phone: str) -> str:
 def _money(cents: int) -> str:
     """An amount of money in cents, as the page's language writes it ("$1,234.50")."""
     currency = get_settings().currency.upper()
-    return format_currency(cents / 100, currency, locale=i18n.current_locale())
+    return format_currency(cents / 100, currency, locale=i18n.babel_locale(i18n.current_locale()))
 
 
 def set_clinic_profile(env: Environment, profile: ClinicProfile) -> None:
