@@ -167,8 +167,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         plugins=[HTMXPlugin()],
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(environment)),
+        # Level 4: about 40% less CPU per page than 6 for about 3% more bytes (bench/README).
         compression_config=CompressionConfig(
-            backend="gzip", minimum_size=500, gzip_compress_level=6
+            backend="gzip", minimum_size=500, gzip_compress_level=4
         ),
         before_send=[
             security_headers_hook(
