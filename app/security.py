@@ -73,13 +73,17 @@ def security_headers_hook(*, https: bool, stripe_checkout: bool = False):  # typ
             form_targets=(STRIPE_CHECKOUT_ORIGIN,)
         )
 
+    # Encoded once: the hook runs for every response.
+    encoded = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+
     async def add_security_headers(message: Message, scope: Scope) -> None:
         if message["type"] != "http.response.start":
             return
-        response_headers = MutableScopeHeaders.from_message(message)
-        for name, value in headers.items():
-            if name not in response_headers:
-                response_headers[name] = value
+        response_headers = message.setdefault("headers", [])
+        if not isinstance(response_headers, list):
+            response_headers = message["headers"] = list(response_headers)
+        present = {bytes(name).lower() for name, _ in response_headers}
+        response_headers.extend(pair for pair in encoded if pair[0] not in present)
 
     return add_security_headers
 
