@@ -44,6 +44,13 @@ def translations_for(locale: str) -> NullTranslations:
     return Translations(fp=compiled)
 
 
+@cache
+def babel_locale(locale: str) -> Locale:
+    """Babel's Locale for a language, parsed once: Babel's formatters parse a name again on
+    every call (two or three times for a date with its time)."""
+    return Locale.parse(locale)
+
+
 def set_locale(locale: str) -> None:
     _current_locale.set(locale if locale in SUPPORTED_LOCALES else DEFAULT_LOCALE)
 
@@ -103,15 +110,16 @@ def format_day(value: date | datetime, zone: tzinfo, style: str = "medium") -> s
     """A date; style "weekday" is a short day with its weekday, e.g. 'Tue, Mar 3'."""
     if isinstance(value, datetime):
         value = value.astimezone(zone).date()
+    locale = babel_locale(current_locale())
     if style == "weekday":
-        return format_skeleton("MMMEd", value, locale=current_locale())
-    return format_date(value, format=style, locale=current_locale())
+        return format_skeleton("MMMEd", value, locale=locale)
+    return format_date(value, format=style, locale=locale)
 
 
 def format_moment(value: datetime, zone: tzinfo, style: str = "medium") -> str:
     """A date and time in the clinic's zone, e.g. 'Tue, Mar 3, 9:30 AM'."""
     local = value.astimezone(zone)
-    locale = current_locale()
+    locale = babel_locale(current_locale())
     if style == "short":
         day = format_skeleton("MMMEd", local, tzinfo=zone, locale=locale)
         return f"{day}, {format_time(local, format='short', tzinfo=zone, locale=locale)}"
@@ -119,4 +127,5 @@ def format_moment(value: datetime, zone: tzinfo, style: str = "medium") -> str:
 
 
 def format_clock(value: datetime, zone: tzinfo) -> str:
-    return format_time(value.astimezone(zone), format="short", tzinfo=zone, locale=current_locale())
+    locale = babel_locale(current_locale())
+    return format_time(value.astimezone(zone), format="short", tzinfo=zone, locale=locale)

@@ -65,7 +65,7 @@ from app.security import (
 )
 from app.services.rate_limit import rate_limit_close
 from app.settings import Settings, get_settings
-from app.templating import build_environment, set_clinic_profile
+from app.templating import app_callables, build_environment, set_clinic_profile
 from app.web.flash import clear_shown_notice_hook, flashed_notice, notice_about
 from app.web.identity import IdentifyRequest
 from app.web.origin import provide_origin
@@ -76,7 +76,7 @@ log = logging.getLogger("portal")
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
-    environment = build_environment()
+    environment = build_environment(auto_reload=settings.debug)
     environment.globals["session_idle_seconds"] = settings.session_idle_minutes * 60
     environment.globals["demo"] = settings.demo
     environment.globals["flashed_notice"] = flashed_notice  # the layout's notice area
@@ -135,7 +135,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Demo sign-in, and the console's outbox (its messages carry links and codes).
         route_handlers.extend([demo.router, console.demo_router])
 
-    return Litestar(
+    portal = Litestar(
         route_handlers=route_handlers,
         lifespan=[lifespan],
         debug=settings.debug,
@@ -167,8 +167,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         plugins=[HTMXPlugin()],
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(environment)),
+        # Level 4: about 40% less CPU per page than 6 for about 3% more bytes (bench/README).
         compression_config=CompressionConfig(
-            backend="gzip", minimum_size=500, gzip_compress_level=6
+            backend="gzip", minimum_size=500, gzip_compress_level=4
         ),
         before_send=[
             security_headers_hook(
@@ -181,3 +182,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         openapi_config=None,
     )
+    app_callables(environment, portal)
+    return portal

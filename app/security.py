@@ -9,6 +9,7 @@ import binascii
 import ipaddress
 import secrets
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import MutableScopeHeaders
@@ -72,13 +73,17 @@ def security_headers_hook(*, https: bool, stripe_checkout: bool = False):  # typ
             form_targets=(STRIPE_CHECKOUT_ORIGIN,)
         )
 
+    # Encoded once: the hook runs for every response.
+    encoded = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+
     async def add_security_headers(message: Message, scope: Scope) -> None:
         if message["type"] != "http.response.start":
             return
-        response_headers = MutableScopeHeaders.from_message(message)
-        for name, value in headers.items():
-            if name not in response_headers:
-                response_headers[name] = value
+        response_headers = message.setdefault("headers", [])
+        if not isinstance(response_headers, list):
+            response_headers = message["headers"] = list(response_headers)
+        present = {bytes(name).lower() for name, _ in response_headers}
+        response_headers.extend(pair for pair in encoded if pair[0] not in present)
 
     return add_security_headers
 
@@ -212,6 +217,16 @@ class MaskedCSRFMiddleware(CSRFMiddleware):
         return super()._csrf_tokens_match(csrf_unmask(request_csrf_token), cookie_csrf_token)
 
 
+# The masked token of the request being answered, for templates' csrf_token() in a macro
+# imported without the page's context (templating.py): the same value as the request's state.
+_shown_csrf_token: ContextVar[str] = ContextVar("portal_csrf_token", default="")
+
+
+def shown_csrf_token() -> str:
+    """The token this response's forms carry; "" outside a request the CSRF check saw."""
+    return _shown_csrf_token.get()
+
+
 def _mask_for_templates(app: ASGIApp) -> ASGIApp:
     """Between the CSRF check and the handler: what csrf_token() gives templates is a
     fresh mask of the plain token."""
@@ -221,7 +236,11 @@ def _mask_for_templates(app: ASGIApp) -> ASGIApp:
         if isinstance(state.csrf_token, str) and state.csrf_token:
             plain = csrf_unmask(state.csrf_token)
             state.csrf_token = csrf_mask(plain) if plain else ""
-        await app(scope, receive, send)
+        shown = _shown_csrf_token.set(state.csrf_token if isinstance(state.csrf_token, str) else "")
+        try:
+            await app(scope, receive, send)
+        finally:
+            _shown_csrf_token.reset(shown)
 
     return masked
 

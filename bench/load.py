@@ -71,12 +71,16 @@ async def _one_user(host: str, port: int, request: bytes, until: float, figures:
         writer.close()
 
 
-async def load(url: str, path: str, cookies: dict[str, str], users: int, seconds: float) -> Figures:
+async def load(
+    url: str, path: str, cookies: dict[str, str], users: int, seconds: float, gzip: bool = False
+) -> Figures:
     parts = urlsplit(url)
     cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
     request = (
         f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUser-Agent: bench\r\n"
         + (f"Cookie: {cookie}\r\n" if cookie else "")
+        # As a browser asks: the page then also costs its compression.
+        + ("Accept-Encoding: gzip, deflate, br\r\n" if gzip else "")
         + "\r\n"
     ).encode()
     figures = Figures(0, 0, seconds, [])
@@ -128,6 +132,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per concurrency level")
     parser.add_argument("--users", default="1,10,20", help="concurrency levels")
+    parser.add_argument(
+        "--gzip", action="store_true", help="ask for gzip as browsers do (default: plain bodies)"
+    )
+    parser.add_argument("--pages", default="landing,home", help="which of landing,home")
+    parser.add_argument(
+        "--backends", default="sqlite,postgresql", help="which of sqlite,postgresql"
+    )
     args = parser.parse_args()
     levels = [int(level) for level in args.users.split(",")]
 
@@ -149,22 +160,25 @@ def main() -> int:
     ]
     with running(command, dict(os.environ), port, health="/") as url:
         for users in levels:
-            figures = asyncio.run(load(url, "/", {}, users, args.seconds))
+            figures = asyncio.run(load(url, "/", {}, users, args.seconds, args.gzip))
             bare[users] = figures.rps
             _print("bare Litestar text", users, figures, None, None)
     floor: dict[int, float] = {}
     with floor_server() as url:
         for users in levels:
-            figures = asyncio.run(load(url, FLOOR_PATH, {}, users, args.seconds))
+            figures = asyncio.run(load(url, FLOOR_PATH, {}, users, args.seconds, args.gzip))
             floor[users] = figures.rps
             _print("home floor (no database)", users, figures, bare[users], None)
             failed_floor = figures.errors > 0
 
-    backends: list[tuple[str, str | None]] = [("sqlite", None)]
-    if asyncio.run(_postgres_reachable()):
-        backends.append(("postgresql", POSTGRES_URL))
-    else:
-        print("PostgreSQL not reachable: measuring SQLite only")
+    wanted = args.backends.split(",")
+    backends: list[tuple[str, str | None]] = [("sqlite", None)] if "sqlite" in wanted else []
+    if "postgresql" in wanted:
+        if asyncio.run(_postgres_reachable()):
+            backends.append(("postgresql", POSTGRES_URL))
+        else:
+            print("PostgreSQL not reachable: measuring SQLite only")
+    pages = args.pages.split(",")
     failed = False
     for backend, database_url in backends:
         with portal_server(database_url) as url:
@@ -173,8 +187,10 @@ def main() -> int:
                 (f"landing ({backend})", "/", {}),
                 (f"home ({backend})", "/home", cookies),
             ):
+                if name.split(" ")[0] not in pages:
+                    continue
                 for users in levels:
-                    figures = asyncio.run(load(url, path, jar, users, args.seconds))
+                    figures = asyncio.run(load(url, path, jar, users, args.seconds, args.gzip))
                     _print(name, users, figures, bare[users], floor[users])
                     failed |= figures.errors > 0
     print(

@@ -422,3 +422,60 @@ async def test_a_sealer_with_nothing_to_seal_writes_nothing() -> None:
     head = await AuditChainHead.select().first()
     assert await audit_seal(holder="idle-worker") == 0
     assert await AuditChainHead.select().first() == head  # not even its lease
+
+
+async def test_each_field_of_an_audit_row_is_stored_in_its_own_column() -> None:
+    # The rows are written by a hand-written INSERT: every field must land where it belongs,
+    # unsealed, in the order recorded, however many rows a transaction writes.
+    person = await make_person()
+    action = unique("test.fields.")
+    moment = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
+    async with write_transaction():
+        for number in (1, 2):
+            await audit_insert(
+                action=f"{action}{number}",
+                occurred_at=moment + timedelta(seconds=number),
+                actor_account=person.account.id,
+                patient=person.patient.id,
+                resource_type=f"Type{number}",
+                resource_id=f"id{number}",
+                ip=f"10.9.0.{number}",
+                user_agent=f"agent {number}",
+            )
+    rows = (
+        await AuditEvent.select()
+        .where(AuditEvent.action.like(f"{action}%"))
+        .order_by(AuditEvent.id)
+        .run()
+    )
+    assert [
+        (
+            row["action"],
+            row["occurred_at"].astimezone(UTC),
+            row["actor_account"],
+            row["actor_staff"],
+            row["patient"],
+            row["resource_type"],
+            row["resource_id"],
+            row["ip"],
+            row["user_agent"],
+            row["seal_seq"],
+            row["row_hash"],
+        )
+        for row in rows
+    ] == [
+        (
+            f"{action}{number}",
+            moment + timedelta(seconds=number),
+            person.account.id,
+            None,
+            person.patient.id,
+            f"Type{number}",
+            f"id{number}",
+            f"10.9.0.{number}",
+            f"agent {number}",
+            None,
+            "",
+        )
+        for number in (1, 2)
+    ]

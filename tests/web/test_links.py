@@ -77,3 +77,24 @@ def test_every_name_a_template_links_to_is_a_route(settings: Settings) -> None:
         (where, name) for where, name in asked if app.get_handler_index_by_name(name) is None
     }
     assert unknown == set()
+
+
+def test_templates_link_as_litestar_does(settings: Settings) -> None:
+    # Templates' url_for keeps a route's address once it was asked for without parameters;
+    # it must be the address Litestar gives, for every route, and each app keeps its own.
+    app = create_app(replace(settings, demo=True))
+    url_for = app.template_engine.engine.globals["url_for"]
+    names = [name for name in app.asgi_router.route_handler_index if "{" not in name]
+    plain = [
+        name
+        for name in names
+        if not any(route.path_parameters for route in app.asgi_router.route_mapping[name])
+    ]
+    assert len(plain) > 50
+    for _ in range(2):  # asked again: from what was kept
+        assert {name: url_for(name) for name in plain} == {
+            name: app.route_reverse(name) for name in plain
+        }
+    assert url_for("visit", visit_id="v1") == app.route_reverse("visit", visit_id="v1")
+    other = create_app(replace(settings, demo=False))
+    assert other.template_engine.engine.globals["url_for"] is not url_for
