@@ -21,6 +21,7 @@ import cProfile
 import os
 import pstats
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ROUND = 100
 
 
-def _environment(postgres: bool) -> None:
+def _environment(postgres: bool) -> Path:
     data_dir = Path(tempfile.mkdtemp(prefix="portal-profile-"))
     os.environ["PORTAL_DATA_DIR"] = str(data_dir)
     os.environ["PORTAL_DATABASE_URL"] = (
@@ -51,6 +52,7 @@ def _environment(postgres: bool) -> None:
         check=True,
         stdout=subprocess.DEVNULL,
     )
+    return data_dir
 
 
 class Client:
@@ -196,8 +198,11 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=50)
     parser.add_argument("--time-only", action="store_true")
     args = parser.parse_args()
-    _environment(args.postgres)
-    asyncio.run(_run(args))
+    data_dir = _environment(args.postgres)
+    try:
+        asyncio.run(_run(args))
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
     return 0
 
 
