@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -71,6 +72,8 @@ def pytest_sessionstart() -> None:
 def pytest_sessionfinish() -> None:
     if _POSTGRES_SERVER and not _POSTGRES_PROBLEM:
         asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{_POSTGRES_DB}" WITH (FORCE)'))
+    # This run's database file, private documents and secrets go with it.
+    shutil.rmtree(_DATA_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)
