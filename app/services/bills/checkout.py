@@ -283,7 +283,7 @@ async def checkout_settle(
         "returned",
     ):
         # Paid at Stripe after our payment ended otherwise: the billing office must see it
-        # (unless it has already: posted it, or given it back).
+        # (unless it has already: posted it, is giving it back, or gave it back).
         log.error("payment %s was paid at Stripe after it ended as %s", public_id, result.status)
         return await _to_review(row, outcome, why="paid_after_end", audit=audit)
     return result, finished

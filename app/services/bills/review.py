@@ -43,8 +43,8 @@ UNSETTLED = ("review", "returning")
 
 async def _in_review(payment_public_id: str) -> dict[str, object]:
     rows = await Payment.raw(
-        """SELECT y.id, y.account, y.amount_cents, y.currency, y.status, y.processor_ref,
-                  y.checkout_session, ba.public_id AS account_public_id,
+        """SELECT y.id, y.public_id, y.account, y.amount_cents, y.currency, y.status,
+                  y.processor_ref, y.checkout_session, ba.public_id AS account_public_id,
                   COALESCE(y.patient, ba.guarantor) AS patient
            FROM payment y JOIN billing_account ba ON ba.id = y.account
            WHERE y.public_id = {}""",
@@ -77,7 +77,6 @@ async def billing_review_settle(staff: StaffActor, payment_public_id: str, *, ac
     if action not in ("post", "refund"):
         raise PaymentRefusedError("review_unknown")
     row = await _in_review(payment_public_id)
-    row["public_id"] = payment_public_id
     session = await _stripe_now(row)
     if action == "post":
         await _post(staff, row, session)
